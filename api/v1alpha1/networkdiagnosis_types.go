@@ -1,0 +1,530 @@
+/*
+Copyright 2026 The netdiag Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Protocol is the transport protocol of the diagnosed traffic.
+// +kubebuilder:validation:Enum=TCP;UDP;ICMP
+type Protocol string
+
+const (
+	ProtocolTCP  Protocol = "TCP"
+	ProtocolUDP  Protocol = "UDP"
+	ProtocolICMP Protocol = "ICMP"
+)
+
+// PodReference names a Pod.
+type PodReference struct {
+	// namespace of the Pod. Defaults to the namespace of the NetworkDiagnosis.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+
+	// name of the Pod.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// NodeReference names a Node.
+type NodeReference struct {
+	// name of the Node.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// ServiceReference names a Service.
+type ServiceReference struct {
+	// namespace of the Service. Defaults to the namespace of the NetworkDiagnosis.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+
+	// name of the Service.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+}
+
+// Source is where the diagnosed traffic starts: exactly one of pod, node or ip.
+// +kubebuilder:validation:XValidation:rule="[has(self.pod), has(self.node), has(self.ip)].filter(x, x).size() == 1",message="source must name exactly one of pod, node or ip"
+type Source struct {
+	// pod sends the traffic from inside its network namespace.
+	// +optional
+	Pod *PodReference `json:"pod,omitempty"`
+
+	// node sends the traffic from the node's own network namespace.
+	// +optional
+	Node *NodeReference `json:"node,omitempty"`
+
+	// ip sends the traffic from an address outside the cluster, for example a client of a
+	// NodePort or LoadBalancer Service.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="ip must be a valid IPv4 or IPv6 address"
+	IP string `json:"ip,omitempty"`
+}
+
+// Destination is where the diagnosed traffic goes: exactly one of pod, node, service or ip.
+// +kubebuilder:validation:XValidation:rule="[has(self.pod), has(self.node), has(self.service), has(self.ip)].filter(x, x).size() == 1",message="destination must name exactly one of pod, node, service or ip"
+type Destination struct {
+	// pod receives the traffic.
+	// +optional
+	Pod *PodReference `json:"pod,omitempty"`
+
+	// node receives the traffic in its own network namespace.
+	// +optional
+	Node *NodeReference `json:"node,omitempty"`
+
+	// service receives the traffic on its cluster IP and is load-balanced to its endpoints.
+	// +optional
+	Service *ServiceReference `json:"service,omitempty"`
+
+	// ip receives the traffic: a cluster IP, a pod or node address, or an address outside
+	// the cluster.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="ip must be a valid IPv4 or IPv6 address"
+	IP string `json:"ip,omitempty"`
+}
+
+// NetworkDiagnosisSpec is the question: does traffic of this protocol and port get from the
+// source to the destination?
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'ICMP' || has(self.port)",message="port is required for TCP and UDP"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol != 'ICMP' || !has(self.port)",message="port must not be set for ICMP"
+type NetworkDiagnosisSpec struct {
+	// source is where the traffic starts.
+	// +required
+	Source Source `json:"source"`
+
+	// destination is where the traffic goes.
+	// +required
+	Destination Destination `json:"destination"`
+
+	// protocol of the traffic: TCP, UDP or ICMP.
+	// +optional
+	// +kubebuilder:default=TCP
+	Protocol Protocol `json:"protocol,omitempty"`
+
+	// port is the destination port, required for TCP and UDP and forbidden for ICMP. For a
+	// Service destination it is the Service's port, not the target port.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port *int32 `json:"port,omitempty"`
+
+	// timeout bounds the whole diagnosis, from creation to a final phase: collectors that have
+	// not reported by then are given up on. Between 10s and 1h.
+	// +optional
+	// +kubebuilder:default="2m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('1h')",message="timeout must be between 10s and 1h"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// ttlSecondsAfterFinished deletes the NetworkDiagnosis this many seconds after it reached
+	// a final phase. Unset keeps it until deleted by hand.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// networkPlugin is the CNI plugin whose data plane the engine simulates; auto detects it
+	// from the DaemonSets in the cluster.
+	// +optional
+	// +kubebuilder:default=auto
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	NetworkPlugin string `json:"networkPlugin,omitempty"`
+
+	// probe also sends a real connection attempt from inside the source, bounded in time, and
+	// reports what was observed beside the simulated verdict.
+	// +optional
+	Probe bool `json:"probe,omitempty"`
+}
+
+// Phase is where a NetworkDiagnosis is in its lifecycle. It says whether the diagnosis
+// finished, not whether traffic gets through: that is the Verdict.
+// +kubebuilder:validation:Enum=Pending;Collecting;Diagnosing;Succeeded;Failed
+type Phase string
+
+const (
+	PhasePending    Phase = "Pending"
+	PhaseCollecting Phase = "Collecting"
+	PhaseDiagnosing Phase = "Diagnosing"
+	PhaseSucceeded  Phase = "Succeeded"
+	PhaseFailed     Phase = "Failed"
+)
+
+// Finished reports whether the phase is final.
+func (p Phase) Finished() bool { return p == PhaseSucceeded || p == PhaseFailed }
+
+// Verdict is the answer: does the traffic get through?
+// +kubebuilder:validation:Enum=Reachable;Unreachable;Unknown
+type Verdict string
+
+const (
+	VerdictReachable   Verdict = "Reachable"
+	VerdictUnreachable Verdict = "Unreachable"
+	VerdictUnknown     Verdict = "Unknown"
+)
+
+// SuspicionLevel says how badly a suspicion affects the traffic.
+// +kubebuilder:validation:Enum=Info;Warning;Critical;Fatal
+type SuspicionLevel string
+
+const (
+	// LevelInfo is worth knowing and does not stop traffic.
+	LevelInfo SuspicionLevel = "Info"
+	// LevelWarning may hurt some traffic (some endpoints, large packets).
+	LevelWarning SuspicionLevel = "Warning"
+	// LevelCritical stops the diagnosed traffic.
+	LevelCritical SuspicionLevel = "Critical"
+	// LevelFatal stops all traffic through the place it names.
+	LevelFatal SuspicionLevel = "Fatal"
+)
+
+// Suspicion is one thing found wrong, or worth knowing, on the way.
+type Suspicion struct {
+	// level says how badly the suspicion affects the traffic.
+	// +required
+	Level SuspicionLevel `json:"level"`
+
+	// reason is a stable, machine-readable code such as RouteMissing or NetworkPolicyDenied,
+	// documented in docs/suspicions.md.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason"`
+
+	// node where the suspicion was found.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node,omitempty"`
+
+	// pod (namespace/name) where the suspicion was found.
+	// +optional
+	// +kubebuilder:validation:MaxLength=317
+	Pod string `json:"pod,omitempty"`
+
+	// interface where the suspicion was found.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Interface string `json:"interface,omitempty"`
+
+	// rule is the route, iptables rule or policy that decided, as the snapshot holds it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Rule string `json:"rule,omitempty"`
+
+	// message says in a sentence what is wrong and what to do about it.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
+}
+
+// HopType says what a hop is.
+// +kubebuilder:validation:Enum=Pod;Node;Service;External
+type HopType string
+
+const (
+	HopPod      HopType = "Pod"
+	HopNode     HopType = "Node"
+	HopService  HopType = "Service"
+	HopExternal HopType = "External"
+)
+
+// Hop is a place the packet passes through.
+type Hop struct {
+	// id identifies the hop within the packet path; links refer to it.
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	ID string `json:"id"`
+
+	// type says what the hop is.
+	// +required
+	Type HopType `json:"type"`
+
+	// name of the pod (namespace/name), node, service (namespace/name) or the address.
+	// +required
+	// +kubebuilder:validation:MaxLength=317
+	Name string `json:"name"`
+
+	// node the hop runs on, for a pod.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node,omitempty"`
+
+	// failed is true where the packet stops.
+	// +optional
+	Failed bool `json:"failed,omitempty"`
+}
+
+// Link is one step of the packet from a hop to the next.
+type Link struct {
+	// from is the id of the hop the packet leaves.
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	From string `json:"from"`
+
+	// to is the id of the hop the packet enters.
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	To string `json:"to"`
+
+	// type of the link: veth, bridge, vxlan, ipip, host (routed by the kernel), service (NAT
+	// to an endpoint), external.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	Type string `json:"type"`
+
+	// fromInterface is the interface the packet leaves by.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	FromInterface string `json:"fromInterface,omitempty"`
+
+	// toInterface is the interface the packet enters by.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ToInterface string `json:"toInterface,omitempty"`
+
+	// packet is the packet as it travels this link, after any NAT, e.g. "TCP 10.244.1.5:40000 -> 10.244.2.7:5432".
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Packet string `json:"packet,omitempty"`
+}
+
+// PacketPath is the way the packet takes: the hops and the links between them. A Service
+// with several endpoints forks the path, one branch per endpoint.
+type PacketPath struct {
+	// hops the packet passes through.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=128
+	Hops []Hop `json:"hops,omitempty"`
+
+	// links between the hops.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	Links []Link `json:"links,omitempty"`
+
+	// truncated is true when hops or links were cut to keep the status small.
+	// +optional
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// CollectorPhase is the state of one node's collector.
+// +kubebuilder:validation:Enum=Pending;Running;Collected;Failed
+type CollectorPhase string
+
+const (
+	CollectorPending   CollectorPhase = "Pending"
+	CollectorRunning   CollectorPhase = "Running"
+	CollectorCollected CollectorPhase = "Collected"
+	CollectorFailed    CollectorPhase = "Failed"
+)
+
+// CollectorStatus reports one node's collector.
+type CollectorStatus struct {
+	// node the collector runs on.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node"`
+
+	// pod is the collector Pod's name, in the controller's namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod,omitempty"`
+
+	// phase of the collector.
+	// +required
+	Phase CollectorPhase `json:"phase"`
+
+	// message says why a collector failed or what it waits for.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// ProbeResult is what a real connection attempt from the source observed.
+type ProbeResult struct {
+	// reachable is true when the attempt got an answer.
+	// +required
+	Reachable bool `json:"reachable"`
+
+	// message describes the outcome, e.g. "connected in 2ms" or "connection refused".
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// NetworkDiagnosisStatus is the answer and the lifecycle of a NetworkDiagnosis.
+type NetworkDiagnosisStatus struct {
+	// observedGeneration is the spec generation this status answers.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is where the diagnosis is in its lifecycle.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// conditions are the standard conditions: Ready, EndpointsResolved, Collected, Diagnosed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// startTime is when the controller started this generation's diagnosis.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the diagnosis reached a final phase.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// source is the resolved source, as kind/name with its address, e.g. "pod/shop/web (10.244.1.5)".
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	SourceSummary string `json:"source,omitempty"`
+
+	// destination is the resolved destination, as kind/name with its address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	DestinationSummary string `json:"destination,omitempty"`
+
+	// verdict says whether the traffic gets through.
+	// +optional
+	Verdict Verdict `json:"verdict,omitempty"`
+
+	// where is the first hop where the packet stops, or the most severe suspicion's place.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Where string `json:"where,omitempty"`
+
+	// why is the reason code of the suspicion that decided the verdict.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Why string `json:"why,omitempty"`
+
+	// summary says the answer in one line.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Summary string `json:"summary,omitempty"`
+
+	// suspicions found on the way, most severe first.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Suspicions []Suspicion `json:"suspicions,omitempty"`
+
+	// packetPath is the way the packet takes.
+	// +optional
+	PacketPath *PacketPath `json:"packetPath,omitempty"`
+
+	// collectors reports each node's collector.
+	// +optional
+	// +listType=map
+	// +listMapKey=node
+	// +kubebuilder:validation:MaxItems=256
+	Collectors []CollectorStatus `json:"collectors,omitempty"`
+
+	// probe is what a real connection attempt observed, when spec.probe is true.
+	// +optional
+	Probe *ProbeResult `json:"probe,omitempty"`
+}
+
+// Condition types.
+const (
+	// ConditionReady is True once the diagnosis reached a final phase with a result.
+	ConditionReady = "Ready"
+	// ConditionEndpointsResolved is True once source and destination were found.
+	ConditionEndpointsResolved = "EndpointsResolved"
+	// ConditionCollected is True once every needed node reported its state.
+	ConditionCollected = "Collected"
+	// ConditionDiagnosed is True once the engine ran.
+	ConditionDiagnosed = "Diagnosed"
+)
+
+// Condition reasons.
+const (
+	ReasonResolved        = "Resolved"
+	ReasonSourceNotFound  = "SourceNotFound"
+	ReasonDestNotFound    = "DestinationNotFound"
+	ReasonInvalidSpec     = "InvalidSpec"
+	ReasonCollecting      = "Collecting"
+	ReasonCollected       = "Collected"
+	ReasonCollectorFailed = "CollectorFailed"
+	ReasonTimeout         = "Timeout"
+	ReasonDiagnosed       = "Diagnosed"
+	ReasonEngineFailed    = "EngineFailed"
+	ReasonFinished        = "Finished"
+	ReasonInProgress      = "InProgress"
+	ReasonSnapshotInvalid = "SnapshotInvalid"
+	ReasonPluginUnknown   = "NetworkPluginUnknown"
+	ReasonSpecChanged     = "SpecChanged"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=nd,categories=netdiag
+// +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.source`
+// +kubebuilder:printcolumn:name="Destination",type=string,JSONPath=`.status.destination`
+// +kubebuilder:printcolumn:name="Port",type=integer,JSONPath=`.spec.port`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Verdict",type=string,JSONPath=`.status.verdict`
+// +kubebuilder:printcolumn:name="Where",type=string,JSONPath=`.status.where`
+// +kubebuilder:printcolumn:name="Why",type=string,JSONPath=`.status.why`
+// +kubebuilder:printcolumn:name="Summary",type=string,JSONPath=`.status.summary`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// NetworkDiagnosis asks whether traffic gets from a source to a destination, and why not.
+type NetworkDiagnosis struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the question.
+	// +required
+	Spec NetworkDiagnosisSpec `json:"spec"`
+
+	// status is the answer.
+	// +optional
+	Status NetworkDiagnosisStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// NetworkDiagnosisList is a list of NetworkDiagnosis.
+type NetworkDiagnosisList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NetworkDiagnosis `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&NetworkDiagnosis{}, &NetworkDiagnosisList{})
+}

@@ -1,0 +1,39 @@
+package diagnose
+
+import (
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+)
+
+// Verdict is the answer to a diagnosis.
+type Verdict string
+
+const (
+	Reachable   Verdict = "Reachable"
+	Unreachable Verdict = "Unreachable"
+	Unknown     Verdict = "Unknown"
+)
+
+// Input is everything the engine reads.
+type Input struct {
+	Cluster *cluster.Snapshot
+	// Nodes holds each collected node's snapshot by node name. A node the path crosses but
+	// that is missing here lowers confidence instead of failing the diagnosis.
+	Nodes    map[string]*netstack.NodeSnapshot
+	Question model.Question
+	// NetworkPlugin is the plugin to simulate, or "auto" (or empty) to detect it.
+	NetworkPlugin string
+}
+
+// Result is the engine's answer.
+type Result struct {
+	Verdict Verdict
+	// Suspicions are ordered most severe first.
+	Suspicions []model.Suspicion
+	Path       *model.PacketPath
+	// Summary says the answer in one line.
+	Summary string
+	// NetworkPlugin is the plugin that was simulated.
+	NetworkPlugin string
+}
