@@ -1,0 +1,53 @@
+package model
+
+// Reason codes. Every code is documented in docs/suspicions.md with its level and what to do;
+// a code, once released, is never renamed.
+const (
+	// Endpoints and the snapshot.
+	ReasonSnapshotMissing   Reason = "SnapshotMissing"
+	ReasonSnapshotPartError Reason = "SnapshotPartError"
+	ReasonPodNotRunning     Reason = "PodNotRunning"
+	ReasonNodeNotReady      Reason = "NodeNotReady"
+
+	// Interfaces and links.
+	ReasonInterfaceMissing Reason = "InterfaceMissing"
+	ReasonInterfaceDown    Reason = "InterfaceDown"
+	ReasonMTUMismatch      Reason = "MTUMismatch"
+
+	// Routing.
+	ReasonRouteMissing      Reason = "RouteMissing"
+	ReasonRouteBlackhole    Reason = "RouteBlackhole"
+	ReasonRouteUnreachable  Reason = "RouteUnreachable"
+	ReasonRouteWrongNode    Reason = "RouteWrongNode"
+	ReasonRoutingLoop       Reason = "RoutingLoop"
+	ReasonIPForwardDisabled Reason = "IPForwardDisabled"
+	ReasonRPFilterDrop      Reason = "RPFilterDrop"
+	ReasonNeighbourMissing  Reason = "NeighbourMissing"
+	ReasonFDBMissing        Reason = "FDBMissing"
+	ReasonHopLimitExceeded  Reason = "HopLimitExceeded"
+
+	// Filtering and NAT.
+	ReasonIPTablesDrop        Reason = "IPTablesDrop"
+	ReasonIPTablesReject      Reason = "IPTablesReject"
+	ReasonNFTablesDrop        Reason = "NFTablesDrop"
+	ReasonRuleNotUnderstood   Reason = "RuleNotUnderstood"
+	ReasonNetworkPolicyDenied Reason = "NetworkPolicyDenied"
+	ReasonPolicyNotEnforced   Reason = "NetworkPolicyNotEnforced"
+
+	// Services.
+	ReasonServiceNoEndpoints      Reason = "ServiceNoEndpoints"
+	ReasonServicePortMissing      Reason = "ServicePortMissing"
+	ReasonServiceRulesMissing     Reason = "ServiceRulesMissing"
+	ReasonServiceEndpointStale    Reason = "ServiceEndpointStale"
+	ReasonServiceLocalNoEndpoints Reason = "ServiceLocalNoEndpoints"
+
+	// The destination.
+	ReasonNotListening Reason = "NotListening"
+
+	// The network plugin.
+	ReasonPluginUnknown Reason = "NetworkPluginUnknown"
+	ReasonPathDiverges  Reason = "PathDiverges"
+
+	// Confirmation by real packets.
+	ReasonProbeDisagrees Reason = "ProbeDisagrees"
+)
