@@ -58,8 +58,15 @@ build_kube() {
     pkgs+=("k8s.io/kubernetes/cmd/${cmd}")
   done
   go mod tidy >/dev/null 2>&1 || true
+  # Without these the binaries call themselves v0.0.0-master, and version-skew checks between
+  # kubectl, the API server and kube-proxy complain.
+  local minor="${KUBE_VERSION#v1.}"
+  minor="${minor%%.*}"
+  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION}"
+  ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor}"
+  ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
   for cmd in "${missing[@]}"; do
-    go build -trimpath -ldflags "-s -w" -o "${OUT}/${cmd}" "k8s.io/kubernetes/cmd/${cmd}"
+    go build -trimpath -ldflags "${ldflags}" -o "${OUT}/${cmd}" "k8s.io/kubernetes/cmd/${cmd}"
   done
 }
 
