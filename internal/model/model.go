@@ -12,6 +12,8 @@ const (
 	TCP  Protocol = "TCP"
 	UDP  Protocol = "UDP"
 	ICMP Protocol = "ICMP"
+	// SCTP is matched by NetworkPolicy ports; the data-plane simulation does not carry it.
+	SCTP Protocol = "SCTP"
 )
 
 // EndpointType says what an endpoint is.
