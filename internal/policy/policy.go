@@ -1,0 +1,363 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/model"
+)
+
+// Peer is one end of the traffic: a pod of the snapshot, a node, or an address.
+type Peer struct {
+	// Pod is the pod, or nil for a node or an address. A host-network pod is taken as its
+	// node: policies neither select it nor match it by pod or namespace selector.
+	Pod *corev1.Pod
+	// Node names the node when the peer is a node (or a host-network pod's node).
+	Node string
+	// IP is the address in the packet. For a pod it defaults to the pod's primary IP.
+	IP netip.Addr
+}
+
+// PodPeer returns the pod as a peer with its primary IP.
+func PodPeer(pod *corev1.Pod) Peer {
+	p := Peer{Pod: pod}
+	if ip, err := netip.ParseAddr(pod.Status.PodIP); err == nil {
+		p.IP = ip.Unmap()
+	}
+	if pod.Spec.HostNetwork {
+		p.Node = pod.Spec.NodeName
+	}
+	return p
+}
+
+// NodePeer returns the node with the address it sends from or receives on.
+func NodePeer(name string, ip netip.Addr) Peer { return Peer{Node: name, IP: ip.Unmap()} }
+
+// IPPeer returns an address outside the snapshot's pods and nodes. To have an address
+// that belongs to a pod or node treated as that pod or node, use PeerFor.
+func IPPeer(ip netip.Addr) Peer { return Peer{IP: ip.Unmap()} }
+
+// PeerFor turns a resolved endpoint into a peer. A Service is no peer: policies see the
+// packet after kube-proxy translated it, so the caller evaluates each backend pod instead.
+func PeerFor(snap *cluster.Snapshot, ep model.Endpoint) (Peer, error) {
+	switch ep.Type {
+	case model.EndpointPod:
+		pod := snap.Pod(ep.Namespace, ep.Name)
+		if pod == nil {
+			return Peer{}, fmt.Errorf("pod %s/%s: %w", ep.Namespace, ep.Name, cluster.ErrNotFound)
+		}
+		p := PodPeer(pod)
+		if ep.IP.IsValid() {
+			p.IP = ep.IP.Unmap()
+		}
+		return p, nil
+	case model.EndpointNode:
+		return NodePeer(ep.Name, ep.IP), nil
+	case model.EndpointService:
+		return Peer{}, fmt.Errorf("service %s/%s: NetworkPolicy applies to the backend pods after translation, not to the service", ep.Namespace, ep.Name)
+	}
+	if owner, ok := snap.IPCache().Lookup(ep.IP); ok && owner.Type != model.EndpointService {
+		owner.IP = ep.IP
+		return PeerFor(snap, owner)
+	}
+	return IPPeer(ep.IP), nil
+}
+
+// String names the peer as a person reads it.
+func (p Peer) String() string {
+	switch {
+	case p.Pod != nil && p.Pod.Spec.HostNetwork:
+		return fmt.Sprintf("host-network pod %s/%s on node %s", p.Pod.Namespace, p.Pod.Name, p.Pod.Spec.NodeName)
+	case p.Pod != nil:
+		return fmt.Sprintf("pod %s/%s", p.Pod.Namespace, p.Pod.Name)
+	case p.Node != "":
+		return "node " + p.Node
+	}
+	return "address " + p.IP.String()
+}
+
+// PolicyRef names a NetworkPolicy.
+type PolicyRef struct {
+	Namespace string
+	Name      string
+}
+
+func (r PolicyRef) String() string { return r.Namespace + "/" + r.Name }
+
+// Match is one rule that allows the traffic: the policy and the index of the rule in its
+// ingress or egress list.
+type Match struct {
+	Policy PolicyRef
+	Rule   int
+}
+
+// Direction is Ingress or Egress.
+type Direction string
+
+const (
+	Ingress Direction = "Ingress"
+	Egress  Direction = "Egress"
+)
+
+// Verdict is the decision in one direction: egress at the source, ingress at the
+// destination.
+type Verdict struct {
+	Direction Direction
+	// Applies is false when that end is no pod that policies select (a node, a host-network
+	// pod, an address outside the cluster); Allowed is then true.
+	Applies bool
+	// Isolated is true when some policy selects the pod for this direction.
+	Isolated bool
+	Allowed  bool
+	// FromLocalNode is true when ingress is allowed because the source is the pod's own node,
+	// which the API always allows.
+	FromLocalNode bool
+	// AllowedBy holds every rule that allows the traffic, sorted.
+	AllowedBy []Match
+	// IsolatedBy holds the policies that select the pod for this direction, sorted. When
+	// nothing allows the traffic, these are the policies that deny it.
+	IsolatedBy []PolicyRef
+}
+
+// Decision is what NetworkPolicy does with one packet.
+type Decision struct {
+	// Allowed is true when both egress at the source and ingress at the destination allow.
+	Allowed  bool
+	Egress   Verdict
+	Ingress  Verdict
+	Protocol model.Protocol
+	Port     uint16
+	// Notes say where the answer rests on something the snapshot lacks or the API would
+	// have rejected (a namespace missing from the snapshot, a selector that does not parse).
+	Notes []string
+}
+
+// Denied returns the verdicts that deny, egress first.
+func (d Decision) Denied() []Verdict {
+	var out []Verdict
+	for _, v := range []Verdict{d.Egress, d.Ingress} {
+		if !v.Allowed {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Explain says in one sentence why the direction allows or denies.
+func (v Verdict) Explain() string {
+	dir := strings.ToLower(string(v.Direction))
+	switch {
+	case !v.Applies:
+		return fmt.Sprintf("%s: no pod that NetworkPolicy selects", dir)
+	case !v.Isolated:
+		return fmt.Sprintf("%s: no NetworkPolicy selects the pod, so it is not isolated", dir)
+	case v.FromLocalNode:
+		return "ingress: allowed from the pod's own node"
+	case v.Allowed:
+		return fmt.Sprintf("%s: allowed by %s", dir, joinMatches(v.Direction, v.AllowedBy))
+	}
+	return fmt.Sprintf("%s: denied: isolated by %s and no rule of theirs allows it", dir, joinRefs(v.IsolatedBy))
+}
+
+func joinMatches(dir Direction, ms []Match) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = fmt.Sprintf("%s (%s rule %d)", m.Policy, strings.ToLower(string(dir)), m.Rule)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func joinRefs(refs []PolicyRef) string {
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Evaluator answers many questions on one snapshot. It groups the policies by namespace and
+// compiles a namespace's policies the first time a pod there is evaluated, so a question
+// costs the policies of the two namespaces involved, not those of the cluster. It is safe
+// for concurrent use; the snapshot must not change while it is in use.
+type Evaluator struct {
+	snap *cluster.Snapshot
+
+	once     sync.Once
+	byNS     map[string][]int
+	nsLabels map[string]labels.Set
+
+	mu       sync.Mutex
+	compiled map[string][]*compiledPolicy
+}
+
+// NewEvaluator returns an evaluator over the snapshot's NetworkPolicies.
+func NewEvaluator(snap *cluster.Snapshot) *Evaluator {
+	return &Evaluator{snap: snap, compiled: map[string][]*compiledPolicy{}}
+}
+
+// Evaluate decides one packet on the snapshot. Callers with many questions on one snapshot
+// use an Evaluator.
+func Evaluate(snap *cluster.Snapshot, src, dst Peer, proto model.Protocol, port uint16) Decision {
+	return NewEvaluator(snap).Evaluate(src, dst, proto, port)
+}
+
+func (e *Evaluator) index() {
+	e.once.Do(func() {
+		e.byNS = map[string][]int{}
+		for i := range e.snap.NetworkPolicies {
+			ns := e.snap.NetworkPolicies[i].Namespace
+			e.byNS[ns] = append(e.byNS[ns], i)
+		}
+		e.nsLabels = make(map[string]labels.Set, len(e.snap.Namespaces))
+		for i := range e.snap.Namespaces {
+			ns := &e.snap.Namespaces[i]
+			set := make(labels.Set, len(ns.Labels)+1)
+			for k, v := range ns.Labels {
+				set[k] = v
+			}
+			// The API server always sets this label to the name; fixtures may omit it.
+			set[corev1.LabelMetadataName] = ns.Name
+			e.nsLabels[ns.Name] = set
+		}
+	})
+}
+
+// policies returns the compiled policies of the namespace, compiling them on first use.
+func (e *Evaluator) policies(ns string) []*compiledPolicy {
+	e.index()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.compiled[ns]; ok {
+		return c
+	}
+	idx := e.byNS[ns]
+	c := make([]*compiledPolicy, len(idx))
+	for i, j := range idx {
+		c[i] = compile(&e.snap.NetworkPolicies[j])
+	}
+	e.compiled[ns] = c
+	return c
+}
+
+// endpoint is a peer as the rules see it.
+type endpoint struct {
+	// pod is set only for pod-network pods: the only pods selectors match.
+	pod  *corev1.Pod
+	node string
+	ip   netip.Addr
+	e    *Evaluator
+	ev   *evaluation
+}
+
+func (p *endpoint) nsLabels() labels.Set {
+	if set, ok := p.e.nsLabels[p.pod.Namespace]; ok {
+		return set
+	}
+	p.ev.note(fmt.Sprintf("Namespace %s is not in the snapshot; its namespaceSelector matches use only the %s label", p.pod.Namespace, corev1.LabelMetadataName))
+	return labels.Set{corev1.LabelMetadataName: p.pod.Namespace}
+}
+
+// evaluation gathers notes without duplicates.
+type evaluation struct {
+	notes []string
+}
+
+func (ev *evaluation) note(s string) {
+	if !slices.Contains(ev.notes, s) {
+		ev.notes = append(ev.notes, s)
+	}
+}
+
+func (e *Evaluator) endpoint(p Peer, ev *evaluation) *endpoint {
+	out := &endpoint{node: p.Node, ip: p.IP.Unmap(), e: e, ev: ev}
+	if p.Pod != nil {
+		if p.Pod.Spec.HostNetwork {
+			out.node = cmp.Or(out.node, p.Pod.Spec.NodeName)
+		} else {
+			out.pod = p.Pod
+		}
+		if !out.ip.IsValid() {
+			if ip, err := netip.ParseAddr(p.Pod.Status.PodIP); err == nil {
+				out.ip = ip.Unmap()
+			}
+		}
+	}
+	return out
+}
+
+// Evaluate decides one packet from src to dst. port is the destination port (ignored for
+// ICMP, which only a rule without ports allows).
+func (e *Evaluator) Evaluate(src, dst Peer, proto model.Protocol, port uint16) Decision {
+	e.index()
+	ev := &evaluation{}
+	s, d := e.endpoint(src, ev), e.endpoint(dst, ev)
+	dec := Decision{Protocol: proto, Port: port}
+	dec.Egress = e.direction(Egress, s, d, proto, port, ev)
+	dec.Ingress = e.direction(Ingress, d, s, proto, port, ev)
+	dec.Allowed = dec.Egress.Allowed && dec.Ingress.Allowed
+	dec.Notes = ev.notes
+	return dec
+}
+
+// direction decides for the pod at self, with other on the far side.
+func (e *Evaluator) direction(dir Direction, self, other *endpoint, proto model.Protocol, port uint16, ev *evaluation) Verdict {
+	v := Verdict{Direction: dir, Allowed: true}
+	if self.pod == nil {
+		return v
+	}
+	v.Applies = true
+	// Named ports are the destination pod's: for ingress that is self, for egress the far side.
+	dstPod := self.pod
+	if dir == Egress {
+		dstPod = other.pod
+	}
+	for _, c := range e.policies(self.pod.Namespace) {
+		for _, p := range c.problems {
+			ev.note(p)
+		}
+		if !c.selects(self.pod) {
+			continue
+		}
+		rules := c.ingressRule
+		applies := c.ingress
+		if dir == Egress {
+			rules, applies = c.egressRule, c.egress
+		}
+		if !applies {
+			continue
+		}
+		v.IsolatedBy = append(v.IsolatedBy, c.ref)
+		for i := range rules {
+			if rules[i].matches(c.ref.Namespace, other, proto, port, dstPod) {
+				v.AllowedBy = append(v.AllowedBy, Match{Policy: c.ref, Rule: i})
+			}
+		}
+	}
+	v.Isolated = len(v.IsolatedBy) > 0
+	sort.Slice(v.IsolatedBy, func(i, j int) bool { return refLess(v.IsolatedBy[i], v.IsolatedBy[j]) })
+	sort.Slice(v.AllowedBy, func(i, j int) bool {
+		a, b := v.AllowedBy[i], v.AllowedBy[j]
+		if a.Policy != b.Policy {
+			return refLess(a.Policy, b.Policy)
+		}
+		return a.Rule < b.Rule
+	})
+	if dir == Ingress && other.node != "" && other.node == self.pod.Spec.NodeName {
+		v.FromLocalNode = v.Isolated
+	}
+	v.Allowed = !v.Isolated || len(v.AllowedBy) > 0 || v.FromLocalNode
+	return v
+}
+
+func refLess(a, b PolicyRef) bool {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name)) < 0
+}
