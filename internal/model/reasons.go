@@ -33,6 +33,7 @@ const (
 	ReasonRuleNotUnderstood   Reason = "RuleNotUnderstood"
 	ReasonNetworkPolicyDenied Reason = "NetworkPolicyDenied"
 	ReasonPolicyNotEnforced   Reason = "NetworkPolicyNotEnforced"
+	ReasonMasqueradeMissing   Reason = "MasqueradeMissing"
 
 	// Services.
 	ReasonServiceNoEndpoints      Reason = "ServiceNoEndpoints"
