@@ -151,6 +151,9 @@ type Route struct {
 	Protocol string `json:"protocol,omitempty"`
 	OnLink   bool   `json:"onlink,omitempty"`
 	MTU      int    `json:"mtu,omitempty"`
+	// Flags are the kernel's next-hop flags as `ip route` prints them: "linkdown" (the
+	// device has no carrier), "dead" (the device is down), "onlink", ...
+	Flags []string `json:"flags,omitempty"`
 	// NextHops are the paths of a multipath route; Gateway and Device are then empty.
 	NextHops []NextHop `json:"nexthops,omitempty"`
 }
@@ -161,6 +164,8 @@ type NextHop struct {
 	Device  string     `json:"dev,omitempty"`
 	Weight  int        `json:"weight,omitempty"`
 	OnLink  bool       `json:"onlink,omitempty"`
+	// Flags are the next hop's own flags, as for Route.Flags.
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Rule actions.
@@ -175,6 +180,8 @@ const (
 
 // Rule is one policy routing rule (`ip rule`).
 type Rule struct {
+	// Family is "inet" or "inet6"; empty means inet.
+	Family   string       `json:"family,omitempty"`
 	Priority int          `json:"priority"`
 	Invert   bool         `json:"not,omitempty"`
 	Src      netip.Prefix `json:"src,omitzero"`
@@ -196,8 +203,9 @@ type Rule struct {
 	Table int `json:"table,omitempty"`
 	// Goto is the priority to jump to for RuleGoto.
 	Goto int `json:"goto,omitempty"`
-	// SuppressPrefixLength rejects a lookup result whose prefix is this long or shorter; -1 is unset.
-	SuppressPrefixLength int `json:"suppressPrefixLength,omitempty"`
+	// SuppressPrefixLength rejects a lookup result whose prefix is this long or shorter;
+	// nil is unset (0 is the common "suppress_prefixlength 0": ignore default routes).
+	SuppressPrefixLength *int `json:"suppressPrefixLength,omitempty"`
 }
 
 // Neighbour is an ARP/NDP entry.
