@@ -2,13 +2,127 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/controllers"
 )
 
+// managerOptions are the flags of `netdiag manager`.
+type managerOptions struct {
+	collectorImage string
+	namespace      string
+	metricsAddr    string
+	probeAddr      string
+	leaderElect    bool
+	kubeconfig     string
+	verbosity      int
+	concurrency    int
+}
+
 func newManagerCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:  "manager",
-		RunE: func(*cobra.Command, []string) error { return errors.New("manager: not built yet") },
+	o := managerOptions{namespace: os.Getenv("POD_NAMESPACE")}
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Run the NetworkDiagnosis controller",
+		Long: `Run the NetworkDiagnosis controller. It watches NetworkDiagnosis objects in every
+namespace, runs collector pods (the same image, "netdiag collect") in its own namespace on
+the nodes a diagnosis needs, and writes the engine's answer into each object's status.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runManager(cmd, o) },
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.collectorImage, "collector-image", "", "image of the collector pods (the netdiag image)")
+	f.StringVar(&o.namespace, "namespace", o.namespace, "namespace of the controller, its collector pods and their snapshots (default $POD_NAMESPACE)")
+	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", `address the metrics endpoint binds to; "0" disables it`)
+	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
+	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas acts")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
+	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity: 1 says what happened, 2 and more how")
+	f.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "diagnoses reconciled at once")
+	return cmd
+}
+
+func runManager(cmd *cobra.Command, o managerOptions) error {
+	if o.collectorImage == "" {
+		return errors.New("--collector-image is required")
+	}
+	if o.namespace == "" {
+		return errors.New("--namespace is required (or set POD_NAMESPACE)")
+	}
+	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(o.verbosity)))
+	ctrl.SetLogger(log)
+	klog.SetLogger(log)
+
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(diagv1alpha1.AddToScheme(scheme))
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   controllers.CacheOptions(o.namespace),
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "netdiag.diagnosis.netdiag.dev",
+		LeaderElectionNamespace: o.namespace,
+		// A new leader starts at once instead of waiting out the old lease.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	r := &controllers.NetworkDiagnosisReconciler{
+		Namespace:               o.namespace,
+		CollectorImage:          o.collectorImage,
+		MaxConcurrentReconciles: o.concurrency,
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("set up the NetworkDiagnosis controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add readiness check: %w", err)
+	}
+	log.Info("Starting manager", "namespace", o.namespace, "collectorImage", o.collectorImage, "apiServer", cfg.Host)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	return nil
+}
+
+// restConfig reads the kubeconfig named by the flag, or finds one the usual way.
+func restConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("find a kubeconfig: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("read kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
 }

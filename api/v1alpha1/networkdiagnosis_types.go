@@ -113,8 +113,8 @@ type Destination struct {
 
 // NetworkDiagnosisSpec is the question: does traffic of this protocol and port get from the
 // source to the destination?
-// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'ICMP' || has(self.port)",message="port is required for TCP and UDP"
-// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol != 'ICMP' || !has(self.port)",message="port must not be set for ICMP"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'ICMP' || has(self.port)",message="port is required for TCP and UDP",fieldPath=".port"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol != 'ICMP' || !has(self.port)",message="port must not be set for ICMP",fieldPath=".port"
 type NetworkDiagnosisSpec struct {
 	// source is where the traffic starts.
 	// +required
@@ -467,23 +467,42 @@ const (
 	ConditionDiagnosed = "Diagnosed"
 )
 
-// Condition reasons.
+// Condition reasons. They are part of the API: scripts match on them.
 const (
-	ReasonResolved        = "Resolved"
-	ReasonSourceNotFound  = "SourceNotFound"
-	ReasonDestNotFound    = "DestinationNotFound"
-	ReasonInvalidSpec     = "InvalidSpec"
-	ReasonCollecting      = "Collecting"
-	ReasonCollected       = "Collected"
+	// ReasonResolved: source and destination were found.
+	ReasonResolved = "Resolved"
+	// ReasonSourceNotFound: the source's pod or node does not exist.
+	ReasonSourceNotFound = "SourceNotFound"
+	// ReasonSourceNotReady: the source exists but cannot be diagnosed yet (no IP, not scheduled).
+	ReasonSourceNotReady = "SourceNotReady"
+	// ReasonDestNotFound: the destination's pod, node or service does not exist.
+	ReasonDestNotFound = "DestinationNotFound"
+	// ReasonDestNotReady: the destination exists but cannot be diagnosed (no IP, headless).
+	ReasonDestNotReady = "DestinationNotReady"
+	// ReasonInvalidSpec: the spec passed validation but still names no usable endpoint.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonCollecting: collectors are running.
+	ReasonCollecting = "Collecting"
+	// ReasonCollected: every collector uploaded its snapshot.
+	ReasonCollected = "Collected"
+	// ReasonCollectorFailed: a collector pod failed or uploaded an unreadable snapshot.
 	ReasonCollectorFailed = "CollectorFailed"
-	ReasonTimeout         = "Timeout"
-	ReasonDiagnosed       = "Diagnosed"
-	ReasonEngineFailed    = "EngineFailed"
-	ReasonFinished        = "Finished"
-	ReasonInProgress      = "InProgress"
+	// ReasonTimeout: a collector did not report before spec.timeout.
+	ReasonTimeout = "Timeout"
+	// ReasonDiagnosed: the engine answered.
+	ReasonDiagnosed = "Diagnosed"
+	// ReasonEngineFailed: the engine could not answer at all.
+	ReasonEngineFailed = "EngineFailed"
+	// ReasonFinished: the diagnosis reached Succeeded.
+	ReasonFinished = "Finished"
+	// ReasonInProgress: the diagnosis is still running.
+	ReasonInProgress = "InProgress"
+	// ReasonSnapshotInvalid: a snapshot could not be decoded.
 	ReasonSnapshotInvalid = "SnapshotInvalid"
-	ReasonPluginUnknown   = "NetworkPluginUnknown"
-	ReasonSpecChanged     = "SpecChanged"
+	// ReasonPluginUnknown: the network plugin could not be detected or is not supported.
+	ReasonPluginUnknown = "NetworkPluginUnknown"
+	// ReasonSpecChanged: the spec changed, so the diagnosis runs again (an event reason).
+	ReasonSpecChanged = "SpecChanged"
 )
 
 // +kubebuilder:object:root=true

@@ -1,0 +1,268 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/transport"
+)
+
+// NetworkDiagnosisReconciler runs a NetworkDiagnosis from its spec to its answer.
+type NetworkDiagnosisReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	client.Client
+	// APIReader reads past the cache, for the rare check that must not see stale data.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// Clock tells the time for timeouts and TTLs; tests step a fake one.
+	Clock clock.PassiveClock
+	// Engine answers the question; diagnose.Diagnose unless set.
+	Engine func(diagnose.Input) (*diagnose.Result, error)
+
+	// Namespace is the controller's namespace, where collector pods run and snapshots land.
+	Namespace string
+	// CollectorImage is the image collector pods run (the netdiag image itself).
+	CollectorImage string
+	// MaxConcurrentReconciles bounds the diagnoses reconciled at once (default 4).
+	MaxConcurrentReconciles int
+}
+
+// The controller reads the cluster's objects the engine needs, everywhere; it writes only
+// NetworkDiagnoses and, in its own namespace, collector pods and their snapshots.
+//
+// +kubebuilder:rbac:groups=diagnosis.netdiag.dev,resources=networkdiagnoses,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups=diagnosis.netdiag.dev,resources=networkdiagnoses/status,verbs=get;patch
+// +kubebuilder:rbac:groups=diagnosis.netdiag.dev,resources=networkdiagnoses/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=pods;services;nodes;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=pods,verbs=create;delete
+// +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=configmaps,verbs=get;list;watch;delete
+
+// Reconcile moves one diagnosis as far along as it can go now.
+func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	log := logf.FromContext(ctx)
+	nd := &diagv1alpha1.NetworkDiagnosis{}
+	if err := r.Get(ctx, req.NamespacedName, nd); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+
+	if !nd.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, nd)
+	}
+	if !controllerutil.ContainsFinalizer(nd, Finalizer) {
+		before := nd.DeepCopy()
+		controllerutil.AddFinalizer(nd, Finalizer)
+		if err := r.Patch(ctx, nd, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to NetworkDiagnosis %s: %w", klog.KObj(nd), err)
+		}
+	}
+
+	s := &scope{nd: nd, before: nd.DeepCopy(), now: r.Clock.Now()}
+	// One status patch per reconcile, whatever the phases did.
+	defer func() {
+		if reterr == nil {
+			nd.Status.ObservedGeneration = nd.Generation
+		}
+		if equality.Semantic.DeepEqual(s.before.Status, nd.Status) {
+			return
+		}
+		if err := r.Status().Patch(ctx, nd, client.MergeFrom(s.before)); err != nil {
+			if !apierrors.IsNotFound(err) {
+				reterr = errors.Join(reterr, fmt.Errorf("patch status of NetworkDiagnosis %s: %w", klog.KObj(nd), err))
+			}
+			return
+		}
+		for _, e := range s.events {
+			r.Recorder.Eventf(nd, nil, e.kind, e.reason, e.reason, "%s", e.note)
+		}
+		if s.before.Status.Phase != nd.Status.Phase {
+			log.V(1).Info("NetworkDiagnosis changed phase", "from", s.before.Status.Phase, "to", nd.Status.Phase)
+		}
+	}()
+
+	return r.doReconcile(ctx, s, []phaseFunc{
+		r.reconcileGeneration,
+		r.reconcileResolve,
+		r.reconcileCollect,
+		r.reconcileDiagnose,
+		r.reconcileFinished,
+	})
+}
+
+// doReconcile runs the phases in order: each acts only in the lifecycle phase it owns, so a
+// diagnosis goes as far as it can in one pass. The shortest requeue wins.
+func (r *NetworkDiagnosisReconciler) doReconcile(ctx context.Context, s *scope, phases []phaseFunc) (ctrl.Result, error) {
+	res := ctrl.Result{}
+	for _, phase := range phases {
+		pr, err := phase(ctx, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if pr.RequeueAfter > 0 && (res.RequeueAfter == 0 || pr.RequeueAfter < res.RequeueAfter) {
+			res.RequeueAfter = pr.RequeueAfter
+		}
+		if s.deleted {
+			return ctrl.Result{}, nil
+		}
+	}
+	return res, nil
+}
+
+// reconcileDelete removes the diagnosis's children, then lets it go.
+func (r *NetworkDiagnosisReconciler) reconcileDelete(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis) error {
+	if !controllerutil.ContainsFinalizer(nd, Finalizer) {
+		return nil
+	}
+	// The cache may not hold a pod created a moment ago: read past it.
+	if err := r.deleteChildren(ctx, r.APIReader, nd, -1); err != nil {
+		return err
+	}
+	before := nd.DeepCopy()
+	controllerutil.RemoveFinalizer(nd, Finalizer)
+	if err := r.Patch(ctx, nd, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("remove finalizer from NetworkDiagnosis %s: %w", klog.KObj(nd), err))
+	}
+	logf.FromContext(ctx).V(1).Info("NetworkDiagnosis cleaned up")
+	return nil
+}
+
+// SetupWithManager registers the reconciler, its index and its watches.
+func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.Namespace == "" {
+		return errors.New("the controller's namespace is not set")
+	}
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Scheme == nil {
+		r.Scheme = mgr.GetScheme()
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder("netdiag-controller")
+	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.Engine == nil {
+		r.Engine = diagnose.Diagnose
+	}
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &diagv1alpha1.NetworkDiagnosis{}, uidIndex, func(o client.Object) []string {
+		return []string{string(o.GetUID())}
+	}); err != nil {
+		return fmt.Errorf("index NetworkDiagnoses by UID: %w", err)
+	}
+	// Start the informers of everything the engine reads now, so that the first diagnosis
+	// does not wait for a cluster-wide list.
+	for _, obj := range snapshotObjects() {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("start informer for %T: %w", obj, err)
+		}
+	}
+
+	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.Namespace && o.GetLabels()[transport.LabelDiagnosis] != ""
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("networkdiagnosis").
+		For(&diagv1alpha1.NetworkDiagnosis{}, builder.WithPredicates(specOrLifecycleChanged())).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.diagnosisOf), builder.WithPredicates(inNamespace)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.diagnosisOf), builder.WithPredicates(inNamespace)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+// diagnosisOf maps a collector pod or a snapshot ConfigMap to the diagnosis it works for.
+func (r *NetworkDiagnosisReconciler) diagnosisOf(ctx context.Context, o client.Object) []reconcile.Request {
+	uid := o.GetLabels()[transport.LabelDiagnosis]
+	list := &diagv1alpha1.NetworkDiagnosisList{}
+	if err := r.List(ctx, list, client.MatchingFields{uidIndex: uid}); err != nil {
+		logf.FromContext(ctx).Error(err, "Cannot find the NetworkDiagnosis of a child", "child", klog.KObj(o), "uid", uid)
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, nd := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: nd.Namespace, Name: nd.Name}})
+	}
+	return reqs
+}
+
+// specOrLifecycleChanged lets through what asks for work: a new spec, a deletion, a changed
+// finalizer, label or annotation (a user's nudge). Status patches, including the
+// controller's own, do not wake it.
+func specOrLifecycleChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return o.GetGeneration() != n.GetGeneration() ||
+			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+			!equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
+			!equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
+			!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations())
+	}}
+}
+
+// snapshotObjects are the kinds the cluster snapshot is built from.
+func snapshotObjects() []client.Object {
+	return []client.Object{
+		&corev1.Pod{}, &corev1.Node{}, &corev1.Namespace{}, &corev1.Service{},
+		&discoveryv1.EndpointSlice{}, &networkingv1.NetworkPolicy{}, &appsv1.DaemonSet{},
+	}
+}
+
+// CacheOptions configures the manager's cache for the controller: the engine's kinds for
+// the whole cluster, stripped of what the engine never reads so that 100,000 pods fit, and
+// ConfigMaps only where snapshots land.
+func CacheOptions(namespace string) cache.Options {
+	snapshots, _ := labels.NewRequirement(transport.LabelComponent, selection.Equals, []string{transport.ComponentSnapshot})
+	return cache.Options{
+		DefaultTransform: stripObject,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {
+				Namespaces: map[string]cache.Config{namespace: {}},
+				Label:      labels.NewSelector().Add(*snapshots),
+			},
+		},
+	}
+}
+
+// requeueSoon is how long to wait for something the controller has just asked for (a pod
+// to go away) when no event will say it happened.
+const requeueSoon = 2 * time.Second
