@@ -1,0 +1,163 @@
+package network
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin"
+)
+
+// Network simulates one cluster's data plane.
+type Network interface {
+	// Diagnose walks the question's packet from the source to the destination.
+	Diagnose(q model.Question) (*Trace, error)
+}
+
+// Trace is what a walk found.
+type Trace struct {
+	Path       *model.PacketPath
+	Suspicions []model.Suspicion
+	Steps      []model.Step
+	Ends       []plugin.End
+}
+
+// DefaultHopLimit bounds the NetNodes one branch may cross; a real path inside a cluster
+// crosses fewer than ten.
+const DefaultHopLimit = 32
+
+// MaxBranches bounds the branches one walk follows (a service with many endpoints on many
+// nodes forks the packet once per endpoint).
+const MaxBranches = 256
+
+// Resolver gives the NetNodeAction of a NetNode.
+type Resolver func(n *model.NetNode) (plugin.NetNodeAction, error)
+
+type item struct {
+	t     *plugin.Transmission
+	depth int
+}
+
+// visitKey identifies a packet arriving at a NetNode: the same packet arriving at the same
+// place by the same interface twice is a loop.
+type visitKey struct {
+	node string
+	iif  string
+	pkt  model.Packet
+}
+
+// Walk follows the first hop's transmissions to their ends.
+func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopLimit int) (*Trace, error) {
+	if hopLimit <= 0 {
+		hopLimit = DefaultHopLimit
+	}
+	tr := &Trace{Path: model.NewPacketPath()}
+	tr.Path.AddNode(source)
+	seen := map[string]bool{}
+	absorb := func(r *plugin.HopResult) {
+		for _, s := range r.Suspicions {
+			k := fmt.Sprint(s)
+			if !seen[k] {
+				seen[k] = true
+				tr.Suspicions = append(tr.Suspicions, s)
+			}
+		}
+		tr.Steps = append(tr.Steps, r.Steps...)
+		tr.Ends = append(tr.Ends, r.Ends...)
+		for _, e := range r.Ends {
+			if e.Kind != plugin.Delivered {
+				tr.Path.MarkFailed(&model.NetNode{ID: e.NodeID})
+			}
+		}
+	}
+	absorb(first)
+	queue := make([]item, 0, len(first.Next))
+	for _, t := range first.Next {
+		queue = append(queue, item{t, 1})
+	}
+	visited := map[visitKey]bool{}
+	branches := 0
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		t := it.t
+		addLink(tr.Path, t)
+		key := visitKey{t.To.ID, t.Link.ToInterface, t.Packet}
+		if visited[key] {
+			tr.Suspicions = append(tr.Suspicions, model.Suspicion{
+				Level: model.Critical, Reason: model.ReasonRoutingLoop, Node: t.To.Node, Interface: t.Link.ToInterface,
+				Message: fmt.Sprintf("The packet %s comes back to %s by %s: the routes form a loop", t.Packet, t.To.Name, linkIn(t)),
+			})
+			tr.Ends = append(tr.Ends, plugin.End{Kind: plugin.Dropped, NodeID: t.To.ID, Packet: t.Packet, Why: "routing loop through " + t.To.Name})
+			tr.Path.MarkFailed(t.To)
+			continue
+		}
+		visited[key] = true
+		if it.depth > hopLimit {
+			tr.Suspicions = append(tr.Suspicions, model.Suspicion{
+				Level: model.Critical, Reason: model.ReasonHopLimitExceeded, Node: t.To.Node,
+				Message: fmt.Sprintf("The packet crossed more than %d places without arriving; the walk stops at %s", hopLimit, t.To.Name),
+			})
+			tr.Ends = append(tr.Ends, plugin.End{Kind: plugin.Dropped, NodeID: t.To.ID, Packet: t.Packet, Why: "hop limit exceeded"})
+			tr.Path.MarkFailed(t.To)
+			continue
+		}
+		action, err := resolve(t.To)
+		if err != nil {
+			return nil, fmt.Errorf("NetNode %s: %w", t.To.ID, err)
+		}
+		r, err := action.Receive(t)
+		if err != nil {
+			return nil, fmt.Errorf("receive at %s: %w", t.To.ID, err)
+		}
+		absorb(r)
+		for _, n := range r.Next {
+			if branches++; branches > MaxBranches {
+				tr.Suspicions = append(tr.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonHopLimitExceeded,
+					Message: fmt.Sprintf("The packet forks into more than %d branches; the rest are not followed", MaxBranches)})
+				tr.Ends = append(tr.Ends, plugin.End{Kind: plugin.Undecided, NodeID: n.From.ID, Packet: n.Packet, Why: "too many branches"})
+				break
+			}
+			queue = append(queue, item{n, it.depth + 1})
+		}
+	}
+	return tr, nil
+}
+
+func linkIn(t *plugin.Transmission) string {
+	if t.Link.ToInterface != "" {
+		return t.Link.ToInterface
+	}
+	return string(t.Link.Type)
+}
+
+// addLink records the transmission, through the service NetNode where an address was
+// translated on the way.
+func addLink(p *model.PacketPath, t *plugin.Transmission) {
+	if t.Via == nil {
+		p.AddLink(t.From, t.To, t.Link)
+		return
+	}
+	via := p.AddNode(t.Via)
+	p.AddLink(t.From, via, model.Link{Type: model.LinkService, FromInterface: t.Link.FromInterface, Packet: t.Packet})
+	p.AddLink(via, t.To, t.Link)
+}
+
+// FirstPacket is the packet a source sends for the question: an ephemeral source port the
+// kernel could pick, the destination's address and port.
+func FirstPacket(q model.Question, src netip.Addr) model.Packet {
+	pkt := model.Packet{Src: src, Dst: q.Destination.IP, Protocol: q.Protocol, DstPort: q.Port}
+	if q.Protocol != model.ICMP {
+		pkt.SrcPort = 40000
+	}
+	return pkt
+}
+
+// SortEnds orders ends for stable output.
+func SortEnds(ends []plugin.End) {
+	slices.SortStableFunc(ends, func(a, b plugin.End) int {
+		return strings.Compare(a.NodeID+string(a.Kind), b.NodeID+string(b.Kind))
+	})
+}

@@ -1,0 +1,66 @@
+package plugin
+
+import (
+	"github.com/netdiag/netdiag/internal/model"
+)
+
+// External is the NetNode of a place outside the cluster. The engine does not follow the
+// packet beyond the cluster's edge, except to say when a packet for the cluster left it.
+type External struct {
+	NetNode *model.NetNode
+	Env     *Env
+}
+
+var _ NetNodeAction = (*External)(nil)
+
+// Send starts a packet outside the cluster: it arrives at the node that holds its
+// destination (a NodePort, a node address), as a router would deliver it.
+func (e *External) Send(dst model.Endpoint, pkt model.Packet) (*HopResult, error) {
+	res := &HopResult{}
+	node := dst.Node
+	if node == "" {
+		if n, ok := e.Env.NodeOf(pkt.Dst); ok {
+			node = n
+		}
+	}
+	if node == "" {
+		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonPathDiverges,
+			Message: "A packet from outside the cluster to " + pkt.Dst.String() + " reaches no node the engine knows: the router outside decides where it goes"})
+		res.Ends = append(res.Ends, End{Kind: Undecided, NodeID: e.NetNode.ID, Packet: pkt, Why: "the way in from outside is not known"})
+		return res, nil
+	}
+	to := nodeNetNode(node)
+	ifc := ""
+	if st := e.Env.NodeStack(node); st != nil {
+		if i := InterfaceWithAddr(st, pkt.Dst); i != nil {
+			ifc = i.Name
+		} else if n := e.Env.Cluster.Node(node); n != nil {
+			if ip, ok := internalIP(n); ok {
+				if i := InterfaceWithAddr(st, ip); i != nil {
+					ifc = i.Name
+				}
+			}
+		}
+	}
+	res.Next = append(res.Next, &Transmission{
+		Transmission: model.Transmission{From: e.NetNode, To: to, Packet: pkt, Link: model.Link{Type: model.LinkExternal, ToInterface: ifc, Packet: pkt}},
+		NextHop:      pkt.Dst,
+	})
+	return res, nil
+}
+
+// Receive ends the walk at the edge of the cluster.
+func (e *External) Receive(t *Transmission) (*HopResult, error) {
+	res := &HopResult{}
+	if ep, ok := e.Env.Cluster.IPCache().Lookup(t.Packet.Dst); ok {
+		res.Suspicions = append(res.Suspicions, model.Suspicion{
+			Level: model.Critical, Reason: model.ReasonRouteWrongNode, Node: t.From.Node, Interface: t.Link.FromInterface,
+			Message: "The packet for " + ep.String() + " leaves " + t.From.Name + " towards " + e.NetNode.Name + ", outside the cluster, instead of the node that holds it: the route the network plugin makes is missing",
+		})
+		res.Ends = append(res.Ends, End{Kind: Dropped, NodeID: e.NetNode.ID, Packet: t.Packet, Why: "the packet leaves the cluster towards " + e.NetNode.Name})
+		return res, nil
+	}
+	res.Steps = append(res.Steps, model.Step{NodeID: e.NetNode.ID, Component: "external", Action: "leave", Detail: "the engine does not follow the packet beyond the cluster", Packet: t.Packet})
+	res.Ends = append(res.Ends, End{Kind: Delivered, NodeID: e.NetNode.ID, Packet: t.Packet})
+	return res, nil
+}

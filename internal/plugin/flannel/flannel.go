@@ -1,0 +1,315 @@
+package flannel
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin"
+)
+
+// Name is the plugin's name for provider.CreateNetwork and detection.
+const Name = "flannel"
+
+// Backends.
+const (
+	BackendAuto   = "auto"
+	BackendVXLAN  = "vxlan"
+	BackendHostGW = "host-gw"
+)
+
+// Node annotations flannel writes (flannel pkg/subnet/kube).
+const (
+	AnnotationBackendType = "flannel.alpha.coreos.com/backend-type"
+	AnnotationBackendData = "flannel.alpha.coreos.com/backend-data"
+	AnnotationPublicIP    = "flannel.alpha.coreos.com/public-ip"
+)
+
+// VXLANOverhead is what vxlan over IPv4 adds to every packet: outer IPv4 (20), UDP (8),
+// vxlan (8) and the inner Ethernet header (14).
+const VXLANOverhead = 50
+
+// Config is flannel's configuration as the engine needs it.
+type Config struct {
+	// Backend is vxlan, host-gw, or auto (read from the node's annotation, else from its
+	// devices).
+	Backend string
+	// Bridge is the CNI bridge the pods hang off.
+	Bridge string
+	// VXLANDevice is the name prefix of the vxlan device (flannel.<VNI>).
+	VXLANDevice string
+}
+
+// DefaultConfig is the configuration the flags bind to.
+var DefaultConfig = &Config{Backend: BackendAuto, Bridge: "cni0", VXLANDevice: "flannel"}
+
+func init() { plugin.RegisterConfigBinder(Name, DefaultConfig) }
+
+// BindFlags binds flannel's flags.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Backend, "flannel-backend", c.Backend, "flannel backend to simulate: vxlan, host-gw or auto")
+	fs.StringVar(&c.Bridge, "flannel-bridge", c.Bridge, "name of flannel's CNI bridge")
+	fs.StringVar(&c.VXLANDevice, "flannel-vxlan-device", c.VXLANDevice, "name prefix of flannel's vxlan device")
+}
+
+// Plugin is flannel.
+type Plugin struct {
+	env *plugin.Env
+	cfg Config
+}
+
+var _ plugin.Plugin = (*Plugin)(nil)
+
+// New returns flannel on env with cfg.
+func New(env *plugin.Env, cfg Config) *Plugin { return &Plugin{env: env, cfg: cfg} }
+
+func (p *Plugin) Name() string         { return Name }
+func (p *Plugin) EnforcesPolicy() bool { return false }
+
+// CreatePod returns a veth pod on the cni0 bridge.
+func (p *Plugin) CreatePod(pod *corev1.Pod) (plugin.NetNodeAction, error) {
+	return plugin.NewVethPod(p.env, pod), nil
+}
+
+// CreateNode returns the node with flannel's intent.
+func (p *Plugin) CreateNode(node *corev1.Node) (plugin.NetNodeAction, error) {
+	return &plugin.BasePluginNode{
+		NetNode: plugin.NodeNetNode(node.Name),
+		Env:     p.env,
+		Simple:  &Node{plugin: p, node: node},
+		Node:    node.Name,
+	}, nil
+}
+
+// Node is flannel's SimplePluginNode for a node.
+type Node struct {
+	plugin *Plugin
+	node   *corev1.Node
+	// checked avoids repeating the node-wide checks for every packet.
+	checked bool
+}
+
+var _ plugin.SimplePluginNode = (*Node)(nil)
+
+// Backend returns the backend flannel uses on node: the configured one, else the node's
+// annotation, else vxlan when the node has flannel's vxlan device.
+func (p *Plugin) Backend(node *corev1.Node, stack *netstack.Netstack) string {
+	if p.cfg.Backend != "" && p.cfg.Backend != BackendAuto {
+		return p.cfg.Backend
+	}
+	if node != nil {
+		switch node.Annotations[AnnotationBackendType] {
+		case BackendVXLAN:
+			return BackendVXLAN
+		case BackendHostGW:
+			return BackendHostGW
+		}
+	}
+	if vxlanDevice(stack, p.cfg.VXLANDevice) != nil {
+		return BackendVXLAN
+	}
+	return BackendHostGW
+}
+
+func vxlanDevice(stack *netstack.Netstack, prefix string) *netstack.Interface {
+	if stack == nil {
+		return nil
+	}
+	for i := range stack.Interfaces {
+		ifc := &stack.Interfaces[i]
+		if ifc.Kind == "vxlan" && len(ifc.Name) > len(prefix) && ifc.Name[:len(prefix)+1] == prefix+"." {
+			return ifc
+		}
+	}
+	return nil
+}
+
+// publicIP is the address flannel uses for node: its annotation, else its InternalIP.
+func publicIP(node *corev1.Node) (netip.Addr, bool) {
+	if ip, err := netip.ParseAddr(node.Annotations[AnnotationPublicIP]); err == nil {
+		return ip.Unmap(), true
+	}
+	return cluster.NodeInternalIP(node)
+}
+
+// subnetGateway is the address flannel's vxlan route to node uses as gateway: the network
+// address of the node's subnet, held by its flannel.1.
+func subnetGateway(node *corev1.Node) (netip.Addr, bool) {
+	p, err := netip.ParsePrefix(node.Spec.PodCIDR)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return p.Masked().Addr(), true
+}
+
+// ToPod: local pods by the bridge, remote ones to their node by the backend.
+func (n *Node) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
+	n.nodeChecks(h)
+	if pod.Spec.HostNetwork {
+		if other := h.Env.Cluster.Node(pod.Spec.NodeName); other != nil {
+			return n.ToHost(h, other)
+		}
+		return nil, nil
+	}
+	if pod.Spec.NodeName == n.node.Name {
+		return &plugin.Intent{Next: model.PodID(pod.Namespace, pod.Name), Device: n.plugin.cfg.Bridge, Why: "flannel bridges local pods on " + n.plugin.cfg.Bridge}, nil
+	}
+	other := h.Env.Cluster.Node(pod.Spec.NodeName)
+	if other == nil {
+		return nil, fmt.Errorf("pod %s/%s runs on node %s, which is not in the snapshot", pod.Namespace, pod.Name, pod.Spec.NodeName)
+	}
+	return n.toNodeSubnet(h, other), nil
+}
+
+// toNodeSubnet is flannel's route to another node's pod subnet, by backend; it checks the MTU
+// the backend needs.
+func (n *Node) toNodeSubnet(h *plugin.Hop, other *corev1.Node) *plugin.Intent {
+	backend := n.plugin.Backend(n.node, h.Stack)
+	in := &plugin.Intent{Next: model.NodeID(other.Name), Why: "flannel " + backend + " to " + other.Name}
+	switch backend {
+	case BackendVXLAN:
+		if vx := vxlanDevice(h.Stack, n.plugin.cfg.VXLANDevice); vx != nil {
+			in.Device = vx.Name
+		} else {
+			in.Device = n.plugin.cfg.VXLANDevice + ".1"
+		}
+		in.Gateway, _ = subnetGateway(other)
+	default:
+		if u := h.Underlay(); u != nil {
+			in.Device = u.Name
+		}
+		in.Gateway, _ = publicIP(other)
+	}
+	n.checkPodMTU(h, backend)
+	return in
+}
+
+// ToHost: this node's own addresses locally, other nodes over the underlay.
+func (n *Node) ToHost(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, error) {
+	if other.Name == n.node.Name {
+		return &plugin.Intent{Next: h.NetNode.ID}, nil
+	}
+	in := &plugin.Intent{Next: model.NodeID(other.Name), Why: "node addresses are reached over the underlay"}
+	if u := h.Underlay(); u != nil {
+		in.Device = u.Name
+	}
+	return in, nil
+}
+
+// ToService is reached when no rule translated the service's address on this node.
+func (n *Node) ToService(h *plugin.Hop, svc *corev1.Service) (*plugin.Intent, error) {
+	h.Suspectf(model.Critical, model.ReasonServiceRulesMissing, "", "",
+		"No kube-proxy rule on %s translated the address %s of service %s/%s, so the packet goes on to a virtual address nothing holds: is kube-proxy running there?",
+		n.node.Name, h.Packet.Dst, svc.Namespace, svc.Name)
+	return nil, nil
+}
+
+// ToExternal: out of the underlay, masqueraded to the node's address so that the reply comes
+// back (flannel's FLANNEL-POSTRTG chain).
+func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
+	in := &plugin.Intent{Next: model.ExternalID(h.Packet.Dst), Why: "traffic out of the cluster leaves by the underlay"}
+	if u := h.Underlay(); u != nil {
+		in.Device = u.Name
+	}
+	if ep, ok := h.Env.Cluster.IPCache().Lookup(h.Packet.Src); ok && ep.Type == model.EndpointPod {
+		h.Suspectf(model.Critical, model.ReasonMasqueradeMissing, in.Device, "-A FLANNEL-POSTRTG -s <cluster CIDR> ! -d <cluster CIDR> -j MASQUERADE",
+			"The packet leaves %s for %s with the pod address %s as source: flannel's masquerade rule did not apply, so replies from outside cannot find their way back (is flanneld running with --ip-masq?)",
+			n.node.Name, h.Packet.Dst, h.Packet.Src)
+	}
+	return in, nil
+}
+
+// Serve checks the node's sockets.
+func (n *Node) Serve(h *plugin.Hop) error {
+	plugin.CheckListening(h)
+	return nil
+}
+
+// nodeChecks runs once per node: the backend's device against the underlay's MTU.
+func (n *Node) nodeChecks(h *plugin.Hop) {
+	if n.checked || h.Stack == nil {
+		return
+	}
+	n.checked = true
+	if n.plugin.Backend(n.node, h.Stack) != BackendVXLAN {
+		return
+	}
+	vx := vxlanDevice(h.Stack, n.plugin.cfg.VXLANDevice)
+	if vx == nil {
+		return
+	}
+	under := h.Interface(vx.VXLAN.Device)
+	if under == nil {
+		under = h.Underlay()
+	}
+	if under == nil {
+		return
+	}
+	if vx.MTU+VXLANOverhead > under.MTU {
+		h.Suspectf(model.Warning, model.ReasonMTUMismatch, vx.Name, "",
+			"%s has MTU %d, but the vxlan overhead of %d bytes needs %d on %s, which has %d: full-size packets are dropped after encapsulation; set flannel's MTU to %d",
+			vx.Name, vx.MTU, VXLANOverhead, vx.MTU+VXLANOverhead, under.Name, under.MTU, under.MTU-VXLANOverhead)
+	}
+	if data := n.node.Annotations[AnnotationBackendData]; data != "" {
+		var bd struct {
+			VNI     int    `json:"VNI"`
+			VtepMAC string `json:"VtepMAC"`
+		}
+		if err := json.Unmarshal([]byte(data), &bd); err == nil && bd.VtepMAC != "" && vx.HardwareAddr != "" && !sameMAC(bd.VtepMAC, vx.HardwareAddr) {
+			h.Suspectf(model.Warning, model.ReasonPathDiverges, vx.Name, "",
+				"Node %s announces VTEP MAC %s in its %s annotation, but %s has %s: other nodes address the tunnel to a MAC this node does not answer (restart flanneld)",
+				n.node.Name, bd.VtepMAC, AnnotationBackendData, vx.Name, vx.HardwareAddr)
+		}
+	}
+}
+
+// checkPodMTU checks that the sending pod's MTU fits the way flannel takes: the vxlan device
+// for vxlan, the underlay for host-gw.
+func (n *Node) checkPodMTU(h *plugin.Hop, backend string) {
+	if h.In == nil || h.In.From == nil || h.In.From.Type != model.NetNodePod || h.Stack == nil {
+		return
+	}
+	src := h.Env.Cluster.IPCache()
+	ep, ok := src.Lookup(h.In.Packet.Src)
+	if !ok || ep.Type != model.EndpointPod {
+		return
+	}
+	ps := h.Env.PodStack(ep.Namespace, ep.Name)
+	if ps == nil {
+		return
+	}
+	podIf := plugin.InterfaceWithAddr(ps, ep.IP)
+	if podIf == nil {
+		return
+	}
+	var way *netstack.Interface
+	if backend == BackendVXLAN {
+		way = vxlanDevice(h.Stack, n.plugin.cfg.VXLANDevice)
+	} else {
+		way = h.Underlay()
+	}
+	if way == nil || podIf.MTU <= way.MTU {
+		return
+	}
+	h.Suspect(model.Suspicion{Level: model.Warning, Reason: model.ReasonMTUMismatch, Node: n.node.Name, Interface: way.Name,
+		Message: fmt.Sprintf("Pod %s/%s has MTU %d on %s, more than the %d of %s that flannel %s carries it over: large packets are dropped or fragmented; the pod MTU should be %d",
+			ep.Namespace, ep.Name, podIf.MTU, podIf.Name, way.MTU, way.Name, backend, way.MTU)})
+}
+
+func sameMAC(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if a[i]|0x20 != b[i]|0x20 {
+			return false
+		}
+	}
+	return true
+}

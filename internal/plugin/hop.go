@@ -1,0 +1,256 @@
+package plugin
+
+import (
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+)
+
+// Hop is one packet at one NetNode: what a SimplePluginNode reads and where it records what
+// it finds.
+type Hop struct {
+	Env     *Env
+	NetNode *model.NetNode
+	// Stack is the NetNode's namespace; nil when it was not collected.
+	Stack *netstack.Netstack
+	// Node is the node the NetNode is (or runs on); Pod is the pod of a pod NetNode.
+	Node string
+	Pod  *corev1.Pod
+	// Packet is the packet as it stands at this step (after NAT on this NetNode).
+	Packet model.Packet
+	State  ConnState
+	// In is the transmission the packet arrived by; nil when the packet starts here.
+	In *Transmission
+	// IIF is the interface the kernel sees the packet come in by (a bridge port's master).
+	IIF string
+
+	res *HopResult
+}
+
+// podName is namespace/name of the hop's pod, or empty.
+func (h *Hop) podName() string {
+	if h.Pod == nil {
+		return ""
+	}
+	return h.Pod.Namespace + "/" + h.Pod.Name
+}
+
+// Suspect records a suspicion found at this hop; Node and Pod default to the hop's.
+func (h *Hop) Suspect(s model.Suspicion) {
+	if s.Node == "" {
+		s.Node = h.Node
+	}
+	if s.Pod == "" {
+		s.Pod = h.podName()
+	}
+	h.res.Suspicions = append(h.res.Suspicions, s)
+}
+
+// Suspectf records a suspicion with a formatted message.
+func (h *Hop) Suspectf(level model.Level, reason model.Reason, iface, rule, format string, args ...any) {
+	h.Suspect(model.Suspicion{Level: level, Reason: reason, Interface: iface, Rule: rule, Message: fmt.Sprintf(format, args...)})
+}
+
+// Step records what the NetNode did with the packet.
+func (h *Hop) Step(component, action, detail string) {
+	h.res.Steps = append(h.res.Steps, model.Step{NodeID: h.NetNode.ID, Component: component, Action: action, Detail: detail, Packet: h.Packet})
+}
+
+// end closes a branch at this NetNode.
+func (h *Hop) end(kind EndKind, why string) {
+	h.res.Ends = append(h.res.Ends, End{Kind: kind, NodeID: h.NetNode.ID, Packet: h.Packet, Why: why})
+}
+
+// drop closes a branch with a blocking suspicion.
+func (h *Hop) drop(reason model.Reason, iface, rule, why, format string, args ...any) {
+	h.Suspectf(model.Critical, reason, iface, rule, format, args...)
+	h.end(Dropped, why)
+}
+
+// with returns a copy of h for a branch carrying pkt; results still go to the same place.
+func (h *Hop) with(pkt model.Packet) *Hop {
+	c := *h
+	c.Packet = pkt
+	return &c
+}
+
+// Interface returns the named interface of the hop's namespace, or nil.
+func (h *Hop) Interface(name string) *netstack.Interface {
+	if h.Stack == nil || name == "" {
+		return nil
+	}
+	for i := range h.Stack.Interfaces {
+		if h.Stack.Interfaces[i].Name == name {
+			return &h.Stack.Interfaces[i]
+		}
+	}
+	return nil
+}
+
+// InterfaceByIndex returns the interface with ifindex idx, or nil.
+func InterfaceByIndex(stack *netstack.Netstack, idx int) *netstack.Interface {
+	if stack == nil {
+		return nil
+	}
+	for i := range stack.Interfaces {
+		if stack.Interfaces[i].Index == idx {
+			return &stack.Interfaces[i]
+		}
+	}
+	return nil
+}
+
+// InterfaceWithAddr returns the interface of stack holding addr, or nil.
+func InterfaceWithAddr(stack *netstack.Netstack, addr netip.Addr) *netstack.Interface {
+	if stack == nil {
+		return nil
+	}
+	for i := range stack.Interfaces {
+		for _, p := range stack.Interfaces[i].Addresses {
+			if p.Addr() == addr {
+				return &stack.Interfaces[i]
+			}
+		}
+	}
+	return nil
+}
+
+// Sysctl returns a sysctl of the hop's namespace.
+func (h *Hop) Sysctl(key string) (string, bool) {
+	if h.Stack == nil {
+		return "", false
+	}
+	v, ok := h.Stack.Sysctls[key]
+	return v, ok
+}
+
+// Neighbour returns the neighbour entry for ip on dev, or nil.
+func (h *Hop) Neighbour(dev string, ip netip.Addr) *netstack.Neighbour {
+	if h.Stack == nil {
+		return nil
+	}
+	for i := range h.Stack.Neighbours {
+		n := &h.Stack.Neighbours[i]
+		if n.Device == dev && n.IP == ip {
+			return n
+		}
+	}
+	return nil
+}
+
+// FDB returns the forwarding entry for mac on dev, or nil.
+func (h *Hop) FDB(dev, mac string) *netstack.FDBEntry {
+	if h.Stack == nil {
+		return nil
+	}
+	for i := range h.Stack.FDB {
+		f := &h.Stack.FDB[i]
+		if f.Device == dev && equalFoldMAC(f.HardwareAddr, mac) {
+			return f
+		}
+	}
+	return nil
+}
+
+func equalFoldMAC(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i]|0x20, b[i]|0x20
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+// Underlay returns the interface that carries the node's own address (the device
+// encapsulated and host-routed traffic leaves by), or nil.
+func (h *Hop) Underlay() *netstack.Interface {
+	if h.Stack == nil {
+		return nil
+	}
+	if n := h.Env.Cluster.Node(h.Node); n != nil {
+		if ip, ok := internalIP(n); ok {
+			if ifc := InterfaceWithAddr(h.Stack, ip); ifc != nil {
+				return ifc
+			}
+		}
+	}
+	return nil
+}
+
+// FormatRoute prints a route as `ip route` does.
+func FormatRoute(r *netstack.Route) string {
+	if r == nil {
+		return ""
+	}
+	s := ""
+	if r.Type != "" && r.Type != netstack.RouteUnicast {
+		s = r.Type + " "
+	}
+	if r.Dst.Bits() == 0 {
+		s += "default"
+	} else {
+		s += r.Dst.String()
+	}
+	if r.Gateway.IsValid() {
+		s += " via " + r.Gateway.String()
+	}
+	if r.Device != "" {
+		s += " dev " + r.Device
+	}
+	for _, nh := range r.NextHops {
+		s += " nexthop"
+		if nh.Gateway.IsValid() {
+			s += " via " + nh.Gateway.String()
+		}
+		if nh.Device != "" {
+			s += " dev " + nh.Device
+		}
+	}
+	if r.Table != 0 && r.Table != netstack.TableMain {
+		s += fmt.Sprintf(" table %s", tableName(r.Table))
+	}
+	if r.Scope != "" && r.Scope != "global" && r.Scope != "universe" {
+		s += " scope " + r.Scope
+	}
+	if r.Src.IsValid() {
+		s += " src " + r.Src.String()
+	}
+	if r.Metric != 0 {
+		s += fmt.Sprintf(" metric %d", r.Metric)
+	}
+	if r.OnLink {
+		s += " onlink"
+	}
+	return s
+}
+
+func tableName(t int) string {
+	switch t {
+	case netstack.TableLocal:
+		return "local"
+	case netstack.TableMain:
+		return "main"
+	case netstack.TableDefault:
+		return "default"
+	}
+	return fmt.Sprint(t)
+}
+
+func internalIP(n *corev1.Node) (netip.Addr, bool) {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				return ip.Unmap(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
