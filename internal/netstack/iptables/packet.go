@@ -1,0 +1,255 @@
+package iptables
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack/ipset"
+)
+
+// IP protocol numbers the matches name.
+const (
+	ProtoICMP   uint8 = 1
+	ProtoTCP    uint8 = 6
+	ProtoUDP    uint8 = 17
+	ProtoSCTP   uint8 = 132
+	ProtoICMPv6 uint8 = 58
+)
+
+// TCP flag bits as the tcp match names them.
+const (
+	TCPFin uint8 = 1 << iota
+	TCPSyn
+	TCPRst
+	TCPPsh
+	TCPAck
+	TCPUrg
+	TCPEce
+	TCPCwr
+)
+
+// CtState is a connection's conntrack state as the conntrack match sees it.
+type CtState uint8
+
+const (
+	// CtNew is the first packet of a connection: the nat table sees only these.
+	CtNew CtState = iota
+	CtEstablished
+	CtRelated
+	CtInvalid
+	CtUntracked
+)
+
+// CtStatus holds conntrack status bits.
+type CtStatus uint8
+
+const (
+	// StatusSNAT and StatusDNAT are set once a NAT rule changed the source or destination.
+	StatusSNAT CtStatus = 1 << iota
+	StatusDNAT
+	StatusSeenReply
+	StatusAssured
+	StatusConfirmed
+	StatusExpected
+)
+
+// Conn is the conntrack entry a packet belongs to.
+type Conn struct {
+	State  CtState
+	Status CtStatus
+	// Mark is the connection mark (CONNMARK, -m connmark).
+	Mark uint32
+	// Reply is set for a packet in the reply direction (--ctdir REPLY).
+	Reply bool
+	// OrigSrc and OrigDst are the original direction's addresses before any NAT; zero means
+	// the packet's own (nothing rewritten yet).
+	OrigSrc, OrigDst netip.AddrPort
+}
+
+// Packet is a packet as netfilter sees it at a hook: its headers, its marks, the
+// interfaces it came in by and goes out by, and its connection.
+type Packet struct {
+	Src, Dst netip.Addr
+	// Proto is the IP protocol number (ProtoTCP, ProtoUDP, ProtoICMP, ...).
+	Proto            uint8
+	SrcPort, DstPort uint16
+	// ICMPType and ICMPCode are set for ICMP.
+	ICMPType, ICMPCode uint8
+	// TCPFlags are the TCP header's flags; FromModel sets SYN for a new TCP connection.
+	TCPFlags uint8
+	// Fragment is set for a second or later fragment (-f).
+	Fragment bool
+	Mark     uint32
+	// In is the input interface (PREROUTING, INPUT, FORWARD), Out the output interface
+	// (FORWARD, OUTPUT, POSTROUTING).
+	In, Out string
+	// PhysIn and PhysOut are the bridge ports of a bridged packet (physdev), Bridged says
+	// whether the bridge forwards it.
+	PhysIn, PhysOut string
+	Bridged         bool
+	// NextHop is the gateway the route chose; MASQUERADE picks the out interface's address
+	// in the gateway's subnet, as the kernel does.
+	NextHop netip.Addr
+	Conn    Conn
+}
+
+// FromModel makes the first packet of a new connection from the engine's packet. ICMP is
+// an echo request; TCP carries SYN.
+func FromModel(p model.Packet) Packet {
+	out := Packet{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Mark: p.Mark}
+	switch p.Protocol {
+	case model.TCP:
+		out.Proto, out.TCPFlags = ProtoTCP, TCPSyn
+	case model.UDP:
+		out.Proto = ProtoUDP
+	case model.ICMP:
+		out.Proto, out.ICMPType = ProtoICMP, 8
+		out.SrcPort, out.DstPort = 0, 0
+	default:
+		out.Proto = protoNumber(strings.ToLower(string(p.Protocol)))
+	}
+	return out
+}
+
+// Model returns the engine's view of the packet.
+func (p Packet) Model() model.Packet {
+	var proto model.Protocol
+	switch p.Proto {
+	case ProtoTCP:
+		proto = model.TCP
+	case ProtoUDP:
+		proto = model.UDP
+	case ProtoICMP:
+		proto = model.ICMP
+	default:
+		proto = model.Protocol(strings.ToUpper(protoName(p.Proto)))
+	}
+	return model.Packet{Src: p.Src, Dst: p.Dst, Protocol: proto, SrcPort: p.SrcPort, DstPort: p.DstPort, Mark: p.Mark}
+}
+
+// Reply returns the first reply packet of the connection p belongs to, as the destination
+// sends it (before conntrack undoes the NAT): source and destination swapped, state
+// ESTABLISHED in the reply direction, the NAT status kept. Interfaces and the skb mark are
+// cleared; the connection mark stays.
+func (p Packet) Reply() Packet {
+	r := Packet{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort, Conn: p.Conn}
+	switch p.Proto {
+	case ProtoTCP:
+		r.TCPFlags = TCPSyn | TCPAck
+	case ProtoICMP:
+		r.ICMPType = 0
+	}
+	r.Conn.State = CtEstablished
+	r.Conn.Reply = true
+	r.Conn.Status |= StatusSeenReply | StatusConfirmed
+	return r
+}
+
+// Env is what the evaluator needs to know about the namespace besides the packet: its
+// local and broadcast addresses (addrtype), the interfaces' addresses (MASQUERADE, REDIRECT)
+// and the ipsets (set).
+type Env struct {
+	// Local holds the addresses routed locally (table local, type local); LocalPrefixes
+	// the local routes wider than one address (127.0.0.0/8).
+	Local         map[netip.Addr]bool
+	LocalPrefixes []netip.Prefix
+	// Broadcast holds the broadcast addresses of the namespace's subnets.
+	Broadcast map[netip.Addr]bool
+	// Addrs holds each interface's addresses in the kernel's order (primary first).
+	Addrs map[string][]netip.Prefix
+	// Sets are the ipsets of the namespace; nil when there are none.
+	Sets *ipset.Sets
+	// Recent reports whether an address is on a recent-match list (session affinity).
+	// Nil means no list has any entry: the packet is a client's first.
+	Recent func(list string, addr netip.Addr) bool
+
+	// MaxOutcomes, MaxSteps and MaxDepth bound a traversal; zero takes the defaults
+	// (4096 outcomes, 1,000,000 rule evaluations, 64 nested jumps).
+	MaxOutcomes, MaxSteps, MaxDepth int
+}
+
+// IsLocal reports whether addr is one of the namespace's own addresses.
+func (e *Env) IsLocal(addr netip.Addr) bool {
+	if e == nil {
+		return false
+	}
+	if e.Local[addr] {
+		return true
+	}
+	for _, p := range e.LocalPrefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// LocalOn reports whether addr is an address of the named interface.
+func (e *Env) LocalOn(addr netip.Addr, iface string) bool {
+	if e == nil {
+		return false
+	}
+	for _, p := range e.Addrs[iface] {
+		if p.Addr() == addr {
+			return true
+		}
+	}
+	return iface == "lo" && addr.IsLoopback()
+}
+
+// PrimaryAddr returns the address a packet leaving by iface towards nextHop takes as its
+// source when masqueraded: the first address whose subnet holds the next hop, else the
+// interface's first address.
+func (e *Env) PrimaryAddr(iface string, nextHop netip.Addr) (netip.Addr, bool) {
+	if e == nil {
+		return netip.Addr{}, false
+	}
+	addrs := e.Addrs[iface]
+	if nextHop.IsValid() {
+		for _, p := range addrs {
+			if p.Addr().Is4() == nextHop.Is4() && p.Masked().Contains(nextHop) {
+				return p.Addr(), true
+			}
+		}
+	}
+	for _, p := range addrs {
+		if p.Addr().Is4() == nextHop.Is4() || !nextHop.IsValid() {
+			return p.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+var protoNames = map[string]uint8{
+	"all": 0, "icmp": ProtoICMP, "igmp": 2, "ipip": 4, "ipencap": 4, "tcp": ProtoTCP, "udp": ProtoUDP,
+	"gre": 47, "esp": 50, "ah": 51, "icmpv6": ProtoICMPv6, "ipv6-icmp": ProtoICMPv6, "sctp": ProtoSCTP,
+	"udplite": 136, "vrrp": 112,
+}
+
+func protoNumber(name string) uint8 { return protoNames[name] }
+
+func protoName(n uint8) string {
+	switch n {
+	case 0:
+		return "all"
+	case ProtoICMP:
+		return "icmp"
+	case ProtoTCP:
+		return "tcp"
+	case ProtoUDP:
+		return "udp"
+	case ProtoSCTP:
+		return "sctp"
+	case ProtoICMPv6:
+		return "icmpv6"
+	case 4:
+		return "ipip"
+	}
+	for k, v := range protoNames {
+		if v == n {
+			return k
+		}
+	}
+	return "proto-" + itoa(int(n))
+}

@@ -1,0 +1,420 @@
+package iptables
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Parse reads a ruleset as iptables-save prints it, with or without counters (-c), every
+// table. A match or target it does not understand becomes an UnknownMatch or UnknownTarget
+// that keeps its text; only text that is not an iptables-save at all (a rule outside a
+// table, a chain line without a policy, an unterminated quote) is an error, naming the line.
+func Parse(save string) (*Ruleset, error) {
+	p := parser{rs: &Ruleset{Tables: map[string]*Table{}}}
+	lineNo := 0
+	for rest := save; rest != ""; {
+		var line string
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			line, rest = rest, ""
+		}
+		lineNo++
+		if err := p.line(strings.TrimRight(line, " \t\r"), lineNo); err != nil {
+			return nil, fmt.Errorf("iptables-save line %d: %w", lineNo, err)
+		}
+	}
+	return p.rs, nil
+}
+
+type parser struct {
+	rs    *Ruleset
+	table *Table
+	// Scratch space reused from rule to rule.
+	toks []token
+	opts []option
+	args []string
+}
+
+type token struct {
+	s      string
+	quoted bool
+}
+
+func (p *parser) line(line string, n int) error {
+	if line == "" || line[0] == '#' {
+		return nil
+	}
+	switch line[0] {
+	case '*':
+		name := strings.TrimSpace(line[1:])
+		if name == "" {
+			return fmt.Errorf("table without a name")
+		}
+		t := p.rs.Tables[name]
+		if t == nil {
+			t = &Table{Name: name, Chains: map[string]*Chain{}}
+			p.rs.Tables[name] = t
+		}
+		p.table = t
+		return nil
+	case ':':
+		if p.table == nil {
+			return fmt.Errorf("chain %q outside a table", line)
+		}
+		f := strings.Fields(line[1:])
+		if len(f) < 2 {
+			return fmt.Errorf("chain line %q without a policy", line)
+		}
+		c := p.chain(f[0])
+		if f[1] != "-" {
+			c.Policy = f[1]
+		}
+		if len(f) >= 3 {
+			if cnt, ok := parseCounters(f[2]); ok {
+				c.PolicyCounters = cnt
+			}
+		}
+		return nil
+	}
+	if line == "COMMIT" {
+		p.table = nil
+		return nil
+	}
+	if p.table == nil {
+		return fmt.Errorf("rule %q outside a table", line)
+	}
+	var cnt Counters
+	hasCnt := false
+	if line[0] == '[' {
+		end := strings.IndexByte(line, ']')
+		if end < 0 {
+			return fmt.Errorf("unterminated counters in %q", line)
+		}
+		var ok bool
+		if cnt, ok = parseCounters(line[:end+1]); !ok {
+			return fmt.Errorf("bad counters in %q", line)
+		}
+		hasCnt = true
+		line = strings.TrimLeft(line[end+1:], " ")
+	}
+	toks, err := p.tokenize(line)
+	if err != nil {
+		return err
+	}
+	if len(toks) < 2 {
+		return fmt.Errorf("short line %q", line)
+	}
+	switch toks[0].s {
+	case "-A", "--append":
+		return p.rule(toks, line, n, cnt, hasCnt)
+	case "-N", "--new-chain":
+		p.chain(toks[1].s)
+		return nil
+	case "-P", "--policy":
+		if len(toks) < 3 {
+			return fmt.Errorf("policy without a verdict: %q", line)
+		}
+		p.chain(toks[1].s).Policy = toks[2].s
+		return nil
+	}
+	return fmt.Errorf("unknown command %q", toks[0].s)
+}
+
+func (p *parser) chain(name string) *Chain {
+	c := p.table.Chains[name]
+	if c == nil {
+		c = &Chain{Table: p.table.Name, Name: name}
+		p.table.Chains[name] = c
+		p.table.Order = append(p.table.Order, c)
+	}
+	return c
+}
+
+// parseCounters reads "[packets:bytes]".
+func parseCounters(s string) (Counters, bool) {
+	if len(s) < 5 || s[0] != '[' || s[len(s)-1] != ']' {
+		return Counters{}, false
+	}
+	pk, by, ok := strings.Cut(s[1:len(s)-1], ":")
+	if !ok {
+		return Counters{}, false
+	}
+	a, err1 := strconv.ParseUint(pk, 10, 64)
+	b, err2 := strconv.ParseUint(by, 10, 64)
+	return Counters{a, b}, err1 == nil && err2 == nil
+}
+
+// tokenize splits a rule on spaces as iptables-save writes it: a value with characters
+// outside [A-Za-z0-9_-] is double-quoted, with \, " and ' escaped by a backslash.
+func (p *parser) tokenize(line string) ([]token, error) {
+	toks := p.toks[:0]
+	i := 0
+	for i < len(line) {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		if i >= len(line) {
+			break
+		}
+		if line[i] != '"' {
+			j := i
+			for j < len(line) && line[j] != ' ' {
+				j++
+			}
+			toks = append(toks, token{s: line[i:j]})
+			i = j
+			continue
+		}
+		// Quoted: copy only when there are escapes.
+		j := i + 1
+		escaped := false
+		for j < len(line) && line[j] != '"' {
+			if line[j] == '\\' && j+1 < len(line) {
+				escaped = true
+				j++
+			}
+			j++
+		}
+		if j >= len(line) {
+			return nil, fmt.Errorf("unterminated quote in %q", line)
+		}
+		s := line[i+1 : j]
+		if escaped {
+			var b strings.Builder
+			for k := 0; k < len(s); k++ {
+				if s[k] == '\\' && k+1 < len(s) {
+					k++
+				}
+				b.WriteByte(s[k])
+			}
+			s = b.String()
+		}
+		toks = append(toks, token{s: s, quoted: true})
+		i = j + 1
+	}
+	p.toks = toks
+	return toks, nil
+}
+
+func isOption(t token) bool { return !t.quoted && len(t.s) > 1 && t.s[0] == '-' }
+
+// rule parses the tokens of one -A line.
+func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt bool) error {
+	c := p.chain(toks[1].s)
+	r := &Rule{Table: p.table.Name, Chain: c.Name, Index: len(c.Rules) + 1, Line: line, Text: text, Counters: cnt, HasCounters: hasCnt}
+	// Every element of the rule starts at a token index; the text of a module or target is
+	// the span of the line from its first token to the next element.
+	i := 2
+	neg := false
+	for i < len(toks) {
+		t := toks[i]
+		if t.s == "!" && !t.quoted {
+			neg = true
+			i++
+			continue
+		}
+		start := i
+		switch t.s {
+		case "-s", "--source", "--src", "-d", "--destination", "--dst":
+			if i+1 >= len(toks) {
+				return fmt.Errorf("%s without an address", t.s)
+			}
+			pfx, ok := parseAddrOrPrefix(toks[i+1].s)
+			if !ok {
+				r.Matches = append(r.Matches, &UnknownMatch{base: base{module: "", text: spanText(toks, start, i+2, neg)}, Reason: "address " + toks[i+1].s})
+			} else if t.s == "-s" || t.s == "--source" || t.s == "--src" {
+				r.Header.Src, r.Header.NotSrc = pfx.Masked(), neg
+			} else {
+				r.Header.Dst, r.Header.NotDst = pfx.Masked(), neg
+			}
+			i += 2
+		case "-i", "--in-interface", "-o", "--out-interface":
+			if i+1 >= len(toks) {
+				return fmt.Errorf("%s without an interface", t.s)
+			}
+			if t.s == "-i" || t.s == "--in-interface" {
+				r.Header.In, r.Header.NotIn = toks[i+1].s, neg
+			} else {
+				r.Header.Out, r.Header.NotOut = toks[i+1].s, neg
+			}
+			i += 2
+		case "-p", "--protocol":
+			if i+1 >= len(toks) {
+				return fmt.Errorf("%s without a protocol", t.s)
+			}
+			name := strings.ToLower(toks[i+1].s)
+			num, ok := protoNames[name]
+			if !ok {
+				n, err := strconv.ParseUint(name, 10, 8)
+				if err != nil {
+					r.Matches = append(r.Matches, &UnknownMatch{base: base{text: spanText(toks, start, i+2, neg)}, Reason: "protocol " + name})
+				}
+				num = uint8(n)
+			}
+			r.Header.Proto, r.Header.ProtoName, r.Header.NotProto = num, name, neg
+			i += 2
+		case "-f", "--fragment":
+			r.Header.Fragment = 1
+			if neg {
+				r.Header.Fragment = -1
+			}
+			i++
+		case "-m", "--match":
+			if i+1 >= len(toks) {
+				return fmt.Errorf("%s without a module", t.s)
+			}
+			if neg {
+				return fmt.Errorf("negated -m in %q", text)
+			}
+			module := toks[i+1].s
+			opts, next := p.options(toks, i+2)
+			r.Matches = append(r.Matches, newMatch(module, opts, spanText(toks, start, next, false)))
+			i = next
+		case "-j", "--jump", "-g", "--goto":
+			if i+1 >= len(toks) {
+				return fmt.Errorf("%s without a target", t.s)
+			}
+			name := toks[i+1].s
+			opts, next := p.options(toks, i+2)
+			r.Goto = t.s == "-g" || t.s == "--goto"
+			r.Target = newTarget(name, opts, spanText(toks, start, next, false), p.table.Chains)
+			if r.Goto {
+				if _, ok := r.Target.(*JumpTarget); !ok {
+					r.Target = &UnknownTarget{tbase: tbase{name: name, text: spanText(toks, start, next, false)}, Reason: "goto to a chain that is not declared"}
+				}
+			}
+			i = next
+		default:
+			// An option that belongs to no module: keep it, undecided.
+			_, next := p.options(toks, i+1)
+			if next == i+1 && i+1 < len(toks) && !isOption(toks[i+1]) {
+				next = i + 2
+			}
+			r.Matches = append(r.Matches, &UnknownMatch{base: base{text: spanText(toks, start, next, neg)}, Reason: "option " + t.s})
+			i = next
+		}
+		neg = false
+	}
+	c.Rules = append(c.Rules, r)
+	p.rs.Rules++
+	return nil
+}
+
+// options collects the --options (with their arguments and negations) that follow a module
+// or target, up to the next -m, -j, -g or header option.
+func (p *parser) options(toks []token, i int) ([]option, int) {
+	opts := p.opts[:0]
+	args := p.args[:0]
+	for i < len(toks) {
+		neg := false
+		j := i
+		if toks[j].s == "!" && !toks[j].quoted {
+			neg = true
+			j++
+		}
+		if j >= len(toks) || !isOption(toks[j]) || !strings.HasPrefix(toks[j].s, "--") || isHeaderLong(toks[j].s) {
+			break
+		}
+		o := option{name: toks[j].s, neg: neg}
+		j++
+		start := len(args)
+		for j < len(toks) && !isOption(toks[j]) && !(toks[j].s == "!" && !toks[j].quoted) {
+			args = append(args, toks[j].s)
+			j++
+		}
+		// Old-style "--dport ! 80" negation after the option name.
+		if j+1 < len(toks) && toks[j].s == "!" && !toks[j].quoted && len(args) == start && !isOption(toks[j+1]) {
+			o.neg = true
+			args = append(args, toks[j+1].s)
+			j += 2
+		}
+		o.args = args[start:len(args):len(args)]
+		opts = append(opts, o)
+		i = j
+	}
+	p.opts, p.args = opts, args
+	return opts, i
+}
+
+func isHeaderLong(s string) bool {
+	switch s {
+	case "--source", "--src", "--destination", "--dst", "--in-interface", "--out-interface",
+		"--protocol", "--fragment", "--match", "--jump", "--goto":
+		return true
+	}
+	return false
+}
+
+// spanText is the saved text of tokens [from, to), with a leading "! " when negated.
+func spanText(toks []token, from, to int, neg bool) string {
+	var b strings.Builder
+	if neg {
+		b.WriteString("! ")
+	}
+	for k := from; k < to && k < len(toks); k++ {
+		if k > from {
+			b.WriteByte(' ')
+		}
+		if toks[k].quoted {
+			b.WriteString(strconv.Quote(toks[k].s))
+		} else {
+			b.WriteString(toks[k].s)
+		}
+	}
+	return b.String()
+}
+
+// HeaderString prints the header matches as iptables-save would.
+func (h Header) String() string {
+	var parts []string
+	add := func(neg bool, s ...string) {
+		if neg {
+			parts = append(parts, "!")
+		}
+		parts = append(parts, s...)
+	}
+	if h.Src.IsValid() {
+		add(h.NotSrc, "-s", h.Src.String())
+	}
+	if h.Dst.IsValid() {
+		add(h.NotDst, "-d", h.Dst.String())
+	}
+	if h.In != "" {
+		add(h.NotIn, "-i", h.In)
+	}
+	if h.Out != "" {
+		add(h.NotOut, "-o", h.Out)
+	}
+	if h.ProtoName != "" {
+		add(h.NotProto, "-p", h.ProtoName)
+	}
+	if h.Fragment != 0 {
+		add(h.Fragment < 0, "-f")
+	}
+	return strings.Join(parts, " ")
+}
+
+// match evaluates the header against a packet.
+func (h *Header) match(p *Packet) bool {
+	if h.Src.IsValid() && h.Src.Contains(p.Src) == h.NotSrc {
+		return false
+	}
+	if h.Dst.IsValid() && h.Dst.Contains(p.Dst) == h.NotDst {
+		return false
+	}
+	if h.In != "" && IfaceMatch(h.In, p.In) == h.NotIn {
+		return false
+	}
+	if h.Out != "" && IfaceMatch(h.Out, p.Out) == h.NotOut {
+		return false
+	}
+	if h.ProtoName != "" && h.Proto != 0 && (p.Proto == h.Proto) == h.NotProto {
+		return false
+	}
+	if h.Fragment != 0 && p.Fragment != (h.Fragment > 0) {
+		return false
+	}
+	return true
+}

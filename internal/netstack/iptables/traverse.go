@@ -1,0 +1,510 @@
+package iptables
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Hook is a netfilter hook: where in the kernel's path a packet meets the rules.
+type Hook int
+
+const (
+	PreRouting Hook = iota
+	Input
+	Forward
+	Output
+	PostRouting
+)
+
+// Chain is the built-in chain's name for the hook.
+func (h Hook) String() string {
+	switch h {
+	case PreRouting:
+		return "PREROUTING"
+	case Input:
+		return "INPUT"
+	case Forward:
+		return "FORWARD"
+	case Output:
+		return "OUTPUT"
+	case PostRouting:
+		return "POSTROUTING"
+	}
+	return fmt.Sprintf("hook(%d)", int(h))
+}
+
+// hookTables lists the tables a hook passes, in the order of their priorities
+// (raw -300, mangle -150, dnat -100, filter 0, security 50, snat 100).
+var hookTables = map[Hook][]string{
+	PreRouting:  {TableRaw, TableMangle, TableNAT},
+	Input:       {TableMangle, TableFilter, TableSecurity, TableNAT},
+	Forward:     {TableMangle, TableFilter, TableSecurity},
+	Output:      {TableRaw, TableMangle, TableNAT, TableFilter, TableSecurity},
+	PostRouting: {TableMangle, TableNAT},
+}
+
+// Verdict is what the rules of a hook decide for a packet.
+type Verdict string
+
+const (
+	Accept Verdict = "Accept"
+	Drop   Verdict = "Drop"
+	Reject Verdict = "Reject"
+	// Unknown: a rule the evaluator does not understand decides; Outcome.Undecided names it.
+	Unknown Verdict = "Unknown"
+)
+
+// Step is one rule that matched (or a policy that applied) on the way, in order.
+type Step struct {
+	Table, Chain string
+	// Rule is nil when the chain's policy decided.
+	Rule *Rule
+	// Action says what followed: "continue", "jump CHAIN", "goto CHAIN", "return",
+	// "ACCEPT", "DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK",
+	// "CONNMARK", "LOG", ..., or "policy ACCEPT" / "policy DROP".
+	Action string
+}
+
+// String prints the step as "nat/KUBE-SERVICES: -A ... => jump KUBE-SVC-X".
+func (s Step) String() string {
+	if s.Rule == nil {
+		return s.Table + "/" + s.Chain + ": " + s.Action
+	}
+	return s.Table + "/" + s.Chain + ": " + s.Rule.String() + " => " + s.Action
+}
+
+// NAT is an address or port rewrite a rule made.
+type NAT struct {
+	// Kind is DNAT, SNAT, MASQUERADE or REDIRECT.
+	Kind          string
+	Rule          *Rule
+	Before, After netip.AddrPort
+	// Note says what the evaluator chose where the kernel may choose otherwise (the first
+	// address of a range, a random source port kept as is).
+	Note string
+}
+
+// Fork is a statistic rule the walk passed: whether this outcome took it, and its share.
+type Fork struct {
+	Rule  *Rule
+	Taken bool
+	Share float64
+}
+
+// Outcome is one way a packet can go through a hook: there are several when statistic rules
+// split the traffic (one per service endpoint).
+type Outcome struct {
+	Verdict Verdict
+	// Packet is the packet as it leaves the hook: rewritten by NAT, marked, its connection
+	// state updated.
+	Packet Packet
+	NAT    []NAT
+	// RejectWith is the REJECT type when Verdict is Reject.
+	RejectWith string
+	// Trace holds every rule that matched and every policy that applied, in order.
+	Trace []Step
+	// Decider is the rule that gave the verdict; nil when a policy or the end of the tables
+	// did.
+	Decider *Rule
+	// Undecided is the rule whose unknown match or target decided, when Verdict is Unknown.
+	Undecided *Rule
+	// Uncertain holds rules with an unknown match whose target would not have changed the
+	// outcome (LOG, a counter): the walk went on past them.
+	Uncertain []*Rule
+	// Forks are the statistic rules passed, Probability the share of traffic on this way.
+	Forks       []Fork
+	Probability float64
+	// Note explains an Unknown verdict (what was not understood, or which bound was hit).
+	Note string
+}
+
+const (
+	defaultMaxOutcomes = 4096
+	defaultMaxSteps    = 1_000_000
+	defaultMaxDepth    = 64
+)
+
+// Traverse evaluates a packet through the tables of one hook in the kernel's order: raw,
+// mangle, nat (only for a connection's first packet), filter and security, each table from
+// the hook's built-in chain with jumps, gotos, RETURN and the policies. It returns one
+// outcome per way the packet can go; statistic rules fork the walk, so a service with three
+// endpoints gives three outcomes. An ACCEPT ends one table and the packet goes on to the
+// next; DROP and REJECT end the hook. A missing table or chain is an empty one with policy
+// ACCEPT, as in the kernel.
+func (rs *Ruleset) Traverse(hook Hook, pkt Packet, env *Env) []Outcome {
+	w := walker{rs: rs, env: env, hook: hook, maxOut: defaultMaxOutcomes, steps: defaultMaxSteps, maxDepth: defaultMaxDepth}
+	if env != nil {
+		if env.MaxOutcomes > 0 {
+			w.maxOut = env.MaxOutcomes
+		}
+		if env.MaxSteps > 0 {
+			w.steps = env.MaxSteps
+		}
+		if env.MaxDepth > 0 {
+			w.maxDepth = env.MaxDepth
+		}
+	}
+	for _, t := range hookTables[hook] {
+		if rs == nil || rs.Tables[t] == nil || rs.Tables[t].Chains[hook.String()] == nil {
+			continue
+		}
+		w.tables = append(w.tables, rs.Tables[t].Chains[hook.String()])
+	}
+	w.queue = append(w.queue, &state{pkt: pkt, prob: 1, table: -1})
+	for len(w.queue) > 0 {
+		s := w.queue[len(w.queue)-1]
+		w.queue = w.queue[:len(w.queue)-1]
+		w.run(s)
+	}
+	return w.out
+}
+
+type frame struct {
+	chain *Chain
+	pos   int
+}
+
+type state struct {
+	pkt   Packet
+	table int
+	base  *Chain
+	cur   frame
+	stack []frame
+	o     Outcome
+	prob  float64
+}
+
+func (s *state) clone() *state {
+	c := *s
+	c.stack = append([]frame(nil), s.stack...)
+	c.o.Trace = s.o.Trace[:len(s.o.Trace):len(s.o.Trace)]
+	c.o.NAT = s.o.NAT[:len(s.o.NAT):len(s.o.NAT)]
+	c.o.Forks = s.o.Forks[:len(s.o.Forks):len(s.o.Forks)]
+	c.o.Uncertain = s.o.Uncertain[:len(s.o.Uncertain):len(s.o.Uncertain)]
+	return &c
+}
+
+type walker struct {
+	rs       *Ruleset
+	env      *Env
+	hook     Hook
+	tables   []*Chain
+	queue    []*state
+	out      []Outcome
+	maxOut   int
+	steps    int
+	maxDepth int
+}
+
+func (w *walker) finish(s *state, v Verdict, decider *Rule) {
+	s.o.Verdict, s.o.Packet, s.o.Probability = v, s.pkt, s.prob
+	if decider != nil {
+		s.o.Decider = decider
+	}
+	w.out = append(w.out, s.o)
+}
+
+func (w *walker) unknown(s *state, r *Rule, note string) {
+	s.o.Undecided, s.o.Note = r, note
+	w.finish(s, Unknown, nil)
+}
+
+// nextTable moves the state to the next table of the hook that applies; false when none.
+func (w *walker) nextTable(s *state) bool {
+	for s.table++; s.table < len(w.tables); s.table++ {
+		c := w.tables[s.table]
+		if c.Table == TableNAT && (s.pkt.Conn.State != CtNew || s.pkt.Conn.Status&StatusConfirmed != 0) {
+			// Only a connection's first packet sees the nat table; later ones take the
+			// binding conntrack made (and an untracked packet none at all).
+			continue
+		}
+		s.base, s.cur, s.stack = c, frame{chain: c}, s.stack[:0]
+		return true
+	}
+	return false
+}
+
+// run walks one state to its end, queueing the other ways of each statistic fork.
+func (w *walker) run(s *state) {
+	if s.table < 0 && !w.nextTable(s) {
+		w.finish(s, Accept, nil)
+		return
+	}
+	for {
+		if w.steps <= 0 {
+			w.unknown(s, nil, "the walk exceeded its step budget (a loop of gotos?)")
+			return
+		}
+		w.steps--
+		c := s.cur.chain
+		if s.cur.pos >= len(c.Rules) {
+			if len(s.stack) > 0 {
+				s.cur, s.stack = s.stack[len(s.stack)-1], s.stack[:len(s.stack)-1]
+				continue
+			}
+			// The end of the base chain, or of a chain a goto left the base for: the policy.
+			policy := s.base.Policy
+			if policy == "" {
+				policy = "ACCEPT"
+			}
+			s.o.Trace = append(s.o.Trace, Step{Table: s.base.Table, Chain: s.base.Name, Action: "policy " + policy})
+			switch policy {
+			case "ACCEPT":
+				if !w.nextTable(s) {
+					w.finish(s, Accept, nil)
+					return
+				}
+				continue
+			case "DROP":
+				w.finish(s, Drop, nil)
+			default:
+				s.o.Note = "policy " + policy
+				w.finish(s, Unknown, nil)
+			}
+			return
+		}
+		r := c.Rules[s.cur.pos]
+		s.cur.pos++
+		res, share := w.match(r, &s.pkt)
+		switch res {
+		case Miss:
+			continue
+		case Unsure:
+			if effectless(r.Target) {
+				s.o.Uncertain = append(s.o.Uncertain, r)
+				continue
+			}
+			w.unknown(s, r, "a match of this rule is not understood: "+unknownText(r))
+			return
+		case Branch:
+			if len(w.out)+len(w.queue) >= w.maxOut {
+				w.unknown(s, r, fmt.Sprintf("more than %d ways through the rules", w.maxOut))
+				return
+			}
+			other := s.clone()
+			other.prob *= 1 - share
+			other.o.Forks = append(other.o.Forks, Fork{Rule: r, Taken: false, Share: share})
+			w.queue = append(w.queue, other)
+			s.prob *= share
+			s.o.Forks = append(s.o.Forks, Fork{Rule: r, Taken: true, Share: share})
+		}
+		if done := w.apply(s, r); done {
+			return
+		}
+	}
+}
+
+// match evaluates a rule's header and matches. A known miss anywhere beats an unknown
+// elsewhere, since a rule holds only when all its terms do.
+func (w *walker) match(r *Rule, p *Packet) (Result, float64) {
+	if !r.Header.match(p) {
+		return Miss, 0
+	}
+	res, share := Hit, 1.0
+	for _, m := range r.Matches {
+		switch m.Eval(p, w.env) {
+		case Miss:
+			return Miss, 0
+		case Unsure:
+			res = Unsure
+		case Branch:
+			share *= m.(*StatisticMatch).Share()
+		}
+	}
+	if res == Hit && share < 1 {
+		return Branch, share
+	}
+	return res, share
+}
+
+// effectless reports whether a rule's target leaves verdict and packet as they are.
+func effectless(t Target) bool {
+	switch t := t.(type) {
+	case nil:
+		return true
+	case *ContinueTarget:
+		return !t.NoTrack
+	}
+	return false
+}
+
+func unknownText(r *Rule) string {
+	for _, m := range r.Matches {
+		if u, ok := m.(*UnknownMatch); ok {
+			return u.text + " (" + u.Reason + ")"
+		}
+	}
+	for _, m := range r.Matches {
+		if _, ok := m.(*SetMatch); ok {
+			return m.String() + " (no such set in the snapshot)"
+		}
+	}
+	return r.Text
+}
+
+// apply runs a matched rule's target; true when the state is finished.
+func (w *walker) apply(s *state, r *Rule) bool {
+	step := Step{Table: r.Table, Chain: r.Chain, Rule: r, Action: "continue"}
+	switch t := r.Target.(type) {
+	case nil:
+		s.o.Trace = append(s.o.Trace, step)
+	case *VerdictTarget:
+		step.Action = t.name
+		s.o.Trace = append(s.o.Trace, step)
+		switch t.name {
+		case "ACCEPT":
+			if !w.nextTable(s) {
+				w.finish(s, Accept, r)
+				return true
+			}
+		case "DROP":
+			w.finish(s, Drop, r)
+			return true
+		case "RETURN":
+			if len(s.stack) == 0 {
+				// RETURN from the base chain (or past a goto's end): the policy applies.
+				s.cur = frame{chain: s.base, pos: len(s.base.Rules)}
+			} else {
+				s.cur, s.stack = s.stack[len(s.stack)-1], s.stack[:len(s.stack)-1]
+			}
+		}
+	case *RejectTarget:
+		step.Action = "REJECT"
+		s.o.Trace = append(s.o.Trace, step)
+		s.o.RejectWith = t.With
+		w.finish(s, Reject, r)
+		return true
+	case *JumpTarget:
+		next := w.rs.Tables[r.Table].Chains[t.Chain]
+		if r.Goto {
+			step.Action = "goto " + t.Chain
+			s.o.Trace = append(s.o.Trace, step)
+			s.cur = frame{chain: next}
+			return false
+		}
+		step.Action = "jump " + t.Chain
+		s.o.Trace = append(s.o.Trace, step)
+		if len(s.stack) >= w.maxDepth {
+			w.unknown(s, r, fmt.Sprintf("jumps nested deeper than %d", w.maxDepth))
+			return true
+		}
+		s.stack = append(s.stack, s.cur)
+		s.cur = frame{chain: next}
+	case *NATTarget:
+		step.Action = t.name
+		s.o.Trace = append(s.o.Trace, step)
+		if r.Table != TableNAT {
+			w.unknown(s, r, t.name+" outside the nat table")
+			return true
+		}
+		if note, ok := w.nat(s, r, t); !ok {
+			w.unknown(s, r, note)
+			return true
+		}
+		// A NAT target ends the nat table with ACCEPT.
+		if !w.nextTable(s) {
+			w.finish(s, Accept, r)
+			return true
+		}
+	case *MarkTarget:
+		step.Action = t.name
+		s.o.Trace = append(s.o.Trace, step)
+		applyMark(&s.pkt, t)
+	case *ContinueTarget:
+		step.Action = t.name
+		s.o.Trace = append(s.o.Trace, step)
+		if t.NoTrack {
+			s.pkt.Conn.State = CtUntracked
+		}
+	case *UnknownTarget:
+		step.Action = t.name
+		s.o.Trace = append(s.o.Trace, step)
+		w.unknown(s, r, "the target is not understood: "+t.text+" ("+t.Reason+")")
+		return true
+	}
+	return false
+}
+
+func applyMark(p *Packet, t *MarkTarget) {
+	switch {
+	case !t.Conn:
+		p.Mark = (p.Mark &^ t.Mask) ^ t.Xor
+	case t.Op == "xset":
+		p.Conn.Mark = (p.Conn.Mark &^ t.Mask) ^ t.Xor
+	case t.Op == "save":
+		p.Conn.Mark = (p.Conn.Mark &^ t.CtMask) ^ (p.Mark & t.NfMask)
+	case t.Op == "restore":
+		p.Mark = (p.Mark &^ t.NfMask) ^ (p.Conn.Mark & t.CtMask)
+	}
+}
+
+// nat rewrites the packet for a NAT target and records it; false (with why) when it cannot
+// tell the new address.
+func (w *walker) nat(s *state, r *Rule, t *NATTarget) (string, bool) {
+	p := &s.pkt
+	if !p.Conn.OrigSrc.IsValid() {
+		p.Conn.OrigSrc = netip.AddrPortFrom(p.Src, p.SrcPort)
+		p.Conn.OrigDst = netip.AddrPortFrom(p.Dst, p.DstPort)
+	}
+	n := NAT{Kind: t.name, Rule: r}
+	hasPorts := p.Proto == ProtoTCP || p.Proto == ProtoUDP || p.Proto == ProtoSCTP
+	var notes []string
+	if t.Range {
+		notes = append(notes, "the first address and port of the range taken")
+	}
+	switch t.name {
+	case "DNAT", "REDIRECT":
+		n.Before = netip.AddrPortFrom(p.Dst, p.DstPort)
+		addr := t.Addr
+		if t.name == "REDIRECT" {
+			var ok bool
+			if p.In == "" {
+				addr, ok = netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
+			} else {
+				addr, ok = w.env.PrimaryAddr(p.In, netip.Addr{})
+			}
+			if !ok {
+				return "REDIRECT: the input interface " + p.In + " has no address in the snapshot", false
+			}
+		}
+		if addr.IsValid() {
+			p.Dst = addr
+		}
+		if t.Port != 0 && hasPorts {
+			p.DstPort = t.Port
+		}
+		n.After = netip.AddrPortFrom(p.Dst, p.DstPort)
+		if n.After != n.Before {
+			p.Conn.Status |= StatusDNAT
+		}
+	case "SNAT", "MASQUERADE":
+		n.Before = netip.AddrPortFrom(p.Src, p.SrcPort)
+		addr := t.Addr
+		if t.name == "MASQUERADE" {
+			var ok bool
+			addr, ok = w.env.PrimaryAddr(p.Out, p.NextHop)
+			if !ok {
+				return "MASQUERADE: the output interface " + p.Out + " has no address in the snapshot", false
+			}
+		}
+		p.Src = addr
+		if t.Port != 0 && hasPorts {
+			p.SrcPort = t.Port
+		}
+		if t.FullyRandom || t.Random {
+			notes = append(notes, "the source port may be chosen at random; the packet's is kept")
+		}
+		n.After = netip.AddrPortFrom(p.Src, p.SrcPort)
+		if n.After != n.Before {
+			p.Conn.Status |= StatusSNAT
+		}
+	}
+	for i, note := range notes {
+		if i > 0 {
+			n.Note += "; "
+		}
+		n.Note += note
+	}
+	s.o.NAT = append(s.o.NAT, n)
+	return "", true
+}
