@@ -1,0 +1,391 @@
+package collector
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/netdiag/netdiag/internal/netstack"
+)
+
+// names maps interface indexes to names within one namespace.
+type names map[int]string
+
+func (n names) name(index int) string {
+	if index == 0 {
+		return ""
+	}
+	if s, ok := n[index]; ok {
+		return s
+	}
+	// A link index that is not in the namespace (a vxlan's underlay moved away) keeps its
+	// number so nothing silently looks unset.
+	return "if" + strconv.Itoa(index)
+}
+
+// readLinks lists the links of the calling thread's namespace with their addresses.
+func readLinks() ([]netstack.Interface, names, error) {
+	links, err := retryDump(netlink.LinkList)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list links: %w", err)
+	}
+	idx := names{}
+	for _, l := range links {
+		idx[l.Attrs().Index] = l.Attrs().Name
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_ALL) })
+	if err != nil {
+		return nil, idx, fmt.Errorf("list addresses: %w", err)
+	}
+	byLink := map[int][]netip.Prefix{}
+	for _, a := range addrs {
+		if p, ok := prefixOf(a.IPNet); ok {
+			byLink[a.LinkIndex] = append(byLink[a.LinkIndex], p)
+		}
+	}
+	out := make([]netstack.Interface, 0, len(links))
+	for _, l := range links {
+		itf := convertLink(l, idx)
+		itf.Addresses = byLink[itf.Index]
+		slices.SortFunc(itf.Addresses, comparePrefix)
+		out = append(out, itf)
+	}
+	slices.SortFunc(out, func(a, b netstack.Interface) int { return a.Index - b.Index })
+	return out, idx, nil
+}
+
+// convertLink turns a netlink link into the snapshot's interface, with the attributes of its
+// kind the engine follows (veth peer, vxlan tunnel, bridge).
+func convertLink(l netlink.Link, idx names) netstack.Interface {
+	a := l.Attrs()
+	itf := netstack.Interface{
+		Index:     a.Index,
+		Name:      a.Name,
+		Kind:      l.Type(),
+		MTU:       a.MTU,
+		Up:        a.Flags&net.FlagUp != 0,
+		OperState: a.OperState.String(),
+		Master:    idx.name(a.MasterIndex),
+	}
+	if len(a.HardwareAddr) > 0 {
+		itf.HardwareAddr = a.HardwareAddr.String()
+	}
+	if itf.Kind == "device" && a.Flags&net.FlagLoopback != 0 {
+		itf.Kind = "loopback"
+	}
+	switch l := l.(type) {
+	case *netlink.Veth:
+		// IFLA_LINK is the peer's index in the peer's namespace, IFLA_LINK_NETNSID that
+		// namespace's id here (-1: the same namespace).
+		itf.Veth = &netstack.VethAttrs{PeerIndex: a.ParentIndex, PeerNetNSID: a.NetNsID}
+	case *netlink.Vxlan:
+		itf.VXLAN = &netstack.VXLANAttrs{
+			VNI:      l.VxlanId,
+			Port:     l.Port,
+			Local:    addrOf(l.SrcAddr),
+			Group:    addrOf(l.Group),
+			Device:   idx.name(l.VtepDevIndex),
+			Learning: l.Learning,
+		}
+	case *netlink.Iptun:
+		itf.IPIP = &netstack.TunnelAttrs{Local: addrOf(l.Local), Remote: addrOf(l.Remote), Device: idx.name(int(l.Link))}
+	case *netlink.Bridge:
+		itf.Bridge = &netstack.BridgeAttrs{VLANFiltering: l.VlanFiltering != nil && *l.VlanFiltering}
+	}
+	return itf
+}
+
+func addrOf(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a := addrOf(n.IP)
+	if !a.IsValid() {
+		return netip.Prefix{}, false
+	}
+	ones, bits := n.Mask.Size()
+	if bits == 128 && a.Is4() {
+		ones -= 96
+	}
+	if bits == 0 {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(a, ones), true
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+var routeTypes = map[int]string{
+	unix.RTN_UNICAST:     netstack.RouteUnicast,
+	unix.RTN_LOCAL:       netstack.RouteLocal,
+	unix.RTN_BROADCAST:   netstack.RouteBroadcast,
+	unix.RTN_ANYCAST:     "anycast",
+	unix.RTN_MULTICAST:   "multicast",
+	unix.RTN_BLACKHOLE:   netstack.RouteBlackhole,
+	unix.RTN_UNREACHABLE: netstack.RouteUnreachable,
+	unix.RTN_PROHIBIT:    netstack.RouteProhibit,
+	unix.RTN_THROW:       netstack.RouteThrow,
+	unix.RTN_NAT:         "nat",
+}
+
+// scopeName names a route scope as `ip route` does.
+func scopeName(s netlink.Scope) string {
+	switch s {
+	case netlink.SCOPE_UNIVERSE:
+		return "global"
+	case netlink.SCOPE_SITE:
+		return "site"
+	case netlink.SCOPE_LINK:
+		return "link"
+	case netlink.SCOPE_HOST:
+		return "host"
+	case netlink.SCOPE_NOWHERE:
+		return "nowhere"
+	}
+	return strconv.Itoa(int(s))
+}
+
+// readRoutes lists the routes of every table and type, IPv4 and IPv6.
+func readRoutes(idx names) ([]netstack.Route, error) {
+	list, err := retryDump(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	out := make([]netstack.Route, 0, len(list))
+	for _, r := range list {
+		out = append(out, convertRoute(r, idx))
+	}
+	return out, nil
+}
+
+func convertRoute(r netlink.Route, idx names) netstack.Route {
+	rt := netstack.Route{
+		Table:    r.Table,
+		Type:     routeTypes[r.Type],
+		Gateway:  addrOf(r.Gw),
+		Device:   idx.name(r.LinkIndex),
+		Src:      addrOf(r.Src),
+		Scope:    scopeName(r.Scope),
+		Metric:   r.Priority,
+		Protocol: r.Protocol.String(),
+		OnLink:   r.Flags&unix.RTNH_F_ONLINK != 0,
+		MTU:      r.MTU,
+		Flags:    nextHopFlags(r.Flags),
+	}
+	if rt.Type == "" {
+		rt.Type = strconv.Itoa(r.Type)
+	}
+	if p, ok := prefixOf(r.Dst); ok {
+		rt.Dst = p
+	} else if r.Family == unix.AF_INET6 {
+		rt.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	} else {
+		rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	for _, nh := range r.MultiPath {
+		rt.NextHops = append(rt.NextHops, netstack.NextHop{
+			Gateway: addrOf(nh.Gw),
+			Device:  idx.name(nh.LinkIndex),
+			// The kernel counts rtnh_hops from zero; `ip route` shows weight hops+1.
+			Weight: nh.Hops + 1,
+			OnLink: nh.Flags&unix.RTNH_F_ONLINK != 0,
+			Flags:  nextHopFlags(nh.Flags),
+		})
+	}
+	return rt
+}
+
+// nextHopFlags names RTNH_F_* flags as `ip route` prints them.
+func nextHopFlags(f int) []string {
+	var out []string
+	for _, fl := range []struct {
+		bit  int
+		name string
+	}{
+		{unix.RTNH_F_DEAD, "dead"},
+		{unix.RTNH_F_PERVASIVE, "pervasive"},
+		{unix.RTNH_F_ONLINK, "onlink"},
+		{unix.RTNH_F_OFFLOAD, "offload"},
+		{unix.RTNH_F_LINKDOWN, "linkdown"},
+		{unix.RTNH_F_UNRESOLVED, "unresolved"},
+		{unix.RTNH_F_TRAP, "trap"},
+	} {
+		if f&fl.bit != 0 {
+			out = append(out, fl.name)
+		}
+	}
+	return out
+}
+
+var ruleActions = map[uint8]string{
+	unix.FR_ACT_TO_TBL:      netstack.RuleToTable,
+	unix.FR_ACT_GOTO:        netstack.RuleGoto,
+	unix.FR_ACT_NOP:         netstack.RuleNop,
+	unix.FR_ACT_BLACKHOLE:   netstack.RuleBlackhole,
+	unix.FR_ACT_UNREACHABLE: netstack.RuleUnreachable,
+	unix.FR_ACT_PROHIBIT:    netstack.RuleProhibit,
+}
+
+// readRules lists the IPv4 and IPv6 policy rules, each family in the kernel's order.
+func readRules() ([]netstack.Rule, error) {
+	var out []netstack.Rule
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		list, err := retryDump(func() ([]netlink.Rule, error) { return netlink.RuleList(family) })
+		if err != nil {
+			return out, fmt.Errorf("list rules: %w", err)
+		}
+		for _, r := range list {
+			rule := convertRule(r)
+			rule.Family = "inet"
+			if family == netlink.FAMILY_V6 {
+				rule.Family = "inet6"
+			}
+			out = append(out, rule)
+		}
+	}
+	return out, nil
+}
+
+func convertRule(r netlink.Rule) netstack.Rule {
+	rule := netstack.Rule{
+		// The kernel leaves FRA_PRIORITY out for priority 0, which netlink reads as -1.
+		Priority:             max(r.Priority, 0),
+		Invert:               r.Invert,
+		IIF:                  r.IifName,
+		OIF:                  r.OifName,
+		Mark:                 r.Mark,
+		TOS:                  uint8(r.Tos),
+		IPProto:              r.IPProto,
+		Action:               ruleActions[r.Type],
+	}
+	if r.SuppressPrefixlen >= 0 {
+		n := r.SuppressPrefixlen
+		rule.SuppressPrefixLength = &n
+	}
+	if rule.Action == "" {
+		rule.Action = strconv.Itoa(int(r.Type))
+	}
+	if r.Mask != nil {
+		rule.Mask = *r.Mask
+	}
+	if p, ok := prefixOf(r.Src); ok {
+		rule.Src = p
+	}
+	if p, ok := prefixOf(r.Dst); ok {
+		rule.Dst = p
+	}
+	if r.Dport != nil {
+		rule.DPortStart, rule.DPortEnd = int(r.Dport.Start), int(r.Dport.End)
+	}
+	if r.Sport != nil {
+		rule.SPortStart, rule.SPortEnd = int(r.Sport.Start), int(r.Sport.End)
+	}
+	switch rule.Action {
+	case netstack.RuleToTable:
+		rule.Table = r.Table
+	case netstack.RuleGoto:
+		rule.Goto = r.Goto
+	}
+	return rule
+}
+
+// neighbourState names NUD states as `ip neigh` does.
+func neighbourState(s int) string {
+	states := []struct {
+		bit  int
+		name string
+	}{
+		{netlink.NUD_PERMANENT, "PERMANENT"},
+		{netlink.NUD_NOARP, "NOARP"},
+		{netlink.NUD_REACHABLE, "REACHABLE"},
+		{netlink.NUD_STALE, "STALE"},
+		{netlink.NUD_DELAY, "DELAY"},
+		{netlink.NUD_PROBE, "PROBE"},
+		{netlink.NUD_FAILED, "FAILED"},
+		{netlink.NUD_INCOMPLETE, "INCOMPLETE"},
+	}
+	for _, st := range states {
+		if s&st.bit != 0 {
+			return st.name
+		}
+	}
+	return "NONE"
+}
+
+// readNeighbours lists the ARP and NDP entries.
+func readNeighbours(idx names) ([]netstack.Neighbour, error) {
+	var out []netstack.Neighbour
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		list, err := retryDump(func() ([]netlink.Neigh, error) { return netlink.NeighList(0, family) })
+		if err != nil {
+			return out, fmt.Errorf("list neighbours: %w", err)
+		}
+		for _, n := range list {
+			ip := addrOf(n.IP)
+			if !ip.IsValid() {
+				continue
+			}
+			nb := netstack.Neighbour{Device: idx.name(n.LinkIndex), IP: ip, State: neighbourState(n.State)}
+			if len(n.HardwareAddr) > 0 {
+				nb.HardwareAddr = n.HardwareAddr.String()
+			}
+			out = append(out, nb)
+		}
+	}
+	return out, nil
+}
+
+// readFDB lists the bridge and vxlan forwarding entries (AF_BRIDGE neighbours), as
+// `bridge fdb show` does.
+func readFDB(idx names) ([]netstack.FDBEntry, error) {
+	list, err := retryDump(func() ([]netlink.Neigh, error) { return netlink.NeighList(0, unix.AF_BRIDGE) })
+	if err != nil {
+		return nil, fmt.Errorf("list fdb: %w", err)
+	}
+	out := make([]netstack.FDBEntry, 0, len(list))
+	for _, n := range list {
+		out = append(out, netstack.FDBEntry{
+			Device:       idx.name(n.LinkIndex),
+			HardwareAddr: n.HardwareAddr.String(),
+			Dst:          addrOf(n.IP),
+			Master:       idx.name(n.MasterIndex),
+			VLAN:         n.Vlan,
+			State:        fdbState(n),
+		})
+	}
+	return out, nil
+}
+
+// fdbState names an fdb entry's state as `bridge fdb` does: permanent, static, or empty for
+// a learned entry.
+func fdbState(n netlink.Neigh) string {
+	switch {
+	case n.State&netlink.NUD_PERMANENT != 0:
+		return "permanent"
+	case n.State&netlink.NUD_NOARP != 0:
+		return "static"
+	case n.State&netlink.NUD_STALE != 0:
+		return "stale"
+	}
+	return ""
+}

@@ -1,0 +1,201 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/netdiag/netdiag/internal/netstack"
+)
+
+// DefaultNetNSDirs are the places container runtimes and `ip netns` bind-mount network
+// namespaces: iproute2, containerd and CRI-O use /var/run/netns (often /run/netns behind a
+// symlink), Docker /var/run/docker/netns.
+var DefaultNetNSDirs = []string{"/var/run/netns", "/run/netns", "/var/run/docker/netns", "/run/docker/netns"}
+
+// inNetNS runs fn on an OS thread that has joined the network namespace at path; an empty
+// path runs fn in the collector's own namespace. Everything fn creates there (sockets,
+// netlink sockets, child processes, the view of /proc/sys/net and /proc/thread-self/net)
+// belongs to that namespace. Goroutines fn starts do not: they run on other threads.
+func inNetNS(path string, fn func() error) error {
+	runtime.LockOSThread()
+	if path == "" {
+		defer runtime.UnlockOSThread()
+		return fn()
+	}
+	target, err := netns.GetFromPath(path)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer target.Close()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open own network namespace: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter network namespace %s: %w", path, err)
+	}
+	defer func() {
+		// A thread that cannot go back stays locked: the runtime then ends it with the
+		// goroutine instead of handing a thread in the wrong namespace to other code.
+		if err := netns.Set(orig); err == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return fn()
+}
+
+// nsKey identifies a network namespace: the nsfs inode that every path to it (a bind mount
+// under /var/run/netns, /proc/<pid>/ns/net) resolves to.
+type nsKey struct{ dev, ino uint64 }
+
+func statNetNS(path string) (nsKey, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return nsKey{}, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return nsKey{dev: st.Dev, ino: st.Ino}, nil
+}
+
+// PodNetNS is where a pod's network namespace was found.
+type PodNetNS struct {
+	Pod  netstack.PodRef
+	Path string
+	// Also lists other namespaces that hold the pod's IP too (a leftover namespace of a
+	// deleted pod, say); the first one found wins and the others are reported.
+	Also []string
+}
+
+// FindPodNetNS finds the network namespaces of pods by their IP, without asking a container
+// runtime: first the namespaces bind-mounted in dirs, then those of every process under
+// procRoot (which needs hostPID), each namespace looked at once however many paths lead to
+// it. A pod whose IP no namespace holds is missing from the result.
+func FindPodNetNS(ctx context.Context, pods []netstack.PodRef, dirs []string, procRoot string) (map[netip.Addr]*PodNetNS, error) {
+	want := map[netip.Addr]netstack.PodRef{}
+	for _, p := range pods {
+		want[p.IP.Unmap()] = p
+	}
+	found := map[netip.Addr]*PodNetNS{}
+	seen := map[nsKey]bool{}
+	var errs []error
+
+	look := func(path string) {
+		key, err := statNetNS(path)
+		if err != nil || seen[key] {
+			return
+		}
+		seen[key] = true
+		addrs, err := namespaceAddrs(path)
+		if err != nil {
+			// Namespaces come and go while we look; one we cannot read is not an error of
+			// the pod we are after.
+			return
+		}
+		for _, a := range addrs {
+			p, ok := want[a]
+			if !ok {
+				continue
+			}
+			if f := found[a]; f != nil {
+				f.Also = append(f.Also, path)
+				continue
+			}
+			found[a] = &PodNetNS{Pod: p, Path: path}
+		}
+	}
+
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("list network namespaces in %s: %w", dir, err))
+			}
+			continue
+		}
+		for _, e := range entries {
+			if ctx.Err() != nil {
+				return found, ctx.Err()
+			}
+			look(filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(found) == len(want) || procRoot == "" {
+		return found, errors.Join(errs...)
+	}
+
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list processes in %s: %w", procRoot, err))
+		return found, errors.Join(errs...)
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return found, ctx.Err()
+		}
+		look(filepath.Join(procRoot, e.Name(), "ns", "net"))
+		if len(found) == len(want) {
+			break
+		}
+	}
+	return found, errors.Join(errs...)
+}
+
+// namespaceAddrs lists the addresses on every interface of a namespace, through a netlink
+// socket opened there (no thread of ours enters it).
+func namespaceAddrs(path string) ([]netip.Addr, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("netlink in network namespace %s: %w", path, err)
+	}
+	defer h.Close()
+	list, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_ALL) })
+	if err != nil {
+		return nil, fmt.Errorf("list addresses in network namespace %s: %w", path, err)
+	}
+	out := make([]netip.Addr, 0, len(list))
+	for _, a := range list {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out = append(out, ip.Unmap())
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+// retryDump repeats a netlink dump that the kernel interrupted because the table changed
+// under it; the last interrupted result is still better than none.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	var (
+		out []T
+		err error
+	)
+	for range 5 {
+		out, err = dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return out, err
+}
