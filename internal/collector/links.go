@@ -269,14 +269,14 @@ func readRules() ([]netstack.Rule, error) {
 func convertRule(r netlink.Rule) netstack.Rule {
 	rule := netstack.Rule{
 		// The kernel leaves FRA_PRIORITY out for priority 0, which netlink reads as -1.
-		Priority:             max(r.Priority, 0),
-		Invert:               r.Invert,
-		IIF:                  r.IifName,
-		OIF:                  r.OifName,
-		Mark:                 r.Mark,
-		TOS:                  uint8(r.Tos),
-		IPProto:              r.IPProto,
-		Action:               ruleActions[r.Type],
+		Priority: max(r.Priority, 0),
+		Invert:   r.Invert,
+		IIF:      r.IifName,
+		OIF:      r.OifName,
+		Mark:     r.Mark,
+		TOS:      uint8(r.Tos),
+		IPProto:  r.IPProto,
+		Action:   ruleActions[r.Type],
 	}
 	if r.SuppressPrefixlen >= 0 {
 		n := r.SuppressPrefixlen
