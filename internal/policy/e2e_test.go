@@ -89,6 +89,7 @@ func TestUpstreamE2E(t *testing.T) {
 			t.Fatalf("case %q is listed twice", c.Name)
 		}
 		seen[c.Name] = true
+		checkNamespaces(t, c.Name, c.Policies)
 		t.Run(c.Name, func(t *testing.T) {
 			snap, pods := c.snapshot(t, f.Model.PodIPs)
 			ev := NewEvaluator(snap)

@@ -117,3 +117,14 @@ func matrix(pods []string, connected func(from, to string) bool) string {
 	}
 	return b.String()
 }
+
+// checkNamespaces fails on a policy outside the test namespaces: YAML 1.1 reads a bare
+// "namespace: y" as a boolean, which would silently move the policy to namespace "true".
+func checkNamespaces(t testing.TB, name string, policies []networkingv1.NetworkPolicy) {
+	t.Helper()
+	for _, np := range policies {
+		if np.Namespace != "x" && np.Namespace != "y" && np.Namespace != "z" {
+			t.Fatalf("case %q: policy %s is in namespace %q, want x, y or z", name, np.Name, np.Namespace)
+		}
+	}
+}
