@@ -41,6 +41,7 @@ const (
 	ReasonServiceRulesMissing     Reason = "ServiceRulesMissing"
 	ReasonServiceEndpointStale    Reason = "ServiceEndpointStale"
 	ReasonServiceLocalNoEndpoints Reason = "ServiceLocalNoEndpoints"
+	ReasonServiceHairpinNoMasq    Reason = "ServiceHairpinNoMasquerade"
 
 	// The destination.
 	ReasonNotListening Reason = "NotListening"
