@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/netdiag/netdiag/internal/netstack"
@@ -246,19 +248,23 @@ var ruleActions = map[uint8]string{
 	unix.FR_ACT_PROHIBIT:    netstack.RuleProhibit,
 }
 
-// readRules lists the IPv4 and IPv6 policy rules, each family in the kernel's order.
+// readRules lists the IPv4 and IPv6 policy rules, each family in the kernel's order. The dump
+// is parsed here because netlink's RuleList leaves the rule's action out.
 func readRules() ([]netstack.Rule, error) {
 	var out []netstack.Rule
-	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		list, err := retryDump(func() ([]netlink.Rule, error) { return netlink.RuleList(family) })
+	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
+		msgs, err := retryDump(func() ([][]byte, error) {
+			req := nl.NewNetlinkRequest(unix.RTM_GETRULE, unix.NLM_F_DUMP)
+			req.AddData(&nl.RtMsg{RtMsg: unix.RtMsg{Family: uint8(family)}})
+			return req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWRULE)
+		})
 		if err != nil {
 			return out, fmt.Errorf("list rules: %w", err)
 		}
-		for _, r := range list {
-			rule := convertRule(r)
-			rule.Family = "inet"
-			if family == netlink.FAMILY_V6 {
-				rule.Family = "inet6"
+		for _, m := range msgs {
+			rule, err := ParseRule(m)
+			if err != nil {
+				return out, err
 			}
 			out = append(out, rule)
 		}
@@ -266,47 +272,114 @@ func readRules() ([]netstack.Rule, error) {
 	return out, nil
 }
 
-func convertRule(r netlink.Rule) netstack.Rule {
-	rule := netstack.Rule{
-		// The kernel leaves FRA_PRIORITY out for priority 0, which netlink reads as -1.
-		Priority: max(r.Priority, 0),
-		Invert:   r.Invert,
-		IIF:      r.IifName,
-		OIF:      r.OifName,
-		Mark:     r.Mark,
-		TOS:      uint8(r.Tos),
-		IPProto:  r.IPProto,
-		Action:   ruleActions[r.Type],
+// Rule attributes (linux/fib_rules.h).
+const (
+	fraDst                = 1
+	fraSrc                = 2
+	fraIIFName            = 3
+	fraGoto               = 4
+	fraPriority           = 6
+	fraFWMark             = 10
+	fraSuppressPrefixLen  = 14
+	fraTable              = 15
+	fraFWMask             = 16
+	fraOIFName            = 17
+	fraIPProto            = 22
+	fraSPortRange         = 23
+	fraDPortRange         = 24
+	fibRuleInvert         = 0x2
+	sizeofFibRuleHdr      = 12
+	suppressPrefixLenNone = 0xffffffff
+)
+
+// ParseRule parses one RTM_NEWRULE message (a fib_rule_hdr and its attributes) into a rule.
+func ParseRule(msg []byte) (netstack.Rule, error) {
+	if len(msg) < sizeofFibRuleHdr {
+		return netstack.Rule{}, fmt.Errorf("rule message of %d bytes", len(msg))
 	}
-	if r.SuppressPrefixlen >= 0 {
-		n := r.SuppressPrefixlen
-		rule.SuppressPrefixLength = &n
+	// struct fib_rule_hdr { family, dst_len, src_len, tos, table, res1, res2, action; u32 flags }
+	family, dstLen, srcLen, tos, table, action := msg[0], int(msg[1]), int(msg[2]), msg[3], int(msg[4]), msg[7]
+	flags := binary.NativeEndian.Uint32(msg[8:12])
+	attrs, err := nl.ParseRouteAttr(msg[sizeofFibRuleHdr:])
+	if err != nil {
+		return netstack.Rule{}, fmt.Errorf("parse rule attributes: %w", err)
+	}
+	rule := netstack.Rule{
+		Family: "inet",
+		Invert: flags&fibRuleInvert != 0,
+		TOS:    tos,
+		Action: ruleActions[action],
+	}
+	if family == unix.AF_INET6 {
+		rule.Family = "inet6"
 	}
 	if rule.Action == "" {
-		rule.Action = strconv.Itoa(int(r.Type))
+		rule.Action = strconv.Itoa(int(action))
 	}
-	if r.Mask != nil {
-		rule.Mask = *r.Mask
-	}
-	if p, ok := prefixOf(r.Src); ok {
-		rule.Src = p
-	}
-	if p, ok := prefixOf(r.Dst); ok {
-		rule.Dst = p
-	}
-	if r.Dport != nil {
-		rule.DPortStart, rule.DPortEnd = int(r.Dport.Start), int(r.Dport.End)
-	}
-	if r.Sport != nil {
-		rule.SPortStart, rule.SPortEnd = int(r.Sport.Start), int(r.Sport.End)
+	var gotoPrio int
+	for _, a := range attrs {
+		v := a.Value
+		switch a.Attr.Type {
+		case fraDst, fraSrc:
+			ip, ok := netip.AddrFromSlice(v)
+			if !ok {
+				return rule, fmt.Errorf("rule address of %d bytes", len(v))
+			}
+			bits := srcLen
+			if a.Attr.Type == fraDst {
+				bits = dstLen
+			}
+			p := netip.PrefixFrom(ip.Unmap(), bits)
+			if !p.IsValid() {
+				return rule, fmt.Errorf("rule prefix %s/%d", ip, bits)
+			}
+			if a.Attr.Type == fraDst {
+				rule.Dst = p
+			} else {
+				rule.Src = p
+			}
+		case fraIIFName:
+			rule.IIF = cstring(v)
+		case fraOIFName:
+			rule.OIF = cstring(v)
+		case fraGoto:
+			gotoPrio = int(u32(v))
+		case fraPriority:
+			rule.Priority = int(u32(v))
+		case fraFWMark:
+			rule.Mark = u32(v)
+		case fraFWMask:
+			rule.Mask = u32(v)
+		case fraTable:
+			table = int(u32(v))
+		case fraSuppressPrefixLen:
+			if n := u32(v); n != suppressPrefixLenNone {
+				l := int(n)
+				rule.SuppressPrefixLength = &l
+			}
+		case fraIPProto:
+			if len(v) > 0 {
+				rule.IPProto = int(v[0])
+			}
+		case fraSPortRange, fraDPortRange:
+			if len(v) < 4 {
+				return rule, fmt.Errorf("rule port range of %d bytes", len(v))
+			}
+			start, end := int(u16(v[0:2])), int(u16(v[2:4]))
+			if a.Attr.Type == fraSPortRange {
+				rule.SPortStart, rule.SPortEnd = start, end
+			} else {
+				rule.DPortStart, rule.DPortEnd = start, end
+			}
+		}
 	}
 	switch rule.Action {
 	case netstack.RuleToTable:
-		rule.Table = r.Table
+		rule.Table = table
 	case netstack.RuleGoto:
-		rule.Goto = r.Goto
+		rule.Goto = gotoPrio
 	}
-	return rule
+	return rule, nil
 }
 
 // neighbourState names NUD states as `ip neigh` does.
