@@ -25,6 +25,20 @@ const (
 	Branch
 )
 
+func (r Result) String() string {
+	switch r {
+	case Miss:
+		return "Miss"
+	case Hit:
+		return "Hit"
+	case Unsure:
+		return "Unsure"
+	case Branch:
+		return "Branch"
+	}
+	return "?"
+}
+
 // Match is one `-m module` with its options.
 type Match interface {
 	// Module is the module's name as after -m.
@@ -768,6 +782,9 @@ func newMatch(module string, opts []option, text string) Match {
 		return m
 	case "limit":
 		return &LimitMatch{base: b}
+	case "nfacct":
+		// Accounting only: it counts the packets and always matches.
+		return &CommentMatch{base: b}
 	case "iprange":
 		m := &IPRangeMatch{base: b}
 		for _, o := range opts {

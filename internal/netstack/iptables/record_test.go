@@ -115,7 +115,7 @@ func recordInNamespace(t *testing.T) {
 						`"shop/sticky cluster IP"`, `"shop/dns:dns cluster IP"`, `"shop/ext external IP"`, `"shop/lb loadbalancer IP"`})
 				writeFixture(t, filepath.Join(out, "kube-proxy.iptables"), text)
 			case "nftables":
-				want := []string{"shop/web:http", "shop/empty", "shop/np", "shop/sticky", "shop/dns:dns", "shop/ext", "shop/lb"}
+				want := []string{"shop/web/tcp/http", "shop/empty", "shop/np/tcp/", "shop/sticky/tcp/", "shop/dns/udp/dns", "shop/ext/tcp/", "shop/lb/tcp/"}
 				text := waitForRules(t, func() string { return mustRun(t, "nft", "list", "ruleset") }, want)
 				writeFixture(t, filepath.Join(out, "kube-proxy.nft"), text)
 				writeFixture(t, filepath.Join(out, "kube-proxy.nft.json"), mustRun(t, "nft", "-j", "list", "ruleset"))
