@@ -5,32 +5,85 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/network"
+	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/policy"
+	"github.com/netdiag/netdiag/internal/provider"
 )
 
 // Diagnose answers in.Question from the snapshot in in: it walks the packet from the source
 // to the destination through the nodes' real state and returns the verdict, the suspicions
-// (most severe first) and the packet path. An error means the input cannot be diagnosed at
-// all (no cluster snapshot, an endpoint without an address); everything the engine finds on
-// the way, including missing node snapshots, is a suspicion instead.
+// (most severe first), the packet path and the steps that explain it. An error means the
+// input cannot be diagnosed at all (no cluster snapshot, an endpoint without an address, an
+// unsupported plugin); everything found on the way, including missing node snapshots, is a
+// suspicion instead.
 func Diagnose(in Input) (*Result, error) {
+	return (&Diagnostor{}).Diagnose(in)
+}
+
+// Diagnostor runs diagnoses. The zero value is ready; fields tune it.
+type Diagnostor struct {
+	// HopLimit bounds the NetNodes one branch crosses; zero is network.DefaultHopLimit.
+	HopLimit int
+}
+
+// Diagnose is the package-level Diagnose with d's settings.
+func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	if err := validate(in); err != nil {
 		return nil, err
 	}
-	res := &Result{Path: model.NewPacketPath(), NetworkPlugin: in.NetworkPlugin}
-	for _, node := range Plan(in.Cluster, in.Question).Nodes() {
-		if in.Nodes[node] == nil {
-			res.Suspicions = append(res.Suspicions, model.Suspicion{
-				Level: model.Info, Reason: model.ReasonSnapshotMissing, Node: node,
-				Message: fmt.Sprintf("Node %s was not collected, so its part of the path is not checked", node),
-			})
-		}
+	res := &Result{}
+	name, detected := pluginName(in)
+	if !detected {
+		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonPluginUnknown,
+			Message: "The network plugin could not be recognised from the cluster's DaemonSets: the data plane is followed as it is, without a plugin's intent to compare it with"})
+	}
+	env := &plugin.Env{
+		Cluster:   in.Cluster,
+		Nodes:     in.Nodes,
+		Question:  in.Question,
+		Netfilter: plugin.IPTablesFactory,
+		Policy:    policy.NewEvaluator(in.Cluster),
+	}
+	net, p, err := provider.CreateNetwork(name, env)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose: %w", err)
+	}
+	res.NetworkPlugin = p.Name()
+	if g, ok := net.(interface{ SetHopLimit(int) }); ok && d.HopLimit > 0 {
+		g.SetHopLimit(d.HopLimit)
+	}
+	tr, err := net.Diagnose(in.Question)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose %s: %w", describe(in.Question), err)
+	}
+	res.Path = tr.Path
+	res.Trace = tr.Steps
+	res.Suspicions = append(res.Suspicions, tr.Suspicions...)
+	if len(in.Nodes) == 0 {
+		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonSnapshotMissing,
+			Message: "No node's network state was given: the path is only what the network plugin intends"})
 	}
 	sortSuspicions(res.Suspicions)
-	res.Verdict = Unknown
-	res.Summary = "Unknown: the path was not simulated"
+	res.Verdict, res.Summary = verdict(in.Question, tr.Ends, res.Suspicions)
 	return res, nil
+}
+
+// pluginName is the plugin to simulate: the one asked for, else the detected one, else
+// the generic data plane.
+func pluginName(in Input) (string, bool) {
+	if in.NetworkPlugin != "" && in.NetworkPlugin != "auto" {
+		return in.NetworkPlugin, true
+	}
+	name, ok := cluster.DetectPlugin(in.Cluster)
+	if !ok || !slices.Contains(provider.Plugins, name) {
+		return plugin.GenericName, false
+	}
+	return name, true
 }
 
 func validate(in Input) error {
@@ -54,6 +107,121 @@ func validate(in Input) error {
 		return fmt.Errorf("diagnose: unknown protocol %q (want TCP, UDP or ICMP)", q.Protocol)
 	}
 	return nil
+}
+
+// verdict weighs the branches: one that is dropped makes the traffic unreachable (for the
+// share of connections that take it), one that is undecided makes the answer unknown, and
+// only delivered branches with trusted state make it reachable.
+func verdict(q model.Question, ends []plugin.End, sus []model.Suspicion) (Verdict, string) {
+	network.SortEnds(ends)
+	var delivered, dropped, undecided []plugin.End
+	for _, e := range ends {
+		switch e.Kind {
+		case plugin.Delivered:
+			delivered = append(delivered, e)
+		case plugin.Dropped:
+			dropped = append(dropped, e)
+		default:
+			undecided = append(undecided, e)
+		}
+	}
+	what := describe(q)
+	switch {
+	case len(dropped) > 0:
+		where, why := blame(dropped[0], sus)
+		share := ""
+		if n := len(ends); n > 1 {
+			share = fmt.Sprintf(" (%d of %d branches)", len(dropped), n)
+		}
+		return Unreachable, fmt.Sprintf("Unreachable: %s stops at %s%s: %s", what, where, share, why)
+	case len(undecided) > 0:
+		where, why := blame(undecided[0], sus)
+		return Unknown, fmt.Sprintf("Unknown: %s cannot be decided at %s: %s", what, where, why)
+	case len(delivered) == 0:
+		return Unknown, fmt.Sprintf("Unknown: %s: the packet was not followed to any end", what)
+	}
+	for _, s := range sus {
+		if s.Reason == model.ReasonSnapshotPartError || s.Reason == model.ReasonRuleNotUnderstood || s.Reason == model.ReasonSnapshotMissing {
+			return Unknown, fmt.Sprintf("Unknown: %s arrives as far as the state shows, but %s", what, lowerFirst(strings.TrimSuffix(s.Message, ".")))
+		}
+	}
+	warn := ""
+	if n := countAtLeast(sus, model.Warning); n > 0 {
+		warn = fmt.Sprintf("; %d warning(s), first: %s", n, sus[0].Reason)
+	}
+	at := trimID(delivered[0].NodeID)
+	if len(delivered) > 1 {
+		at = fmt.Sprintf("%s and %d more (every branch)", at, len(delivered)-1)
+	}
+	return Reachable, fmt.Sprintf("Reachable: %s arrives at %s%s", what, at, warn)
+}
+
+// blame names the place and the cause of an end, preferring the most severe suspicion found
+// where it ended.
+func blame(e plugin.End, sus []model.Suspicion) (where, why string) {
+	where = trimID(e.NodeID)
+	why = e.Why
+	for _, s := range sus {
+		if s.Level < model.Critical && e.Kind == plugin.Dropped {
+			break
+		}
+		if atNode(s, e.NodeID) {
+			return where, fmt.Sprintf("%s (%s)", cmp.Or(why, lowerFirst(s.Message)), s.Reason)
+		}
+	}
+	if why == "" && len(sus) > 0 {
+		why = fmt.Sprintf("%s (%s)", lowerFirst(sus[0].Message), sus[0].Reason)
+	}
+	return where, why
+}
+
+func atNode(s model.Suspicion, id string) bool {
+	switch {
+	case strings.HasPrefix(id, "pod/"):
+		return s.Pod == strings.TrimPrefix(id, "pod/")
+	case strings.HasPrefix(id, "node/"):
+		return s.Pod == "" && s.Node == strings.TrimPrefix(id, "node/")
+	}
+	return false
+}
+
+func countAtLeast(sus []model.Suspicion, l model.Level) int {
+	n := 0
+	for _, s := range sus {
+		if s.Level >= l {
+			n++
+		}
+	}
+	return n
+}
+
+func trimID(id string) string { return id }
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+func describe(q model.Question) string {
+	proto := string(q.Protocol)
+	if q.Protocol != model.ICMP {
+		proto = fmt.Sprintf("%s/%d", q.Protocol, q.Port)
+	}
+	return fmt.Sprintf("%s from %s to %s", proto, short(q.Source), short(q.Destination))
+}
+
+func short(e model.Endpoint) string {
+	switch e.Type {
+	case model.EndpointPod:
+		return "pod/" + e.Namespace + "/" + e.Name
+	case model.EndpointService:
+		return "service/" + e.Namespace + "/" + e.Name
+	case model.EndpointNode:
+		return "node/" + e.Name
+	}
+	return e.IP.String()
 }
 
 // sortSuspicions orders the most severe first, then by place and code so that the output is

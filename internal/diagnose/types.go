@@ -32,6 +32,8 @@ type Result struct {
 	// Suspicions are ordered most severe first.
 	Suspicions []model.Suspicion
 	Path       *model.PacketPath
+	// Trace is every step of the packet's way in order, per NetNode: the explanation.
+	Trace []model.Step
 	// Summary says the answer in one line.
 	Summary string
 	// NetworkPlugin is the plugin that was simulated.

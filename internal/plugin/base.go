@@ -473,14 +473,15 @@ func (b *BasePluginNode) vethOut(h *Hop, dev *netstack.Interface, nh netip.Addr)
 			}
 		}
 	}
-	if ep, ok := h.Env.Cluster.IPCache().Lookup(h.Packet.Dst); ok && ep.Type == model.EndpointPod && ep.Node == b.Node {
+	if ep, ok := h.Env.Cluster.IPCache().Lookup(nh); ok && ep.Type == model.EndpointPod && ep.Node == b.Node && dev.Master == "" {
+		// A routed veth to a pod whose namespace was not collected.
 		return &Transmission{
 			Transmission: model.Transmission{To: podNetNode(ep.Namespace, ep.Name, b.Node), Link: model.Link{Type: model.LinkVeth, FromInterface: dev.Name}},
 			NextHop:      nh,
 		}
 	}
-	h.drop(model.ReasonRouteWrongNode, dev.Name, "", "veth "+dev.Name+" leads to no known pod", "The packet leaves %s by veth %s, whose peer is no pod of the snapshot", b.NetNode.Name, dev.Name)
-	return nil
+	// A veth whose peer is no pod is a wire to another namespace: the node's uplink.
+	return b.wireOut(h, dev, nh)
 }
 
 // wireOut sends the packet onto a physical or virtual wire: to the node that holds the next

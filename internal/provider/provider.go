@@ -11,7 +11,7 @@ import (
 )
 
 // Plugins are the plugin names CreateNetwork knows.
-var Plugins = []string{flannel.Name}
+var Plugins = []string{flannel.Name, plugin.GenericName}
 
 // CreateNetwork returns the Network of the named plugin on env. It sets env.EnforcesPolicy
 // from the plugin.
@@ -20,6 +20,8 @@ func CreateNetwork(pluginName string, env *plugin.Env) (network.Network, plugin.
 	switch pluginName {
 	case flannel.Name:
 		p = flannel.New(env, *flannel.DefaultConfig)
+	case plugin.GenericName:
+		p = &plugin.Generic{Env: env}
 	default:
 		return nil, nil, fmt.Errorf("network plugin %q is not supported (supported: %v)", pluginName, slices.Clone(Plugins))
 	}

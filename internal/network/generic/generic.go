@@ -100,3 +100,6 @@ func (n *Network) Action(nn *model.NetNode) (plugin.NetNodeAction, error) {
 	n.actions[nn.ID] = a
 	return a, nil
 }
+
+// SetHopLimit bounds the NetNodes one branch crosses.
+func (n *Network) SetHopLimit(l int) { n.HopLimit = l }

@@ -1,0 +1,34 @@
+package plugin
+
+import (
+	corev1 "k8s.io/api/core/v1"
+)
+
+// GenericName is the plugin simulated when the real one is not known: the data plane is
+// followed as it is, with no plugin's intent to compare it with.
+const GenericName = "generic"
+
+// Generic is the plugin with no opinion: veth pods, nodes that only follow their state.
+type Generic struct{ Env *Env }
+
+var _ Plugin = (*Generic)(nil)
+
+func (g *Generic) Name() string { return GenericName }
+
+// EnforcesPolicy is true: with the plugin unknown, a policy that denies is taken at its word.
+func (g *Generic) EnforcesPolicy() bool { return true }
+
+func (g *Generic) CreatePod(pod *corev1.Pod) (NetNodeAction, error) { return NewVethPod(g.Env, pod), nil }
+
+func (g *Generic) CreateNode(node *corev1.Node) (NetNodeAction, error) {
+	return &BasePluginNode{NetNode: nodeNetNode(node.Name), Env: g.Env, Simple: noIntent{}, Node: node.Name}, nil
+}
+
+// noIntent is a SimplePluginNode without intent.
+type noIntent struct{}
+
+func (noIntent) ToPod(*Hop, *corev1.Pod) (*Intent, error)         { return nil, nil }
+func (noIntent) ToHost(*Hop, *corev1.Node) (*Intent, error)       { return nil, nil }
+func (noIntent) ToService(*Hop, *corev1.Service) (*Intent, error) { return nil, nil }
+func (noIntent) ToExternal(*Hop) (*Intent, error)                 { return nil, nil }
+func (noIntent) Serve(h *Hop) error                               { CheckListening(h); return nil }
