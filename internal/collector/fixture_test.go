@@ -72,7 +72,7 @@ func listenIn(tb testing.TB, path, network, addr string) {
 	err := inNetNS(path, func() error {
 		var c io.Closer
 		var err error
-		if network == "udp" {
+		if strings.HasPrefix(network, "udp") {
 			c, err = net.ListenPacket(network, addr)
 		} else {
 			c, err = net.Listen(network, addr)
@@ -169,8 +169,8 @@ func makeNode(tb testing.TB) node {
 	} {
 		ipn(tb, n.podName, cmd)
 	}
-	listenIn(tb, n.path, "tcp", bridgeIP+":8080")
-	listenIn(tb, n.path, "udp", "0.0.0.0:5353")
-	listenIn(tb, n.podPath, "tcp", "0.0.0.0:80")
+	listenIn(tb, n.path, "tcp4", bridgeIP+":8080")
+	listenIn(tb, n.path, "udp4", "0.0.0.0:5353")
+	listenIn(tb, n.podPath, "tcp4", "0.0.0.0:80")
 	return n
 }
