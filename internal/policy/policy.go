@@ -165,7 +165,7 @@ func (v Verdict) Explain() string {
 	case v.Allowed:
 		return fmt.Sprintf("%s: allowed by %s", dir, joinMatches(v.Direction, v.AllowedBy))
 	}
-	return fmt.Sprintf("%s: denied: isolated by %s and no rule of theirs allows it", dir, joinRefs(v.IsolatedBy))
+	return fmt.Sprintf("%s: denied: isolated by %s and no rule there allows it", dir, joinRefs(v.IsolatedBy))
 }
 
 func joinMatches(dir Direction, ms []Match) string {
