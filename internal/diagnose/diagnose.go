@@ -141,6 +141,13 @@ func verdict(q model.Question, ends []plugin.End, sus []model.Suspicion) (Verdic
 		return Unknown, fmt.Sprintf("Unknown: %s: the packet was not followed to any end", what)
 	}
 	for _, s := range sus {
+		if s.Blocks() {
+			// A blocking finding that did not stop the walk stops the connection: the
+			// reply cannot come back (no masquerade), or the way only works by accident.
+			return Unreachable, fmt.Sprintf("Unreachable: %s arrives, but at %s: %s (%s)", what, cmp.Or(s.Where(), "-"), lowerFirst(s.Message), s.Reason)
+		}
+	}
+	for _, s := range sus {
 		if s.Reason == model.ReasonSnapshotPartError || s.Reason == model.ReasonRuleNotUnderstood || s.Reason == model.ReasonSnapshotMissing {
 			return Unknown, fmt.Sprintf("Unknown: %s arrives as far as the state shows, but %s", what, lowerFirst(strings.TrimSuffix(s.Message, ".")))
 		}

@@ -167,6 +167,10 @@ func (b *BasePluginNode) decapsulate(h *Hop, outer model.Packet) (string, bool) 
 		h.drop(model.ReasonInterfaceMissing, "", "", fmt.Sprintf("no vxlan device on port %d", outer.DstPort), "No vxlan device of %s listens on UDP port %d, so the tunnel packet from %s is dropped", b.NetNode.Name, outer.DstPort, outer.Src)
 		return "", false
 	}
+	if !vx.Up {
+		h.drop(model.ReasonInterfaceDown, vx.Name, "", "vxlan device "+vx.Name+" is down", "The vxlan device %s of %s is down, so tunnel packets to it are dropped: bring it up or restart flanneld", vx.Name, b.NetNode.Name)
+		return "", false
+	}
 	h.Step("vxlan", "decapsulate", fmt.Sprintf("%s vni %d from %s", vx.Name, vx.VXLAN.VNI, outer.Src))
 	return vx.Name, true
 }
@@ -525,6 +529,10 @@ func (b *BasePluginNode) compareIntent(h *Hop, next *Transmission) {
 	}
 	if in == nil || in.Next == "" || in.Next == next.To.ID {
 		return
+	}
+	if ifc := h.Interface(in.Device); ifc != nil && !ifc.Up {
+		h.Suspectf(model.Critical, model.ReasonInterfaceDown, ifc.Name, "",
+			"Interface %s of %s is down, so the kernel no longer routes by it and the packet goes elsewhere: bring it up (ip link set %s up)", ifc.Name, b.NetNode.Name, ifc.Name)
 	}
 	h.Suspectf(model.Warning, model.ReasonPathDiverges, next.Link.FromInterface, "",
 		"The data plane sends %s from %s to %s by %s, but %s: the packet takes another way than Kubernetes intends",

@@ -18,7 +18,9 @@ func (g *Generic) Name() string { return GenericName }
 // EnforcesPolicy is true: with the plugin unknown, a policy that denies is taken at its word.
 func (g *Generic) EnforcesPolicy() bool { return true }
 
-func (g *Generic) CreatePod(pod *corev1.Pod) (NetNodeAction, error) { return NewVethPod(g.Env, pod), nil }
+func (g *Generic) CreatePod(pod *corev1.Pod) (NetNodeAction, error) {
+	return NewVethPod(g.Env, pod), nil
+}
 
 func (g *Generic) CreateNode(node *corev1.Node) (NetNodeAction, error) {
 	return &BasePluginNode{NetNode: nodeNetNode(node.Name), Env: g.Env, Simple: noIntent{}, Node: node.Name}, nil
