@@ -80,7 +80,7 @@ const (
 	// RejectMartianDestination: the destination cannot be routed (zero, loopback from
 	// outside, a route type that cannot forward) (EINVAL).
 	RejectMartianDestination Reject = "MartianDestination"
-	// RejectRPFilter: reverse path filtering drops the packet (EXDEV).
+	// RejectRPFilter: reverse path filtering drops the packet (EINVAL; EXDEV before 6.13).
 	RejectRPFilter Reject = "RPFilter"
 	// RejectSourceNotLocal: a locally generated packet asks for a source address this host
 	// does not own (ENETUNREACH).
@@ -239,7 +239,7 @@ func (n *Netstack) routeOutput(q RouteQuery) RouteResult {
 			res.Src = cmpAddr(fl.src, n.selectAddr(devOut, netip.Addr{}, scopeLink))
 			res.NextHops = []NextHop{{Device: devOut.Name}}
 			res.Trace = append(res.Trace, "no route: assume "+q.Dst.String()+" is on link "+devOut.Name)
-			return res
+			return n.mkrouteOutput(res, q)
 		}
 		res.fill(fr)
 		return rejectFib(res, rej, fr)
@@ -262,6 +262,12 @@ func (n *Netstack) routeOutput(q RouteQuery) RouteResult {
 	} else {
 		res.Src = n.prefSrc(fr.route, nh)
 	}
+	return n.mkrouteOutput(res, q)
+}
+
+// mkrouteOutput is __mkroute_output's last word on an output route.
+func (n *Netstack) mkrouteOutput(res RouteResult, q RouteQuery) RouteResult {
+	v4 := q.Dst.Is4()
 	dev := n.InterfaceByName(res.Device)
 	if v4 && res.Src.IsLoopback() && !isLoopbackDevice(dev, res.Device) && !n.confOr(res.Device, "route_localnet") {
 		return reject(res, RejectMartianSource, syscall.EINVAL, "loopback source %s cannot leave by %s", res.Src, res.Device)
@@ -271,8 +277,16 @@ func (n *Netstack) routeOutput(q RouteQuery) RouteResult {
 		res.Type, res.Gateway = RouteBroadcast, netip.Addr{}
 	case q.Dst.IsMulticast():
 		res.Type = "multicast"
+		// Without a multicast route the kernel sends by the default route's device, but
+		// not to its gateway.
+		if res.Route == nil || res.Route.Dst.Bits() < 4 {
+			res.Gateway = netip.Addr{}
+			for i := range res.NextHops {
+				res.NextHops[i].Gateway = netip.Addr{}
+			}
+		}
 	case v4 && isZeroNet(q.Dst):
-		return reject(res, RejectMartianDestination, syscall.EINVAL, "destination %s is in 0.0.0.0/8", q.Dst)
+		return reject(res, RejectMartianDestination, syscall.EINVAL, "destination %s is 0.0.0.0", q.Dst)
 	}
 	return res
 }
@@ -290,6 +304,10 @@ func (n *Netstack) routeInput(q RouteQuery) RouteResult {
 	}
 	if q.Src.IsMulticast() || (v4 && isLimitedBroadcast(src)) {
 		return reject(res, RejectMartianSource, syscall.EINVAL, "martian source %s", src)
+	}
+	if q.Dst.IsMulticast() {
+		// Group membership is not in the snapshot; the kernel refuses a group it did not join.
+		return reject(res, RejectMartianDestination, syscall.EINVAL, "multicast %s: group membership is not modelled", q.Dst)
 	}
 	localnet := n.confOr(dev.Name, "route_localnet")
 	brd := false
@@ -368,13 +386,17 @@ func (n *Netstack) routeInput(q RouteQuery) RouteResult {
 func (n *Netstack) validateSource(q RouteQuery, src, dst netip.Addr, oif string, dev *Interface) (Reject, string) {
 	rpf := n.RPFilter(dev.Name)
 	if rpf == 0 && (dev.Name != oif || !n.confOr(dev.Name, "send_redirects")) {
-		if n.confOr(dev.Name, "accept_local") || n.hasCustomLocalRoutes() || n.hasCustomRules(src.Is4()) {
+		if n.confOr(dev.Name, "accept_local") {
 			return RejectNone, ""
 		}
-		if n.isInterfaceAddr(src) {
-			return RejectMartianSource, fmt.Sprintf("source %s is a local address", src)
+		// With custom rules or local routes, a look at the addresses alone could be wrong
+		// either way, so the kernel does the full reverse lookup (without rp_filter).
+		if !n.hasCustomLocalRoutes() && !n.hasCustomRules(src.Is4()) {
+			if n.isInterfaceAddr(src) {
+				return RejectMartianSource, fmt.Sprintf("source %s is a local address", src)
+			}
+			return RejectNone, ""
 		}
-		return RejectNone, ""
 	}
 	fl := flow{dst: src, src: dst, iif: cmp.Or(oif, "lo"), tos: q.TOS, proto: q.IPProto, sport: q.DPort, dport: q.SPort}
 	if n.confOr(dev.Name, "src_valid_mark") {
@@ -610,12 +632,10 @@ func rejectFib(r RouteResult, rej Reject, fr fibResult) RouteResult {
 	return r
 }
 
-func errnoFor(r Reject) syscall.Errno {
-	if r == RejectRPFilter {
-		return syscall.EXDEV
-	}
-	return syscall.EINVAL
-}
+// errnoFor is what `ip route get` answers for a packet the input path drops as martian or
+// by rp_filter: kernels since the drop-reason rework (6.13) answer EINVAL for both (older
+// ones answered EXDEV for rp_filter).
+func errnoFor(Reject) syscall.Errno { return syscall.EINVAL }
 
 func ruleReject(action string) Reject {
 	switch action {
@@ -958,7 +978,11 @@ func loopback(like netip.Addr) netip.Addr {
 }
 
 func isLimitedBroadcast(a netip.Addr) bool { return a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) }
-func isZeroNet(a netip.Addr) bool          { return a.Is4() && a.As4()[0] == 0 }
+
+// isZeroNet is the kernel's test for a "this network" address. Since Linux 5.3 the rest of
+// 0.0.0.0/8 is ordinary unicast, so only 0.0.0.0 itself is refused.
+func isZeroNet(a netip.Addr) bool { return a.Is4() && a.IsUnspecified() }
+
 func isLocalMulticast(a netip.Addr) bool {
 	return a.Is4() && a.As4()[0] == 224 && a.As4()[1] == 0 && a.As4()[2] == 0
 }

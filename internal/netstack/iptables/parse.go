@@ -35,11 +35,16 @@ type parser struct {
 	toks []token
 	opts []option
 	args []string
+	// Blocks the rules and their match lists are cut from.
+	slab    []Rule
+	matches []Match
 }
 
 type token struct {
 	s      string
 	quoted bool
+	// start and end are the token's span in the line, quotes included.
+	start, end int
 }
 
 func (p *parser) line(line string, n int) error {
@@ -163,7 +168,7 @@ func (p *parser) tokenize(line string) ([]token, error) {
 			for j < len(line) && line[j] != ' ' {
 				j++
 			}
-			toks = append(toks, token{s: line[i:j]})
+			toks = append(toks, token{s: line[i:j], start: i, end: j})
 			i = j
 			continue
 		}
@@ -191,7 +196,7 @@ func (p *parser) tokenize(line string) ([]token, error) {
 			}
 			s = b.String()
 		}
-		toks = append(toks, token{s: s, quoted: true})
+		toks = append(toks, token{s: s, quoted: true, start: i, end: j + 1})
 		i = j + 1
 	}
 	p.toks = toks
@@ -203,7 +208,18 @@ func isOption(t token) bool { return !t.quoted && len(t.s) > 1 && t.s[0] == '-' 
 // rule parses the tokens of one -A line.
 func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt bool) error {
 	c := p.chain(toks[1].s)
-	r := &Rule{Table: p.table.Name, Chain: c.Name, Index: len(c.Rules) + 1, Line: line, Text: text, Counters: cnt, HasCounters: hasCnt}
+	if len(p.slab) == 0 {
+		// Rules are allocated in blocks: a 100,000-rule save is otherwise mostly garbage
+		// collector work.
+		p.slab = make([]Rule, 256)
+	}
+	r := &p.slab[0]
+	p.slab = p.slab[1:]
+	*r = Rule{Table: p.table.Name, Chain: c.Name, Index: len(c.Rules) + 1, Line: line, Text: text, Counters: cnt, HasCounters: hasCnt}
+	if cap(p.matches)-len(p.matches) < 16 {
+		p.matches = make([]Match, 0, 4096)
+	}
+	first := len(p.matches)
 	// Every element of the rule starts at a token index; the text of a module or target is
 	// the span of the line from its first token to the next element.
 	i := 2
@@ -223,7 +239,7 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			}
 			pfx, ok := parseAddrOrPrefix(toks[i+1].s)
 			if !ok {
-				r.Matches = append(r.Matches, &UnknownMatch{base: base{module: "", text: spanText(toks, start, i+2, neg)}, Reason: "address " + toks[i+1].s})
+				p.matches = append(p.matches, &UnknownMatch{base: base{module: "", text: spanText(text, toks, start, i+2, neg)}, Reason: "address " + toks[i+1].s})
 			} else if t.s == "-s" || t.s == "--source" || t.s == "--src" {
 				r.Header.Src, r.Header.NotSrc = pfx.Masked(), neg
 			} else {
@@ -249,7 +265,7 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			if !ok {
 				n, err := strconv.ParseUint(name, 10, 8)
 				if err != nil {
-					r.Matches = append(r.Matches, &UnknownMatch{base: base{text: spanText(toks, start, i+2, neg)}, Reason: "protocol " + name})
+					p.matches = append(p.matches, &UnknownMatch{base: base{text: spanText(text, toks, start, i+2, neg)}, Reason: "protocol " + name})
 				}
 				num = uint8(n)
 			}
@@ -270,7 +286,7 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			}
 			module := toks[i+1].s
 			opts, next := p.options(toks, i+2)
-			r.Matches = append(r.Matches, newMatch(module, opts, spanText(toks, start, next, false)))
+			p.matches = append(p.matches, newMatch(module, opts, spanText(text, toks, start, next, false)))
 			i = next
 		case "-j", "--jump", "-g", "--goto":
 			if i+1 >= len(toks) {
@@ -279,10 +295,10 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			name := toks[i+1].s
 			opts, next := p.options(toks, i+2)
 			r.Goto = t.s == "-g" || t.s == "--goto"
-			r.Target = newTarget(name, opts, spanText(toks, start, next, false), p.table.Chains)
+			r.Target = newTarget(name, opts, spanText(text, toks, start, next, false), p.table.Chains)
 			if r.Goto {
 				if _, ok := r.Target.(*JumpTarget); !ok {
-					r.Target = &UnknownTarget{tbase: tbase{name: name, text: spanText(toks, start, next, false)}, Reason: "goto to a chain that is not declared"}
+					r.Target = &UnknownTarget{tbase: tbase{name: name, text: spanText(text, toks, start, next, false)}, Reason: "goto to a chain that is not declared"}
 				}
 			}
 			i = next
@@ -292,10 +308,14 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			if next == i+1 && i+1 < len(toks) && !isOption(toks[i+1]) {
 				next = i + 2
 			}
-			r.Matches = append(r.Matches, &UnknownMatch{base: base{text: spanText(toks, start, next, neg)}, Reason: "option " + t.s})
+			p.matches = append(p.matches, &UnknownMatch{base: base{text: spanText(text, toks, start, next, neg)}, Reason: "option " + t.s})
 			i = next
 		}
 		neg = false
+	}
+	// The matches went to the shared block; capped, so that an append to them copies.
+	if len(p.matches) > first {
+		r.Matches = p.matches[first:len(p.matches):len(p.matches)]
 	}
 	c.Rules = append(c.Rules, r)
 	p.rs.Rules++
@@ -347,23 +367,18 @@ func isHeaderLong(s string) bool {
 	return false
 }
 
-// spanText is the saved text of tokens [from, to), with a leading "! " when negated.
-func spanText(toks []token, from, to int, neg bool) string {
-	var b strings.Builder
-	if neg {
-		b.WriteString("! ")
+// spanText is the saved text of tokens [from, to) of line, with the "!" before them when
+// negated: a slice of the line, not a copy.
+func spanText(line string, toks []token, from, to int, neg bool) string {
+	if from >= len(toks) {
+		return ""
 	}
-	for k := from; k < to && k < len(toks); k++ {
-		if k > from {
-			b.WriteByte(' ')
-		}
-		if toks[k].quoted {
-			b.WriteString(strconv.Quote(toks[k].s))
-		} else {
-			b.WriteString(toks[k].s)
-		}
+	to = min(to, len(toks))
+	start := toks[from].start
+	if neg && from > 0 {
+		start = toks[from-1].start
 	}
-	return b.String()
+	return line[start:toks[to-1].end]
 }
 
 // HeaderString prints the header matches as iptables-save would.
