@@ -1,14 +1,120 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
+// diagnoseOptions are the flags of `netdiag diagnose`.
+type diagnoseOptions struct {
+	snapshot    string
+	source      string
+	destination string
+	protocol    string
+	port        uint16
+	output      string
+	plugin      string
+}
+
 func newDiagnoseCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:  "diagnose",
-		RunE: func(*cobra.Command, []string) error { return errors.New("diagnose: not built yet") },
+	o := diagnoseOptions{protocol: "tcp", output: "text", plugin: "auto"}
+	cmd := &cobra.Command{
+		Use:   "diagnose --snapshot DIR --source KIND:NAME --destination KIND:NAME [--protocol tcp --port 80]",
+		Short: "Run the engine offline on a snapshot folder",
+		Long: `Diagnose whether traffic gets from a source to a destination, from a snapshot folder:
+the cluster objects as "kubectl get ... -o yaml" prints them (*.yaml) and one node snapshot per
+node as "netdiag collect --output" writes it (*.json).
+
+Endpoints are pod:NAMESPACE/NAME, service:NAMESPACE/NAME (destination only), node:NAME or
+ip:ADDRESS.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDiagnose(cmd.OutOrStdout(), o) },
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.snapshot, "snapshot", "", "snapshot folder (required)")
+	f.StringVar(&o.source, "source", "", "where the traffic starts: pod:NS/NAME, node:NAME or ip:IP (required)")
+	f.StringVar(&o.destination, "destination", "", "where the traffic goes: pod:NS/NAME, service:NS/NAME, node:NAME or ip:IP (required)")
+	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp or icmp")
+	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
+	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, yaml or json")
+	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate, or auto to detect it from the DaemonSets")
+	plugin.BindAllFlags(f)
+	for _, name := range []string{"snapshot", "source", "destination"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func runDiagnose(w io.Writer, o diagnoseOptions) error {
+	switch o.output {
+	case "text", "yaml", "json":
+	default:
+		return fmt.Errorf("--output %q: want text, yaml or json", o.output)
+	}
+	proto := model.Protocol(strings.ToUpper(o.protocol))
+	switch proto {
+	case model.TCP, model.UDP:
+		if o.port == 0 {
+			return fmt.Errorf("--port is required for %s", o.protocol)
+		}
+	case model.ICMP:
+		if o.port != 0 {
+			return errors.New("--port makes no sense for icmp")
+		}
+	default:
+		return fmt.Errorf("--protocol %q: want tcp, udp or icmp", o.protocol)
+	}
+	snap, nodes, err := snapshotdir.Load(o.snapshot)
+	if err != nil {
+		return err
+	}
+	srcRef, err := diagnose.ParseEndpointRef(o.source)
+	if err != nil {
+		return fmt.Errorf("--source: %w", err)
+	}
+	if srcRef.Type == model.EndpointService {
+		return errors.New("--source: a service sends no traffic; name one of its pods")
+	}
+	dstRef, err := diagnose.ParseEndpointRef(o.destination)
+	if err != nil {
+		return fmt.Errorf("--destination: %w", err)
+	}
+	src, err := snap.Resolve(srcRef)
+	if err != nil {
+		return fmt.Errorf("--source %s in snapshot %s: %w", o.source, o.snapshot, err)
+	}
+	dst, err := snap.Resolve(dstRef)
+	if err != nil {
+		return fmt.Errorf("--destination %s in snapshot %s: %w", o.destination, o.snapshot, err)
+	}
+	q := model.Question{Source: src, Destination: dst, Protocol: proto, Port: o.port}
+	res, err := diagnose.Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: q, NetworkPlugin: o.plugin})
+	if err != nil {
+		return err
+	}
+	switch o.output {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(diagnose.NewReport(q, res))
+	case "yaml":
+		out, err := yaml.Marshal(diagnose.NewReport(q, res))
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		_, err = w.Write(out)
+		return err
+	}
+	return diagnose.WriteText(w, q, res)
 }

@@ -140,7 +140,7 @@ func (b *BasePluginNode) hook(h *Hop, hook, in, out string) []NFOutcome {
 			goOn = append(goOn, o)
 		case NFDrop:
 			hb.Step("netfilter", hook+" DROP", o.Rule)
-			hb.drop(model.ReasonIPTablesDrop, in+out, o.Rule, "iptables "+hook+" drops it",
+			hb.drop(model.ReasonIPTablesDrop, cmpOr(in, out), o.Rule, "iptables "+hook+" drops it",
 				"An iptables rule of %s drops the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
 		case NFReject:
 			hb.Step("netfilter", hook+" REJECT", o.Rule)
@@ -149,7 +149,7 @@ func (b *BasePluginNode) hook(h *Hop, hook, in, out string) []NFOutcome {
 					"kube-proxy rejects the packet on %s because the service has no ready endpoints: check the pods behind it and their readiness", b.NetNode.Name)
 				continue
 			}
-			hb.drop(model.ReasonIPTablesReject, in+out, o.Rule, "iptables "+hook+" rejects it",
+			hb.drop(model.ReasonIPTablesReject, cmpOr(in, out), o.Rule, "iptables "+hook+" rejects it",
 				"An iptables rule of %s rejects the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
 		default:
 			hb.Step("netfilter", hook+" UNKNOWN", o.Rule)

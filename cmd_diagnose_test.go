@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/snapshotdir"
+)
+
+var update = flag.Bool("update", false, "rewrite the snapshot folders in testdata/ from the fixtures")
+
+// snapshotFolders are the folders in testdata/, made from clusters built in code.
+var snapshotFolders = map[string]func() *fixture.Cluster{
+	"flannel-vxlan": func() *fixture.Cluster { return demoCluster(fixture.VXLAN) },
+	"flannel-host-gw-forward-drop": func() *fixture.Cluster {
+		c := demoCluster(fixture.HostGW)
+		fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -d 10.244.1.0/24 -p tcp -m tcp --dport 5432 -j DROP")
+		return c
+	},
+}
+
+func demoCluster(backend string) *fixture.Cluster {
+	return fixture.NewFlannel(backend, 2).
+		Pod("shop", "client", 0, map[string]string{"app": "client"}).
+		Pod("shop", "web-0", 0, map[string]string{"app": "web"}, 8080).
+		Pod("shop", "web-1", 1, map[string]string{"app": "web"}, 8080).
+		Pod("shop", "db", 1, map[string]string{"app": "db"}, 5432).
+		Service("shop", "web", map[string]string{"app": "web"}, 80, 8080).
+		Build()
+}
+
+func TestSnapshotFoldersAreCurrent(t *testing.T) {
+	for name, build := range snapshotFolders {
+		dir := filepath.Join("testdata", name)
+		c := build()
+		if *update {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := snapshotdir.Write(dir, c.Snapshot, c.Nodes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tmp := t.TempDir()
+		if err := snapshotdir.Write(tmp, c.Snapshot, c.Nodes); err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := os.ReadDir(tmp)
+		for _, e := range entries {
+			want, _ := os.ReadFile(filepath.Join(tmp, e.Name()))
+			got, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s/%s is stale: go test . -run TestSnapshotFoldersAreCurrent -update", dir, e.Name())
+			}
+		}
+	}
+}
+
+func TestDiagnoseCommand(t *testing.T) {
+	cases := map[string]struct {
+		opts diagnoseOptions
+		// want are substrings of the output, wantErr of the error.
+		want    []string
+		wantErr string
+	}{
+		"service across the vxlan tunnel": {
+			opts: diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "service:shop/web", protocol: "tcp", port: 80, output: "text"},
+			want: []string{"Verdict:  Reachable", "Plugin:   flannel", "● service/shop/web", "vxlan      encapsulate: flannel.1", "● pod/shop/web-1", "listening: 0.0.0.0:8080"},
+		},
+		"a DROP in FORWARD is named with its rule": {
+			opts: diagnoseOptions{snapshot: "testdata/flannel-host-gw-forward-drop", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
+			want: []string{"Verdict:  Unreachable", "node/node-1  ✗ stops here", "IPTablesDrop", "rule: -A FORWARD -d 10.244.1.0/24 -p tcp -m tcp --dport 5432 -j DROP"},
+		},
+		"node to node by ip, yaml": {
+			opts: diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "node:node-0", destination: "ip:172.18.1.3", protocol: "tcp", port: 10250, output: "yaml"},
+			want: []string{"verdict: Reachable", "id: node/node-1"},
+		},
+		"unknown pod": {
+			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/nope", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
+			wantErr: "--source pod:shop/nope in snapshot testdata/flannel-vxlan: pod shop/nope: not found",
+		},
+		"bad endpoint": {
+			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
+			wantErr: `--source: endpoint "shop/client": want pod:NAMESPACE/NAME`,
+		},
+		"missing folder": {
+			opts:    diagnoseOptions{snapshot: "testdata/nope", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
+			wantErr: "read snapshot folder: open testdata/nope",
+		},
+		"port missing for tcp": {
+			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", output: "text"},
+			wantErr: "--port is required for tcp",
+		},
+		"bad output": {
+			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 1, output: "xml"},
+			wantErr: `--output "xml"`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			if tc.opts.plugin == "" {
+				tc.opts.plugin = "auto"
+			}
+			err := runDiagnose(&out, tc.opts)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestDiagnoseCommandWrongVersion(t *testing.T) {
+	dir := t.TempDir()
+	c := demoCluster(fixture.VXLAN)
+	if err := snapshotdir.Write(dir, c.Snapshot, c.Nodes); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "node-0.json"))
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["version"] = "netstack.netdiag.dev/v0"
+	data, _ = json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(dir, "node-0.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runDiagnose(&bytes.Buffer{}, diagnoseOptions{snapshot: dir, source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text", plugin: "auto"})
+	if err == nil || !strings.Contains(err.Error(), "node-0.json") || !strings.Contains(err.Error(), "netstack.netdiag.dev/v0") {
+		t.Fatalf("error %v, want one naming the file and the wrong version", err)
+	}
+}
+

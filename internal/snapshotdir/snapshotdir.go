@@ -1,0 +1,227 @@
+package snapshotdir
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/netstack"
+)
+
+// Load reads the folder. Objects of kinds the engine does not read are skipped; a file that
+// does not parse, an object without kind, or two snapshots of one node are errors naming the
+// file.
+func Load(dir string) (*cluster.Snapshot, map[string]*netstack.NodeSnapshot, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read snapshot folder: %w", err)
+	}
+	snap := &cluster.Snapshot{}
+	nodes := map[string]*netstack.NodeSnapshot{}
+	objects := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".yaml", ".yml":
+			n, err := loadYAML(path, snap)
+			if err != nil {
+				return nil, nil, err
+			}
+			objects += n
+		case ".json":
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("read %s: %w", path, err)
+			}
+			ns, err := netstack.ParseNodeSnapshot(data)
+			if err != nil {
+				return nil, nil, fmt.Errorf("node snapshot %s: %w", path, err)
+			}
+			if ns.Node == "" {
+				return nil, nil, fmt.Errorf("node snapshot %s names no node", path)
+			}
+			if _, dup := nodes[ns.Node]; dup {
+				return nil, nil, fmt.Errorf("node snapshot %s: node %s has another snapshot in the folder", path, ns.Node)
+			}
+			nodes[ns.Node] = ns
+		}
+	}
+	if objects == 0 {
+		return nil, nil, fmt.Errorf("snapshot folder %s holds no Kubernetes objects (*.yaml as kubectl get -o yaml prints them)", dir)
+	}
+	return snap, nodes, nil
+}
+
+type typeMeta struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Items      []json.RawMessage `json:"items"`
+}
+
+func loadYAML(path string, snap *cluster.Snapshot) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	n := 0
+	for doc := 1; ; doc++ {
+		raw, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("%s: document %d: %w", path, doc, err)
+		}
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
+		}
+		js, err := yaml.YAMLToJSON(raw)
+		if err != nil {
+			return n, fmt.Errorf("%s: document %d: %w", path, doc, err)
+		}
+		if string(js) == "null" {
+			continue
+		}
+		k, err := add(snap, js)
+		if err != nil {
+			return n, fmt.Errorf("%s: document %d: %w", path, doc, err)
+		}
+		n += k
+	}
+}
+
+// add decodes one object or List into the snapshot and returns how many objects it held.
+func add(snap *cluster.Snapshot, js []byte) (int, error) {
+	var tm typeMeta
+	if err := json.Unmarshal(js, &tm); err != nil {
+		return 0, err
+	}
+	if tm.Kind == "" {
+		return 0, errors.New("object has no kind")
+	}
+	if strings.HasSuffix(tm.Kind, "List") {
+		n := 0
+		for i, item := range tm.Items {
+			k, err := add(snap, item)
+			if err != nil {
+				return n, fmt.Errorf("item %d: %w", i, err)
+			}
+			n += k
+		}
+		return n, nil
+	}
+	var err error
+	switch tm.Kind {
+	case "Pod":
+		err = decode(js, &snap.Pods)
+	case "Node":
+		err = decode(js, &snap.Nodes)
+	case "Namespace":
+		err = decode(js, &snap.Namespaces)
+	case "Service":
+		err = decode(js, &snap.Services)
+	case "EndpointSlice":
+		err = decode(js, &snap.EndpointSlices)
+	case "NetworkPolicy":
+		err = decode(js, &snap.NetworkPolicies)
+	case "DaemonSet":
+		err = decode(js, &snap.DaemonSets)
+	default:
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", tm.Kind, err)
+	}
+	return 1, nil
+}
+
+func decode[T any](js []byte, into *[]T) error {
+	var obj T
+	if err := json.Unmarshal(js, &obj); err != nil {
+		return err
+	}
+	*into = append(*into, obj)
+	return nil
+}
+
+// Write stores a snapshot as a folder Load reads: one List per kind and one JSON file per
+// node. It is how testdata folders are made from clusters built in code.
+func Write(dir string, snap *cluster.Snapshot, nodes map[string]*netstack.NodeSnapshot) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("make snapshot folder: %w", err)
+	}
+	lists := []struct {
+		file, kind, apiVersion string
+		items                  any
+		n                      int
+	}{
+		{"namespaces.yaml", "Namespace", "v1", withKind(snap.Namespaces, "v1", "Namespace"), len(snap.Namespaces)},
+		{"nodes.yaml", "Node", "v1", withKind(snap.Nodes, "v1", "Node"), len(snap.Nodes)},
+		{"pods.yaml", "Pod", "v1", withKind(snap.Pods, "v1", "Pod"), len(snap.Pods)},
+		{"services.yaml", "Service", "v1", withKind(snap.Services, "v1", "Service"), len(snap.Services)},
+		{"endpointslices.yaml", "EndpointSlice", "discovery.k8s.io/v1", withKind(snap.EndpointSlices, "discovery.k8s.io/v1", "EndpointSlice"), len(snap.EndpointSlices)},
+		{"networkpolicies.yaml", "NetworkPolicy", "networking.k8s.io/v1", withKind(snap.NetworkPolicies, "networking.k8s.io/v1", "NetworkPolicy"), len(snap.NetworkPolicies)},
+		{"daemonsets.yaml", "DaemonSet", "apps/v1", withKind(snap.DaemonSets, "apps/v1", "DaemonSet"), len(snap.DaemonSets)},
+	}
+	for _, l := range lists {
+		if l.n == 0 {
+			continue
+		}
+		out, err := yaml.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": l.items})
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", l.kind, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, l.file), out, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", l.file, err)
+		}
+	}
+	names := make([]string, 0, len(nodes))
+	for n := range nodes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		data, err := json.MarshalIndent(nodes[n], "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode node snapshot %s: %w", n, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".json"), append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write node snapshot %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// withKind stamps apiVersion and kind on each object, as kubectl prints them.
+func withKind[T any](objs []T, apiVersion, kind string) []map[string]any {
+	out := make([]map[string]any, 0, len(objs))
+	for i := range objs {
+		js, err := json.Marshal(&objs[i])
+		if err != nil {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal(js, &m) != nil {
+			continue
+		}
+		m["apiVersion"], m["kind"] = apiVersion, kind
+		out = append(out, m)
+	}
+	return out
+}
