@@ -524,11 +524,17 @@ func hit(b bool) Result {
 // newMatch builds a module's match from its options; anything it does not understand makes
 // an UnknownMatch that keeps the text.
 func newMatch(module string, opts []option, text string) Match {
+	var a *allocator
+	return a.newMatch(module, opts, text)
+}
+
+func (a *allocator) newMatch(module string, opts []option, text string) Match {
 	b := base{module: module, text: text}
 	unknown := func(why string) Match { return &UnknownMatch{base: b, Reason: why} }
 	switch module {
 	case "comment":
-		m := &CommentMatch{base: b}
+		m := a.comment()
+		*m = CommentMatch{base: b}
 		for _, o := range opts {
 			if o.name == "--comment" && len(o.args) == 1 {
 				m.Comment = o.args[0]
@@ -536,7 +542,8 @@ func newMatch(module string, opts []option, text string) Match {
 		}
 		return m
 	case "tcp", "udp", "sctp", "udplite":
-		m := &L4Match{base: b, Proto: protoNumber(module)}
+		m := a.l4Match()
+		*m = L4Match{base: b, Proto: protoNumber(module)}
 		for _, o := range opts {
 			switch o.name {
 			case "--sport", "--source-port":

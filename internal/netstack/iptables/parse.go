@@ -38,6 +38,49 @@ type parser struct {
 	// Blocks the rules and their match lists are cut from.
 	slab    []Rule
 	matches []Match
+	alloc   allocator
+	// last is the chain of the previous rule: rules come grouped by chain.
+	last *Chain
+	// jumps shares one target among the rules that jump to the same chain without options.
+	jumps map[jumpKey]Target
+}
+
+type jumpKey struct {
+	table, name string
+	gotoChain   bool
+}
+
+// block hands out values cut from blocks of 256, so that a large ruleset costs few
+// allocations.
+type block[T any] struct{ buf []T }
+
+func (b *block[T]) next() *T {
+	if len(b.buf) == 0 {
+		b.buf = make([]T, 256)
+	}
+	x := &b.buf[0]
+	b.buf = b.buf[1:]
+	return x
+}
+
+// allocator holds blocks for the matches most rules have; nil allocates each on its own.
+type allocator struct {
+	comments block[CommentMatch]
+	l4       block[L4Match]
+}
+
+func (a *allocator) comment() *CommentMatch {
+	if a == nil {
+		return new(CommentMatch)
+	}
+	return a.comments.next()
+}
+
+func (a *allocator) l4Match() *L4Match {
+	if a == nil {
+		return new(L4Match)
+	}
+	return a.l4.next()
 }
 
 type token struct {
@@ -128,7 +171,11 @@ func (p *parser) line(line string, n int) error {
 }
 
 func (p *parser) chain(name string) *Chain {
+	if p.last != nil && p.last.Name == name && p.last.Table == p.table.Name {
+		return p.last
+	}
 	c := p.table.Chains[name]
+	defer func() { p.last = c }()
 	if c == nil {
 		c = &Chain{Table: p.table.Name, Name: name}
 		p.table.Chains[name] = c
@@ -286,7 +333,7 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			}
 			module := toks[i+1].s
 			opts, next := p.options(toks, i+2)
-			p.matches = append(p.matches, newMatch(module, opts, spanText(text, toks, start, next, false)))
+			p.matches = append(p.matches, p.alloc.newMatch(module, opts, spanText(text, toks, start, next, false)))
 			i = next
 		case "-j", "--jump", "-g", "--goto":
 			if i+1 >= len(toks) {
@@ -295,7 +342,7 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			name := toks[i+1].s
 			opts, next := p.options(toks, i+2)
 			r.Goto = t.s == "-g" || t.s == "--goto"
-			r.Target = newTarget(name, opts, spanText(text, toks, start, next, false), p.table.Chains)
+			r.Target = p.target(name, opts, spanText(text, toks, start, next, false), r.Goto)
 			if r.Goto {
 				if _, ok := r.Target.(*JumpTarget); !ok {
 					r.Target = &UnknownTarget{tbase: tbase{name: name, text: spanText(text, toks, start, next, false)}, Reason: "goto to a chain that is not declared"}
@@ -320,6 +367,27 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 	c.Rules = append(c.Rules, r)
 	p.rs.Rules++
 	return nil
+}
+
+// target builds a rule's target, sharing one value among the plain jumps to a chain and
+// the plain verdicts.
+func (p *parser) target(name string, opts []option, text string, gotoChain bool) Target {
+	if len(opts) != 0 {
+		return newTarget(name, opts, text, p.table.Chains)
+	}
+	k := jumpKey{p.table.Name, name, gotoChain}
+	if t, ok := p.jumps[k]; ok {
+		return t
+	}
+	t := newTarget(name, nil, text, p.table.Chains)
+	switch t.(type) {
+	case *JumpTarget, *VerdictTarget:
+		if p.jumps == nil {
+			p.jumps = map[jumpKey]Target{}
+		}
+		p.jumps[k] = t
+	}
+	return t
 }
 
 // options collects the --options (with their arguments and negations) that follow a module
