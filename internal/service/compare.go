@@ -106,7 +106,8 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *ruleset) {
 			decided = stopped[0]
 			rule = decided.Rule
 		}
-		kubeProxyRule := decided != nil && commentNames(ruleComment(decided.Rule), portName(svc, port))
+		// In ipvs mode the deciding "rule" is kube-proxy's own virtual server.
+		kubeProxyRule := decided != nil && (res.Mode == ModeIPVS || commentNames(ruleComment(decided.Rule), portName(svc, port)))
 		switch {
 		case undecided && decided == nil:
 			// A rule not understood decides; it is reported as such.
@@ -132,6 +133,8 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *ruleset) {
 			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceRulesMissing, rule,
 				"kube-proxy on node %s still treats %s as having no usable endpoints, but the EndpointSlices list %s: kube-proxy has not synced",
 				a.Node, what, joinAddrPorts(res.Endpoints))
+		case hasReason(res.Suspicions, model.ReasonServiceRulesMissing):
+			// Already said where the rules fall short (ipvs: the address is not bound).
 		default:
 			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceRulesMissing, "",
 				"Node %s has no %s rules for %s although the EndpointSlices list %s: kube-proxy is not running there or has not synced",
@@ -311,4 +314,13 @@ func pastTense(o Outcome) string {
 		return "rejects"
 	}
 	return "drops"
+}
+
+func hasReason(list []model.Suspicion, r model.Reason) bool {
+	for _, s := range list {
+		if s.Reason == r {
+			return true
+		}
+	}
+	return false
 }

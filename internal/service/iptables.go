@@ -58,7 +58,7 @@ func (p *iptablesProcessor) Process(snap *cluster.Snapshot, a Arrival) (*Result,
 	nat := &walker{rs: rs, table: "nat", stack: a.Stack, in: a.InInterface}
 	for _, np := range nat.run(natHook, a.Packet) {
 		b := Branch{Packet: np.pkt, Probability: np.prob, Masquerade: np.pkt.Mark&masqMark != 0}
-		addRules(&b, "nat", np.rules)
+		addRules(&b, "nat", np.rules())
 		switch np.verdict {
 		case vDNAT:
 			b.Outcome, b.dnat = Translated, true
@@ -105,7 +105,7 @@ func (p *iptablesProcessor) filter(rs *ruleset, a Arrival, b Branch, np path) []
 		fb.Probability = b.Probability * fp.prob
 		fb.Rules = append([]string(nil), b.Rules...)
 		fb.Suspicions = append([]model.Suspicion(nil), b.Suspicions...)
-		addRules(&fb, "filter", fp.rules)
+		addRules(&fb, "filter", fp.rules())
 		switch fp.verdict {
 		case vDrop:
 			fb.Outcome, fb.Rule = Dropped, "filter: "+fp.decided.text

@@ -245,3 +245,6 @@ func tokenize(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// builtinLike reports whether the chain has a policy (is one of the kernel's hook chains).
+func (c *chain) builtinLike() bool { return c.policy != "" }

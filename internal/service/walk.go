@@ -3,6 +3,7 @@ package service
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,7 +26,14 @@ type walker struct {
 	// dnatted is set when conntrack would already see the packet as DNATed (the filter
 	// table after the nat table translated it).
 	dnatted bool
+	// steps counts chain entries, bounded by maxSteps, so that a ruleset that forks in a
+	// loop cannot make the walk explode.
+	steps int
 }
+
+// maxSteps bounds the chain entries of one walk; kube-proxy's rules take about three per
+// endpoint of a service.
+const maxSteps = 50000
 
 // verdicts a walk can end with.
 const (
@@ -41,9 +49,11 @@ const (
 // path is one branch of a walk: the packet as rewritten so far, its probability, and the
 // rules that matched.
 type path struct {
-	pkt     model.Packet
-	prob    float64
-	rules   []*rule
+	pkt  model.Packet
+	prob float64
+	// trail holds the matched rules, newest first, shared between forks so that a fork
+	// costs nothing to copy.
+	trail   *trail
 	verdict string
 	// decided is the rule that ended the branch (DNAT, DROP, REJECT, ACCEPT, the rule not
 	// understood).
@@ -54,9 +64,24 @@ type path struct {
 	affinity []*rule
 }
 
+type trail struct {
+	r    *rule
+	prev *trail
+}
+
 func (p path) with(r *rule) path {
-	p.rules = append(append([]*rule(nil), p.rules...), r)
+	p.trail = &trail{r: r, prev: p.trail}
 	return p
+}
+
+// rules returns the matched rules in order.
+func (p path) rules() []*rule {
+	var out []*rule
+	for t := p.trail; t != nil; t = t.prev {
+		out = append(out, t.r)
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // run walks the built-in chain of a hook and returns every branch.
@@ -86,8 +111,9 @@ func policyVerdict(p string) string {
 
 // walk evaluates chain c from rule i on.
 func (w *walker) walk(c *chain, i int, p path, depth int) []path {
-	if depth > maxDepth {
-		p.verdict, p.why = vUnknown, fmt.Sprintf("more than %d nested chain jumps at %s", maxDepth, c.name)
+	w.steps++
+	if depth > maxDepth || w.steps > maxSteps {
+		p.verdict, p.why = vUnknown, fmt.Sprintf("the walk through %s exceeds %d nested jumps or %d chain entries (a loop?)", c.name, maxDepth, maxSteps)
 		return []path{p}
 	}
 	for ; i < len(c.rules); i++ {
