@@ -240,7 +240,7 @@ func TestIPTablesRecorded(t *testing.T) {
 		},
 		"a pod address is no service": {
 			origin: FromPod, pkt: pkt(model.TCP, api1, "10.244.2.13", 8080),
-			want:   got{Branches: []string{"Untranslated 10.244.2.13:8080 p=1.00"}},
+			want: got{Branches: []string{"Untranslated 10.244.2.13:8080 p=1.00"}},
 		},
 
 		// Faults made by editing the recorded rules or objects.

@@ -3,6 +3,7 @@ package service
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -42,6 +43,8 @@ type cond struct {
 	opt    string // "-s", "--dport", ...
 	neg    bool
 	args   []string
+	// pfx is the parsed address of -s and -d; invalid when it did not parse.
+	pfx netip.Prefix
 }
 
 func (r *rule) String() string { return r.text }
@@ -172,7 +175,11 @@ func parseRule(line string) (*rule, error) {
 				r.targetOpts[opt] = strings.Join(a, " ")
 			}
 		case "-s", "--source", "-d", "--destination", "-p", "--protocol", "-i", "--in-interface", "-o", "--out-interface":
-			r.conds = append(r.conds, cond{opt: shortOpt(t), neg: neg, args: args()})
+			c := cond{opt: shortOpt(t), neg: neg, args: args()}
+			if (c.opt == "-s" || c.opt == "-d") && len(c.args) == 1 {
+				c.pfx = parsePrefix(c.args[0])
+			}
+			r.conds = append(r.conds, c)
 			module = ""
 		case "-f", "--fragment":
 			r.conds = append(r.conds, cond{opt: "-f", neg: neg})
@@ -210,41 +217,60 @@ func shortOpt(t string) string {
 }
 
 // tokenize splits a rule as iptables-save quotes it: words, and "double quoted" strings with
-// backslash escapes (comments).
+// backslash escapes (comments). Unquoted words are substrings of s, not copies.
 func tokenize(s string) ([]string, error) {
-	var out []string
-	var b strings.Builder
-	in, quoted, esc := false, false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case esc:
-			b.WriteByte(c)
-			esc = false
-		case c == '\\' && quoted:
-			esc = true
-		case c == '"':
-			quoted = !quoted
-			in = true
-		case (c == ' ' || c == '\t') && !quoted:
-			if in {
-				out = append(out, b.String())
-				b.Reset()
-				in = false
-			}
-		default:
-			b.WriteByte(c)
-			in = true
+	out := make([]string, 0, 24)
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case ' ', '\t':
+			i++
+			continue
 		}
-	}
-	if quoted {
-		return nil, fmt.Errorf("unterminated quote")
-	}
-	if in {
+		start := i
+		for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '"' {
+			i++
+		}
+		if i == len(s) || s[i] != '"' {
+			out = append(out, s[start:i])
+			continue
+		}
+		// A quoted part: unescape it, and join it with what is around it up to a space.
+		var b strings.Builder
+		b.WriteString(s[start:i])
+		quoted := false
+		for ; i < len(s); i++ {
+			c := s[i]
+			if quoted && c == '\\' && i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+				continue
+			}
+			if c == '"' {
+				quoted = !quoted
+				continue
+			}
+			if !quoted && (c == ' ' || c == '\t') {
+				break
+			}
+			b.WriteByte(c)
+		}
+		if quoted {
+			return nil, fmt.Errorf("unterminated quote")
+		}
 		out = append(out, b.String())
 	}
 	return out, nil
 }
-
 // builtinLike reports whether the chain has a policy (is one of the kernel's hook chains).
 func (c *chain) builtinLike() bool { return c.policy != "" }
+
+// parsePrefix reads an address or prefix as iptables prints it ("10.0.0.1/32", "10.0.0.0/8").
+func parsePrefix(s string) netip.Prefix {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+	}
+	return netip.Prefix{}
+}

@@ -30,10 +30,10 @@ func TestParseRule(t *testing.T) {
 			line:  `-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP`,
 			chain: "KUBE-FORWARD", target: "DROP", conds: 2,
 		},
-		"no target": {line: `-A FORWARD -d 10.0.0.1/32`, chain: "FORWARD", conds: 1},
-		"unterminated quote":  {line: `-A X -m comment --comment "open`, wantErr: true},
-		"not an append":       {line: `-I X 1 -j ACCEPT`, wantErr: true},
-		"stray word":          {line: `-A X foo -j ACCEPT`, wantErr: true},
+		"no target":          {line: `-A FORWARD -d 10.0.0.1/32`, chain: "FORWARD", conds: 1},
+		"unterminated quote": {line: `-A X -m comment --comment "open`, wantErr: true},
+		"not an append":      {line: `-I X 1 -j ACCEPT`, wantErr: true},
+		"stray word":         {line: `-A X foo -j ACCEPT`, wantErr: true},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -238,10 +238,15 @@ func (w *walker) match(r *rule, p path) matchResult {
 		c := r.conds[idx]
 		var ok bool
 		switch {
-		case c.module == "" && c.opt == "-s":
-			ok = prefixMatch(c.args, pkt.Src)
-		case c.module == "" && c.opt == "-d":
-			ok = prefixMatch(c.args, pkt.Dst)
+		case c.module == "" && (c.opt == "-s" || c.opt == "-d"):
+			if !c.pfx.IsValid() {
+				return matchResult{kind: matchUnknown, why: fmt.Sprintf("address %s is not understood", strings.Join(c.args, " "))}
+			}
+			ip := pkt.Src
+			if c.opt == "-d" {
+				ip = pkt.Dst
+			}
+			ok = c.pfx.Contains(ip)
 		case c.module == "" && c.opt == "-p":
 			ok = len(c.args) == 1 && strings.EqualFold(c.args[0], string(pkt.Protocol))
 		case c.module == "" && c.opt == "-i":
@@ -376,21 +381,6 @@ func statisticProbability(conds []cond, idx *int) (float64, bool) {
 		return 0, false
 	}
 	return prob, true
-}
-
-func prefixMatch(args []string, ip netip.Addr) bool {
-	if len(args) != 1 {
-		return false
-	}
-	pfx, err := netip.ParsePrefix(args[0])
-	if err != nil {
-		a, err := netip.ParseAddr(args[0])
-		if err != nil {
-			return false
-		}
-		pfx = netip.PrefixFrom(a, a.BitLen())
-	}
-	return pfx.Contains(ip)
 }
 
 func ifaceMatch(pattern, name string) bool {
