@@ -2,8 +2,10 @@ package plugin
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
@@ -20,8 +22,62 @@ type iptablesFilter struct {
 	env *iptables.Env
 }
 
+// rulesets caches parsed rulesets by a hash and the length of their text: kube-proxy writes nearly the
+// same rules on every node and they change seldom, so a controller running many diagnoses
+// parses each distinct ruleset once. The parsed ruleset is only read by evaluations.
+var rulesets = struct {
+	sync.Mutex
+	byHash map[rulesetKey]*iptables.Ruleset
+	order  []rulesetKey
+}{byHash: map[rulesetKey]*iptables.Ruleset{}}
+
+// rulesetCacheSize bounds the cache: a 100,000-rule ruleset takes tens of MB parsed.
+const rulesetCacheSize = 8
+
+// ResetRulesetCache forgets every parsed ruleset.
+func ResetRulesetCache() {
+	rulesets.Lock()
+	defer rulesets.Unlock()
+	clear(rulesets.byHash)
+	rulesets.order = nil
+}
+
+// rulesetKey identifies a ruleset text: maphash reads a 100,000-rule text in a few
+// milliseconds, where a cryptographic hash would cost as much as a good part of parsing it.
+type rulesetKey struct {
+	hash uint64
+	size int
+}
+
+var rulesetSeed = maphash.MakeSeed()
+
+func parseRuleset(text string) (*iptables.Ruleset, error) {
+	sum := rulesetKey{maphash.String(rulesetSeed, text), len(text)}
+	rulesets.Lock()
+	rs, ok := rulesets.byHash[sum]
+	rulesets.Unlock()
+	if ok {
+		return rs, nil
+	}
+	rs, err := iptables.Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	rulesets.Lock()
+	defer rulesets.Unlock()
+	if _, ok := rulesets.byHash[sum]; !ok {
+		if len(rulesets.order) == rulesetCacheSize {
+			delete(rulesets.byHash, rulesets.order[0])
+			rulesets.order = rulesets.order[1:]
+		}
+		rulesets.byHash[sum] = rs
+		rulesets.order = append(rulesets.order, sum)
+	}
+	return rs, nil
+}
+
 func newIPTablesFilter(stack *netstack.Netstack) (Netfilter, error) {
-	rs, err := iptables.Parse(stack.IPTables)
+	rs, err := parseRuleset(stack.IPTables)
 	if err != nil {
 		return nil, fmt.Errorf("parse iptables-save: %w", err)
 	}

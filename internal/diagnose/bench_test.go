@@ -1,0 +1,117 @@
+package diagnose
+
+import (
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/plugin"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/model"
+)
+
+var (
+	largeOnce sync.Once
+	large     *fixture.Cluster
+)
+
+// largeCluster is 1,000 nodes, 10,000 services of 3 endpoints (30,001 pods) and about
+// 110,000 iptables rules per node, built once per test binary.
+func largeCluster() *fixture.Cluster {
+	largeOnce.Do(func() { large = fixture.Large(1000, 10000, 3) })
+	return large
+}
+
+func largeQuestion(b *testing.B, c *fixture.Cluster) model.Question {
+	b.Helper()
+	src, err := c.Snapshot.Resolve(mustRef(b, "pod:ns-0/client-0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst, err := c.Snapshot.Resolve(mustRef(b, "service:ns-0/svc-0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return model.Question{Source: src, Destination: dst, Protocol: model.TCP, Port: 80}
+}
+
+func mustRef(b *testing.B, s string) cluster.EndpointRef {
+	b.Helper()
+	r, err := ParseEndpointRef(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// BenchmarkDiagnose is one diagnosis, pod to a service whose three endpoints are on other
+// nodes, on the large cluster, with the parsed rulesets cached as they are between the
+// diagnoses of a running controller. BenchmarkDiagnoseCold parses them in every iteration.
+// Both report the peak heap in use above the snapshot itself.
+func BenchmarkDiagnose(b *testing.B) { benchmarkDiagnose(b, false) }
+
+// BenchmarkDiagnoseCold forgets the parsed rulesets before every diagnosis.
+func BenchmarkDiagnoseCold(b *testing.B) { benchmarkDiagnose(b, true) }
+
+func benchmarkDiagnose(b *testing.B, cold bool) {
+	c := largeCluster()
+	q := largeQuestion(b, c)
+	b.ReportMetric(float64(fixture.RuleCount(c.Host("node-0").IPTables)), "rules/node")
+	// The snapshot's own indexes are built once, as a controller's informer cache would.
+	if _, err := Diagnose(Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q}); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	peak := newPeakSampler()
+	b.ResetTimer()
+	for b.Loop() {
+		if cold {
+			plugin.ResetRulesetCache()
+		}
+		res, err := Diagnose(Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Verdict != Reachable {
+			b.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(peak.stop()-base.HeapInuse)/(1<<20), "peak-heap-MB")
+}
+
+// peakSampler samples HeapInuse while a benchmark runs.
+type peakSampler struct {
+	done chan struct{}
+	max  chan uint64
+}
+
+func newPeakSampler() *peakSampler {
+	p := &peakSampler{done: make(chan struct{}), max: make(chan uint64)}
+	go func() {
+		var m runtime.MemStats
+		var peak uint64
+		for {
+			select {
+			case <-p.done:
+				p.max <- peak
+				return
+			default:
+			}
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			// ReadMemStats stops the world: sample, do not spin.
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return p
+}
+
+func (p *peakSampler) stop() uint64 {
+	close(p.done)
+	return <-p.max
+}
