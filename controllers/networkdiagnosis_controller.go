@@ -72,7 +72,7 @@ type NetworkDiagnosisReconciler struct {
 // +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=configmaps,verbs=get;list;watch;delete
 
 // Reconcile moves one diagnosis as far along as it can go now.
-func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
 	log := logf.FromContext(ctx)
 	nd := &diagv1alpha1.NetworkDiagnosis{}
 	if err := r.Get(ctx, req.NamespacedName, nd); err != nil {
@@ -91,7 +91,9 @@ func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 
 	s := &scope{nd: nd, before: nd.DeepCopy(), now: r.Clock.Now()}
-	// One status patch per reconcile, whatever the phases did.
+	// One status patch per reconcile, whatever the phases did. The patch carries the
+	// resourceVersion it was computed from: a reconcile that started from a stale cache
+	// must not overwrite what a newer one wrote.
 	defer func() {
 		if reterr == nil {
 			nd.Status.ObservedGeneration = nd.Generation
@@ -99,7 +101,12 @@ func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		if equality.Semantic.DeepEqual(s.before.Status, nd.Status) {
 			return
 		}
-		if err := r.Status().Patch(ctx, nd, client.MergeFrom(s.before)); err != nil {
+		if err := r.Status().Patch(ctx, nd, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) && reterr == nil {
+				log.V(2).Info("NetworkDiagnosis changed since it was read, reconciling again")
+				result = ctrl.Result{Requeue: true}
+				return
+			}
 			if !apierrors.IsNotFound(err) {
 				reterr = errors.Join(reterr, fmt.Errorf("patch status of NetworkDiagnosis %s: %w", klog.KObj(nd), err))
 			}

@@ -195,6 +195,8 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 				return ctrl.Result{}, err
 			}
 			state = r.decode(s, c.Node, live[c.Node])
+			logf.FromContext(ctx).V(2).Info("Read the snapshot of a finished collector past the cache",
+				"node", c.Node, "chunks", len(live[c.Node]), "complete", state.Complete)
 		}
 		next := collectorStatus(c.Node, c.Pod, pod, state)
 		if pod == nil && !final(next) {
@@ -344,7 +346,7 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 // collected returns the snapshots of the nodes that reported, decoding those an earlier
 // reconcile saw complete.
 func (r *NetworkDiagnosisReconciler) collected(ctx context.Context, s *scope) (map[string]*netstack.NodeSnapshot, error) {
-	var chunks map[string][]corev1.ConfigMap
+	var chunks, live map[string][]corev1.ConfigMap
 	out := map[string]*netstack.NodeSnapshot{}
 	for _, c := range s.nd.Status.Collectors {
 		if c.Phase != diagv1alpha1.CollectorCollected {
@@ -360,7 +362,17 @@ func (r *NetworkDiagnosisReconciler) collected(ctx context.Context, s *scope) (m
 				return nil, err
 			}
 		}
-		if state := r.decode(s, c.Node, chunks[c.Node]); state.Complete {
+		state := r.decode(s, c.Node, chunks[c.Node])
+		if !state.Complete && live == nil {
+			// A collector may have been seen complete by a read past the cache, which
+			// still lags behind.
+			var err error
+			if live, err = r.snapshotChunks(ctx, r.APIReader, s.nd); err != nil {
+				return nil, err
+			}
+			state = r.decode(s, c.Node, live[c.Node])
+		}
+		if state.Complete {
 			out[c.Node] = s.nodeSnapshots[c.Node]
 		} else {
 			// The engine reports a missing node as a suspicion; the answer goes on.

@@ -109,10 +109,7 @@ func waitingReason(pod *corev1.Pod) string {
 			return ": " + w.Reason
 		}
 	}
-	if !pod.Status.StartTime.IsZero() || pod.Spec.NodeName == "" {
-		return ""
-	}
-	return " on node " + pod.Spec.NodeName
+	return ""
 }
 
 // final reports whether a collector will not change any more.

@@ -139,7 +139,7 @@ type NetworkDiagnosisSpec struct {
 	// timeout bounds the whole diagnosis, from creation to a final phase: collectors that have
 	// not reported by then are given up on. Between 10s and 1h.
 	// +optional
-	// +kubebuilder:default="2m"
+	// +kubebuilder:default="2m0s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('1h')",message="timeout must be between 10s and 1h"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 

@@ -1,0 +1,107 @@
+# netdiag: build, generate, test and deploy. `make help` lists the targets.
+
+# Image the manager and its collector pods run.
+IMG ?= netdiag:dev
+# Namespace of the controller, its collector pods and their snapshots.
+NAMESPACE ?= netdiag-system
+
+# Control-plane binaries (etcd, kube-apiserver, ...) built from the Go module proxy by
+# hack/build-controlplane.sh; envtest finds them through KUBEBUILDER_ASSETS.
+KUBE_VERSION ?= v1.37.2
+K8S_BIN ?= $(CURDIR)/bin/k8s/$(KUBE_VERSION)
+KUBEBUILDER_ASSETS ?= $(K8S_BIN)
+KUBECTL ?= $(if $(wildcard $(K8S_BIN)/kubectl),$(K8S_BIN)/kubectl,kubectl)
+
+CONTROLLER_GEN ?= go tool controller-gen
+CONTAINER_TOOL ?= docker
+# Extra flags for go test, e.g. GOTEST_FLAGS="-run TestX -v".
+GOTEST_FLAGS ?=
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate the CRD and the RBAC roles from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=netdiag-manager crd paths="./api/...;./controllers/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: ## Generate the DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: ## Run golangci-lint (installed separately) with .golangci.yml.
+	golangci-lint run ./...
+
+.PHONY: verify
+verify: manifests generate ## Fail when generated files or formatting are stale.
+	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
+	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@if [ -n "$$(git ls-files --others --exclude-standard -- api config)" ]; then echo "generated files not committed:"; git ls-files --others --exclude-standard -- api config; exit 1; fi
+
+.PHONY: controlplane
+controlplane: $(K8S_BIN)/kube-apiserver ## Build etcd, kube-apiserver and friends into bin/k8s (once).
+$(K8S_BIN)/kube-apiserver:
+	KUBE_VERSION=$(KUBE_VERSION) hack/build-controlplane.sh
+
+.PHONY: test
+test: manifests generate vet controlplane ## Run every test (envtest suites on a real API server; some packages need root and netns).
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test ./... $(GOTEST_FLAGS)
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build bin/netdiag.
+	CGO_ENABLED=0 go build -trimpath -o bin/netdiag .
+
+.PHONY: run
+run: manifests generate fmt vet install ## Run the controller here against the kubeconfig's cluster.
+	go run . manager --namespace $(NAMESPACE) --collector-image $(IMG) \
+		--metrics-bind-address 0 --health-probe-bind-address 127.0.0.1:8081 -v 1
+
+.PHONY: docker-build
+docker-build: ## Build the image (manager and collector).
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the image.
+	$(CONTAINER_TOOL) push $(IMG)
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRD, the controller's namespace and the collector's RBAC into the kubeconfig's cluster.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply -f -
+	$(KUBECTL) create namespace $(NAMESPACE) --dry-run=client -o yaml | $(KUBECTL) apply -f -
+	$(KUBECTL) kustomize config/collector | $(KUBECTL) apply -n $(NAMESPACE) -f -
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRD (and every NetworkDiagnosis) from the cluster.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: manifests ## Deploy the controller with image IMG.
+	$(KUBECTL) kustomize config/default | sed 's|image: netdiag:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+
+.PHONY: undeploy
+undeploy: ## Remove the controller.
+	$(KUBECTL) kustomize config/default | $(KUBECTL) delete --ignore-not-found -f -
