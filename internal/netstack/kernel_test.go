@@ -121,6 +121,7 @@ func (k *kns) settle(nveth int) {
 		Name      string   `json:"ifname"`
 		Flags     []string `json:"flags"`
 		OperState string   `json:"operstate"`
+		Master    string   `json:"master"`
 	}
 	read := func(ns string) map[string]link {
 		out, err := exec.Command("ip", "-n", ns, "-j", "link", "show").Output()
@@ -147,6 +148,12 @@ func (k *kns) settle(nveth int) {
 			if (vUp && pUp) != (v.OperState == "UP") || (vUp && !pUp && !slices.Contains(v.Flags, "NO-CARRIER")) {
 				settled = false
 			}
+		}
+		// The bridge has carrier when a port has, or (on this kernel) when it has no port.
+		br, v1 := mine["br0"], mine["v1"]
+		brCarrier := v1.Master != "br0" || v1.OperState == "UP"
+		if brCarrier == slices.Contains(br.Flags, "NO-CARRIER") {
+			settled = false
 		}
 		if settled {
 			return
@@ -268,29 +275,32 @@ func runKernelSeed(t *testing.T, seed uint64, nq int) int {
 		if g.chance(0.5) {
 			metric = " metric " + strconv.Itoa(pickOf(g, []int{0, 5, 10, 100, 1024}))
 		}
-		var c string
+		// Options go before the body: ip reads everything after "nexthop" as next hops.
+		head := fmt.Sprintf("route add table %s%s", tbl, metric)
+		var body string
+		unicast := false
 		switch x := g.r.Float64(); {
 		case x < 0.12:
-			c = fmt.Sprintf("route add blackhole %s", p)
+			body = fmt.Sprintf("blackhole %s", p)
 		case x < 0.20:
-			c = fmt.Sprintf("route add unreachable %s", p)
+			body = fmt.Sprintf("unreachable %s", p)
 		case x < 0.26:
-			c = fmt.Sprintf("route add prohibit %s", p)
+			body = fmt.Sprintf("prohibit %s", p)
 		case x < 0.34:
-			c = fmt.Sprintf("route add throw %s", p)
+			body = fmt.Sprintf("throw %s", p)
 		case x < 0.55:
-			c = fmt.Sprintf("route add %s dev %s", p, g.dev())
+			body, unicast = fmt.Sprintf("%s dev %s", p, g.dev()), true
 		case x < 0.65:
-			c = fmt.Sprintf("route add %s via %s dev %s onlink", p, gw(), g.dev())
-		case x < 0.72:
-			c = fmt.Sprintf("route add %s nexthop via %s nexthop via %s", p, gw(), gw())
+			body, unicast = fmt.Sprintf("%s via %s dev %s onlink", p, gw(), g.dev()), true
+		case x < 0.74:
+			body = fmt.Sprintf("%s nexthop via %s nexthop via %s", p, gw(), gw())
 		default:
-			c = fmt.Sprintf("route add %s via %s", p, gw())
+			body, unicast = fmt.Sprintf("%s via %s", p, gw()), true
 		}
-		if g.chance(0.1) && len(g.addrs) > 0 && !strings.Contains(c, "blackhole") && !strings.Contains(c, "unreachable") && !strings.Contains(c, "prohibit") && !strings.Contains(c, "throw") {
-			c += " src " + pickOf(g, g.addrs).Addr().String()
+		if unicast && g.chance(0.1) && len(g.addrs) > 0 {
+			head += " src " + pickOf(g, g.addrs).Addr().String()
 		}
-		cmds = append(cmds, c+metric+" table "+tbl)
+		cmds = append(cmds, head+" "+body)
 	}
 	k.batch(k.name, cmds)
 
@@ -359,23 +369,9 @@ func runKernelSeed(t *testing.T, seed uint64, nq int) int {
 	}
 	k.batch(k.name, cmds)
 
-	// Link state after the routes: an admin-down device loses its routes (a multipath
-	// route keeps a dead next hop), a veth whose peer is down loses its carrier and its
-	// routes turn "linkdown".
-	cmds, peerCmds = nil, nil
-	for i := range nveth {
-		if g.chance(0.3) {
-			peerCmds = append(peerCmds, fmt.Sprintf("link set p%d down", i))
-		}
-	}
-	if g.chance(0.3) {
-		cmds = append(cmds, fmt.Sprintf("link set v%d down", g.pick(nveth)))
-	}
-	k.batch(k.peer, peerCmds)
-	k.batch(k.name, cmds)
-	k.settle(nveth)
-
-	// Sysctls: forwarding, rp_filter, ignore_routes_with_linkdown, accept_local per device.
+	// Sysctls: forwarding, rp_filter, ignore_routes_with_linkdown, accept_local per device;
+	// set before the links change, as at boot: the kernel weighs multipath next hops
+	// without carrier when the link changes, not when the sysctl does.
 	var sets []string
 	set := func(dev, key string, v int) {
 		sets = append(sets, fmt.Sprintf("echo %d > /proc/sys/net/ipv4/conf/%s/%s", v, dev, key))
@@ -400,6 +396,22 @@ func runKernelSeed(t *testing.T, seed uint64, nq int) int {
 	}
 	k.log = append(k.log, sets...)
 	k.sh(strings.Join(sets, "; ") + "; true")
+
+	// Link state after the routes: an admin-down device loses its routes (a multipath
+	// route keeps a dead next hop), a veth whose peer is down loses its carrier and its
+	// routes turn "linkdown".
+	cmds, peerCmds = nil, nil
+	for i := range nveth {
+		if g.chance(0.3) {
+			peerCmds = append(peerCmds, fmt.Sprintf("link set p%d down", i))
+		}
+	}
+	if g.chance(0.3) {
+		cmds = append(cmds, fmt.Sprintf("link set v%d down", g.pick(nveth)))
+	}
+	k.batch(k.peer, peerCmds)
+	k.batch(k.name, cmds)
+	k.settle(nveth)
 
 	// Read the state back.
 	var devs []string

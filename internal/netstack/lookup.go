@@ -275,6 +275,9 @@ func (n *Netstack) mkrouteOutput(res RouteResult, q RouteQuery) RouteResult {
 	switch {
 	case v4 && isLimitedBroadcast(q.Dst):
 		res.Type, res.Gateway = RouteBroadcast, netip.Addr{}
+		for i := range res.NextHops {
+			res.NextHops[i].Gateway = netip.Addr{}
+		}
 	case q.Dst.IsMulticast():
 		res.Type = "multicast"
 		// Without a multicast route the kernel sends by the default route's device, but
@@ -587,6 +590,11 @@ func (n *Netstack) liveNextHops(r *Route, fl flow) []NextHop {
 		}
 		if fl.oif != "" && nh.Device != fl.oif {
 			continue
+		}
+		if nh.Gateway.IsValid() && n.isInterfaceAddr(nh.Gateway) {
+			// A gateway that is this host's own address resolves with host scope, and the
+			// kernel then sends straight to the destination on the device.
+			nh.Gateway = netip.Addr{}
 		}
 		live = append(live, nh)
 	}

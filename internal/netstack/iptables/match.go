@@ -203,7 +203,8 @@ func stateBits(p *Packet) uint8 {
 // ConntrackMatch is -m conntrack (and -m state).
 type ConntrackMatch struct {
 	base
-	States, Statuses       uint8
+	States                 uint8
+	Statuses               CtStatus
 	HasState, HasStatus    bool
 	NotState, NotStatus    bool
 	OrigSrc, OrigDst       *netip.Prefix
@@ -218,14 +219,19 @@ func (m *ConntrackMatch) Eval(p *Packet, _ *Env) Result {
 	if m.HasState && (stateBits(p)&m.States != 0) == m.NotState {
 		return Miss
 	}
+	if !hasConn(p) {
+		// Without a connection the kernel checks the state only; any other condition
+		// fails.
+		return hit(m.HasState)
+	}
 	if m.HasStatus {
-		var s uint8
+		var s CtStatus
 		if p.Conn.State != CtUntracked && p.Conn.State != CtInvalid {
-			s = uint8(p.Conn.Status)
+			s = p.Conn.Status
 		}
 		ok := s&m.Statuses != 0
 		if m.Statuses == 0 { // NONE
-			ok = s&(uint8(StatusSeenReply|StatusAssured|StatusConfirmed|StatusExpected)) == 0
+			ok = s&(StatusSeenReply|StatusAssured|StatusConfirmed|StatusExpected) == 0
 		}
 		if ok == m.NotStatus {
 			return Miss
@@ -249,6 +255,10 @@ func (m *ConntrackMatch) Eval(p *Packet, _ *Env) Result {
 	}
 	return Hit
 }
+
+// hasConn reports whether the packet has a conntrack entry: untracked and invalid ones (and
+// every packet in the raw table) have none.
+func hasConn(p *Packet) bool { return p.Conn.State != CtUntracked && p.Conn.State != CtInvalid }
 
 // origTuple is the connection's original source and destination.
 func origTuple(p *Packet) (netip.AddrPort, netip.AddrPort) {
@@ -277,6 +287,9 @@ type MarkMatch struct {
 func (m *MarkMatch) Eval(p *Packet, _ *Env) Result {
 	mark := p.Mark
 	if m.Conn {
+		if !hasConn(p) {
+			return Miss
+		}
 		mark = p.Conn.Mark
 	}
 	return hit((mark&m.Mask == m.Value) != m.Not)
@@ -955,20 +968,20 @@ func parseStates(args []string) (uint8, bool) {
 	return bits, true
 }
 
-func parseStatuses(args []string) (uint8, bool) {
-	var bits uint8
+func parseStatuses(args []string) (CtStatus, bool) {
+	var bits CtStatus
 	for _, a := range args {
 		for s := range strings.SplitSeq(a, ",") {
 			switch s {
 			case "NONE":
 			case "EXPECTED":
-				bits |= uint8(StatusExpected)
+				bits |= StatusExpected
 			case "SEEN_REPLY":
-				bits |= uint8(StatusSeenReply)
+				bits |= StatusSeenReply
 			case "ASSURED":
-				bits |= uint8(StatusAssured)
+				bits |= StatusAssured
 			case "CONFIRMED":
-				bits |= uint8(StatusConfirmed)
+				bits |= StatusConfirmed
 			default:
 				return 0, false
 			}

@@ -42,7 +42,7 @@ const (
 )
 
 // CtStatus holds conntrack status bits.
-type CtStatus uint8
+type CtStatus uint16
 
 const (
 	// StatusSNAT and StatusDNAT are set once a NAT rule changed the source or destination.
@@ -52,6 +52,11 @@ const (
 	StatusAssured
 	StatusConfirmed
 	StatusExpected
+	// StatusSrcNATDone and StatusDstNATDone say that the nat table has been consulted for
+	// the source (POSTROUTING, INPUT) or destination (PREROUTING, OUTPUT): it is not again,
+	// so a locally delivered packet that passed POSTROUTING skips nat INPUT.
+	StatusSrcNATDone
+	StatusDstNATDone
 )
 
 // Conn is the conntrack entry a packet belongs to.

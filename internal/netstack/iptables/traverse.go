@@ -165,7 +165,10 @@ type frame struct {
 }
 
 type state struct {
-	pkt   Packet
+	pkt Packet
+	// inRaw holds the packet's connection while the raw table runs: raw comes before
+	// conntrack, so there the packet has none (its state reads INVALID).
+	inRaw *Conn
 	table int
 	base  *Chain
 	cur   frame
@@ -197,6 +200,7 @@ type walker struct {
 }
 
 func (w *walker) finish(s *state, v Verdict, decider *Rule) {
+	leaveRaw(s)
 	s.o.Verdict, s.o.Packet, s.o.Probability = v, s.pkt, s.prob
 	if decider != nil {
 		s.o.Decider = decider
@@ -209,14 +213,41 @@ func (w *walker) unknown(s *state, r *Rule, note string) {
 	w.finish(s, Unknown, nil)
 }
 
+// leaveRaw gives the packet its connection back after the raw table, untracked when a
+// NOTRACK rule said so.
+func leaveRaw(s *state) {
+	if s.inRaw == nil {
+		return
+	}
+	conn := *s.inRaw
+	if s.pkt.Conn.State == CtUntracked {
+		conn.State = CtUntracked
+	}
+	s.pkt.Conn, s.inRaw = conn, nil
+}
+
 // nextTable moves the state to the next table of the hook that applies; false when none.
 func (w *walker) nextTable(s *state) bool {
+	leaveRaw(s)
 	for s.table++; s.table < len(w.tables); s.table++ {
 		c := w.tables[s.table]
-		if c.Table == TableNAT && (s.pkt.Conn.State != CtNew || s.pkt.Conn.Status&StatusConfirmed != 0) {
-			// Only a connection's first packet sees the nat table; later ones take the
-			// binding conntrack made (and an untracked packet none at all).
-			continue
+		if c.Table == TableRaw && s.pkt.Conn.State != CtUntracked {
+			conn := s.pkt.Conn
+			s.inRaw = &conn
+			s.pkt.Conn = Conn{State: CtInvalid}
+		}
+		if c.Table == TableNAT {
+			// Only a connection's first packet sees the nat table, once for the destination
+			// and once for the source; later ones take the binding conntrack made, and an
+			// untracked packet none at all.
+			done := StatusDstNATDone
+			if w.hook == PostRouting || w.hook == Input {
+				done = StatusSrcNATDone
+			}
+			if s.pkt.Conn.State != CtNew || s.pkt.Conn.Status&(StatusConfirmed|done) != 0 {
+				continue
+			}
+			s.pkt.Conn.Status |= done
 		}
 		s.base, s.cur, s.stack = c, frame{chain: c}, s.stack[:0]
 		return true
@@ -427,6 +458,8 @@ func (w *walker) apply(s *state, r *Rule) bool {
 
 func applyMark(p *Packet, t *MarkTarget) {
 	switch {
+	case t.Conn && !hasConn(p):
+		// No connection (raw, untracked, invalid): CONNMARK has nothing to mark.
 	case !t.Conn:
 		p.Mark = (p.Mark &^ t.Mask) ^ t.Xor
 	case t.Op == "xset":

@@ -1,0 +1,568 @@
+package iptables
+
+// The differential test against the kernel: random but valid rulesets are loaded into a
+// router namespace with iptables-restore, real UDP packets are sent through it from a
+// sender namespace to a receiver namespace over veth pairs, and the evaluator's answer is
+// compared with what the kernel did: the rules whose counters rose (iptables-save -c), the
+// policies that applied, whether and where the packet arrived with which addresses, and the
+// NAT and connection mark conntrack recorded (conntrack -L).
+//
+//	a (sender)  a0 10.10.1.2/24, 10.10.1.3/24
+//	  |
+//	r (router)  r1 10.10.1.1/24   r2 10.10.2.1/24   (the rules live here)
+//	  |
+//	b (receiver) b0 10.10.2.2/24, 10.10.2.3/24
+//
+// Receivers listen on every address of r and b on ports 7001-7004. Needs root, iproute2,
+// iptables, ipset and conntrack; the namespaces (ndt-ipt-<pid>-a/r/b) are deleted at the end.
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/netdiag/netdiag/internal/netstack/ipset"
+)
+
+type lab struct {
+	a, r, b string
+	recv    chan delivery
+}
+
+type delivery struct {
+	ns         string
+	local, src netip.AddrPort
+	payload    string
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func shIn(t *testing.T, ns string, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("in %s: %s: %v\n%s\ninput:\n%s", ns, strings.Join(args, " "), err, out, stdin)
+	}
+	return string(out)
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the kernel test needs root")
+	}
+	for _, bin := range []string{"ip", "iptables-restore", "iptables-save", "ipset", "conntrack"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("the kernel test needs %s", bin)
+		}
+	}
+	p := fmt.Sprintf("ndt-ipt-%d-", os.Getpid())
+	l := &lab{a: p + "a", r: p + "r", b: p + "b", recv: make(chan delivery, 64)}
+	for _, ns := range []string{l.a, l.r, l.b} {
+		sh(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	sh(t, "ip", "-n", l.a, "link", "add", "a0", "type", "veth", "peer", "name", "r1", "netns", l.r)
+	sh(t, "ip", "-n", l.b, "link", "add", "b0", "type", "veth", "peer", "name", "r2", "netns", l.r)
+	for _, c := range [][]string{
+		{l.a, "addr", "add", "10.10.1.2/24", "dev", "a0"}, {l.a, "addr", "add", "10.10.1.3/24", "dev", "a0"},
+		{l.a, "link", "set", "a0", "up"}, {l.a, "route", "add", "default", "via", "10.10.1.1"},
+		{l.r, "addr", "add", "10.10.1.1/24", "dev", "r1"}, {l.r, "addr", "add", "10.10.2.1/24", "dev", "r2"},
+		{l.r, "link", "set", "r1", "up"}, {l.r, "link", "set", "r2", "up"},
+		{l.b, "addr", "add", "10.10.2.2/24", "dev", "b0"}, {l.b, "addr", "add", "10.10.2.3/24", "dev", "b0"},
+		{l.b, "link", "set", "b0", "up"}, {l.b, "route", "add", "default", "via", "10.10.2.1"},
+	} {
+		sh(t, "ip", append([]string{"-n", c[0]}, c[1:]...)...)
+	}
+	shIn(t, l.r, "", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+	shIn(t, l.r, "create NDTA hash:ip family inet\nadd NDTA 10.10.2.3\nadd NDTA 10.10.1.3\ncreate NDTB hash:ip,port family inet\nadd NDTB 10.10.2.2,udp:7002\nadd NDTB 10.10.1.1,udp:7001\n", "ipset", "restore")
+	for _, rcv := range []struct {
+		ns    string
+		addrs []string
+	}{{l.r, []string{"10.10.1.1", "10.10.2.1"}}, {l.b, []string{"10.10.2.2", "10.10.2.3"}}} {
+		for _, a := range rcv.addrs {
+			for port := 7001; port <= 7004; port++ {
+				conn := inNetns(t, rcv.ns, func() (net.PacketConn, error) { return net.ListenPacket("udp4", fmt.Sprintf("%s:%d", a, port)) })
+				t.Cleanup(func() { conn.Close() })
+				go func() {
+					buf := make([]byte, 256)
+					for {
+						n, from, err := conn.ReadFrom(buf)
+						if err != nil {
+							return
+						}
+						l.recv <- delivery{ns: rcv.ns, local: netip.MustParseAddrPort(conn.LocalAddr().String()),
+							src: from.(*net.UDPAddr).AddrPort(), payload: string(buf[:n])}
+					}
+				}()
+			}
+		}
+	}
+	return l
+}
+
+// inNetns opens a socket inside a namespace: a socket belongs to the namespace of the
+// thread that creates it and stays there.
+func inNetns(t *testing.T, ns string, open func() (net.PacketConn, error)) net.PacketConn {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := open()
+	if err := netns.Set(orig); err != nil {
+		panic(fmt.Sprintf("cannot return to the original namespace: %v", err))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// ruleGen writes random rulesets from the terms and targets the evaluator claims to know,
+// valid for iptables-restore: interfaces only where the hook has them, NAT ports only with
+// -p udp, no jump loops, and POSTROUTING rules limited to -o r2 so that the ICMP errors
+// REJECT sends back (which leave by r1) match none of them.
+type ruleGen struct {
+	rnd *rand.Rand
+	n   int
+}
+
+func (g *ruleGen) pick(xs ...string) string { return xs[g.rnd.IntN(len(xs))] }
+func (g *ruleGen) p(pct int) bool           { return g.rnd.IntN(100) < pct }
+func (g *ruleGen) neg(pct int) string {
+	if g.p(pct) {
+		return "! "
+	}
+	return ""
+}
+
+type chainCtx struct {
+	table, chain string
+	in, out      bool
+	// user is set for a user chain; jumps lists the chains it may jump to.
+	user  bool
+	jumps []string
+}
+
+func (g *ruleGen) rule(c chainCtx) string {
+	g.n++
+	var b []string
+	add := func(s ...string) { b = append(b, s...) }
+	if g.p(35) {
+		add(g.neg(25) + "-s " + g.pick("10.10.1.2/32", "10.10.1.3/32", "10.10.1.0/24", "10.10.0.0/16", "10.10.2.1/32", "0.0.0.0/1"))
+	}
+	if g.p(35) {
+		add(g.neg(25) + "-d " + g.pick("10.10.2.2/32", "10.10.2.3/32", "10.10.2.0/25", "10.10.1.1/32", "10.10.2.1/32", "10.10.0.0/16"))
+	}
+	if c.in && g.p(25) {
+		add(g.neg(20) + "-i " + g.pick("r1", "r2", "r+", "lo"))
+	}
+	if c.out && g.p(25) {
+		add(g.neg(20) + "-o " + g.pick("r2", "r1", "r+"))
+	}
+	if c.chain == "POSTROUTING" {
+		add("-o r2")
+	}
+	udp := false
+	if g.p(50) {
+		switch {
+		case g.p(75):
+			if g.p(10) {
+				add("! -p udp")
+			} else {
+				add("-p udp")
+				udp = true
+			}
+		default:
+			add("-p " + g.pick("tcp", "icmp"))
+		}
+	}
+	if udp && g.p(50) {
+		opt := g.pick("--dport", "--sport")
+		val := g.pick("7001", "7002", "7003:7004", "7000:7002", "20000:65535")
+		if opt == "--sport" {
+			val = g.pick("20000:40000", "40001:65535", "1:19999")
+		}
+		add("-m udp " + g.neg(20) + opt + " " + val)
+	}
+	if udp && g.p(20) {
+		add("-m multiport " + g.neg(20) + "--dports " + g.pick("7001,7003", "7002:7004", "7004,22,80"))
+	}
+	if g.p(15) {
+		add("-m conntrack " + g.neg(20) + "--ctstate " + g.pick("NEW", "ESTABLISHED", "NEW,ESTABLISHED", "DNAT", "SNAT", "RELATED,ESTABLISHED", "UNTRACKED"))
+	}
+	if g.p(20) {
+		add("-m mark " + g.neg(20) + "--mark " + g.pick("0x1/0x1", "0x2/0x3", "0x0/0xff", "0x3"))
+	}
+	if g.p(15) {
+		add(fmt.Sprintf("-m comment --comment \"rule %d of the test\"", g.n))
+	}
+	if g.p(10) {
+		add("-m addrtype " + g.neg(25) + g.pick("--dst-type", "--src-type") + " LOCAL")
+	}
+	if g.p(5) {
+		add("-m iprange " + g.neg(20) + "--dst-range 10.10.2.2-10.10.2.3")
+	}
+	if g.p(8) {
+		if g.p(50) {
+			add("-m set " + g.neg(20) + "--match-set NDTA " + g.pick("src", "dst"))
+		} else {
+			add("-m set " + g.neg(20) + "--match-set NDTB dst,dst")
+		}
+	}
+	if g.p(5) {
+		add("-m limit --limit 10000/sec --limit-burst 10000")
+	}
+	if g.p(5) {
+		add("-m pkttype --pkt-type " + g.pick("unicast", "broadcast"))
+	}
+	add(g.target(c, udp))
+	return "-A " + c.chain + " " + strings.Join(b, " ")
+}
+
+func (g *ruleGen) target(c chainCtx, udp bool) string {
+	jump := func() string {
+		if len(c.jumps) == 0 {
+			return ""
+		}
+		if g.p(25) {
+			return "-g " + g.pick(c.jumps...)
+		}
+		return "-j " + g.pick(c.jumps...)
+	}
+	var choices []string
+	switch c.table {
+	case TableRaw:
+		choices = []string{"", "-j NFLOG --nflog-group 7", "-j CT --notrack", "-j ACCEPT", "-j MARK --set-xmark 0x1/0x1"}
+	case TableMangle:
+		choices = []string{"", "-j MARK --set-xmark 0x1/0x1", "-j MARK --set-xmark 0x2/0x3", "-j MARK --set-xmark 0x0/0x1",
+			"-j CONNMARK --set-xmark 0x10/0xff", "-j CONNMARK --save-mark --nfmask 0xff --ctmask 0xff", "-j ACCEPT", "-j RETURN", jump(), "-j DROP"}
+	case TableNAT:
+		switch c.chain {
+		case "POSTROUTING":
+			choices = []string{"", "-j MASQUERADE", "-j SNAT --to-source 10.10.2.1", "-j ACCEPT", "-j RETURN", "-j MARK --set-xmark 0x2/0x2"}
+			if udp {
+				choices = append(choices, "-j SNAT --to-source 10.10.2.1:6000", "-j MASQUERADE --to-ports 6100")
+			}
+		case "INPUT":
+			choices = []string{"", "-j SNAT --to-source 10.10.1.1", "-j ACCEPT", "-j RETURN"}
+		default:
+			choices = []string{"", "-j DNAT --to-destination " + g.pick("10.10.2.3", "10.10.2.2", "10.10.1.1", "10.10.2.1"),
+				"-j ACCEPT", "-j RETURN", "-j MARK --set-xmark 0x1/0x1", jump()}
+			if udp {
+				choices = append(choices, "-j DNAT --to-destination "+g.pick("10.10.2.3:7003", "10.10.2.2:7004", "10.10.1.1:7002", ":7001"))
+			}
+		}
+	case TableFilter:
+		choices = []string{"", "-j ACCEPT", "-j DROP", "-j REJECT --reject-with " + g.pick("icmp-port-unreachable", "icmp-host-prohibited"),
+			"-j RETURN", "-j NFLOG --nflog-group 7", "-j MARK --set-xmark 0x2/0x2", jump(), jump()}
+	}
+	return g.pick(choices...)
+}
+
+// ruleset writes one random ruleset for the router.
+func (g *ruleGen) ruleset() string {
+	var b strings.Builder
+	rules := func(c chainCtx, max int) {
+		for range g.rnd.IntN(max + 1) {
+			b.WriteString(strings.TrimSpace(g.rule(c)) + "\n")
+		}
+	}
+	b.WriteString("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	if g.p(30) {
+		rules(chainCtx{table: TableRaw, chain: "PREROUTING", in: true}, 2)
+	}
+	b.WriteString("COMMIT\n*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:NDT-M1 - [0:0]\n")
+	rules(chainCtx{table: TableMangle, chain: "PREROUTING", in: true, jumps: []string{"NDT-M1"}}, 4)
+	rules(chainCtx{table: TableMangle, chain: "NDT-M1", in: true, user: true}, 3)
+	rules(chainCtx{table: TableMangle, chain: "INPUT", in: true}, 2)
+	rules(chainCtx{table: TableMangle, chain: "FORWARD", in: true, out: true}, 2)
+	rules(chainCtx{table: TableMangle, chain: "POSTROUTING"}, 2)
+	b.WriteString("COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:NDT-N1 - [0:0]\n")
+	rules(chainCtx{table: TableNAT, chain: "PREROUTING", in: true, jumps: []string{"NDT-N1"}}, 4)
+	rules(chainCtx{table: TableNAT, chain: "NDT-N1", in: true, user: true}, 3)
+	rules(chainCtx{table: TableNAT, chain: "INPUT", in: true}, 2)
+	rules(chainCtx{table: TableNAT, chain: "POSTROUTING"}, 3)
+	fmt.Fprintf(&b, "COMMIT\n*filter\n:INPUT %s [0:0]\n:FORWARD %s [0:0]\n:OUTPUT ACCEPT [0:0]\n:NDT-F1 - [0:0]\n:NDT-F2 - [0:0]\n",
+		g.pick("ACCEPT", "ACCEPT", "DROP"), g.pick("ACCEPT", "DROP"))
+	rules(chainCtx{table: TableFilter, chain: "INPUT", in: true, jumps: []string{"NDT-F1", "NDT-F2"}}, 4)
+	rules(chainCtx{table: TableFilter, chain: "FORWARD", in: true, jumps: []string{"NDT-F1", "NDT-F2"}}, 5)
+	rules(chainCtx{table: TableFilter, chain: "NDT-F1", in: true, user: true, jumps: []string{"NDT-F2"}}, 4)
+	rules(chainCtx{table: TableFilter, chain: "NDT-F2", in: true, user: true}, 3)
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// routerEnv is the router as the evaluator sees it.
+func routerEnv(t *testing.T, sets string) *Env {
+	s, err := ipset.Parse(sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{
+		Local:         map[netip.Addr]bool{addr("10.10.1.1"): true, addr("10.10.2.1"): true},
+		LocalPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Broadcast:     map[netip.Addr]bool{addr("10.10.1.255"): true, addr("10.10.2.255"): true},
+		Addrs: map[string][]netip.Prefix{
+			"r1": {netip.MustParsePrefix("10.10.1.1/24")}, "r2": {netip.MustParsePrefix("10.10.2.1/24")},
+			"lo": {netip.MustParsePrefix("127.0.0.1/8")},
+		},
+		Sets: s,
+	}
+}
+
+// prediction is the evaluator's answer for one packet through the router.
+type prediction struct {
+	verdict Verdict
+	final   Packet
+	// local is set when the packet is delivered to the router itself.
+	local bool
+	// matched holds "table/chain#index" for every rule that matched, policies holds
+	// "table/chain" for every policy that applied.
+	matched, policies map[string]int
+	trace             []string
+}
+
+func predict(t *testing.T, rs *Ruleset, env *Env, pkt Packet) prediction {
+	t.Helper()
+	pr := prediction{matched: map[string]int{}, policies: map[string]int{}}
+	record := func(o Outcome) {
+		for _, s := range o.Trace {
+			pr.trace = append(pr.trace, s.String())
+			if s.Rule == nil {
+				pr.policies[s.Table+"/"+s.Chain]++
+			} else {
+				pr.matched[fmt.Sprintf("%s/%s#%d", s.Table, s.Chain, s.Rule.Index)]++
+			}
+		}
+	}
+	one := func(h Hook, p Packet) Outcome {
+		outs := rs.Traverse(h, p, env)
+		if len(outs) != 1 {
+			t.Fatalf("%s: %d outcomes for a ruleset without statistic rules", h, len(outs))
+		}
+		record(outs[0])
+		if outs[0].Verdict == Unknown {
+			t.Fatalf("%s: Unknown for a ruleset of known terms: %s\n%s", h, outs[0].Note, strings.Join(pr.trace, "\n"))
+		}
+		return outs[0]
+	}
+	o := one(PreRouting, pkt)
+	if o.Verdict != Accept {
+		pr.verdict, pr.final = o.Verdict, o.Packet
+		return pr
+	}
+	p := o.Packet
+	if env.IsLocal(p.Dst) {
+		pr.local = true
+		o = one(Input, p)
+	} else {
+		p.Out = "r2"
+		o = one(Forward, p)
+		if o.Verdict == Accept {
+			o = one(PostRouting, o.Packet)
+		}
+	}
+	pr.verdict, pr.final = o.Verdict, o.Packet
+	return pr
+}
+
+// counters reads the rule and policy packet counts of the router.
+func counters(t *testing.T, ns string) (map[string]uint64, map[string]uint64) {
+	t.Helper()
+	rs, err := Parse(shIn(t, ns, "", "iptables-save", "-c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, policies := map[string]uint64{}, map[string]uint64{}
+	for _, tbl := range rs.Tables {
+		for _, c := range tbl.Order {
+			if c.Builtin() {
+				policies[c.Table+"/"+c.Name] = c.PolicyCounters.Packets
+			}
+			for _, r := range c.Rules {
+				rules[fmt.Sprintf("%s/%s#%d", r.Table, r.Chain, r.Index)] = r.Counters.Packets
+			}
+		}
+	}
+	return rules, policies
+}
+
+func rose(before, after map[string]uint64) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = int(d)
+		}
+	}
+	return out
+}
+
+func TestKernelDifferential(t *testing.T) {
+	l := newLab(t)
+	rulesets, packets := 30, 12
+	if testing.Short() {
+		rulesets, packets = 6, 8
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("NDT_IPT_SEED"); s != "" {
+		fmt.Sscan(s, &seed)
+	}
+	t.Logf("seed %d (NDT_IPT_SEED reruns it)", seed)
+	g := &ruleGen{rnd: rand.New(rand.NewPCG(seed, 1))}
+	env := routerEnv(t, shIn(t, l.r, "", "ipset", "save"))
+	senders := map[string]net.PacketConn{}
+	sport := 20000
+	stats := map[Verdict]int{}
+	nat := 0
+	for i := range rulesets {
+		save := g.ruleset()
+		shIn(t, l.r, save, "iptables-restore")
+		_ = exec.Command("ip", "netns", "exec", l.r, "conntrack", "-F").Run()
+		rs, err := Parse(save)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range packets {
+			src := g.pick("10.10.1.2", "10.10.1.3")
+			dst := g.pick("10.10.2.2", "10.10.2.3", "10.10.1.1", "10.10.2.1", "10.10.2.2")
+			dport := uint16(7001 + g.rnd.IntN(4))
+			sport++
+			if sport%3 == 0 {
+				sport += 20000 // also ports above 40000, which the --sport ranges split on
+				if sport > 65000 {
+					sport = 20001
+				}
+			}
+			pkt := udpPkt(src, uint16(sport), dst, dport)
+			pkt.In = "r1"
+			pr := predict(t, rs, env, pkt)
+			beforeRules, beforePol := counters(t, l.r)
+
+			key := src + fmt.Sprint(sport)
+			conn := senders[key]
+			if conn == nil {
+				conn = inNetns(t, l.a, func() (net.PacketConn, error) { return net.ListenPacket("udp4", fmt.Sprintf("%s:%d", src, sport)) })
+				senders[key] = conn
+				t.Cleanup(func() { conn.Close() })
+			}
+			id := fmt.Sprintf("%d/%d", i, j)
+			if _, err := conn.WriteTo([]byte(id), &net.UDPAddr{IP: net.ParseIP(dst), Port: int(dport)}); err != nil {
+				t.Fatal(err)
+			}
+			var got *delivery
+			wait := time.After(150 * time.Millisecond)
+			if pr.verdict == Accept {
+				wait = time.After(2 * time.Second)
+			}
+		recv:
+			for {
+				select {
+				case d := <-l.recv:
+					if d.payload != id {
+						t.Errorf("packet %s arrived late, during %s: %+v", d.payload, id, d)
+						continue
+					}
+					got = &d
+					break recv
+				case <-wait:
+					break recv
+				}
+			}
+			afterRules, afterPol := counters(t, l.r)
+			ctx := fmt.Sprintf("ruleset %d packet %d: %s\nruleset:\n%s\ntrace:\n  %s", i, j, pkt.Model(), save, strings.Join(pr.trace, "\n  "))
+
+			if diff := cmpCounts(pr.matched, rose(beforeRules, afterRules)); diff != "" {
+				t.Fatalf("rules whose counters rose differ from the rules that matched (-evaluator +kernel):\n%s\n%s", diff, ctx)
+			}
+			kernelPol := rose(beforePol, afterPol)
+			for k := range kernelPol {
+				// REJECT's ICMP error leaves the router by OUTPUT and POSTROUTING.
+				if strings.HasSuffix(k, "/OUTPUT") || (pr.verdict == Reject && strings.HasSuffix(k, "/POSTROUTING")) {
+					delete(kernelPol, k)
+				}
+			}
+			if diff := cmpCounts(pr.policies, kernelPol); diff != "" {
+				t.Fatalf("policies applied differ (-evaluator +kernel):\n%s\n%s", diff, ctx)
+			}
+			if (got != nil) != (pr.verdict == Accept) {
+				t.Fatalf("evaluator says %s, kernel delivered: %v\n%s", pr.verdict, got, ctx)
+			}
+			stats[pr.verdict]++
+			if got == nil {
+				continue
+			}
+			wantNS := l.b
+			if pr.local {
+				wantNS = l.r
+			}
+			want := delivery{ns: wantNS, local: netip.AddrPortFrom(pr.final.Dst, pr.final.DstPort), src: netip.AddrPortFrom(pr.final.Src, pr.final.SrcPort), payload: id}
+			if *got != want {
+				t.Fatalf("delivered %+v, evaluator said %+v\n%s", *got, want, ctx)
+			}
+			if pr.final.Conn.State == CtUntracked {
+				continue
+			}
+			// conntrack's reply tuple holds the NAT the kernel applied, and the mark the
+			// connection's.
+			entry := shIn(t, l.r, "", "conntrack", "-L", "-p", "udp", "--orig-port-src", fmt.Sprint(sport))
+			wantReply := fmt.Sprintf("src=%s dst=%s sport=%d dport=%d", pr.final.Dst, pr.final.Src, pr.final.DstPort, pr.final.SrcPort)
+			wantMark := fmt.Sprintf("mark=%d ", pr.final.Conn.Mark)
+			if !strings.Contains(entry, wantReply) || !strings.Contains(entry, wantMark) {
+				t.Fatalf("conntrack has %q, evaluator says reply %s and %s\n%s", entry, wantReply, wantMark, ctx)
+			}
+			if pr.final.Src != pkt.Src || pr.final.Dst != pkt.Dst || pr.final.DstPort != pkt.DstPort {
+				nat++
+			}
+		}
+	}
+	t.Logf("%d packets through %d random rulesets: %v, %d rewritten by NAT", rulesets*packets, rulesets, stats, nat)
+}
+
+func cmpCounts(evaluator, kernel map[string]int) string {
+	var lines []string
+	for k, v := range evaluator {
+		if kernel[k] != v {
+			lines = append(lines, fmt.Sprintf("- %s: %d", k, v))
+		}
+	}
+	for k, v := range kernel {
+		if evaluator[k] != v {
+			lines = append(lines, fmt.Sprintf("+ %s: %d", k, v))
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
