@@ -184,24 +184,33 @@ func joinRefs(refs []PolicyRef) string {
 	return strings.Join(parts, ", ")
 }
 
-// Evaluator answers many questions on one snapshot. It groups the policies by namespace and
-// compiles a namespace's policies the first time a pod there is evaluated, so a question
-// costs the policies of the two namespaces involved, not those of the cluster. It is safe
-// for concurrent use; the snapshot must not change while it is in use.
+// Evaluator answers many questions on one snapshot. A question costs the policies of the two
+// namespaces involved, not those of the cluster: a namespace's policies are found and compiled
+// the first time a pod there is evaluated, by a scan while few namespaces have been asked
+// about and through an index by namespace after that. It is safe for concurrent use; the
+// snapshot must not change while it is in use.
 type Evaluator struct {
 	snap *cluster.Snapshot
 
-	once     sync.Once
-	byNS     map[string][]int
-	nsLabels map[string]labels.Set
-
 	mu       sync.Mutex
+	scans    int
+	byNS     map[string][]int
 	compiled map[string][]*compiledPolicy
+	nsLabels map[string]namespaceLabels
 }
+
+type namespaceLabels struct {
+	set   labels.Set
+	found bool
+}
+
+// indexAfter is the number of namespaces looked up by scanning before the evaluator indexes
+// every policy by namespace: one diagnosis asks about two namespaces, a batch about many.
+const indexAfter = 8
 
 // NewEvaluator returns an evaluator over the snapshot's NetworkPolicies.
 func NewEvaluator(snap *cluster.Snapshot) *Evaluator {
-	return &Evaluator{snap: snap, compiled: map[string][]*compiledPolicy{}}
+	return &Evaluator{snap: snap, compiled: map[string][]*compiledPolicy{}, nsLabels: map[string]namespaceLabels{}}
 }
 
 // Evaluate decides one packet on the snapshot. Callers with many questions on one snapshot
@@ -210,42 +219,66 @@ func Evaluate(snap *cluster.Snapshot, src, dst Peer, proto model.Protocol, port 
 	return NewEvaluator(snap).Evaluate(src, dst, proto, port)
 }
 
-func (e *Evaluator) index() {
-	e.once.Do(func() {
-		e.byNS = map[string][]int{}
-		for i := range e.snap.NetworkPolicies {
-			ns := e.snap.NetworkPolicies[i].Namespace
-			e.byNS[ns] = append(e.byNS[ns], i)
-		}
-		e.nsLabels = make(map[string]labels.Set, len(e.snap.Namespaces))
-		for i := range e.snap.Namespaces {
-			ns := &e.snap.Namespaces[i]
-			set := make(labels.Set, len(ns.Labels)+1)
-			for k, v := range ns.Labels {
-				set[k] = v
-			}
-			// The API server always sets this label to the name; fixtures may omit it.
-			set[corev1.LabelMetadataName] = ns.Name
-			e.nsLabels[ns.Name] = set
-		}
-	})
-}
-
 // policies returns the compiled policies of the namespace, compiling them on first use.
 func (e *Evaluator) policies(ns string) []*compiledPolicy {
-	e.index()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if c, ok := e.compiled[ns]; ok {
 		return c
 	}
-	idx := e.byNS[ns]
-	c := make([]*compiledPolicy, len(idx))
-	for i, j := range idx {
-		c[i] = compile(&e.snap.NetworkPolicies[j])
+	var c []*compiledPolicy
+	if e.byNS == nil && e.scans >= indexAfter {
+		e.byNS = map[string][]int{}
+		for i := range e.snap.NetworkPolicies {
+			n := e.snap.NetworkPolicies[i].Namespace
+			e.byNS[n] = append(e.byNS[n], i)
+		}
+	}
+	if e.byNS != nil {
+		for _, i := range e.byNS[ns] {
+			c = append(c, compile(&e.snap.NetworkPolicies[i]))
+		}
+	} else {
+		e.scans++
+		for i := range e.snap.NetworkPolicies {
+			if e.snap.NetworkPolicies[i].Namespace == ns {
+				c = append(c, compile(&e.snap.NetworkPolicies[i]))
+			}
+		}
 	}
 	e.compiled[ns] = c
 	return c
+}
+
+// namespaceLabels returns the namespace's labels and whether the snapshot has the namespace.
+// The kubernetes.io/metadata.name label is always there, as the API server always sets it.
+func (e *Evaluator) namespaceLabels(ns string) (labels.Set, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l, ok := e.nsLabels[ns]; ok {
+		return l.set, l.found
+	}
+	l := namespaceLabels{set: labels.Set{corev1.LabelMetadataName: ns}}
+	for i := range e.snap.Namespaces {
+		n := &e.snap.Namespaces[i]
+		if n.Name != ns {
+			continue
+		}
+		l.found = true
+		if n.Labels[corev1.LabelMetadataName] == ns {
+			l.set = n.Labels
+			break
+		}
+		// Fixtures written by hand may omit the label; the copy keeps the snapshot unchanged.
+		l.set = make(labels.Set, len(n.Labels)+1)
+		for k, v := range n.Labels {
+			l.set[k] = v
+		}
+		l.set[corev1.LabelMetadataName] = ns
+		break
+	}
+	e.nsLabels[ns] = l
+	return l.set, l.found
 }
 
 // endpoint is a peer as the rules see it.
@@ -259,11 +292,11 @@ type endpoint struct {
 }
 
 func (p *endpoint) nsLabels() labels.Set {
-	if set, ok := p.e.nsLabels[p.pod.Namespace]; ok {
-		return set
+	set, found := p.e.namespaceLabels(p.pod.Namespace)
+	if !found {
+		p.ev.note(fmt.Sprintf("Namespace %s is not in the snapshot; its namespaceSelector matches use only the %s label", p.pod.Namespace, corev1.LabelMetadataName))
 	}
-	p.ev.note(fmt.Sprintf("Namespace %s is not in the snapshot; its namespaceSelector matches use only the %s label", p.pod.Namespace, corev1.LabelMetadataName))
-	return labels.Set{corev1.LabelMetadataName: p.pod.Namespace}
+	return set
 }
 
 // evaluation gathers notes without duplicates.
@@ -297,7 +330,6 @@ func (e *Evaluator) endpoint(p Peer, ev *evaluation) *endpoint {
 // Evaluate decides one packet from src to dst. port is the destination port (ignored for
 // ICMP, which only a rule without ports allows).
 func (e *Evaluator) Evaluate(src, dst Peer, proto model.Protocol, port uint16) Decision {
-	e.index()
 	ev := &evaluation{}
 	s, d := e.endpoint(src, ev), e.endpoint(dst, ev)
 	dec := Decision{Protocol: proto, Port: port}
