@@ -25,6 +25,9 @@ const (
 	ReasonNeighbourMissing  Reason = "NeighbourMissing"
 	ReasonFDBMissing        Reason = "FDBMissing"
 	ReasonHopLimitExceeded  Reason = "HopLimitExceeded"
+	ReasonRouteProhibited   Reason = "RouteProhibited"
+	ReasonMartianPacket     Reason = "MartianPacket"
+	ReasonFDBWrongRemote    Reason = "FDBWrongRemote"
 
 	// Filtering and NAT.
 	ReasonIPTablesDrop        Reason = "IPTablesDrop"
