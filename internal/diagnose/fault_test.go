@@ -73,6 +73,14 @@ func TestFaultsFlannel(t *testing.T) {
 			// default gateway: the cause and the consequence are both reported.
 			want: Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown, model.ReasonRouteWrongNode, model.ReasonPathDiverges},
 		},
+		"the destination pod has no route back": {
+			fault: func(c *fixture.Cluster) {
+				db := c.PodStack("default", "db")
+				fixture.RemoveRoutes(db, "0.0.0.0/0")
+				fixture.RemoveRoutes(db, "10.244.0.0/16")
+			},
+			want: Unreachable, reasons: []model.Reason{model.ReasonRouteMissing},
+		},
 		"nothing listens on the port": {
 			src: "pod:default/client", dst: "pod:default/db", proto: tcp, port: 5433,
 			want: Unreachable, reasons: []model.Reason{model.ReasonNotListening},
@@ -161,6 +169,14 @@ func TestFaultsFlannel(t *testing.T) {
 					Dst: netipPrefix("10.244.1.0/24"), Gateway: netipAddr("172.18.1.99"), Device: "eth0"})
 			},
 			want: Unreachable, reasons: []model.Reason{model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+		},
+		"two nodes route the pod's address to each other": {
+			fault: func(c *fixture.Cluster) {
+				h := host(c, "node-1")
+				h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
+					Dst: netipPrefix("10.244.1.11/32"), Gateway: fixture.NodeIP(0), Device: "eth0"})
+			},
+			want: Unreachable, reasons: []model.Reason{model.ReasonRoutingLoop, model.ReasonPathDiverges},
 		},
 		"pod MTU larger than the underlay's": {
 			fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },

@@ -262,7 +262,29 @@ func (b *BasePluginNode) serve(h *Hop) {
 		h.end(Dropped, "nothing takes the packet at "+b.NetNode.Name)
 		return
 	}
+	if !b.replyRoutable(h) {
+		return
+	}
 	h.end(Delivered, "")
+}
+
+// replyRoutable checks that the destination can send the reply at all: a connection whose
+// first packet arrives but whose answer has no route is as dead as one that is dropped.
+func (b *BasePluginNode) replyRoutable(h *Hop) bool {
+	router, ok := any(h.Stack).(Router)
+	if !ok || h.Stack == nil {
+		return true
+	}
+	reply := h.Packet.Reply()
+	r := router.LookupRoute(routeQuery(reply, ""))
+	if r.Routed() {
+		h.Step("route", "reply", FormatRoute(r.Route))
+		return true
+	}
+	h.Suspectf(model.Critical, model.ReasonRouteMissing, "", strings.Join(r.Trace, "; "),
+		"The packet arrives at %s, but the reply to %s cannot be routed (%s): the connection fails; add the route back", b.NetNode.Name, reply.Dst, r.Reject)
+	h.end(Dropped, "the reply to "+reply.Dst.String()+" has no route")
+	return false
 }
 
 func blocking(s []model.Suspicion) int {
