@@ -148,4 +148,3 @@ func TestDiagnoseCommandWrongVersion(t *testing.T) {
 		t.Fatalf("error %v, want one naming the file and the wrong version", err)
 	}
 }
-
