@@ -169,7 +169,7 @@ func listNFTTables() ([]nftTable, error) {
 		if len(m) < nl.SizeofNfgenmsg {
 			continue
 		}
-		attrs, err := nl.ParseRouteAttr(m[nl.SizeofNfgenmsg:])
+		attrs, err := parseAttrs(m[nl.SizeofNfgenmsg:])
 		if err != nil {
 			return out, fmt.Errorf("parse nftables table: %w", err)
 		}

@@ -96,13 +96,13 @@ func genlAttrs(msg []byte, want uint16) ([]syscall.NetlinkRouteAttr, []byte, err
 	if len(msg) < nl.SizeofGenlmsg {
 		return nil, nil, fmt.Errorf("generic netlink message of %d bytes", len(msg))
 	}
-	top, err := nl.ParseRouteAttr(msg[nl.SizeofGenlmsg:])
+	top, err := parseAttrs(msg[nl.SizeofGenlmsg:])
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse generic netlink message: %w", err)
 	}
 	for _, a := range top {
 		if a.Attr.Type&nl.NLA_TYPE_MASK == want {
-			nested, err := nl.ParseRouteAttr(a.Value)
+			nested, err := parseAttrs(a.Value)
 			if err != nil {
 				return nil, nil, fmt.Errorf("parse nested attribute %d: %w", want, err)
 			}
@@ -220,4 +220,23 @@ func cstring(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// parseAttrs splits netlink attributes, refusing a malformed length where nl.ParseRouteAttr
+// would panic.
+func parseAttrs(b []byte) ([]syscall.NetlinkRouteAttr, error) {
+	var out []syscall.NetlinkRouteAttr
+	for len(b) >= syscall.SizeofRtAttr {
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		typ := binary.NativeEndian.Uint16(b[2:4])
+		if l < syscall.SizeofRtAttr || l > len(b) {
+			return out, fmt.Errorf("netlink attribute of length %d in %d bytes", l, len(b))
+		}
+		out = append(out, syscall.NetlinkRouteAttr{
+			Attr:  syscall.RtAttr{Len: uint16(l), Type: typ},
+			Value: b[syscall.SizeofRtAttr:l],
+		})
+		b = b[min((l+syscall.RTA_ALIGNTO-1)&^(syscall.RTA_ALIGNTO-1), len(b)):]
+	}
+	return out, nil
 }

@@ -300,7 +300,7 @@ func ParseRule(msg []byte) (netstack.Rule, error) {
 	// struct fib_rule_hdr { family, dst_len, src_len, tos, table, res1, res2, action; u32 flags }
 	family, dstLen, srcLen, tos, table, action := msg[0], int(msg[1]), int(msg[2]), msg[3], int(msg[4]), msg[7]
 	flags := binary.NativeEndian.Uint32(msg[8:12])
-	attrs, err := nl.ParseRouteAttr(msg[sizeofFibRuleHdr:])
+	attrs, err := parseAttrs(msg[sizeofFibRuleHdr:])
 	if err != nil {
 		return netstack.Rule{}, fmt.Errorf("parse rule attributes: %w", err)
 	}

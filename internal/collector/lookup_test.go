@@ -128,4 +128,3 @@ func cmpType(s string) string {
 	}
 	return s
 }
-
