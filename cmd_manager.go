@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -42,10 +45,10 @@ func newManagerCommand() *cobra.Command {
 namespace, runs collector pods (the same image, "netdiag collect") in its own namespace on
 the nodes a diagnosis needs, and writes the engine's answer into each object's status.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runManager(cmd, o) },
+		RunE: func(*cobra.Command, []string) error { return runManager(ctrl.SetupSignalHandler(), o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.collectorImage, "collector-image", "", "image of the collector pods (the netdiag image)")
+	f.StringVar(&o.collectorImage, "collector-image", "", "image of the collector pods (default: the image of this pod's manager container, found through $POD_NAME)")
 	f.StringVar(&o.namespace, "namespace", o.namespace, "namespace of the controller, its collector pods and their snapshots (default $POD_NAMESPACE)")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", `address the metrics endpoint binds to; "0" disables it`)
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
@@ -56,10 +59,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	return cmd
 }
 
-func runManager(cmd *cobra.Command, o managerOptions) error {
-	if o.collectorImage == "" {
-		return errors.New("--collector-image is required")
-	}
+func runManager(ctx context.Context, o managerOptions) error {
 	if o.namespace == "" {
 		return errors.New("--namespace is required (or set POD_NAMESPACE)")
 	}
@@ -74,6 +74,11 @@ func runManager(cmd *cobra.Command, o managerOptions) error {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(diagv1alpha1.AddToScheme(scheme))
+	if o.collectorImage == "" {
+		if o.collectorImage, err = ownImage(ctx, cfg, scheme, o.namespace, os.Getenv("POD_NAME")); err != nil {
+			return err
+		}
+	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -89,7 +94,6 @@ func runManager(cmd *cobra.Command, o managerOptions) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	ctx := ctrl.SetupSignalHandler()
 	r := &controllers.NetworkDiagnosisReconciler{
 		Namespace:               o.namespace,
 		CollectorImage:          o.collectorImage,
@@ -109,6 +113,28 @@ func runManager(cmd *cobra.Command, o managerOptions) error {
 		return fmt.Errorf("run manager: %w", err)
 	}
 	return nil
+}
+
+// ownImage is the image of the manager container of the pod this process runs in: the
+// collector pods run the same image, so that a deployment names it once.
+func ownImage(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, namespace, podName string) (string, error) {
+	if podName == "" {
+		return "", errors.New("--collector-image is required outside a pod (or set POD_NAME)")
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return "", fmt.Errorf("create client: %w", err)
+	}
+	pod := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: podName}, pod); err != nil {
+		return "", fmt.Errorf("read this manager's Pod %s/%s for its image (or set --collector-image): %w", namespace, podName, err)
+	}
+	for _, ctr := range pod.Spec.Containers {
+		if ctr.Name == "manager" {
+			return ctr.Image, nil
+		}
+	}
+	return pod.Spec.Containers[0].Image, nil
 }
 
 // restConfig reads the kubeconfig named by the flag, or finds one the usual way.

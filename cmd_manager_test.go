@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+)
+
+// TestManagerRunsCollectorsWithItsOwnImage starts `netdiag manager` as a deployment runs
+// it (a kubeconfig, a namespace, POD_NAME and no --collector-image) against a real API
+// server, and checks that a diagnosis gets a collector pod running the manager's image.
+func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join("bin", "k8s", "current")
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		t.Skipf("no kube-apiserver in %s: run `make test` or hack/build-controlplane.sh", assets)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := diagv1alpha1.AddToScheme(clientgoscheme.Scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns, image = "netdiag-system", "registry.example/netdiag:v9"
+	mustCreate := func(obj client.Object) {
+		t.Helper()
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCreate(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	mustCreate(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "netdiag-manager-abc", Namespace: ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: image}}},
+	})
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
+	mustCreate(node)
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.168.7.1"}}
+	if err := c.Status().Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv("POD_NAME", "netdiag-manager-abc")
+	done := make(chan error, 1)
+	go func() {
+		done <- runManager(ctx, managerOptions{
+			namespace: ns, kubeconfig: path, metricsAddr: "0", probeAddr: "127.0.0.1:0", concurrency: 1,
+		})
+	}()
+
+	mustCreate(&diagv1alpha1.NetworkDiagnosis{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-to-node", Namespace: "default"},
+		Spec: diagv1alpha1.NetworkDiagnosisSpec{
+			Source:      diagv1alpha1.Source{Node: &diagv1alpha1.NodeReference{Name: "n1"}},
+			Destination: diagv1alpha1.Destination{IP: "192.168.7.1"},
+			Protocol:    diagv1alpha1.ProtocolICMP,
+		},
+	})
+	var pods corev1.PodList
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "collector"}); err != nil {
+			return false, err
+		}
+		return len(pods.Items) > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("no collector pod: %v", err)
+	}
+	if got := pods.Items[0].Spec.Containers[0].Image; got != image {
+		t.Errorf("collector image = %q, want the manager's %q", got, image)
+	}
+	if got := pods.Items[0].Spec.NodeName; got != "n1" {
+		t.Errorf("collector on node %q, want n1", got)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("manager stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("manager did not stop")
+	}
+}
