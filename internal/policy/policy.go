@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -375,13 +374,9 @@ func (e *Evaluator) direction(dir Direction, self, other *endpoint, proto model.
 		}
 	}
 	v.Isolated = len(v.IsolatedBy) > 0
-	sort.Slice(v.IsolatedBy, func(i, j int) bool { return refLess(v.IsolatedBy[i], v.IsolatedBy[j]) })
-	sort.Slice(v.AllowedBy, func(i, j int) bool {
-		a, b := v.AllowedBy[i], v.AllowedBy[j]
-		if a.Policy != b.Policy {
-			return refLess(a.Policy, b.Policy)
-		}
-		return a.Rule < b.Rule
+	slices.SortFunc(v.IsolatedBy, comparePolicyRef)
+	slices.SortFunc(v.AllowedBy, func(a, b Match) int {
+		return cmp.Or(comparePolicyRef(a.Policy, b.Policy), cmp.Compare(a.Rule, b.Rule))
 	})
 	if dir == Ingress && other.node != "" && other.node == self.pod.Spec.NodeName {
 		v.FromLocalNode = v.Isolated
@@ -390,6 +385,6 @@ func (e *Evaluator) direction(dir Direction, self, other *endpoint, proto model.
 	return v
 }
 
-func refLess(a, b PolicyRef) bool {
-	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name)) < 0
+func comparePolicyRef(a, b PolicyRef) int {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
