@@ -156,7 +156,7 @@ func TestParseRule(t *testing.T) {
 			msg:  ruleMsg(unix.AF_INET, 0, 0, 0, unix.FR_ACT_BLACKHOLE, 0, nl.NewRtAttr(fraPriority, u32(7))),
 			want: netstack.Rule{Family: "inet", Priority: 7, Action: "blackhole"},
 		},
-		"short header":         {msg: []byte{2, 0, 0}, wantErr: true},
+		"short header":          {msg: []byte{2, 0, 0}, wantErr: true},
 		"prefix longer than 32": {msg: ruleMsg(unix.AF_INET, 0, 40, 0, 1, 0, nl.NewRtAttr(fraSrc, []byte{10, 0, 0, 0})), wantErr: true},
 		"short port range":      {msg: ruleMsg(unix.AF_INET, 0, 0, 0, 1, 0, nl.NewRtAttr(fraDPortRange, []byte{1})), wantErr: true},
 	}
