@@ -205,6 +205,10 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 		}
 	}
 
+	if err := setupOrphanCollection(mgr, r.Client, r.Namespace); err != nil {
+		return err
+	}
+
 	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.Namespace && o.GetLabels()[transport.LabelDiagnosis] != ""
 	})

@@ -339,6 +339,23 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		expectNoChildren(ctx, nd)
 	})
 
+	It("deletes snapshots and collector pods whose diagnosis is gone", func(ctx SpecContext) {
+		nd := createDiagnosis(ctx, MakeDiagnosis("short-lived", ns).FromPod("web").ToPod("db-1", 5432))
+		pods := waitForCollectors(ctx, nd, node1)
+		cmd := parseCollectorCommand(pods[node1])
+		Expect(k8sClient.Delete(ctx, nd)).To(Succeed())
+		expectNoChildren(ctx, nd)
+
+		By("a collector uploading after its diagnosis was deleted")
+		upload(ctx, &netstack.NodeSnapshot{Version: netstack.Version, Node: node1}, cmd)
+		By("a collector pod left behind")
+		stray := pods[node1].DeepCopy()
+		stray.ObjectMeta = metav1.ObjectMeta{Name: stray.Name, Namespace: stray.Namespace, Labels: stray.Labels}
+		stray.Status = corev1.PodStatus{}
+		Expect(k8sClient.Create(ctx, stray)).To(Succeed())
+		expectNoChildren(ctx, nd)
+	})
+
 	It("picks up where it was after a controller restart, without a second collector", func(ctx SpecContext) {
 		nd := createDiagnosis(ctx, MakeDiagnosis("restart", ns).FromPod("web").ToService("db", 5432))
 		pods := waitForCollectors(ctx, nd, node1, node2)
