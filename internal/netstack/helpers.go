@@ -69,7 +69,7 @@ func (n *Netstack) deviceOwning(a netip.Addr) *Interface {
 	if dev := n.InterfaceWithAddr(a); dev != nil {
 		return dev
 	}
-	fr, rej := n.tableLookup([]int{TableLocal}, flow{dst: a, ignoreLinkState: true})
+	fr, rej := n.tableLookup(n.idx(), []int{TableLocal}, flow{dst: a, ignoreLinkState: true})
 	if rej != RejectNone || fr.typ != RouteLocal {
 		return nil
 	}

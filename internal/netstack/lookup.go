@@ -441,12 +441,16 @@ func (n *Netstack) validateSource(q RouteQuery, src, dst netip.Addr, oif string,
 // default rules only in corner cases; both are modelled.
 func (n *Netstack) fibLookup(fl flow) (fibResult, Reject, []string) {
 	v4 := fl.dst.Is4()
-	rules := n.rulesFor(v4)
+	x := n.idx()
+	rules, custom := x.rules4, x.custom[0]
+	if !v4 {
+		rules, custom = x.rules6, x.custom[1]
+	}
 	var trace []string
-	if !n.hasCustomRules(v4) {
-		fr, rej := n.tableLookup([]int{TableLocal, TableMain}, fl)
-		if rej != RejectNone && n.hasTable(TableDefault, v4) {
-			fr, rej = n.tableLookup([]int{TableDefault}, fl)
+	if !custom {
+		fr, rej := n.tableLookup(x, []int{TableLocal, TableMain}, fl)
+		if rej != RejectNone && x.tables[tableKey{TableDefault, v4}] != nil {
+			fr, rej = n.tableLookup(x, []int{TableDefault}, fl)
 		}
 		if rej == errAgain {
 			rej = RejectNoRoute
@@ -487,7 +491,7 @@ func (n *Netstack) fibLookup(fl flow) (fibResult, Reject, []string) {
 			trace = append(trace, fmt.Sprintf("rule %d: action %q not understood, skipped", r.Priority, r.Action))
 			continue
 		}
-		fr, rej := n.tableLookup([]int{r.Table}, fl)
+		fr, rej := n.tableLookup(x, []int{r.Table}, fl)
 		fr.rule = r
 		if rej == RejectNone && r.SuppressPrefixLength != nil && fr.bits() <= *r.SuppressPrefixLength {
 			trace = append(trace, fmt.Sprintf("rule %d: table %s: %s suppressed (prefix length <= %d)", r.Priority, TableName(r.Table), fr.route.Dst, *r.SuppressPrefixLength))
@@ -531,37 +535,31 @@ func gotoTarget(rules []Rule, from, prio int) int {
 // tableLookup is fib_table_lookup over the union of tables (one, or local+main merged):
 // the longest prefix first, within it the lowest metric, skipping routes whose next hops
 // are all dead; an error route (blackhole, unreachable, prohibit, throw) answers at once.
-func (n *Netstack) tableLookup(tables []int, fl flow) (fibResult, Reject) {
-	v4 := fl.dst.Is4()
-	var cands []*Route
-	for i := range n.Routes {
-		r := &n.Routes[i]
-		if !slices.Contains(tables, r.Table) || r.Dst.Addr().Is4() != v4 || !prefixContains(r.Dst, fl.dst) {
-			continue
-		}
-		cands = append(cands, r)
-	}
-	// Stable: routes of equal prefix and metric keep the kernel's (the snapshot's) order.
-	slices.SortStableFunc(cands, func(a, b *Route) int {
-		return cmp.Or(cmp.Compare(b.Dst.Bits(), a.Dst.Bits()), cmp.Compare(b.Table, a.Table), cmp.Compare(a.Metric, b.Metric))
-	})
-	for _, r := range cands {
+func (n *Netstack) tableLookup(x *routeIndex, tables []int, fl flow) (fibResult, Reject) {
+	res, rej := fibResult{}, errAgain
+	x.candidates(n.Routes, tables, fl.dst, func(r *Route) bool {
 		typ := cmp.Or(r.Type, RouteUnicast)
 		switch typ {
 		case RouteBlackhole:
-			return fibResult{route: r, table: r.Table, typ: typ}, RejectBlackhole
+			res, rej = fibResult{route: r, table: r.Table, typ: typ}, RejectBlackhole
+			return false
 		case RouteUnreachable:
-			return fibResult{route: r, table: r.Table, typ: typ}, RejectUnreachable
+			res, rej = fibResult{route: r, table: r.Table, typ: typ}, RejectUnreachable
+			return false
 		case RouteProhibit:
-			return fibResult{route: r, table: r.Table, typ: typ}, RejectProhibit
+			res, rej = fibResult{route: r, table: r.Table, typ: typ}, RejectProhibit
+			return false
 		case RouteThrow:
-			return fibResult{route: r, table: r.Table, typ: typ}, errAgain
+			res, rej = fibResult{route: r, table: r.Table, typ: typ}, errAgain
+			return false
 		}
 		if nhs := n.liveNextHops(r, fl); len(nhs) > 0 {
-			return fibResult{route: r, table: r.Table, typ: typ, nexthops: nhs}, RejectNone
+			res, rej = fibResult{route: r, table: r.Table, typ: typ, nexthops: nhs}, RejectNone
+			return false
 		}
-	}
-	return fibResult{}, errAgain
+		return true
+	})
+	return res, rej
 }
 
 // liveNextHops are the next hops of r the kernel may use for fl: not dead (device down),
@@ -718,22 +716,6 @@ func selectorContains(p netip.Prefix, a, family netip.Addr) bool {
 	return p.Contains(a)
 }
 
-// rulesFor returns the family's rules in the kernel's order (by priority, equal priorities
-// in the order listed); when the snapshot has none, the kernel's defaults.
-func (n *Netstack) rulesFor(v4 bool) []Rule {
-	var rules []Rule
-	for _, r := range n.Rules {
-		if ruleIs4(r) == v4 {
-			rules = append(rules, r)
-		}
-	}
-	if len(rules) == 0 {
-		return DefaultRules(v4)
-	}
-	slices.SortStableFunc(rules, func(a, b Rule) int { return cmp.Compare(a.Priority, b.Priority) })
-	return rules
-}
-
 func ruleIs4(r Rule) bool {
 	switch {
 	case r.Family == "inet6":
@@ -767,7 +749,13 @@ func DefaultRules(v4 bool) []Rule {
 // hasCustomRules reports whether the family's rules differ from the kernel's defaults.
 // (The kernel remembers that rules were ever added; a snapshot only shows the present.)
 func (n *Netstack) hasCustomRules(v4 bool) bool {
-	rules := n.rulesFor(v4)
+	if v4 {
+		return n.idx().custom[0]
+	}
+	return n.idx().custom[1]
+}
+
+func customRules(rules []Rule, v4 bool) bool {
 	def := DefaultRules(v4)
 	if len(rules) != len(def) {
 		return true
@@ -785,23 +773,7 @@ func (n *Netstack) hasCustomRules(v4 bool) bool {
 }
 
 // hasCustomLocalRoutes reports whether someone added a local route by hand.
-func (n *Netstack) hasCustomLocalRoutes() bool {
-	for _, r := range n.Routes {
-		if r.Type == RouteLocal && r.Protocol != "" && r.Protocol != "kernel" {
-			return true
-		}
-	}
-	return false
-}
-
-func (n *Netstack) hasTable(t int, v4 bool) bool {
-	for _, r := range n.Routes {
-		if r.Table == t && r.Dst.Addr().Is4() == v4 {
-			return true
-		}
-	}
-	return false
-}
+func (n *Netstack) hasCustomLocalRoutes() bool { return n.idx().customLocal }
 
 // prefSrc is fib_result_prefsrc: the route's src, else the first primary address of the
 // output device (one in the gateway's subnet preferred) whose scope suits the route's.

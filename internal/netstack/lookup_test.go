@@ -220,7 +220,7 @@ func TestLookupRoute(t *testing.T) {
 			want:  lookupWant{Type: "unicast", Device: "eth0", Gateway: "192.168.1.1", Src: "192.168.1.10", Table: TableMain},
 		},
 		"multipath reports every live next hop": {
-			ns: node().Route("10.9.0.0/16 nexthop via 172.16.0.30 dev eth1 nexthop via 192.168.1.30 dev eth0 nexthop via 192.168.1.31 dev eth0 dead").Obj(),
+			ns:    node().Route("10.9.0.0/16 nexthop via 172.16.0.30 dev eth1 nexthop via 192.168.1.30 dev eth0 nexthop via 192.168.1.31 dev eth0 dead").Obj(),
 			query: q("10.9.1.1"),
 			want:  lookupWant{Type: "unicast", Device: "eth1", Gateway: "172.16.0.30", Src: "172.16.0.10", Table: TableMain, NextHops: 2},
 		},
@@ -243,7 +243,7 @@ func TestLookupRoute(t *testing.T) {
 			want: lookupWant{Type: "unreachable", Reject: RejectSourceNotLocal, Errno: syscall.ENETUNREACH},
 		},
 		"forced output interface without a route assumes on-link": {
-			ns: MakeNetstack().Iface("eth0", 2, "192.168.1.10/24").Obj(),
+			ns:    MakeNetstack().Iface("eth0", 2, "192.168.1.10/24").Obj(),
 			query: RouteQuery{Dst: netip.MustParseAddr("8.8.8.8"), OIF: "eth0"},
 			want:  lookupWant{Type: "unicast", Device: "eth0", Src: "192.168.1.10"},
 		},
@@ -256,7 +256,7 @@ func TestLookupRoute(t *testing.T) {
 			want: lookupWant{Type: "unreachable", Table: TableMain, Reject: RejectForwardingDisabled, Errno: syscall.EHOSTUNREACH},
 		},
 		"forwarding is per input interface": {
-			ns: node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/cni0/forwarding", "0").Obj(),
+			ns:    node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/cni0/forwarding", "0").Obj(),
 			query: in("8.8.8.8", "10.244.1.5", "cni0"),
 			want:  lookupWant{Type: "unreachable", Table: TableMain, Reject: RejectForwardingDisabled, Errno: syscall.EHOSTUNREACH},
 		},
@@ -265,17 +265,17 @@ func TestLookupRoute(t *testing.T) {
 			want: lookupWant{Type: "local", Device: "lo", Src: "10.244.1.5", Table: TableLocal},
 		},
 		"strict rp_filter drops a packet whose way back is another interface": {
-			ns: node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/all/rp_filter", "1").Obj(),
+			ns:    node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/all/rp_filter", "1").Obj(),
 			query: in("10.244.1.5", "172.16.5.5", "eth0"),
 			want:  lookupWant{Type: "unreachable", Table: TableMain, Reject: RejectRPFilter, Errno: syscall.EINVAL},
 		},
 		"loose rp_filter accepts it": {
-			ns: node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/all/rp_filter", "2").Obj(),
+			ns:    node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/all/rp_filter", "2").Obj(),
 			query: in("10.244.1.5", "172.16.5.5", "eth0"),
 			want:  lookupWant{Type: "unicast", Device: "cni0", Src: "172.16.5.5", Table: TableMain},
 		},
 		"rp_filter is the maximum of all and the device": {
-			ns: node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/all/rp_filter", "0").Sysctl("ipv4/conf/eth0/rp_filter", "1").Obj(),
+			ns:    node().Sysctl("ipv4/ip_forward", "1").Sysctl("ipv4/conf/all/rp_filter", "0").Sysctl("ipv4/conf/eth0/rp_filter", "1").Obj(),
 			query: in("10.244.1.5", "172.16.5.5", "eth0"),
 			want:  lookupWant{Type: "unreachable", Table: TableMain, Reject: RejectRPFilter, Errno: syscall.EINVAL},
 		},

@@ -169,6 +169,12 @@ type Env struct {
 	// Nil means no list has any entry: the packet is a client's first.
 	Recent func(list string, addr netip.Addr) bool
 
+	// ConntrackInUse says that something besides the ruleset (nftables rules, ipvs, a
+	// conntrack helper) makes the kernel track connections. Without it, and without a rule
+	// that needs it (Ruleset.UsesConntrack), packets have no connection and the nat table
+	// is skipped, as in the kernel.
+	ConntrackInUse bool
+
 	// MaxOutcomes, MaxSteps and MaxDepth bound a traversal; zero takes the defaults
 	// (4096 outcomes, 1,000,000 rule evaluations, 64 nested jumps).
 	MaxOutcomes, MaxSteps, MaxDepth int

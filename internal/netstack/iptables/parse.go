@@ -364,9 +364,30 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 	if len(p.matches) > first {
 		r.Matches = p.matches[first:len(p.matches):len(p.matches)]
 	}
+	if !p.rs.usesConntrack {
+		p.rs.usesConntrack = needsConntrack(r)
+	}
 	c.Rules = append(c.Rules, r)
 	p.rs.Rules++
 	return nil
+}
+
+func needsConntrack(r *Rule) bool {
+	for _, m := range r.Matches {
+		switch m.Module() {
+		case "conntrack", "state", "connmark", "connlimit", "connbytes", "helper", "cluster":
+			return true
+		}
+	}
+	switch t := r.Target.(type) {
+	case *NATTarget:
+		return true
+	case *MarkTarget:
+		return t.Conn
+	case *ContinueTarget:
+		return t.name == "CT" || t.name == "NOTRACK" || t.name == "CONNSECMARK"
+	}
+	return false
 }
 
 // target builds a rule's target, sharing one value among the plain jumps to a chain and

@@ -21,7 +21,15 @@ type Ruleset struct {
 	Tables map[string]*Table
 	// Rules counts the rules of every table.
 	Rules int
+	// usesConntrack is set when a rule needs connection tracking (a state, conntrack or
+	// connmark match, a NAT, CONNMARK or CT target): the kernel tracks connections in a
+	// namespace only when something needs it, and without it the nat table is never
+	// consulted.
+	usesConntrack bool
 }
+
+// UsesConntrack reports whether a rule of the ruleset makes the kernel track connections.
+func (rs *Ruleset) UsesConntrack() bool { return rs != nil && rs.usesConntrack }
 
 // Table is one `*name` ... `COMMIT` section.
 type Table struct {

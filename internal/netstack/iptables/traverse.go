@@ -132,7 +132,8 @@ const (
 // next; DROP and REJECT end the hook. A missing table or chain is an empty one with policy
 // ACCEPT, as in the kernel.
 func (rs *Ruleset) Traverse(hook Hook, pkt Packet, env *Env) []Outcome {
-	w := walker{rs: rs, env: env, hook: hook, maxOut: defaultMaxOutcomes, steps: defaultMaxSteps, maxDepth: defaultMaxDepth}
+	w := walker{rs: rs, env: env, hook: hook, maxOut: defaultMaxOutcomes, steps: defaultMaxSteps, maxDepth: defaultMaxDepth,
+		conntrack: rs.UsesConntrack() || env != nil && env.ConntrackInUse}
 	if env != nil {
 		if env.MaxOutcomes > 0 {
 			w.maxOut = env.MaxOutcomes
@@ -197,6 +198,8 @@ type walker struct {
 	maxOut   int
 	steps    int
 	maxDepth int
+	// conntrack is whether the namespace tracks connections.
+	conntrack bool
 }
 
 func (w *walker) finish(s *state, v Verdict, decider *Rule) {
@@ -244,7 +247,7 @@ func (w *walker) nextTable(s *state) bool {
 			if w.hook == PostRouting || w.hook == Input {
 				done = StatusSrcNATDone
 			}
-			if s.pkt.Conn.State != CtNew || s.pkt.Conn.Status&(StatusConfirmed|done) != 0 {
+			if s.pkt.Conn.State != CtNew || s.pkt.Conn.Status&(StatusConfirmed|done) != 0 || !w.conntrack {
 				continue
 			}
 			s.pkt.Conn.Status |= done
