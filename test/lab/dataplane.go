@@ -135,7 +135,9 @@ func calicoTunnelIP(n *Node) netip.Addr { return n.PodCIDR.Addr() }
 
 // calicoVTEPMAC is a node's vxlan.calico MAC; felix publishes it in the node's
 // VXLANTunnelMACAddr, here derived from the node's index so peers know it without a datastore.
-func calicoVTEPMAC(n *Node) string { return fmt.Sprintf("66:c0:ca:11:%02x:%02x", n.index/256, n.index%256) }
+func calicoVTEPMAC(n *Node) string {
+	return fmt.Sprintf("66:c0:ca:11:%02x:%02x", n.index/256, n.index%256)
+}
 
 // layCalicoNode lays what felix and BIRD lay on a node: the block's blackhole, a route per
 // peer block (via the peer over the underlay in routed mode, via the peer's VTEP in vxlan

@@ -641,7 +641,6 @@ func (k *kubelet) podNamespaces() map[string]string {
 	return out
 }
 
-
 // WaitPodRunning waits until the pod runs (phase Running, Ready) and returns it.
 func (l *Lab) WaitPodRunning(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	var pod *corev1.Pod

@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -25,7 +27,16 @@ func upForTest(t *testing.T, name string, mode Mode, proxy ProxyMode) *Lab {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	l, err := Up(ctx, Config{Name: name, Mode: mode, ProxyMode: proxy, Dir: t.TempDir() + "/" + name, Log: testr.New(t)})
+	bin, err := FindBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Up(ctx, Config{
+		Name: name, Mode: mode, ProxyMode: proxy, Dir: t.TempDir() + "/" + name, Log: testr.New(t),
+		// kubectl stands for a collector: a client that must find the API server from inside
+		// a hostNetwork pod with nothing but what the kubelet gives it.
+		Images: map[string]string{"kubectl:test": bin + "/k8s/current/kubectl"},
+	})
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
@@ -240,4 +251,110 @@ func TestModes(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+// TestHostNetworkCommand runs a hostNetwork pod's command in its node's namespace, as the
+// collector runs: the service account token mounted where in-cluster clients look, the
+// kubernetes Service reached through kube-proxy, the downward API resolved, and the exit
+// reported as the pod's phase.
+func TestHostNetworkCommand(t *testing.T) {
+	l := upForTest(t, "ndlabh", ModeFlannelVXLAN, ProxyIPTables)
+	ctx := t.Context()
+	c := l.Client()
+	if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "default-view"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "view"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: "default"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// "view" does not cover nodes; a node reader role does.
+	if _, err := c.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-reader"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "default-node-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "node-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: "default"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		node  string
+		args  []string
+		phase corev1.PodPhase
+	}{
+		"reads its own node": {"node-2", []string{"get", "node", "$(NODE_NAME)", "-o", "name"}, corev1.PodSucceeded},
+		"fails":              {"node-1", []string{"get", "node", "no-such-node"}, corev1.PodFailed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			podName := strings.ReplaceAll(name, " ", "-")
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: "default"},
+				Spec: corev1.PodSpec{
+					NodeName: tc.node, HostNetwork: true, RestartPolicy: corev1.RestartPolicyNever,
+					Containers: []corev1.Container{{
+						Name: "kubectl", Image: "kubectl:test", Command: []string{"/kubectl"}, Args: tc.args,
+						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
+					}},
+				},
+			}
+			err := waitFor(ctx, "create pod", 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+				_, err := c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+				return err == nil, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got *corev1.Pod
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			err = waitFor(wctx, "pod to finish", 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+				got, err = c.CoreV1().Pods("default").Get(ctx, podName, metav1.GetOptions{})
+				return err == nil && (got.Status.Phase == corev1.PodSucceeded || got.Status.Phase == corev1.PodFailed), err
+			})
+			logs, _ := os.ReadFile(l.Config().Dir + "/logs/pods/default_" + podName + "_kubectl.log")
+			if err != nil {
+				t.Fatalf("%v\nlog:\n%s", err, logs)
+			}
+			if got.Status.Phase != tc.phase {
+				t.Errorf("phase %s, want %s; log:\n%s", got.Status.Phase, tc.phase, logs)
+			}
+			if tc.phase == corev1.PodSucceeded && strings.TrimSpace(string(logs)) != "node/"+tc.node {
+				t.Errorf("log %q, want node/%s", logs, tc.node)
+			}
+			if term := got.Status.ContainerStatuses[0].State.Terminated; term == nil || (term.ExitCode == 0) != (tc.phase == corev1.PodSucceeded) {
+				t.Errorf("container state %+v, want terminated matching phase %s", got.Status.ContainerStatuses[0].State, tc.phase)
+			}
+		})
+	}
+}
+
+// TestSweepAfterCrash removes what a lab left when its process never got to Down: the
+// processes in its namespaces, the namespaces, its directory.
+func TestSweepAfterCrash(t *testing.T) {
+	l := upForTest(t, "ndlabs", ModeCalicoRouted, ProxyIPTables)
+	var pids []int
+	for _, p := range l.procs.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	if err := Sweep(t.Context(), "ndlabs", l.Config().Dir); err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	left, err := namespaces(t.Context(), "ndlabs-")
+	if err != nil || len(left) > 0 {
+		t.Errorf("namespaces left after Sweep: %v %v", left, err)
+	}
+	if _, err := os.Stat(l.Config().Dir); !os.IsNotExist(err) {
+		t.Errorf("lab directory left after Sweep: %v", err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); err == nil {
+			if data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(data), ") Z ") {
+				t.Errorf("process %d still runs after Sweep", pid)
+			}
+		}
+	}
+}
