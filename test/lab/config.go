@@ -195,7 +195,7 @@ func Check(binDir string, mode Mode) error {
 			missing = append(missing, fmt.Sprintf("%s (run %s)", filepath.Join(binDir, rel), script))
 		}
 	}
-	for _, tool := range []string{"ip", "iptables", "iptables-restore", "nft", "mount"} {
+	for _, tool := range []string{"ip", "bridge", "iptables", "iptables-save", "iptables-restore", "nft", "ipset", "mount", "sh"} {
 		if _, err := execLookPath(tool); err != nil {
 			missing = append(missing, tool+" (run hack/install-deps.sh)")
 		}

@@ -35,6 +35,10 @@ type Lab struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// madeSecretsDir is set when the lab created /run/secrets, the mount point for service
+	// account tokens, so Down removes it again.
+	madeSecretsDir bool
 }
 
 // Node is one lab node: a network namespace on the underlay.
@@ -83,6 +87,14 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	l := &Lab{cfg: cfg, cancel: cancel}
+	if _, err := os.Stat(secretsDir); os.IsNotExist(err) {
+		// The kubelet stand-in mounts tokens over this path in private mount namespaces; the
+		// directory itself must exist on the shared filesystem.
+		if err := os.Mkdir(secretsDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", secretsDir, err)
+		}
+		l.madeSecretsDir = true
+	}
 	if err := l.up(ctx, runCtx); err != nil {
 		downErr := l.Down(context.WithoutCancel(ctx))
 		return nil, errors.Join(err, downErr)
@@ -136,6 +148,10 @@ func (l *Lab) Down(ctx context.Context) error {
 	l.wg.Wait()
 	l.procs.stopAll(5 * time.Second)
 	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir))
+	if l.madeSecretsDir {
+		_ = os.Remove(secretsDir) // only if empty: another lab may be using it
+		l.madeSecretsDir = false
+	}
 	return errors.Join(errs...)
 }
 
@@ -215,7 +231,10 @@ type StateNode struct {
 	PodCIDR string `json:"podCIDR"`
 }
 
-const stateFile = "state.json"
+const (
+	stateFile  = "state.json"
+	secretsDir = "/run/secrets"
+)
 
 func (l *Lab) writeState() error {
 	s := State{Name: l.cfg.Name, Mode: l.cfg.Mode, ProxyMode: l.cfg.ProxyMode, Kubeconfig: l.kubeconfig,
