@@ -741,7 +741,8 @@ func (a *allocator) newMatch(module string, opts []option, text string) Match {
 		}
 		return m
 	case "statistic":
-		m := &StatisticMatch{base: b}
+		m := a.statistic()
+		*m = StatisticMatch{base: b}
 		for _, o := range opts {
 			if len(o.args) != 1 {
 				return unknown("option " + o.name)

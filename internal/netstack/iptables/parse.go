@@ -2,16 +2,22 @@ package iptables
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Parse reads a ruleset as iptables-save prints it, with or without counters (-c), every
 // table. A match or target it does not understand becomes an UnknownMatch or UnknownTarget
 // that keeps its text; only text that is not an iptables-save at all (a rule outside a
 // table, a chain line without a policy, an unterminated quote) is an error, naming the line.
+//
+// It reads in two passes: the tables, chains and the place of every rule first, then the
+// rules themselves, split among the CPUs (a 100,000-rule save is parsed in parallel).
 func Parse(save string) (*Ruleset, error) {
-	p := parser{rs: &Ruleset{Tables: map[string]*Table{}}}
+	p := structure{rs: &Ruleset{Tables: map[string]*Table{}}}
+	p.jobs = make([]job, 0, strings.Count(save, "\n")+1)
 	lineNo := 0
 	for rest := save; rest != ""; {
 		var line string
@@ -25,72 +31,37 @@ func Parse(save string) (*Ruleset, error) {
 			return nil, fmt.Errorf("iptables-save line %d: %w", lineNo, err)
 		}
 	}
+	if err := p.parseRules(); err != nil {
+		return nil, err
+	}
 	return p.rs, nil
 }
 
-type parser struct {
+// structure is the first pass: tables, chains, policies, and a job for every rule.
+type structure struct {
 	rs    *Ruleset
 	table *Table
-	// Scratch space reused from rule to rule.
-	toks []token
-	opts []option
-	args []string
-	// Blocks the rules and their match lists are cut from.
-	slab    []Rule
-	matches []Match
-	alloc   allocator
 	// last is the chain of the previous rule: rules come grouped by chain.
-	last *Chain
-	// jumps shares one target among the rules that jump to the same chain without options.
-	jumps map[jumpKey]Target
+	last   *Chain
+	chains block[Chain]
+	jobs   []job
+	w      worker
 }
 
-type jumpKey struct {
-	table, name string
-	gotoChain   bool
+// job is one rule line waiting for the second pass.
+type job struct {
+	table *Table
+	chain *Chain
+	// text is the rule without its counters, starting at -A.
+	text    string
+	line    int
+	index   int
+	cnt     Counters
+	hasCnt  bool
+	ruleIdx int
 }
 
-// block hands out values cut from blocks of 256, so that a large ruleset costs few
-// allocations.
-type block[T any] struct{ buf []T }
-
-func (b *block[T]) next() *T {
-	if len(b.buf) == 0 {
-		b.buf = make([]T, 256)
-	}
-	x := &b.buf[0]
-	b.buf = b.buf[1:]
-	return x
-}
-
-// allocator holds blocks for the matches most rules have; nil allocates each on its own.
-type allocator struct {
-	comments block[CommentMatch]
-	l4       block[L4Match]
-}
-
-func (a *allocator) comment() *CommentMatch {
-	if a == nil {
-		return new(CommentMatch)
-	}
-	return a.comments.next()
-}
-
-func (a *allocator) l4Match() *L4Match {
-	if a == nil {
-		return new(L4Match)
-	}
-	return a.l4.next()
-}
-
-type token struct {
-	s      string
-	quoted bool
-	// start and end are the token's span in the line, quotes included.
-	start, end int
-}
-
-func (p *parser) line(line string, n int) error {
+func (p *structure) line(line string, n int) error {
 	if line == "" || line[0] == '#' {
 		return nil
 	}
@@ -147,41 +118,189 @@ func (p *parser) line(line string, n int) error {
 		hasCnt = true
 		line = strings.TrimLeft(line[end+1:], " ")
 	}
-	toks, err := p.tokenize(line)
-	if err != nil {
-		return err
-	}
-	if len(toks) < 2 {
+	cmd, rest, _ := strings.Cut(line, " ")
+	rest = strings.TrimLeft(rest, " ")
+	name, _, _ := strings.Cut(rest, " ")
+	if name == "" {
 		return fmt.Errorf("short line %q", line)
 	}
-	switch toks[0].s {
+	switch cmd {
 	case "-A", "--append":
-		return p.rule(toks, line, n, cnt, hasCnt)
+		c := p.chain(name)
+		if c.nRules == 0 {
+			c.firstJob = len(p.jobs)
+		} else if c.firstJob+c.nRules != len(p.jobs) {
+			// Rules of this chain elsewhere before: not one run of lines.
+			c.scattered = true
+		}
+		c.nRules++
+		p.jobs = append(p.jobs, job{table: p.table, chain: c, text: line, line: n, index: c.nRules, cnt: cnt, hasCnt: hasCnt})
+		return nil
 	case "-N", "--new-chain":
-		p.chain(toks[1].s)
+		p.chain(name)
 		return nil
 	case "-P", "--policy":
+		toks, err := p.w.tokenize(line)
+		if err != nil {
+			return err
+		}
 		if len(toks) < 3 {
 			return fmt.Errorf("policy without a verdict: %q", line)
 		}
 		p.chain(toks[1].s).Policy = toks[2].s
 		return nil
 	}
-	return fmt.Errorf("unknown command %q", toks[0].s)
+	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func (p *parser) chain(name string) *Chain {
+func (p *structure) chain(name string) *Chain {
 	if p.last != nil && p.last.Name == name && p.last.Table == p.table.Name {
 		return p.last
 	}
 	c := p.table.Chains[name]
-	defer func() { p.last = c }()
 	if c == nil {
-		c = &Chain{Table: p.table.Name, Name: name}
+		c = p.chains.next()
+		*c = Chain{Table: p.table.Name, Name: name}
 		p.table.Chains[name] = c
 		p.table.Order = append(p.table.Order, c)
 	}
+	p.last = c
 	return c
+}
+
+// parseRules is the second pass: every rule parsed into its slot, the jobs split among
+// workers. Chains are complete by now, so the workers only read them.
+func (p *structure) parseRules() error {
+	n := len(p.jobs)
+	if n == 0 {
+		return nil
+	}
+	rules := make([]Rule, n)
+	ptrs := make([]*Rule, n)
+	for i := range rules {
+		ptrs[i] = &rules[i]
+	}
+	// iptables-save writes each chain's rules as one run of lines: the chain's list is then
+	// a window on ptrs.
+	for _, t := range p.rs.Tables {
+		for _, c := range t.Order {
+			if c.nRules > 0 && !c.scattered {
+				c.Rules = ptrs[c.firstJob : c.firstJob+c.nRules : c.firstJob+c.nRules]
+			} else if c.nRules > 0 {
+				c.Rules = make([]*Rule, c.nRules)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/2000))
+	errs := make([]error, workers)
+	conntrack := make([]bool, workers)
+	var wg sync.WaitGroup
+	for k := range workers {
+		lo, hi := k*n/workers, (k+1)*n/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var w worker
+			for i := lo; i < hi; i++ {
+				j := &p.jobs[i]
+				r := &rules[i]
+				*r = Rule{Table: j.table.Name, Chain: j.chain.Name, Index: j.index, Line: j.line, Text: j.text, Counters: j.cnt, HasCounters: j.hasCnt}
+				if err := w.rule(r, j.table); err != nil {
+					errs[k] = fmt.Errorf("iptables-save line %d: %w", j.line, err)
+					return
+				}
+				j.chain.Rules[j.index-1] = r
+				if !conntrack[k] && needsConntrack(r) {
+					conntrack[k] = true
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for k := range workers {
+		if errs[k] != nil {
+			return errs[k]
+		}
+		p.rs.usesConntrack = p.rs.usesConntrack || conntrack[k]
+	}
+	p.rs.Rules = n
+	return nil
+}
+
+// worker parses rules; each has its own scratch space and blocks.
+type worker struct {
+	// Scratch space reused from rule to rule.
+	toks []token
+	opts []option
+	args []string
+	// The block the rules' match lists are cut from.
+	matches []Match
+	alloc   allocator
+}
+
+type token struct {
+	s      string
+	quoted bool
+	// start and end are the token's span in the line, quotes included.
+	start, end int
+}
+
+// block hands out values cut from blocks of 256, so that a large ruleset costs few
+// allocations.
+type block[T any] struct{ buf []T }
+
+func (b *block[T]) next() *T {
+	if len(b.buf) == 0 {
+		b.buf = make([]T, 256)
+	}
+	x := &b.buf[0]
+	b.buf = b.buf[1:]
+	return x
+}
+
+// allocator holds blocks for the matches and targets most rules have; nil allocates each
+// on its own.
+type allocator struct {
+	comments   block[CommentMatch]
+	l4         block[L4Match]
+	statistics block[StatisticMatch]
+	jumps      block[JumpTarget]
+	nats       block[NATTarget]
+}
+
+func (a *allocator) comment() *CommentMatch {
+	if a == nil {
+		return new(CommentMatch)
+	}
+	return a.comments.next()
+}
+
+func (a *allocator) l4Match() *L4Match {
+	if a == nil {
+		return new(L4Match)
+	}
+	return a.l4.next()
+}
+
+func (a *allocator) statistic() *StatisticMatch {
+	if a == nil {
+		return new(StatisticMatch)
+	}
+	return a.statistics.next()
+}
+
+func (a *allocator) jump() *JumpTarget {
+	if a == nil {
+		return new(JumpTarget)
+	}
+	return a.jumps.next()
+}
+
+func (a *allocator) nat() *NATTarget {
+	if a == nil {
+		return new(NATTarget)
+	}
+	return a.nats.next()
 }
 
 // parseCounters reads "[packets:bytes]".
@@ -200,7 +319,7 @@ func parseCounters(s string) (Counters, bool) {
 
 // tokenize splits a rule on spaces as iptables-save writes it: a value with characters
 // outside [A-Za-z0-9_-] is double-quoted, with \, " and ' escaped by a backslash.
-func (p *parser) tokenize(line string) ([]token, error) {
+func (p *worker) tokenize(line string) ([]token, error) {
 	toks := p.toks[:0]
 	i := 0
 	for i < len(line) {
@@ -252,17 +371,13 @@ func (p *parser) tokenize(line string) ([]token, error) {
 
 func isOption(t token) bool { return !t.quoted && len(t.s) > 1 && t.s[0] == '-' }
 
-// rule parses the tokens of one -A line.
-func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt bool) error {
-	c := p.chain(toks[1].s)
-	if len(p.slab) == 0 {
-		// Rules are allocated in blocks: a 100,000-rule save is otherwise mostly garbage
-		// collector work.
-		p.slab = make([]Rule, 256)
+// rule parses one -A line into r, whose place the first pass set.
+func (p *worker) rule(r *Rule, tbl *Table) error {
+	text := r.Text
+	toks, err := p.tokenize(text)
+	if err != nil {
+		return err
 	}
-	r := &p.slab[0]
-	p.slab = p.slab[1:]
-	*r = Rule{Table: p.table.Name, Chain: c.Name, Index: len(c.Rules) + 1, Line: line, Text: text, Counters: cnt, HasCounters: hasCnt}
 	if cap(p.matches)-len(p.matches) < 16 {
 		p.matches = make([]Match, 0, 4096)
 	}
@@ -342,7 +457,7 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 			name := toks[i+1].s
 			opts, next := p.options(toks, i+2)
 			r.Goto = t.s == "-g" || t.s == "--goto"
-			r.Target = p.target(name, opts, spanText(text, toks, start, next, false), r.Goto)
+			r.Target = p.target(tbl, name, opts, spanText(text, toks, start, next, false), r.Goto)
 			if r.Goto {
 				if _, ok := r.Target.(*JumpTarget); !ok {
 					r.Target = &UnknownTarget{tbase: tbase{name: name, text: spanText(text, toks, start, next, false)}, Reason: "goto to a chain that is not declared"}
@@ -364,11 +479,6 @@ func (p *parser) rule(toks []token, text string, line int, cnt Counters, hasCnt 
 	if len(p.matches) > first {
 		r.Matches = p.matches[first:len(p.matches):len(p.matches)]
 	}
-	if !p.rs.usesConntrack {
-		p.rs.usesConntrack = needsConntrack(r)
-	}
-	c.Rules = append(c.Rules, r)
-	p.rs.Rules++
 	return nil
 }
 
@@ -390,30 +500,14 @@ func needsConntrack(r *Rule) bool {
 	return false
 }
 
-// target builds a rule's target, sharing one value among the plain jumps to a chain and
-// the plain verdicts.
-func (p *parser) target(name string, opts []option, text string, gotoChain bool) Target {
-	if len(opts) != 0 {
-		return newTarget(name, opts, text, p.table.Chains)
-	}
-	k := jumpKey{p.table.Name, name, gotoChain}
-	if t, ok := p.jumps[k]; ok {
-		return t
-	}
-	t := newTarget(name, nil, text, p.table.Chains)
-	switch t.(type) {
-	case *JumpTarget, *VerdictTarget:
-		if p.jumps == nil {
-			p.jumps = map[jumpKey]Target{}
-		}
-		p.jumps[k] = t
-	}
-	return t
+// target builds a rule's target.
+func (p *worker) target(tbl *Table, name string, opts []option, text string, gotoChain bool) Target {
+	return p.alloc.newTarget(name, opts, text, tbl.Chains)
 }
 
 // options collects the --options (with their arguments and negations) that follow a module
 // or target, up to the next -m, -j, -g or header option.
-func (p *parser) options(toks []token, i int) ([]option, int) {
+func (p *worker) options(toks []token, i int) ([]option, int) {
 	opts := p.opts[:0]
 	args := p.args[:0]
 	for i < len(toks) {

@@ -282,3 +282,33 @@ func TestRuleTextAndCountersKept(t *testing.T) {
 	}
 	_ = netip.Addr{}
 }
+
+func TestParseScatteredChainAndCommands(t *testing.T) {
+	// Not as iptables-save writes it, but as a person might: -N, -P and a chain's rules
+	// apart from each other. Each chain keeps its own rules in order.
+	rs := mustParse(t, `*filter
+-N MINE
+-P INPUT DROP
+-A INPUT -s 10.0.0.1/32 -j MINE
+-A MINE -j RETURN
+-A INPUT -s 10.0.0.2/32 -j ACCEPT
+COMMIT
+`)
+	var got []string
+	for _, c := range []string{"INPUT", "MINE"} {
+		for _, r := range rs.Chain("filter", c).Rules {
+			got = append(got, fmt.Sprintf("%s#%d %s", r.Chain, r.Index, r.Text))
+		}
+	}
+	want := []string{"INPUT#1 -A INPUT -s 10.0.0.1/32 -j MINE", "INPUT#2 -A INPUT -s 10.0.0.2/32 -j ACCEPT", "MINE#1 -A MINE -j RETURN"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	if p := rs.Chain("filter", "INPUT").Policy; p != "DROP" {
+		t.Errorf("INPUT policy = %q, want DROP", p)
+	}
+	out := rs.Traverse(Input, tcpPkt("10.0.0.1", 1, "10.0.0.9", 22), nil)
+	if len(out) != 1 || out[0].Verdict != Drop {
+		t.Errorf("10.0.0.1 through MINE and back: %+v, want the DROP policy", out)
+	}
+}

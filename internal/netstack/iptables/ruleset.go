@@ -48,6 +48,10 @@ type Chain struct {
 	// PolicyCounters counts the packets the policy decided, when the save had counters.
 	PolicyCounters Counters
 	Rules          []*Rule
+
+	// Where the chain's rules are among the parser's jobs.
+	firstJob, nRules int
+	scattered        bool
 }
 
 // Builtin reports whether the chain is one of the kernel's hook chains.

@@ -89,11 +89,15 @@ var continueTargets = map[string]bool{
 // newTarget builds the target of a rule; chains holds the table's chains so that a jump
 // can be told from an extension.
 func newTarget(name string, opts []option, text string, chains map[string]*Chain) Target {
+	var a *allocator
+	return a.newTarget(name, opts, text, chains)
+}
+
+func (a *allocator) newTarget(name string, opts []option, text string, chains map[string]*Chain) Target {
 	b := tbase{name: name, text: text}
 	unknown := func(why string) Target { return &UnknownTarget{tbase: b, Reason: why} }
-	if _, ok := chains[name]; ok && len(opts) == 0 {
-		return &JumpTarget{tbase: b, Chain: name}
-	}
+	// A user chain cannot have a target's name, so the names are checked first: most
+	// targets are then found without a map lookup.
 	switch name {
 	case "ACCEPT", "DROP", "RETURN":
 		if len(opts) != 0 {
@@ -110,7 +114,8 @@ func newTarget(name string, opts []option, text string, chains map[string]*Chain
 		}
 		return t
 	case "DNAT", "SNAT", "MASQUERADE", "REDIRECT":
-		t := &NATTarget{tbase: b}
+		t := a.nat()
+		*t = NATTarget{tbase: b}
 		seen := false
 		for _, o := range opts {
 			switch o.name {
@@ -212,11 +217,16 @@ func newTarget(name string, opts []option, text string, chains map[string]*Chain
 		}
 		return t
 	}
+	if _, ok := chains[name]; ok {
+		if len(opts) != 0 {
+			return unknown("jump with options")
+		}
+		t := a.jump()
+		*t = JumpTarget{tbase: b, Chain: name}
+		return t
+	}
 	if continueTargets[name] {
 		return &ContinueTarget{tbase: b}
-	}
-	if _, ok := chains[name]; ok {
-		return unknown("jump with options")
 	}
 	return unknown("target " + name)
 }
