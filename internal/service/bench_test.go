@@ -68,17 +68,6 @@ func synthetic(n int) (*cluster.Snapshot, *netstack.Netstack) {
 
 const benchServices = 10000
 
-func BenchmarkParseKubeProxyRules(b *testing.B) {
-	_, stack := synthetic(benchServices)
-	b.SetBytes(int64(len(stack.IPTables)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := parseRuleset(stack.IPTables); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkProcess is one packet to the last service of 10,000 (the longest KUBE-SERVICES
 // scan), with the node's rules already parsed, as for every packet after the first.
 func BenchmarkProcess(b *testing.B) {

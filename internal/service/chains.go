@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/netdiag/netdiag/internal/cluster"
 )
 
 // kube-proxy names its per-service and per-endpoint chains by a hash (pkg/proxy/iptables
@@ -42,34 +40,4 @@ func ServiceChains(svc *corev1.Service, p *corev1.ServicePort) []string {
 func EndpointChain(svc *corev1.Service, p *corev1.ServicePort, ep netip.AddrPort) string {
 	h := sha256.Sum256([]byte(portName(svc, p) + strings.ToLower(string(p.Protocol)) + ep.String()))
 	return prefixSEP + base32.StdEncoding.EncodeToString(h[:])[:16]
-}
-
-// chainOwner is the service port a kube-proxy chain belongs to.
-type chainOwner struct {
-	svc  *corev1.Service
-	port *corev1.ServicePort
-}
-
-// chainIndex maps every per-service chain name the snapshot's services would have to its
-// service port.
-func chainIndex(snap *cluster.Snapshot) map[string]chainOwner {
-	idx := map[string]chainOwner{}
-	for i := range snap.Services {
-		svc := &snap.Services[i]
-		for j := range svc.Spec.Ports {
-			for _, c := range ServiceChains(svc, &svc.Spec.Ports[j]) {
-				idx[c] = chainOwner{svc, &svc.Spec.Ports[j]}
-			}
-		}
-	}
-	return idx
-}
-
-func isServiceChain(name string) bool {
-	for _, p := range []string{prefixSVC, prefixSVL, prefixEXT, prefixFW, prefixSEP} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
 }

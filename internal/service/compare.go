@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
 )
 
 // explain fills in what each branch means: the endpoint the translation picked, whether it
@@ -74,7 +75,7 @@ func portLabel(p *corev1.ServicePort) string {
 // compare sets the endpoints the EndpointSlices ask for and reports where the node's real
 // translation differs from them. rs is the node's ruleset in iptables mode (for the
 // evidence of what kube-proxy wrote for the service), nil otherwise.
-func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *ruleset) {
+func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *iptables.Ruleset) {
 	if res.Service == nil || res.Port == nil {
 		return
 	}
@@ -107,7 +108,7 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *ruleset) {
 			rule = decided.Rule
 		}
 		// In ipvs mode the deciding "rule" is kube-proxy's own virtual server.
-		kubeProxyRule := decided != nil && (res.Mode == ModeIPVS || commentNames(ruleComment(decided.Rule), portName(svc, port)))
+		kubeProxyRule := decided != nil && (res.Mode == ModeIPVS || commentNames(comment(decided.decider), portName(svc, port)))
 		switch {
 		case undecided && decided == nil:
 			// A rule not understood decides; it is reported as such.
@@ -172,7 +173,7 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *ruleset) {
 				"Node %s sends %s to %s for %s, which the EndpointSlices list as %s and kube-proxy should not use now",
 				a.Node, share, tgt, what, conditions(e, a.Node, local))
 		}
-		if (b.Outcome == Dropped || b.Outcome == Rejected) && !commentNames(ruleComment(b.Rule), portName(svc, port)) {
+		if (b.Outcome == Dropped || b.Outcome == Rejected) && !commentNames(comment(b.decider), portName(svc, port)) {
 			reason := model.ReasonIPTablesDrop
 			if b.Outcome == Rejected {
 				reason = model.ReasonIPTablesReject
@@ -197,19 +198,6 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *ruleset) {
 			"Node %s has no rule sending %s to %s, which the EndpointSlices list as ready: kube-proxy has not synced",
 			a.Node, what, joinAddrPorts(missing))
 	}
-}
-
-// ruleComment returns the comment of a rule as the evidence prints it.
-func ruleComment(text string) string {
-	_, rest, ok := strings.Cut(text, "-A ")
-	if !ok {
-		return ""
-	}
-	r, err := parseRule("-A " + rest)
-	if err != nil {
-		return ""
-	}
-	return r.comment
 }
 
 // noEndpointsWhy says why a service port has no usable endpoint, in the user's terms.

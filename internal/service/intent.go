@@ -132,24 +132,13 @@ func portList(svc *corev1.Service) string {
 }
 
 // isLocal reports whether ip is one of the node's own addresses, as addrtype LOCAL sees it:
-// an address on an interface, or inside a local route (127.0.0.0/8 on lo).
+// an address on an interface, or inside a local route (all of 127.0.0.0/8 on lo, which a
+// snapshot without its local table still has).
 func isLocal(stack *netstack.Netstack, ip netip.Addr) bool {
 	if stack == nil || !ip.IsValid() {
 		return false
 	}
-	for _, ifc := range stack.Interfaces {
-		for _, p := range ifc.Addresses {
-			if p.Addr() == ip || (ifc.Kind == "loopback" && p.Contains(ip)) {
-				return true
-			}
-		}
-	}
-	for _, r := range stack.Routes {
-		if r.Type == netstack.RouteLocal && r.Dst.Contains(ip) {
-			return true
-		}
-	}
-	return ip.IsLoopback()
+	return stack.IsLocalAddr(ip) || ip.IsLoopback()
 }
 
 // sliceEndpoint is one endpoint of a service port as the EndpointSlices list it.

@@ -8,41 +8,55 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
 )
 
-// iptablesProcessor follows a packet through kube-proxy's iptables rules: the nat table of
-// the hook the packet enters by (PREROUTING, or OUTPUT for the host's own packets), then the
-// filter table of the hook it takes next (INPUT, FORWARD or OUTPUT), where kube-proxy
-// rejects packets for services without endpoints and drops those for Local policies with
-// none on this node.
+// masqMark is kube-proxy's mark for "masquerade this packet on the way out" (KUBE-MARK-MASQ).
+const masqMark = 0x4000
+
+// iptablesProcessor follows a packet through kube-proxy's iptables rules with the engine's
+// one netfilter evaluator (internal/netstack/iptables): the hook the packet enters by
+// (PREROUTING, or OUTPUT for the host's own packets, which also runs the filter table), then,
+// for PREROUTING, the hook the routing decision sends it to (INPUT or FORWARD), whose filter
+// table holds kube-proxy's REJECT for services without endpoints and DROP for Local policies
+// with none on this node. Explain then reads what the evaluator did.
 type iptablesProcessor struct {
 	mu     sync.Mutex
 	parsed map[*netstack.Netstack]parsedRules
 }
 
 type parsedRules struct {
-	rs  *ruleset
+	rs  *iptables.Ruleset
+	env *iptables.Env
 	err error
 }
 
-func (p *iptablesProcessor) rules(stack *netstack.Netstack) (*ruleset, error) {
+// rules parses a node's rules and builds its evaluation environment once per Processor.
+func (p *iptablesProcessor) rules(stack *netstack.Netstack) (*iptables.Ruleset, *iptables.Env, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if r, ok := p.parsed[stack]; ok {
-		return r.rs, r.err
+		return r.rs, r.env, r.err
 	}
-	rs, err := parseRuleset(stack.IPTables)
-	p.parsed[stack] = parsedRules{rs, err}
-	return rs, err
+	r := parsedRules{}
+	r.rs, r.err = iptables.Parse(stack.IPTables)
+	if r.err == nil {
+		r.env, r.err = iptables.EnvFromNetstack(stack)
+	}
+	if r.err != nil {
+		r.err = fmt.Errorf("node rules: %w", r.err)
+	}
+	p.parsed[stack] = r
+	return r.rs, r.env, r.err
 }
 
 func (p *iptablesProcessor) Process(snap *cluster.Snapshot, a Arrival) (*Result, error) {
 	if err := checkArrival(snap, a); err != nil {
 		return nil, err
 	}
-	res := newResult(ModeIPTables, snap, a)
-	rs, err := p.rules(a.Stack)
+	rs, env, err := p.rules(a.Stack)
 	if err != nil {
+		res := newResult(ModeIPTables, snap, a)
 		res.Branches = []Branch{{Outcome: Undecided, Packet: a.Packet, Probability: 1}}
 		res.Suspicions = append(res.Suspicions, model.Suspicion{
 			Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: a.Node,
@@ -50,115 +64,185 @@ func (p *iptablesProcessor) Process(snap *cluster.Snapshot, a Arrival) (*Result,
 		})
 		return res, nil
 	}
-
-	natHook := "PREROUTING"
-	if a.Origin == FromHost {
-		natHook = "OUTPUT"
-	}
-	nat := &walker{rs: rs, table: "nat", stack: a.Stack, in: a.InInterface}
-	for _, np := range nat.run(natHook, a.Packet) {
-		b := Branch{Packet: np.pkt, Probability: np.prob, Masquerade: np.pkt.Mark&masqMark != 0}
-		addRules(&b, "nat", np.rules())
-		switch np.verdict {
-		case vDNAT:
-			b.Outcome, b.dnat = Translated, true
-		case vDrop:
-			b.Outcome = Dropped
-		case vUnknown:
-			b.Outcome = Undecided
-		default:
-			b.Outcome = Untranslated
-		}
-		if np.decided != nil {
-			b.Rule = "nat: " + np.decided.text
-		}
-		if np.verdict == vUnknown {
-			b.Suspicions = append(b.Suspicions, notUnderstood(a.Node, "nat", np))
-			res.Branches = append(res.Branches, b)
-			continue
-		}
-		if b.Outcome == Dropped {
-			res.Branches = append(res.Branches, b)
-			continue
-		}
-		res.Branches = append(res.Branches, p.filter(rs, a, b, np)...)
-	}
-	explain(snap, a, res)
-	compare(snap, res, a, rs)
-	sortBranches(res.Branches)
-	return res, nil
+	return explainIPTables(snap, a, rs, Traverse(rs, env, a)), nil
 }
 
-// filter runs a branch through the filter table of the hook it takes after the nat table.
-func (p *iptablesProcessor) filter(rs *ruleset, a Arrival, b Branch, np path) []Branch {
-	hook := "FORWARD"
-	switch {
-	case a.Origin == FromHost:
-		hook = "OUTPUT"
-	case isLocal(a.Stack, np.pkt.Dst):
-		hook = "INPUT"
+// Pass is one way a packet went through a node's netfilter hooks, as the shared evaluator
+// computed it. Entry is the hook that translates service addresses: PREROUTING, or OUTPUT for
+// the node's own packets (whose walk also holds the filter table). Next is, for a packet that
+// went on from PREROUTING, the outcome of the hook the routing decision took it to (INPUT or
+// FORWARD); nil when Entry decided, or when the caller did not walk on.
+type Pass struct {
+	Entry iptables.Outcome
+	Next  *iptables.Outcome
+}
+
+// Traverse runs the arrival's packet through the node's rules as the kernel would: the entry
+// hook, then for each branch that PREROUTING accepted, the hook the route takes it to. It is
+// what Process explains; a caller that already walked the hooks (the diagnosis's hop) passes
+// its own passes to Explain instead, so that every packet is translated once.
+func Traverse(rs *iptables.Ruleset, env *iptables.Env, a Arrival) []Pass {
+	pkt := iptables.FromModel(a.Packet)
+	hook := iptables.PreRouting
+	if a.Origin == FromHost {
+		hook = iptables.Output
+		pkt.Out = outInterface(a.Stack, pkt)
+	} else {
+		pkt.In = a.InInterface
 	}
-	f := &walker{rs: rs, table: "filter", stack: a.Stack, in: a.InInterface, dnatted: b.Outcome == Translated}
-	var out []Branch
-	for _, fp := range f.run(hook, np.pkt) {
-		fb := b
-		fb.Probability = b.Probability * fp.prob
-		fb.Rules = append([]string(nil), b.Rules...)
-		fb.Suspicions = append([]model.Suspicion(nil), b.Suspicions...)
-		addRules(&fb, "filter", fp.rules())
-		switch fp.verdict {
-		case vDrop:
-			fb.Outcome, fb.Rule = Dropped, "filter: "+fp.decided.text
-		case vReject:
-			fb.Outcome, fb.Rule = Rejected, "filter: "+fp.decided.text
-		case vUnknown:
-			fb.Outcome = Undecided
-			if fp.decided != nil {
-				fb.Rule = "filter: " + fp.decided.text
-			}
-			fb.Suspicions = append(fb.Suspicions, notUnderstood(a.Node, "filter", fp))
+	var out []Pass
+	for _, o := range rs.Traverse(hook, pkt, env) {
+		if hook != iptables.PreRouting || o.Verdict != iptables.Accept {
+			out = append(out, Pass{Entry: o})
+			continue
 		}
-		out = append(out, fb)
+		next, fp := iptables.Forward, o.Packet
+		if env.IsLocal(fp.Dst) {
+			next = iptables.Input
+		} else {
+			fp.Out = outInterface(a.Stack, fp)
+		}
+		for _, f := range rs.Traverse(next, fp, env) {
+			out = append(out, Pass{Entry: o, Next: &f})
+		}
 	}
 	return out
 }
 
-func addRules(b *Branch, table string, rules []*rule) {
-	for _, r := range rules {
-		b.Rules = append(b.Rules, table+": "+r.text)
+// outInterface is the interface the node routes the packet out of, when it can tell.
+func outInterface(stack *netstack.Netstack, p iptables.Packet) string {
+	if stack == nil {
+		return ""
 	}
+	r := stack.LookupRoute(netstack.RouteQuery{Dst: p.Dst, Mark: p.Mark, IPProto: int(p.Proto), SPort: p.SrcPort, DPort: p.DstPort})
+	if !r.Routed() {
+		return ""
+	}
+	return r.Device
 }
 
-func notUnderstood(node, table string, p path) model.Suspicion {
-	rule := ""
-	if p.decided != nil {
-		rule = table + ": " + p.decided.text
+// Explain says what the node's kube-proxy rules did with the arrival's packet, from the
+// passes the evaluator made (Traverse, or the hop that walked the same hooks), and compares
+// it with what the Service and its EndpointSlices ask for. The node runs kube-proxy in
+// iptables mode (DetectMode); rs is its parsed ruleset, which names the rules kube-proxy
+// wrote for the service when none of them matched (nil leaves that evidence out).
+func Explain(snap *cluster.Snapshot, a Arrival, rs *iptables.Ruleset, passes []Pass) (*Result, error) {
+	if err := checkArrival(snap, a); err != nil {
+		return nil, err
 	}
-	return model.Suspicion{
-		Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: node, Rule: rule,
-		Message: fmt.Sprintf("A %s rule on node %s decides this packet but is not understood (%s), so this branch is undecided", table, node, p.why),
-	}
+	return explainIPTables(snap, a, rs, passes), nil
 }
 
-// serviceRuleText finds the rules of a ruleset that belong to a service port: its chains by
-// their hashed names, and the filter rules whose comment names it.
-func serviceRules(rs *ruleset, chains []string, name string) []*rule {
-	var out []*rule
-	for _, t := range []string{"nat", "filter"} {
-		for _, c := range rs.tables[t] {
-			for _, r := range c.rules {
-				owned := false
-				for _, ch := range chains {
-					if r.chain == ch || r.target == ch {
-						owned = true
-					}
-				}
-				if owned || commentNames(r.comment, name) {
-					out = append(out, r)
-				}
+func explainIPTables(snap *cluster.Snapshot, a Arrival, rs *iptables.Ruleset, passes []Pass) *Result {
+	res := newResult(ModeIPTables, snap, a)
+	for _, p := range passes {
+		res.Branches = append(res.Branches, passBranch(a, p))
+	}
+	explain(snap, a, res)
+	compare(snap, res, a, rs)
+	sortBranches(res.Branches)
+	return res
+}
+
+// passBranch reads one pass as a branch of the service proxy.
+func passBranch(a Arrival, p Pass) Branch {
+	final := p.Entry
+	prob := p.Entry.Probability
+	if p.Next != nil {
+		final = *p.Next
+		prob *= p.Next.Probability
+	}
+	b := Branch{
+		Packet:      final.Packet.Model(),
+		Probability: prob,
+		Masquerade:  final.Packet.Mark&masqMark != 0,
+		dnat:        final.Packet.Conn.Status&iptables.StatusDNAT != 0,
+	}
+	addRules(&b, p.Entry.Trace)
+	if p.Next != nil {
+		addRules(&b, p.Next.Trace)
+	}
+	switch final.Verdict {
+	case iptables.Drop:
+		b.Outcome, b.decider = Dropped, final.Decider
+	case iptables.Reject:
+		b.Outcome, b.decider = Rejected, final.Decider
+	case iptables.Unknown:
+		b.Outcome, b.decider = Undecided, final.Undecided
+		b.Suspicions = append(b.Suspicions, notUnderstood(a.Node, final))
+	default:
+		b.Outcome = Untranslated
+		if b.dnat {
+			b.Outcome = Translated
+		}
+	}
+	if b.decider == nil && b.dnat {
+		for _, n := range p.Entry.NAT {
+			if n.Kind == "DNAT" || n.Kind == "REDIRECT" {
+				b.decider = n.Rule
 			}
 		}
 	}
+	if b.decider != nil {
+		b.Rule = ruleText(b.decider)
+	}
+	return b
+}
+
+// ruleText is a rule as the evidence prints it: its table, then the rule as saved.
+func ruleText(r *iptables.Rule) string { return r.Table + ": " + r.String() }
+
+// addRules appends every rule that matched on the way, in order.
+func addRules(b *Branch, trace []iptables.Step) {
+	for _, s := range trace {
+		if s.Rule != nil {
+			b.Rules = append(b.Rules, ruleText(s.Rule))
+		}
+	}
+}
+
+func notUnderstood(node string, o iptables.Outcome) model.Suspicion {
+	rule, table := "", "netfilter"
+	if o.Undecided != nil {
+		rule, table = ruleText(o.Undecided), o.Undecided.Table
+	}
+	return model.Suspicion{
+		Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: node, Rule: rule,
+		Message: fmt.Sprintf("A %s rule on node %s decides this packet but is not understood (%s), so this branch is undecided", table, node, o.Note),
+	}
+}
+
+// comment returns a rule's -m comment text, empty when it has none.
+func comment(r *iptables.Rule) string {
+	if r == nil {
+		return ""
+	}
+	for _, m := range r.Matches {
+		if c, ok := m.(*iptables.CommentMatch); ok && m.Module() == "comment" {
+			return c.Comment
+		}
+	}
+	return ""
+}
+
+// serviceRules finds the rules of a ruleset that belong to a service port: its chains by
+// their hashed names, and the rules whose comment names it.
+func serviceRules(rs *iptables.Ruleset, chains []string, name string) []*iptables.Rule {
+	var out []*iptables.Rule
+	rs.AllRules(func(r *iptables.Rule) {
+		if r.Table != iptables.TableNAT && r.Table != iptables.TableFilter {
+			return
+		}
+		for _, ch := range chains {
+			if r.Chain == ch || r.Target != nil && r.Target.Name() == ch {
+				out = append(out, r)
+				return
+			}
+		}
+		if commentNames(comment(r), name) {
+			out = append(out, r)
+		}
+	})
 	return out
 }
 

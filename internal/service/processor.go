@@ -10,6 +10,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
 )
 
 // Origin says where a packet comes from when it reaches the node's service rules; it picks
@@ -122,8 +123,10 @@ type Branch struct {
 	// Suspicions are what was found wrong on this branch only.
 	Suspicions []model.Suspicion
 
-	// dnat is set when the proxy translated the packet, even if a later rule stopped it.
-	dnat bool
+	// dnat is set when the proxy translated the packet, even if a later rule stopped it;
+	// decider is the iptables rule Rule prints (nil in other modes).
+	dnat    bool
+	decider *iptables.Rule
 }
 
 // Result is what one node's service proxy does with one packet.
