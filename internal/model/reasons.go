@@ -28,6 +28,9 @@ const (
 	ReasonRouteProhibited   Reason = "RouteProhibited"
 	ReasonMartianPacket     Reason = "MartianPacket"
 	ReasonFDBWrongRemote    Reason = "FDBWrongRemote"
+	// ReasonProxyARPDisabled: the host end of a pod's veth does not answer ARP for the pod's
+	// gateway by proxy (calico's 169.254.1.1).
+	ReasonProxyARPDisabled Reason = "ProxyARPDisabled"
 
 	// Filtering and NAT.
 	ReasonIPTablesDrop        Reason = "IPTablesDrop"

@@ -7,11 +7,12 @@ import (
 	"github.com/netdiag/netdiag/internal/network"
 	"github.com/netdiag/netdiag/internal/network/generic"
 	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugin/calico"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
 )
 
 // Plugins are the plugin names CreateNetwork knows.
-var Plugins = []string{flannel.Name, plugin.GenericName}
+var Plugins = []string{flannel.Name, calico.Name, plugin.GenericName}
 
 // CreateNetwork returns the Network of the named plugin on env. It sets env.EnforcesPolicy
 // from the plugin.
@@ -20,6 +21,8 @@ func CreateNetwork(pluginName string, env *plugin.Env) (network.Network, plugin.
 	switch pluginName {
 	case flannel.Name:
 		p = flannel.New(env, *flannel.DefaultConfig)
+	case calico.Name:
+		p = calico.New(env, *calico.DefaultConfig)
 	case plugin.GenericName:
 		p = &plugin.Generic{Env: env}
 	default:
