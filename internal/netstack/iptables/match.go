@@ -300,8 +300,8 @@ type SetMatch struct {
 	base
 	Set string
 	// Dirs are "src" or "dst" per dimension.
-	Dirs        []string
-	Not         bool
+	Dirs          []string
+	Not           bool
 	ReturnNoMatch bool
 }
 

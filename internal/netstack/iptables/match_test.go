@@ -155,4 +155,3 @@ func (p Packet) withICMP() Packet {
 	p.Proto, p.ICMPType, p.SrcPort, p.DstPort, p.TCPFlags = ProtoICMP, 8, 0, 0, 0
 	return p
 }
-

@@ -1,0 +1,260 @@
+package nftables
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
+)
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// nodeA is the node the fixture was recorded on (as in the iptables package's tests).
+func nodeA(t *testing.T) (*Ruleset, *iptables.Env) {
+	t.Helper()
+	b, err := os.ReadFile("../iptables/testdata/kube-proxy.nft.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Parse(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := iptables.EnvFromNetstack(&netstack.Netstack{Interfaces: []netstack.Interface{
+		{Name: "lo", Kind: "loopback", Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+		{Name: "eth0", Kind: "veth", Addresses: []netip.Prefix{netip.MustParsePrefix("172.18.0.2/24")}},
+		{Name: "cni0", Kind: "bridge", Addresses: []netip.Prefix{netip.MustParsePrefix("10.244.1.1/24")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, env
+}
+
+func pkt(proto uint8, src string, sport uint16, dst string, dport uint16, in string) iptables.Packet {
+	p := iptables.Packet{Src: addr(src), Dst: addr(dst), Proto: proto, SrcPort: sport, DstPort: dport, In: in}
+	if proto == iptables.ProtoTCP {
+		p.TCPFlags = iptables.TCPSyn
+	}
+	return p
+}
+
+type way struct {
+	Verdict iptables.Verdict
+	Packet  string
+	Share   string
+	Mark    string
+	Note    string
+}
+
+func ways(outs []Outcome) []way {
+	var got []way
+	for _, o := range outs {
+		w := way{Verdict: o.Verdict, Packet: o.Packet.Model().String(), Share: fmt.Sprintf("%.3f", o.Probability), Mark: fmt.Sprintf("%#x", o.Packet.Mark)}
+		if o.Verdict == iptables.Unknown || o.Verdict == iptables.Reject {
+			w.Note = o.Note + o.RejectWith
+		}
+		got = append(got, w)
+	}
+	slices.SortFunc(got, func(a, b way) int { return strings.Compare(a.Packet, b.Packet) })
+	return got
+}
+
+func traces(outs []Outcome) string {
+	var b strings.Builder
+	for i, o := range outs {
+		fmt.Fprintf(&b, "outcome %d: %s %s %s\n", i, o.Verdict, o.Packet.Model(), o.Note)
+		for _, s := range o.Trace {
+			fmt.Fprintf(&b, "  %s\n", s)
+		}
+	}
+	return b.String()
+}
+
+func TestKubeProxyNFTables(t *testing.T) {
+	rs, env := nodeA(t)
+	tcp, udp := iptables.ProtoTCP, iptables.ProtoUDP
+	cases := map[string]struct {
+		hook iptables.Hook
+		pkt  iptables.Packet
+		want []way
+	}{
+		"ClusterIP from a pod: numgen map, one outcome per endpoint": {
+			hook: iptables.PreRouting, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.10", 80, "cni0"),
+			want: []way{
+				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8080", "0.333", "0x0", ""},
+				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.333", "0x0", ""},
+				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.333", "0x0", ""},
+			},
+		},
+		"ClusterIP from outside the pod network is marked for masquerade": {
+			hook: iptables.PreRouting, pkt: pkt(udp, "172.18.0.9", 40000, "10.96.0.53", 53, "eth0"),
+			want: []way{
+				{iptables.Accept, "UDP 172.18.0.9:40000 -> 10.244.1.31:5353", "0.500", "0x4000", ""},
+				{iptables.Accept, "UDP 172.18.0.9:40000 -> 10.244.2.32:5353", "0.500", "0x4000", ""},
+			},
+		},
+		"NodePort from outside": {
+			hook: iptables.PreRouting, pkt: pkt(tcp, "192.0.2.50", 40000, "172.18.0.2", 30080, "eth0"),
+			want: []way{
+				{iptables.Accept, "TCP 192.0.2.50:40000 -> 10.244.1.11:8080", "0.500", "0x4000", ""},
+				{iptables.Accept, "TCP 192.0.2.50:40000 -> 10.244.2.13:8080", "0.500", "0x4000", ""},
+			},
+		},
+		"LoadBalancer with externalTrafficPolicy Local: the local endpoint, source kept": {
+			hook: iptables.PreRouting, pkt: pkt(tcp, "198.51.100.7", 40000, "203.0.113.10", 80, "eth0"),
+			want: []way{{iptables.Accept, "TCP 198.51.100.7:40000 -> 10.244.1.11:8080", "1.000", "0x0", ""}},
+		},
+		"session affinity, first packet": {
+			hook: iptables.PreRouting, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.15", 80, "cni0"),
+			want: []way{
+				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.500", "0x0", ""},
+				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.500", "0x0", ""},
+			},
+		},
+		"a service without endpoints is rejected": {
+			hook: iptables.Forward, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.11", 80, "cni0"),
+			want: []way{{iptables.Reject, "TCP 10.244.1.20:40000 -> 10.96.0.11:80", "1.000", "0x0", "port-unreachable"}},
+		},
+		"a ClusterIP on a port it does not serve is rejected": {
+			hook: iptables.Output, pkt: pkt(tcp, "172.18.0.2", 40000, "10.96.0.10", 81, ""),
+			// The node's own traffic to a ClusterIP is marked for masquerade on the way.
+			want: []way{{iptables.Reject, "TCP 172.18.0.2:40000 -> 10.96.0.10:81", "1.000", "0x4000", "port-unreachable"}},
+		},
+		"an unallocated ClusterIP is dropped": {
+			hook: iptables.Forward, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.7.7", 80, "cni0"),
+			want: []way{{iptables.Drop, "TCP 10.244.1.20:40000 -> 10.96.7.7:80", "1.000", "0x0", ""}},
+		},
+		"remote access to localhost is not understood (an iptables-nft xt match)": {
+			hook: iptables.Input, pkt: pkt(tcp, "192.0.2.50", 40000, "127.0.0.1", 10249, "eth0"),
+			want: []way{{iptables.Unknown, "TCP 192.0.2.50:40000 -> 127.0.0.1:10249", "1.000", "0x0", "statement xt is not understood"}},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			outs := rs.Traverse(tc.hook, tc.pkt, env, nil)
+			if diff := cmp.Diff(tc.want, ways(outs)); diff != "" {
+				t.Errorf("%s %s (-want +got):\n%s\n%s", tc.hook, tc.pkt.Model(), diff, traces(outs))
+			}
+		})
+	}
+}
+
+// TestNodePortThroughTheNode follows a NodePort packet through prerouting, forward and
+// postrouting, where the masquerade mark makes kube-proxy's chain masquerade it and clear
+// the mark.
+func TestNodePortThroughTheNode(t *testing.T) {
+	rs, env := nodeA(t)
+	var got []string
+	for _, pre := range rs.Traverse(iptables.PreRouting, pkt(iptables.ProtoTCP, "192.0.2.50", 40000, "172.18.0.2", 30080, "eth0"), env, nil) {
+		p := pre.Packet
+		if netip.MustParsePrefix("10.244.1.0/24").Contains(p.Dst) {
+			p.Out = "cni0"
+		} else {
+			p.Out, p.NextHop = "eth0", addr("172.18.0.3")
+		}
+		for _, fwd := range rs.Traverse(iptables.Forward, p, env, nil) {
+			for _, post := range rs.Traverse(iptables.PostRouting, fwd.Packet, env, nil) {
+				got = append(got, fmt.Sprintf("%s %s mark %#x", post.Verdict, post.Packet.Model(), post.Packet.Mark))
+			}
+		}
+	}
+	slices.Sort(got)
+	want := []string{
+		"Accept TCP 10.244.1.1:40000 -> 10.244.1.11:8080 mark 0x0",
+		"Accept TCP 172.18.0.2:40000 -> 10.244.2.13:8080 mark 0x0",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestSkipIPTablesNFT(t *testing.T) {
+	rs, env := nodeA(t)
+	// Without the iptables-nft tables (evaluated from iptables-save instead), the packet
+	// to localhost meets only kube-proxy's table.
+	outs := rs.Traverse(iptables.Input, pkt(iptables.ProtoTCP, "192.0.2.50", 40000, "127.0.0.1", 10249, "eth0"), env, IPTablesNFT)
+	if len(outs) != 1 || outs[0].Verdict != iptables.Accept {
+		t.Fatalf("got %s", traces(outs))
+	}
+}
+
+func TestEvaluation(t *testing.T) {
+	// Hand-written rules for what kube-proxy's table does not show: inet family, policy
+	// drop, return, anonymous sets, ranges, interface wildcards, ct mark, snat.
+	const ruleset = `{"nftables": [
+{"table": {"family": "inet", "name": "t"}},
+{"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+{"chain": {"family": "inet", "table": "t", "name": "check"}},
+{"chain": {"family": "inet", "table": "t", "name": "post", "type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"}},
+{"rule": {"family": "inet", "table": "t", "chain": "in", "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "lo"}}, {"accept": null}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "in", "expr": [{"jump": {"target": "check"}}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "in", "expr": [{"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 7}}, {"accept": null}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "check", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": [22, {"range": [8000, 8080]}]}}}, {"mangle": {"key": {"meta": {"key": "mark"}}, "value": 7}}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "check", "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "veth*"}}, {"return": null}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "check", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "10.0.0.0", "len": 8}}}}, {"mangle": {"key": {"meta": {"key": "mark"}}, "value": 7}}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "post", "expr": [{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "eth0"}}, {"snat": {"addr": "192.0.2.1", "port": 5000}}]}}
+]}`
+	rs, err := Parse(ruleset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		hook iptables.Hook
+		pkt  iptables.Packet
+		want way
+	}{
+		"loopback accepted":           {iptables.Input, pkt(iptables.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 9, "lo"), way{iptables.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:9", "1.000", "0x0", ""}},
+		"port in the anonymous set":   {iptables.Input, pkt(iptables.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{iptables.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x7", ""}},
+		"port in the range":           {iptables.Input, pkt(iptables.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 8042, "eth0"), way{iptables.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:8042", "1.000", "0x7", ""}},
+		"udp has no tcp header":       {iptables.Input, pkt(iptables.ProtoUDP, "1.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{iptables.Drop, "UDP 1.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+		"wildcard interface returns":  {iptables.Input, pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "veth3"), way{iptables.Drop, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+		"prefix marks, then accepted": {iptables.Input, pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{iptables.Accept, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x7", ""}},
+		"snat with a port": {iptables.PostRouting, func() iptables.Packet {
+			p := pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "")
+			p.Out = "eth0"
+			return p
+		}(), way{iptables.Accept, "UDP 192.0.2.1:5000 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+		"snat not on another interface": {iptables.PostRouting, func() iptables.Packet {
+			p := pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "")
+			p.Out = "eth1"
+			return p
+		}(), way{iptables.Accept, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			outs := rs.Traverse(tc.hook, tc.pkt, nil, nil)
+			if diff := cmp.Diff([]way{tc.want}, ways(outs)); diff != "" {
+				t.Errorf("(-want +got):\n%s\n%s", diff, traces(outs))
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	if b, err := os.ReadFile("../iptables/testdata/kube-proxy.nft.json"); err == nil {
+		f.Add(string(b))
+	}
+	f.Add(`{"nftables": [{"chain": {"family": "ip", "table": "t", "name": "c", "hook": "input", "prio": 0}}, {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"vmap": {"key": {"numgen": {"mode": "random", "mod": 3}}, "data": {"set": [[0, {"jump": {"target": "c"}}]]}}}]}}]}`)
+	f.Fuzz(func(t *testing.T, text string) {
+		rs, err := Parse(text)
+		if err != nil {
+			return
+		}
+		env := &iptables.Env{MaxSteps: 10_000, MaxOutcomes: 64}
+		for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Input, iptables.Forward, iptables.Output, iptables.PostRouting} {
+			for _, o := range rs.Traverse(h, pkt(iptables.ProtoTCP, "10.244.1.20", 40000, "10.96.0.10", 80, "eth0"), env, nil) {
+				if o.Verdict == "" {
+					t.Fatal("outcome without a verdict")
+				}
+			}
+		}
+	})
+}
