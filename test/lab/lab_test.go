@@ -358,3 +358,20 @@ func TestSweepAfterCrash(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUp measures bringing a 2-node flannel vxlan lab up (and down again).
+func BenchmarkUp(b *testing.B) {
+	if err := Check("", ModeFlannelVXLAN); err != nil {
+		b.Skipf("lab cannot run here: %v", err)
+	}
+	dir := b.TempDir()
+	for b.Loop() {
+		l, err := Up(b.Context(), Config{Name: "ndlabb", Dir: dir + "/ndlabb"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Down(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
