@@ -13,6 +13,7 @@ import (
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/policy"
 	"github.com/netdiag/netdiag/internal/provider"
+	"github.com/netdiag/netdiag/internal/service"
 )
 
 // Diagnose answers in.Question from the snapshot in in: it walks the packet from the source
@@ -48,6 +49,7 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 		Question:  in.Question,
 		Netfilter: plugin.IPTablesFactory,
 		Policy:    policy.NewEvaluator(in.Cluster),
+		Services:  service.New(),
 	}
 	net, p, err := provider.CreateNetwork(name, env)
 	if err != nil {

@@ -72,13 +72,28 @@ func (b *BasePluginNode) Send(dst model.Endpoint, pkt model.Packet) (*HopResult,
 			h.Step("route", "source", "selected "+src.String())
 		}
 	}
-	for _, o := range b.hook(h, HookOutput, "", r.Device) {
-		hb := h.with(o.Packet)
+	var sent []*Hop
+	if a, ok := b.serviceArrival(h, ""); ok && inNetfilter(h.Stack) {
+		for _, l := range b.meetService(h, a, HookOutput, "", r.Device) {
+			sent = append(sent, l.hop)
+		}
+	} else {
+		hs := []*Hop{h}
+		if ok {
+			hs = b.proxyService(h, a)
+		}
+		for _, hh := range hs {
+			for _, o := range b.hook(hh, HookOutput, "", r.Device) {
+				sent = append(sent, hh.with(o.Packet))
+			}
+		}
+	}
+	for _, hb := range sent {
 		rr := r
-		if o.Packet.Dst != pkt.Dst || o.Packet.Mark != pkt.Mark {
+		if hb.Packet.Dst != pkt.Dst || hb.Packet.Mark != pkt.Mark {
 			// NAT or a mark changed the key: the kernel routes the packet again.
 			var ok bool
-			if rr, ok = b.route(hb, routeQuery(o.Packet, "")); !ok {
+			if rr, ok = b.route(hb, routeQuery(hb.Packet, "")); !ok {
 				continue
 			}
 		}
@@ -211,13 +226,29 @@ func (b *BasePluginNode) bridged(h *Hop, br *netstack.Interface, port string, ne
 }
 
 func (b *BasePluginNode) prerouting(h *Hop, iif string) {
-	for _, o := range b.hook(h, HookPrerouting, iif, "") {
-		hb := h.with(o.Packet)
-		r, ok := b.route(hb, routeQuery(o.Packet, iif))
-		if !ok {
-			continue
+	hs := []*Hop{h}
+	if a, ok := b.serviceArrival(h, iif); ok {
+		if inNetfilter(h.Stack) {
+			for _, l := range b.meetService(h, a, HookPrerouting, iif, "") {
+				if l.local {
+					b.serve(l.hop)
+				} else {
+					b.postrouting(l.hop, l.route, iif)
+				}
+			}
+			return
 		}
-		b.routed(hb, r, iif)
+		hs = b.proxyService(h, a)
+	}
+	for _, hh := range hs {
+		for _, o := range b.hook(hh, HookPrerouting, iif, "") {
+			hb := hh.with(o.Packet)
+			r, ok := b.route(hb, routeQuery(o.Packet, iif))
+			if !ok {
+				continue
+			}
+			b.routed(hb, r, iif)
+		}
 	}
 }
 

@@ -113,6 +113,18 @@ func cmpOr(a, b string) string {
 // hook runs the packet through a netfilter hook and returns the branches that go on; the
 // branches that end are recorded.
 func (b *BasePluginNode) hook(h *Hop, hook, in, out string) []NFOutcome {
+	var goOn []NFOutcome
+	for _, o := range b.evaluate(h, hook, in, out) {
+		if b.settle(h, hook, in, out, o) {
+			goOn = append(goOn, o)
+		}
+	}
+	return goOn
+}
+
+// evaluate runs the packet through a netfilter hook and returns every way it goes, stopped
+// or not. A namespace whose rules cannot be evaluated lets the packet pass, with an Info.
+func (b *BasePluginNode) evaluate(h *Hop, hook, in, out string) []NFOutcome {
 	pass := []NFOutcome{{Verdict: NFAccept, Packet: h.Packet, Probability: 1}}
 	if h.Stack.IPTables == "" {
 		return pass
@@ -126,38 +138,42 @@ func (b *BasePluginNode) hook(h *Hop, hook, in, out string) []NFOutcome {
 		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "The iptables rules of %s are not evaluated in this build", b.NetNode.Name)
 		return pass
 	}
-	var goOn []NFOutcome
-	for _, o := range nf.Hook(hook, h.Packet, in, out, h.State) {
-		hb := h.with(o.Packet)
-		for _, r := range o.NotUnderstood {
-			hb.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", r, "A rule of %s in %s uses a match or target the engine does not understand; it was not applied", b.NetNode.Name, hook)
-		}
-		switch o.Verdict {
-		case NFAccept:
-			if o.Packet != h.Packet {
-				hb.Step("netfilter", hook+" "+natAction(h.Packet, o.Packet), o.Rule)
-			}
-			goOn = append(goOn, o)
-		case NFDrop:
-			hb.Step("netfilter", hook+" DROP", o.Rule)
-			hb.drop(model.ReasonIPTablesDrop, cmpOr(in, out), o.Rule, "iptables "+hook+" drops it",
-				"An iptables rule of %s drops the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
-		case NFReject:
-			hb.Step("netfilter", hook+" REJECT", o.Rule)
-			if strings.Contains(o.Rule, "has no endpoints") {
-				hb.drop(model.ReasonServiceNoEndpoints, "", o.Rule, "the service has no endpoints",
-					"kube-proxy rejects the packet on %s because the service has no ready endpoints: check the pods behind it and their readiness", b.NetNode.Name)
-				continue
-			}
-			hb.drop(model.ReasonIPTablesReject, cmpOr(in, out), o.Rule, "iptables "+hook+" rejects it",
-				"An iptables rule of %s rejects the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
-		default:
-			hb.Step("netfilter", hook+" UNKNOWN", o.Rule)
-			hb.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", o.Rule, "Whether %s lets the packet through %s depends on a rule the engine does not understand", b.NetNode.Name, hook)
-			hb.end(Undecided, "a rule of "+b.NetNode.Name+" is not understood")
-		}
+	return nf.Hook(hook, h.Packet, in, out, h.State)
+}
+
+// uncertain reports the rules on an outcome's way that the evaluator passed without
+// understanding them.
+func (b *BasePluginNode) uncertain(h *Hop, hook string, o NFOutcome) {
+	for _, r := range o.NotUnderstood {
+		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", r, "A rule of %s in %s uses a match or target the engine does not understand; it was not applied", b.NetNode.Name, hook)
 	}
-	return goOn
+}
+
+// settle records what one outcome of a hook means for its branch (h is the hop as the
+// packet entered the hook) and reports whether the branch goes on.
+func (b *BasePluginNode) settle(before *Hop, hook, in, out string, o NFOutcome) bool {
+	h := before.with(o.Packet)
+	b.uncertain(h, hook, o)
+	switch o.Verdict {
+	case NFAccept:
+		if o.Packet != before.Packet {
+			h.Step("netfilter", hook+" "+natAction(before.Packet, o.Packet), o.Rule)
+		}
+		return true
+	case NFDrop:
+		h.Step("netfilter", hook+" DROP", o.Rule)
+		h.drop(model.ReasonIPTablesDrop, cmpOr(in, out), o.Rule, "iptables "+hook+" drops it",
+			"An iptables rule of %s drops the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
+	case NFReject:
+		h.Step("netfilter", hook+" REJECT", o.Rule)
+		h.drop(model.ReasonIPTablesReject, cmpOr(in, out), o.Rule, "iptables "+hook+" rejects it",
+			"An iptables rule of %s rejects the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
+	default:
+		h.Step("netfilter", hook+" UNKNOWN", o.Rule)
+		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", o.Rule, "Whether %s lets the packet through %s depends on a rule the engine does not understand", b.NetNode.Name, hook)
+		h.end(Undecided, "a rule of "+b.NetNode.Name+" is not understood")
+	}
+	return false
 }
 
 func natAction(before, after model.Packet) string {

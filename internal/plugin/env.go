@@ -7,7 +7,9 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/policy"
+	"github.com/netdiag/netdiag/internal/service"
 )
 
 // ConnState is the conntrack state a packet has when the rules see it.
@@ -52,6 +54,9 @@ type NFOutcome struct {
 	NotUnderstood []string
 	// Probability is the share of packets that take this branch (1 without forks).
 	Probability float64
+	// Eval is the iptables evaluator's own outcome, for what explains it further (the
+	// service processor reads the NAT and the rules from it); nil from other evaluators.
+	Eval *iptables.Outcome
 }
 
 // Netfilter evaluates packets through one network namespace's rules.
@@ -74,6 +79,10 @@ type Env struct {
 	Netfilter NetfilterFactory
 	// Policy evaluates NetworkPolicy; nil skips it.
 	Policy *policy.Evaluator
+	// Services explains what a node's service proxy does with a packet addressed to a
+	// service, and translates it where netfilter does not (ipvs); nil leaves the
+	// translation to the netfilter hooks alone, unexplained.
+	Services service.Processor
 	// EnforcesPolicy is the plugin's word on whether policy decides.
 	EnforcesPolicy bool
 

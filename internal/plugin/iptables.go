@@ -3,13 +3,11 @@ package plugin
 import (
 	"fmt"
 	"hash/maphash"
-	"net/netip"
 	"strings"
 	"sync"
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/ipset"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
 )
 
@@ -81,40 +79,15 @@ func newIPTablesFilter(stack *netstack.Netstack) (Netfilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse iptables-save: %w", err)
 	}
-	env := &iptables.Env{Local: map[netip.Addr]bool{}, Broadcast: map[netip.Addr]bool{}, Addrs: map[string][]netip.Prefix{}}
-	if stack.IPSets != "" {
-		sets, err := ipset.Parse(stack.IPSets)
-		if err != nil {
-			return nil, fmt.Errorf("parse ipset save: %w", err)
-		}
-		env.Sets = sets
-	}
-	for _, r := range stack.Routes {
-		if r.Table != netstack.TableLocal {
-			continue
-		}
-		switch r.Type {
-		case netstack.RouteLocal:
-			if r.Dst.IsSingleIP() {
-				env.Local[r.Dst.Addr()] = true
-			} else {
-				env.LocalPrefixes = append(env.LocalPrefixes, r.Dst)
-			}
-		case netstack.RouteBroadcast:
-			env.Broadcast[r.Dst.Addr()] = true
-		}
-	}
-	for _, ifc := range stack.Interfaces {
-		env.Addrs[ifc.Name] = ifc.Addresses
-		if len(stack.Routes) == 0 {
-			// Without a local table the interface addresses are the local ones.
-			for _, p := range ifc.Addresses {
-				env.Local[p.Addr()] = true
-			}
-		}
+	env, err := iptables.EnvFromNetstack(stack)
+	if err != nil {
+		return nil, fmt.Errorf("evaluation environment: %w", err)
 	}
 	return &iptablesFilter{rs: rs, env: env}, nil
 }
+
+// Ruleset returns the parsed rules, for the service processor's evidence.
+func (f *iptablesFilter) Ruleset() *iptables.Ruleset { return f.rs }
 
 var hooks = map[string]iptables.Hook{
 	HookPrerouting:  iptables.PreRouting,
@@ -137,8 +110,8 @@ func (f *iptablesFilter) Hook(hook string, pkt model.Packet, in, out string, sta
 	}
 	outs := f.rs.Traverse(h, p, f.env)
 	res := make([]NFOutcome, 0, len(outs))
-	for _, o := range outs {
-		n := NFOutcome{Packet: o.Packet.Model(), Probability: o.Probability}
+	for i, o := range outs {
+		n := NFOutcome{Packet: o.Packet.Model(), Probability: o.Probability, Eval: &outs[i]}
 		switch o.Verdict {
 		case iptables.Accept:
 			n.Verdict = NFAccept

@@ -136,6 +136,10 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *iptables.Rulese
 				a.Node, what, joinAddrPorts(res.Endpoints))
 		case hasReason(res.Suspicions, model.ReasonServiceRulesMissing):
 			// Already said where the rules fall short (ipvs: the address is not bound).
+		case res.Mode == ModeNone:
+			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceRulesMissing, "",
+				"Node %s has no service rules at all, so nothing translates %s although the EndpointSlices list %s: kube-proxy is not running there (or has never synced)",
+				a.Node, what, joinAddrPorts(res.Endpoints))
 		default:
 			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceRulesMissing, "",
 				"Node %s has no %s rules for %s although the EndpointSlices list %s: kube-proxy is not running there or has not synced",

@@ -62,6 +62,38 @@ func newResult(mode Mode, snap *cluster.Snapshot, a Arrival) *Result {
 	return res
 }
 
+// Addressed reports whether the arrival's packet is addressed to a service: a cluster IP, an
+// external or load-balancer IP, or a node port of one of the node's own addresses. It is
+// the cheap test a diagnosis makes at every node before asking for an explanation.
+func Addressed(snap *cluster.Snapshot, a Arrival) bool {
+	dst := a.Packet.Dst
+	if ep, ok := snap.IPCache().Lookup(dst); ok {
+		if ep.Type == model.EndpointService {
+			return true
+		}
+		if ep.Type == model.EndpointPod {
+			return false
+		}
+	}
+	local := a.Packet.Protocol != model.ICMP && isLocal(a.Stack, dst)
+	proto := corev1.Protocol(a.Packet.Protocol)
+	for i := range snap.Services {
+		svc := &snap.Services[i]
+		if _, ok := addressKind(svc, dst); ok {
+			return true
+		}
+		if !local {
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.NodePort != 0 && p.Protocol == proto && uint16(p.NodePort) == a.Packet.DstPort {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func addressKind(svc *corev1.Service, ip netip.Addr) (AddressKind, bool) {
 	for _, s := range svc.Spec.ClusterIPs {
 		if parseAddr(s) == ip {

@@ -50,13 +50,13 @@ func (p *iptablesProcessor) rules(stack *netstack.Netstack) (*iptables.Ruleset, 
 	return r.rs, r.env, r.err
 }
 
-func (p *iptablesProcessor) Process(snap *cluster.Snapshot, a Arrival) (*Result, error) {
+func (p *iptablesProcessor) process(snap *cluster.Snapshot, a Arrival, mode Mode) (*Result, error) {
 	if err := checkArrival(snap, a); err != nil {
 		return nil, err
 	}
 	rs, env, err := p.rules(a.Stack)
 	if err != nil {
-		res := newResult(ModeIPTables, snap, a)
+		res := newResult(mode, snap, a)
 		res.Branches = []Branch{{Outcome: Undecided, Packet: a.Packet, Probability: 1}}
 		res.Suspicions = append(res.Suspicions, model.Suspicion{
 			Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: a.Node,
@@ -64,7 +64,9 @@ func (p *iptablesProcessor) Process(snap *cluster.Snapshot, a Arrival) (*Result,
 		})
 		return res, nil
 	}
-	return explainIPTables(snap, a, rs, Traverse(rs, env, a)), nil
+	res := explainIPTables(snap, a, mode, rs, Traverse(rs, env, a))
+	sortBranches(res.Branches)
+	return res, nil
 }
 
 // Pass is one way a packet went through a node's netfilter hooks, as the shared evaluator
@@ -121,27 +123,40 @@ func outInterface(stack *netstack.Netstack, p iptables.Packet) string {
 	return r.Device
 }
 
-// Explain says what the node's kube-proxy rules did with the arrival's packet, from the
-// passes the evaluator made (Traverse, or the hop that walked the same hooks), and compares
-// it with what the Service and its EndpointSlices ask for. The node runs kube-proxy in
-// iptables mode (DetectMode); rs is its parsed ruleset, which names the rules kube-proxy
-// wrote for the service when none of them matched (nil leaves that evidence out).
+// Explain says what the node's service rules did with the arrival's packet, from the passes
+// the evaluator made (Traverse, or the hop that walked the same hooks), and compares it with
+// what the Service and its EndpointSlices ask for. It serves nodes whose netfilter rules are
+// the service proxy: kube-proxy in iptables mode, or no kube-proxy at all (DetectMode says
+// which); other modes translate outside netfilter and go through Process. rs is the node's
+// parsed ruleset, which names the rules kube-proxy wrote for the service when none of them
+// matched (nil leaves that evidence out). Branch i reads passes[i].
 func Explain(snap *cluster.Snapshot, a Arrival, rs *iptables.Ruleset, passes []Pass) (*Result, error) {
 	if err := checkArrival(snap, a); err != nil {
 		return nil, err
 	}
-	return explainIPTables(snap, a, rs, passes), nil
+	mode := DetectMode(a.Stack)
+	if mode != ModeNone {
+		mode = ModeIPTables
+	}
+	return explainIPTables(snap, a, mode, rs, passes), nil
 }
 
-func explainIPTables(snap *cluster.Snapshot, a Arrival, rs *iptables.Ruleset, passes []Pass) *Result {
-	res := newResult(ModeIPTables, snap, a)
-	for _, p := range passes {
-		res.Branches = append(res.Branches, passBranch(a, p))
+func explainIPTables(snap *cluster.Snapshot, a Arrival, mode Mode, rs *iptables.Ruleset, passes []Pass) *Result {
+	res := newResult(mode, snap, a)
+	for i, p := range passes {
+		b := passBranch(a, p)
+		b.Pass = i
+		res.Branches = append(res.Branches, b)
 	}
 	explain(snap, a, res)
 	compare(snap, res, a, rs)
-	sortBranches(res.Branches)
 	return res
+}
+
+// PassThrough is the outcome of a hook in a namespace without rules: the packet goes on as
+// it came, as the first packet of its connection.
+func PassThrough(pkt model.Packet) iptables.Outcome {
+	return iptables.Outcome{Verdict: iptables.Accept, Packet: iptables.FromModel(pkt), Probability: 1}
 }
 
 // passBranch reads one pass as a branch of the service proxy.
@@ -152,11 +167,12 @@ func passBranch(a Arrival, p Pass) Branch {
 		final = *p.Next
 		prob *= p.Next.Probability
 	}
+	// Service translation and masquerade marking happen in the entry hook's nat table.
 	b := Branch{
 		Packet:      final.Packet.Model(),
 		Probability: prob,
-		Masquerade:  final.Packet.Mark&masqMark != 0,
-		dnat:        final.Packet.Conn.Status&iptables.StatusDNAT != 0,
+		Masquerade:  p.Entry.Packet.Mark&masqMark != 0,
+		dnat:        p.Entry.Packet.Conn.Status&iptables.StatusDNAT != 0,
 	}
 	addRules(&b, p.Entry.Trace)
 	if p.Next != nil {

@@ -59,15 +59,16 @@ type dispatcher struct {
 }
 
 func (d *dispatcher) Process(snap *cluster.Snapshot, a Arrival) (*Result, error) {
-	switch DetectMode(a.Stack) {
+	switch mode := DetectMode(a.Stack); mode {
 	case ModeIPVS:
 		return ipvsProcessor{}.Process(snap, a)
 	case ModeNFTables:
 		return nftProcessor{}.Process(snap, a)
-	case ModeIPTables:
-		return d.ipt.Process(snap, a)
+	default:
+		// Without kube-proxy's rules the node's other rules still decide (ModeNone): the
+		// same evaluator walks them and finds nothing that translates.
+		return d.ipt.process(snap, a, mode)
 	}
-	return noneProcessor{}.Process(snap, a)
 }
 
 // Outcome is how one branch of the packet leaves the service proxy.
@@ -123,6 +124,9 @@ type Branch struct {
 	// Suspicions are what was found wrong on this branch only.
 	Suspicions []model.Suspicion
 
+	// Pass is the index of the pass Explain read the branch from.
+	Pass int
+
 	// dnat is set when the proxy translated the packet, even if a later rule stopped it;
 	// decider is the iptables rule Rule prints (nil in other modes).
 	dnat    bool
@@ -165,20 +169,6 @@ func checkArrival(snap *cluster.Snapshot, a Arrival) error {
 		return fmt.Errorf("service: packet %s has no destination", a.Packet)
 	}
 	return nil
-}
-
-// noneProcessor serves a node without any service rules: the packet passes untranslated, and
-// a packet meant for a service with endpoints is a finding.
-type noneProcessor struct{}
-
-func (noneProcessor) Process(snap *cluster.Snapshot, a Arrival) (*Result, error) {
-	if err := checkArrival(snap, a); err != nil {
-		return nil, err
-	}
-	res := newResult(ModeNone, snap, a)
-	res.Branches = []Branch{{Outcome: Untranslated, Packet: a.Packet, Probability: 1}}
-	compare(snap, res, a, nil)
-	return res, nil
 }
 
 // nftProcessor recognises kube-proxy's nftables mode. Its rules are not evaluated yet, so a

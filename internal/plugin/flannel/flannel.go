@@ -202,17 +202,24 @@ func (n *Node) ToHost(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, error)
 	return in, nil
 }
 
-// ToService is reached when no rule translated the service's address on this node.
+// ToService is reached when no rule translated the service's address on this node; the
+// service processor, which the node's hop consults, says why, so flannel has no intent of
+// its own for a virtual address.
 func (n *Node) ToService(h *plugin.Hop, svc *corev1.Service) (*plugin.Intent, error) {
-	h.Suspectf(model.Critical, model.ReasonServiceRulesMissing, "", "",
-		"No kube-proxy rule on %s translated the address %s of service %s/%s, so the packet goes on to a virtual address nothing holds: is kube-proxy running there?",
-		n.node.Name, h.Packet.Dst, svc.Namespace, svc.Name)
 	return nil, nil
 }
 
 // ToExternal: out of the underlay, masqueraded to the node's address so that the reply comes
 // back (flannel's FLANNEL-POSTRTG chain).
 func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
+	if other := subnetOwner(h.Env.Cluster, h.Packet.Dst); other != nil {
+		// An address of a node's pod subnet that no pod holds (a pod that is gone): flannel
+		// routes by subnet, so it still means the node.
+		if other.Name == n.node.Name {
+			return &plugin.Intent{Next: h.NetNode.ID, Device: n.plugin.cfg.Bridge, Why: "flannel bridges its own subnet on " + n.plugin.cfg.Bridge}, nil
+		}
+		return n.toNodeSubnet(h, other), nil
+	}
 	in := &plugin.Intent{Next: model.ExternalID(h.Packet.Dst), Why: "traffic out of the cluster leaves by the underlay"}
 	if u := h.Underlay(); u != nil {
 		in.Device = u.Name
@@ -300,6 +307,16 @@ func (n *Node) checkPodMTU(h *plugin.Hop, backend string) {
 	h.Suspect(model.Suspicion{Level: model.Warning, Reason: model.ReasonMTUMismatch, Node: n.node.Name, Interface: way.Name,
 		Message: fmt.Sprintf("Pod %s/%s has MTU %d on %s, more than the %d of %s that flannel %s carries it over: large packets are dropped or fragmented; the pod MTU should be %d",
 			ep.Namespace, ep.Name, podIf.MTU, podIf.Name, way.MTU, way.Name, backend, way.MTU)})
+}
+
+// subnetOwner returns the node whose pod subnet holds addr, or nil.
+func subnetOwner(snap *cluster.Snapshot, addr netip.Addr) *corev1.Node {
+	for i := range snap.Nodes {
+		if p, err := netip.ParsePrefix(snap.Nodes[i].Spec.PodCIDR); err == nil && p.Contains(addr) {
+			return &snap.Nodes[i]
+		}
+	}
+	return nil
 }
 
 func sameMAC(a, b string) bool {

@@ -1,0 +1,201 @@
+package plugin
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/service"
+)
+
+// A packet addressed to a service meets the node's service proxy at the hook it enters the
+// node by: PREROUTING, or OUTPUT for the node's own packets. Where the proxy is netfilter
+// (kube-proxy in iptables mode, or no kube-proxy at all), the hop's own evaluation of the
+// hooks is the one translation, and service.Explain reads it: which service and port, which
+// endpoint each branch went to, and where that differs from the EndpointSlices. Where the
+// proxy works outside netfilter (ipvs), the processor translates and the hooks then see the
+// translated packet. Either way each packet is translated once.
+
+// serviceLeg is one branch of a packet through the service proxy's hooks.
+type serviceLeg struct {
+	// hop carries the packet as it leaves the hooks.
+	hop   *Hop
+	entry NFOutcome
+	// next is the outcome of the hook the route took the packet to after PREROUTING
+	// (nextHook), nil for OUTPUT or a branch that stopped in PREROUTING.
+	next     *NFOutcome
+	nextHook string
+	out      string
+	route    netstack.RouteResult
+	local    bool
+	// ended is set when the branch already ended on the way (no route).
+	ended bool
+}
+
+// serviceArrival returns the packet as this node's service proxy meets it, when it is
+// addressed to a service and the node's state was collected.
+func (b *BasePluginNode) serviceArrival(h *Hop, iif string) (service.Arrival, bool) {
+	if b.Pod != nil || h.Env.Services == nil || h.Stack == nil {
+		return service.Arrival{}, false
+	}
+	a := service.Arrival{Node: b.Node, Stack: h.Stack, Packet: h.Packet, InInterface: iif, Origin: service.FromOutside}
+	switch {
+	case h.In == nil:
+		a.Origin = service.FromHost
+	case h.In.From != nil && h.In.From.Type == model.NetNodePod && h.In.From.Node == b.Node:
+		a.Origin = service.FromPod
+	}
+	return a, service.Addressed(h.Env.Cluster, a)
+}
+
+// inNetfilter reports whether the node's service proxy is its netfilter rules.
+func inNetfilter(stack *netstack.Netstack) bool {
+	switch service.DetectMode(stack) {
+	case service.ModeIPTables, service.ModeNone:
+		return true
+	}
+	return false
+}
+
+// meetService runs a packet addressed to a service through the entry hook and, after
+// PREROUTING, routes each branch and runs the hook the route takes it to; the service
+// processor explains the passes, the branches the rules stop end here with its findings,
+// and the branches that go on are returned.
+func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out string) []serviceLeg {
+	// The proxy's explanation goes before the routing of the translated branches.
+	mark := len(h.res.Steps)
+	var legs []serviceLeg
+	for _, o := range b.evaluate(h, hook, in, out) {
+		l := serviceLeg{hop: h.with(o.Packet), entry: o}
+		if hook != HookPrerouting || o.Verdict != NFAccept {
+			legs = append(legs, l)
+			continue
+		}
+		r, ok := b.route(l.hop, routeQuery(o.Packet, in))
+		if !ok {
+			l.ended = true
+			legs = append(legs, l)
+			continue
+		}
+		l.route, l.local = r, r.Type == netstack.RouteLocal
+		l.nextHook, l.out = HookForward, r.Device
+		if l.local {
+			l.nextHook, l.out = HookInput, ""
+		}
+		for _, f := range b.evaluate(l.hop, l.nextHook, in, l.out) {
+			lf := l
+			lf.next, lf.hop = &f, h.with(f.Packet)
+			legs = append(legs, lf)
+		}
+	}
+	passes := make([]service.Pass, len(legs))
+	for i, l := range legs {
+		passes[i] = service.Pass{Entry: evalOf(l.entry)}
+		if l.next != nil {
+			n := evalOf(*l.next)
+			passes[i].Next = &n
+		}
+	}
+	res, err := service.Explain(h.Env.Cluster, a, b.ruleset(h), passes)
+	if err != nil {
+		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be explained: %v", b.NetNode.Name, err)
+		res = &service.Result{}
+	}
+	for _, s := range res.Suspicions {
+		h.Suspect(s)
+	}
+	explained := make([]bool, len(legs))
+	var steps []model.Step
+	for _, br := range res.Branches {
+		l := legs[br.Pass]
+		steps = append(steps, br.Steps...)
+		for _, s := range br.Suspicions {
+			l.hop.Suspect(s)
+		}
+		explained[br.Pass] = blocking(br.Suspicions) > 0 || blocking(res.Suspicions) > 0
+	}
+	h.res.Steps = slices.Insert(h.res.Steps, mark, steps...)
+	var goOn []serviceLeg
+	for i, l := range legs {
+		if l.ended {
+			continue
+		}
+		last, lastHook, lastOut := l.entry, hook, out
+		b.uncertain(l.hop, hook, l.entry)
+		if l.next != nil {
+			last, lastHook, lastOut = *l.next, l.nextHook, l.out
+			b.uncertain(l.hop, l.nextHook, last)
+		}
+		switch {
+		case last.Verdict == NFAccept:
+			goOn = append(goOn, l)
+		case last.Verdict == NFUnknown:
+			// The processor said which rule it does not understand.
+			l.hop.Step("netfilter", lastHook+" UNKNOWN", last.Rule)
+			l.hop.end(Undecided, "a rule of "+b.NetNode.Name+" is not understood")
+		case explained[i]:
+			verb := strings.ToLower(string(last.Verdict)) + "s"
+			l.hop.Step("netfilter", lastHook+" "+string(last.Verdict), last.Rule)
+			l.hop.end(Dropped, "the service proxy of "+b.NetNode.Name+" "+verb+" it")
+		default:
+			b.settle(l.hop, lastHook, in, lastOut, last)
+		}
+	}
+	return goOn
+}
+
+// evalOf is the evaluator's outcome behind an NFOutcome; a hook without rules passes the
+// packet as it is.
+func evalOf(o NFOutcome) iptables.Outcome {
+	if o.Eval != nil {
+		return *o.Eval
+	}
+	return service.PassThrough(o.Packet)
+}
+
+// ruleset returns the hop's parsed iptables rules, nil when there are none.
+func (b *BasePluginNode) ruleset(h *Hop) *iptables.Ruleset {
+	nf, err := h.Env.filter(h.Stack)
+	if err != nil || nf == nil {
+		return nil
+	}
+	if r, ok := nf.(interface{ Ruleset() *iptables.Ruleset }); ok {
+		return r.Ruleset()
+	}
+	return nil
+}
+
+// proxyService hands a packet addressed to a service to a proxy outside netfilter (ipvs):
+// the processor translates it, and the hops that go on carry the translated packets.
+func (b *BasePluginNode) proxyService(h *Hop, a service.Arrival) []*Hop {
+	res, err := h.Env.Services.Process(h.Env.Cluster, a)
+	if err != nil {
+		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be followed: %v", b.NetNode.Name, err)
+		return []*Hop{h}
+	}
+	for _, s := range res.Suspicions {
+		h.Suspect(s)
+	}
+	var goOn []*Hop
+	for _, br := range res.Branches {
+		hb := h.with(br.Packet)
+		hb.res.Steps = append(hb.res.Steps, br.Steps...)
+		for _, s := range br.Suspicions {
+			hb.Suspect(s)
+		}
+		switch br.Outcome {
+		case service.Translated, service.Untranslated:
+			goOn = append(goOn, hb)
+		case service.Undecided:
+			hb.end(Undecided, "the service proxy of "+b.NetNode.Name+" is not simulated")
+		default:
+			if blocking(br.Suspicions)+blocking(res.Suspicions) == 0 {
+				hb.Suspectf(model.Critical, model.ReasonIPTablesDrop, "", br.Rule, "The service proxy of %s stops the packet: %s", b.NetNode.Name, br.Rule)
+			}
+			hb.end(Dropped, "the service proxy of "+b.NetNode.Name+" stops it")
+		}
+	}
+	return goOn
+}
