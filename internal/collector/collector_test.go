@@ -282,17 +282,19 @@ func TestCollectNodeAndPod(t *testing.T) {
 		if pod.NetNS != n.podPath {
 			t.Errorf("pod found in %s, want %s", pod.NetNS, n.podPath)
 		}
-		// ipvs is not in this kernel: recorded, and nothing else failed.
+		// Every part was read. A kernel without ip_vs (this one) has no virtual services:
+		// an empty ipvs part, not an error that would make every check that reads it
+		// untrusted.
 		partsOf := func(errs []netstack.PartError) (out []string) {
 			for _, e := range errs {
 				out = append(out, e.Part)
 			}
 			return out
 		}
-		if diff := cmp.Diff([]string{PartIPVS}, partsOf(host.Errors)); diff != "" {
+		if diff := cmp.Diff([]string(nil), partsOf(host.Errors)); diff != "" {
 			t.Errorf("node part errors (-want +got):\n%s\n%v", diff, host.Errors)
 		}
-		if diff := cmp.Diff([]string{PartIPVS}, partsOf(pod.Errors)); diff != "" {
+		if diff := cmp.Diff([]string(nil), partsOf(pod.Errors)); diff != "" {
 			t.Errorf("pod part errors (-want +got):\n%s\n%v", diff, pod.Errors)
 		}
 		missing := snap.Pods[1]
@@ -319,7 +321,7 @@ func TestCollectRecordsPartErrors(t *testing.T) {
 		},
 		"no tools in PATH": {
 			emptyPATH: true,
-			wantParts: []string{PartIPVS, PartIPTables, PartNFTables, PartIPSets},
+			wantParts: []string{PartIPTables, PartNFTables, PartIPSets},
 			wantLinks: true,
 		},
 	}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -52,12 +53,17 @@ type ipvsService struct {
 }
 
 // readIPVS dumps the ipvs virtual services and their real servers through generic netlink in
-// the calling thread's namespace. A kernel without ip_vs has no IPVS family: that is an
-// error of this part only, and no module is loaded to avoid it.
+// the calling thread's namespace. A kernel without ip_vs (neither built in nor loaded) has no
+// IPVS family and so no virtual service at all: that is an empty part, read in full, not an
+// error (kube-proxy in ipvs mode loads the module before it adds a service). No module is
+// loaded here.
 func readIPVS() ([]netstack.IPVSService, error) {
 	family, err := netlink.GenlFamilyGet("IPVS")
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("generic netlink family IPVS (is ip_vs loaded?): %w", err)
+		return nil, fmt.Errorf("generic netlink family IPVS: %w", err)
 	}
 	req := nl.NewNetlinkRequest(int(family.ID), unix.NLM_F_DUMP)
 	req.AddData(&nl.Genlmsg{Command: ipvsCmdGetService, Version: ipvsGenlVersion})
