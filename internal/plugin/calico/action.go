@@ -73,6 +73,7 @@ func mergeResult(r, o *plugin.HopResult) {
 }
 
 func (a *nodeAction) after(res *plugin.HopResult) {
+	defer scrubMarks(res, a.base.NetNode.ID)
 	stack := a.stack()
 	if stack == nil {
 		return

@@ -53,6 +53,7 @@ func (a *podAction) Send(dst model.Endpoint, pkt model.Packet) (*plugin.HopResul
 		return res, err
 	}
 	a.checkGateway(res)
+	scrubMarks(res, a.base.NetNode.ID)
 	return res, nil
 }
 
@@ -62,7 +63,20 @@ func (a *podAction) Receive(t *plugin.Transmission) (*plugin.HopResult, error) {
 		return res, err
 	}
 	a.checkGateway(res)
+	scrubMarks(res, a.base.NetNode.ID)
 	return res, nil
+}
+
+// scrubMarks clears the fwmark of the packets that leave the NetNode id: the kernel scrubs
+// it when a packet crosses into another namespace (veth) or onto the wire, and felix's
+// accept mark (0x10000) must not carry its meaning to the next node's rules.
+func scrubMarks(res *plugin.HopResult, id string) {
+	for _, t := range res.Next {
+		if t.From != nil && t.From.ID == id {
+			t.Packet.Mark = 0
+			t.Link.Packet.Mark = 0
+		}
+	}
 }
 
 // usableNeighbour reports whether the kernel sends with entry n without asking first.

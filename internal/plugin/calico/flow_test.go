@@ -1,0 +1,350 @@
+package calico_test
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/calico"
+)
+
+// twoNodes is the calico cluster of the flow tests: client and web-0 on node-0 (block
+// 10.244.0.0/26), web-1 and db (10.244.1.11, listening on 5432) on node-1 (block
+// 10.244.1.0/26, address 172.18.1.3); the web service is in front of web-0 and web-1.
+func twoNodes(mode string) *fixture.Cluster {
+	return fixture.NewCalico(mode, 2).
+		Pod("default", "client", 0, map[string]string{"app": "client"}).
+		Pod("default", "web-0", 0, map[string]string{"app": "web"}, 8080).
+		Pod("default", "web-1", 1, map[string]string{"app": "web"}, 8080).
+		Pod("default", "db", 1, map[string]string{"app": "db"}, 5432).
+		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).
+		Service("default", "empty", map[string]string{"app": "nothing"}, 80, 8080).
+		Build()
+}
+
+type flow struct {
+	// src, dst, proto and port default to TCP from pod client to pod db on 5432.
+	src, dst string
+	proto    model.Protocol
+	port     uint16
+	// fault breaks the built cluster before the diagnosis.
+	fault func(c *fixture.Cluster)
+
+	want diagnose.Verdict
+	// reasons are the suspicion codes at Warning or above, most severe first.
+	reasons []model.Reason
+	// info are codes that must be among the Info suspicions.
+	info []model.Reason
+	// via are NetNode IDs the path must contain.
+	via []string
+}
+
+func endpoint(t *testing.T, snap *cluster.Snapshot, s string) model.Endpoint {
+	t.Helper()
+	ref, err := diagnose.ParseEndpointRef(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := snap.Resolve(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
+// runFlow diagnoses one flow on a fresh cluster and prints the whole trace when it fails.
+func runFlow(t *testing.T, mode string, f flow) {
+	t.Helper()
+	if f.src == "" {
+		f.src, f.dst, f.proto, f.port = "pod:default/client", "pod:default/db", model.TCP, 5432
+	}
+	c := twoNodes(mode)
+	if f.fault != nil {
+		f.fault(c)
+	}
+	q := model.Question{Source: endpoint(t, c.Snapshot, f.src), Destination: endpoint(t, c.Snapshot, f.dst), Protocol: f.proto, Port: f.port}
+	res, err := diagnose.Diagnose(diagnose.Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q})
+	if err != nil {
+		t.Fatalf("Diagnose: %v", err)
+	}
+	var got, info []model.Reason
+	for _, s := range res.Suspicions {
+		if s.Level >= model.Warning {
+			got = append(got, s.Reason)
+		} else {
+			info = append(info, s.Reason)
+		}
+	}
+	var ids []string
+	for _, n := range res.Path.Nodes {
+		ids = append(ids, n.ID)
+	}
+	var problems []string
+	if res.NetworkPlugin != calico.Name {
+		problems = append(problems, fmt.Sprintf("plugin %q, want %q", res.NetworkPlugin, calico.Name))
+	}
+	if res.Verdict != f.want {
+		problems = append(problems, fmt.Sprintf("verdict %s, want %s", res.Verdict, f.want))
+	}
+	if d := cmp.Diff(f.reasons, got); d != "" {
+		problems = append(problems, "suspicions (-want +got):\n"+d)
+	}
+	for _, r := range f.info {
+		if !slices.Contains(info, r) {
+			problems = append(problems, fmt.Sprintf("no Info suspicion %s among %v", r, info))
+		}
+	}
+	for _, v := range f.via {
+		if !slices.Contains(ids, v) {
+			problems = append(problems, fmt.Sprintf("path %v does not pass %s", ids, v))
+		}
+	}
+	if len(problems) > 0 {
+		var b strings.Builder
+		if err := diagnose.WriteText(&b, q, res); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("%s\n\n%s", strings.Join(problems, "\n"), b.String())
+	}
+}
+
+var modes = []string{fixture.CalicoRouted, fixture.CalicoVXLAN, fixture.CalicoIPIP}
+
+func host(c *fixture.Cluster, node string) *netstack.Netstack { return c.Host(node) }
+
+// veth is the host end of a pod's veth.
+func veth(c *fixture.Cluster, node, namespace, name string) *netstack.Interface {
+	return fixture.Interface(host(c, node), fixture.CalicoVethName(namespace, name))
+}
+
+func TestFlowsCalico(t *testing.T) {
+	tcp := model.TCP
+	cases := map[string]flow{
+		"pod to pod on the same node": {
+			src: "pod:default/client", dst: "pod:default/web-0", proto: tcp, port: 8080,
+			want: diagnose.Reachable, via: []string{"pod/default/client", "node/node-0", "pod/default/web-0"},
+		},
+		"pod to pod on another node": {
+			want: diagnose.Reachable, via: []string{"pod/default/client", "node/node-0", "node/node-1", "pod/default/db"},
+		},
+		"pod to service with endpoints on both nodes": {
+			src: "pod:default/client", dst: "service:default/web", proto: tcp, port: 80,
+			want: diagnose.Reachable, via: []string{"service/default/web", "pod/default/web-0", "pod/default/web-1"},
+		},
+		"node to pod on another node": {
+			src: "node:node-0", dst: "pod:default/db", proto: tcp, port: 5432,
+			want: diagnose.Reachable, via: []string{"node/node-0", "node/node-1", "pod/default/db"},
+		},
+		"node to its own pod": {
+			src: "node:node-1", dst: "pod:default/db", proto: tcp, port: 5432,
+			want: diagnose.Reachable, via: []string{"node/node-1", "pod/default/db"},
+		},
+		"pod to a node": {
+			src: "pod:default/client", dst: "node:node-1", proto: tcp, port: 10250,
+			want: diagnose.Reachable, via: []string{"node/node-1"},
+		},
+		"pod to the internet is masqueraded by nat-outgoing": {
+			src: "pod:default/client", dst: "ip:1.1.1.1", proto: tcp, port: 443,
+			want: diagnose.Reachable, via: []string{"external/1.1.1.1"},
+		},
+		"the pod's entry for 169.254.1.1 is gone: proxy ARP answers": {
+			fault: func(c *fixture.Cluster) { fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1") },
+			want:  diagnose.Reachable,
+		},
+		"proxy_arp off, but the pod keeps its static entry for 169.254.1.1": {
+			fault: func(c *fixture.Cluster) {
+				host(c, "node-0").Sysctls["ipv4/conf/"+fixture.CalicoVethName("default", "client")+"/proxy_arp"] = "0"
+			},
+			want: diagnose.Reachable, info: []model.Reason{model.ReasonProxyARPDisabled},
+		},
+		"nothing listening": {
+			port: 3306, src: "pod:default/client", dst: "pod:default/db", proto: tcp,
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonNotListening},
+		},
+		"service without endpoints": {
+			src: "pod:default/client", dst: "service:default/empty", proto: tcp, port: 80,
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonServiceNoEndpoints},
+		},
+		"the route to the peer's block is missing: the packet leaves for the router": {
+			fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-0"), "10.244.1.0/26") },
+			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteMissing, model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+		},
+		"the destination pod's cali veth is down: its packets fall into the block's blackhole": {
+			fault: func(c *fixture.Cluster) { veth(c, "node-1", "default", "db").Up = false },
+			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown, model.ReasonRouteBlackhole},
+		},
+		"the destination pod's cali veth is gone": {
+			fault: func(c *fixture.Cluster) {
+				h := host(c, "node-1")
+				name := fixture.CalicoVethName("default", "db")
+				h.Interfaces = slices.DeleteFunc(h.Interfaces, func(i netstack.Interface) bool { return i.Name == name })
+				fixture.RemoveRoutes(h, "10.244.1.11/32")
+				c.PodStack("default", "db").Interfaces[1].Veth.PeerIndex = 0
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceMissing, model.ReasonRouteBlackhole},
+		},
+		"felix's route to the destination pod is missing": {
+			fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-1"), "10.244.1.11/32") },
+			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteBlackhole, model.ReasonRouteMissing},
+		},
+		"the source pod's cali veth is down": {
+			fault: func(c *fixture.Cluster) { veth(c, "node-0", "default", "client").Up = false },
+			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
+		},
+		"proxy_arp off and the pod's entry for 169.254.1.1 gone": {
+			fault: func(c *fixture.Cluster) {
+				host(c, "node-0").Sysctls["ipv4/conf/"+fixture.CalicoVethName("default", "client")+"/proxy_arp"] = "0"
+				fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1")
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonProxyARPDisabled},
+		},
+		"proxy_arp off and the pod's entry for 169.254.1.1 only learned: it will expire": {
+			fault: func(c *fixture.Cluster) {
+				host(c, "node-0").Sysctls["ipv4/conf/"+fixture.CalicoVethName("default", "client")+"/proxy_arp"] = "0"
+				c.PodStack("default", "client").Neighbours[0].State = "STALE"
+			},
+			want: diagnose.Reachable, reasons: []model.Reason{model.ReasonProxyARPDisabled},
+		},
+		"the pod's entry for 169.254.1.1 holds another MAC": {
+			fault: func(c *fixture.Cluster) { c.PodStack("default", "client").Neighbours[0].HardwareAddr = "ee:ee:ee:ee:ee:01" },
+			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
+		},
+		"a NetworkPolicy denies and felix's chains drop": {
+			fault: func(c *fixture.Cluster) { c.DenyIngress("default", "db", "deny-db") },
+			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop, model.ReasonNetworkPolicyDenied},
+		},
+		"a NetworkPolicy denies (felix's rules not in the snapshot)": {
+			fault: func(c *fixture.Cluster) {
+				c.Snapshot.NetworkPolicies = append(c.Snapshot.NetworkPolicies, networkingv1.NetworkPolicy{
+					ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deny-db"},
+					Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+						PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}},
+				})
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonNetworkPolicyDenied},
+		},
+		"a DROP in FORWARD on the destination node": {
+			fault: func(c *fixture.Cluster) {
+				fixture.InsertRule(host(c, "node-1"), "filter", "FORWARD -d 10.244.1.0/26 -p tcp -m tcp --dport 5432 -j DROP")
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop},
+		},
+		"forwarding off on the destination node": {
+			fault: func(c *fixture.Cluster) {
+				for k := range host(c, "node-1").Sysctls {
+					if k == "ipv4/ip_forward" || strings.HasSuffix(k, "/forwarding") {
+						host(c, "node-1").Sysctls[k] = "0"
+					}
+				}
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPForwardDisabled},
+		},
+		"nat-outgoing removed: a pod's traffic leaves the cluster with its own address": {
+			src: "pod:default/client", dst: "ip:1.1.1.1", proto: tcp, port: 443,
+			fault: func(c *fixture.Cluster) {
+				fixture.InsertRule(host(c, "node-0"), "nat", "cali-nat-outgoing -d 1.1.1.1/32 -j RETURN")
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonMasqueradeMissing},
+		},
+		"the destination pod has no route back": {
+			fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(c.PodStack("default", "db"), "0.0.0.0/0") },
+			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteMissing},
+		},
+	}
+	for _, mode := range modes {
+		for name, f := range cases {
+			t.Run(mode+"/"+name, func(t *testing.T) { runFlow(t, mode, f) })
+		}
+	}
+}
+
+func TestFlowsCalicoPerMode(t *testing.T) {
+	removeFromSet := func(stack *netstack.Netstack, set, addr string) {
+		stack.IPSets = strings.ReplaceAll(stack.IPSets, "add "+set+" "+addr+"\n", "")
+	}
+	cases := map[string]map[string]flow{
+		fixture.CalicoRouted: {
+			"pod MTU larger than the underlay's": {
+				fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },
+				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+			},
+			"the peer's block routed through the wrong node": {
+				fault: func(c *fixture.Cluster) {
+					h := host(c, "node-0")
+					fixture.RemoveRoutes(h, "10.244.1.0/26")
+					h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
+						Dst: netip.MustParsePrefix("10.244.1.0/26"), Gateway: netip.MustParseAddr("172.18.1.99"), Device: "eth0", Protocol: "bird"})
+				},
+				want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+			},
+		},
+		fixture.CalicoVXLAN: {
+			"the fdb entry of the peer's VTEP is missing": {
+				fault: func(c *fixture.Cluster) { fixture.RemoveFDB(host(c, "node-0"), "172.18.1.3") },
+				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonFDBMissing},
+			},
+			"the neighbour entry of the peer's VTEP is missing": {
+				fault: func(c *fixture.Cluster) { fixture.RemoveNeighbour(host(c, "node-0"), "10.244.1.0") },
+				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
+			},
+			"vxlan.calico down on the destination node": {
+				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "vxlan.calico").Up = false },
+				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
+			},
+			"vxlan packets from a host felix does not know are dropped": {
+				fault: func(c *fixture.Cluster) { removeFromSet(host(c, "node-1"), "cali40all-vxlan-net", "172.18.1.2") },
+				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop},
+			},
+			"MTU of vxlan.calico too large for the underlay": {
+				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-0"), "vxlan.calico").MTU = 1500 },
+				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+			},
+			"pod MTU larger than the tunnel's": {
+				fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
+				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+			},
+		},
+		fixture.CalicoIPIP: {
+			"tunl0 down on the destination node": {
+				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "tunl0").Up = false },
+				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
+			},
+			"IP-in-IP from a host felix does not know is dropped": {
+				fault: func(c *fixture.Cluster) { removeFromSet(host(c, "node-1"), "cali40all-hosts-net", "172.18.1.2") },
+				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop},
+			},
+			"MTU of tunl0 too large for the underlay": {
+				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-0"), "tunl0").MTU = 1500 },
+				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+			},
+			"pod MTU larger than the tunnel's": {
+				fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
+				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+			},
+			"the underlay route to the peer is gone": {
+				fault: func(c *fixture.Cluster) {
+					h := host(c, "node-0")
+					fixture.RemoveRoutes(h, "172.18.0.0/16")
+					fixture.RemoveRoutes(h, "0.0.0.0/0")
+				},
+				want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteMissing},
+			},
+		},
+	}
+	for mode, byName := range cases {
+		for name, f := range byName {
+			t.Run(mode+"/"+name, func(t *testing.T) { runFlow(t, mode, f) })
+		}
+	}
+}
