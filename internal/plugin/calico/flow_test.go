@@ -217,8 +217,10 @@ func TestFlowsCalico(t *testing.T) {
 			want: diagnose.Reachable, reasons: []model.Reason{model.ReasonProxyARPDisabled},
 		},
 		"the pod's entry for 169.254.1.1 holds another MAC": {
-			fault: func(c *fixture.Cluster) { c.PodStack("default", "client").Neighbours[0].HardwareAddr = "ee:ee:ee:ee:ee:01" },
-			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
+			fault: func(c *fixture.Cluster) {
+				c.PodStack("default", "client").Neighbours[0].HardwareAddr = "ee:ee:ee:ee:ee:01"
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
 		},
 		"a NetworkPolicy denies and felix's chains drop": {
 			fault: func(c *fixture.Cluster) { c.DenyIngress("default", "db", "deny-db") },
