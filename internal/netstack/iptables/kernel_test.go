@@ -43,6 +43,8 @@ type delivery struct {
 	ns         string
 	local, src netip.AddrPort
 	payload    string
+	// conn is the receiving socket, to answer from.
+	conn net.PacketConn
 }
 
 func sh(t *testing.T, name string, args ...string) string {
@@ -112,7 +114,7 @@ func newLab(t *testing.T) *lab {
 							return
 						}
 						l.recv <- delivery{ns: rcv.ns, local: netip.MustParseAddrPort(conn.LocalAddr().String()),
-							src: from.(*net.UDPAddr).AddrPort(), payload: string(buf[:n])}
+							src: from.(*net.UDPAddr).AddrPort(), payload: string(buf[:n]), conn: conn}
 					}
 				}()
 			}
@@ -449,7 +451,7 @@ func TestKernelDifferential(t *testing.T) {
 	env := routerEnv(t, shIn(t, l.r, "", "ipset", "save"))
 	senders := map[string]net.PacketConn{}
 	sport, trial := 0, 0
-	stats := map[Verdict]int{}
+	stats := map[string]int{}
 	sent := 0
 	nat := 0
 	for i := range rulesets {
@@ -523,10 +525,10 @@ func TestKernelDifferential(t *testing.T) {
 			if diff := cmpCounts(pr.matched, rose(beforeRules, afterRules)); diff != "" {
 				t.Fatalf("rules whose counters rose differ from the rules that matched (-evaluator +kernel):\n%s\n%s", diff, ctx)
 			}
-			kernelPol := rose(beforePol, afterPol)
+			kernelPol := dropOutput(rose(beforePol, afterPol))
 			for k := range kernelPol {
-				// REJECT's ICMP error leaves the router by OUTPUT and POSTROUTING.
-				if strings.HasSuffix(k, "/OUTPUT") || (pr.verdict == Reject && strings.HasSuffix(k, "/POSTROUTING")) {
+				// REJECT's ICMP error leaves the router by POSTROUTING too.
+				if pr.verdict == Reject && strings.HasSuffix(k, "/POSTROUTING") {
 					delete(kernelPol, k)
 				}
 			}
@@ -536,7 +538,7 @@ func TestKernelDifferential(t *testing.T) {
 			if (got != nil) != (pr.verdict == Accept) {
 				t.Fatalf("evaluator says %s, kernel delivered: %v\n%s", pr.verdict, got, ctx)
 			}
-			stats[pr.verdict]++
+			stats[string(pr.verdict)]++
 			if got == nil {
 				continue
 			}
@@ -544,7 +546,7 @@ func TestKernelDifferential(t *testing.T) {
 			if pr.local {
 				wantNS = l.r
 			}
-			want := delivery{ns: wantNS, local: netip.AddrPortFrom(pr.final.Dst, pr.final.DstPort), src: netip.AddrPortFrom(pr.final.Src, pr.final.SrcPort), payload: id}
+			want := delivery{ns: wantNS, local: netip.AddrPortFrom(pr.final.Dst, pr.final.DstPort), src: netip.AddrPortFrom(pr.final.Src, pr.final.SrcPort), payload: id, conn: got.conn}
 			if *got != want {
 				t.Fatalf("delivered %+v, evaluator said %+v\n%s", *got, want, ctx)
 			}
@@ -563,9 +565,88 @@ func TestKernelDifferential(t *testing.T) {
 			if pr.final.Src != pkt.Src || pr.final.Dst != pkt.Dst || pr.final.DstPort != pkt.DstPort {
 				nat++
 			}
+			if pr.local {
+				continue
+			}
+			// The reply: ESTABLISHED, in the reply direction, its NAT undone by conntrack.
+			rp := predictReply(t, rs, env, pr.final)
+			beforeRules, beforePol = counters(t, l.r)
+			if _, err := got.conn.WriteTo([]byte("re "+id), net.UDPAddrFromAddrPort(got.src)); err != nil {
+				t.Fatal(err)
+			}
+			replyWait := 150 * time.Millisecond
+			if rp.verdict == Accept {
+				replyWait = 2 * time.Second
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(replyWait))
+			buf := make([]byte, 64)
+			n, from, rerr := conn.ReadFrom(buf)
+			afterRules, afterPol = counters(t, l.r)
+			rctx := fmt.Sprintf("reply to %s\ntrace:\n  %s\n%s", pr.final.Reply().Model(), strings.Join(rp.trace, "\n  "), ctx)
+			if (rerr == nil) != (rp.verdict == Accept) {
+				t.Fatalf("evaluator says %s for the reply, kernel: %v\n%s", rp.verdict, rerr, rctx)
+			}
+			stats["reply "+string(rp.verdict)]++
+			if rp.verdict == Reject {
+				// The ICMP error leaves by r2 and may meet the POSTROUTING rules.
+				continue
+			}
+			if diff := cmpCounts(rp.matched, rose(beforeRules, afterRules)); diff != "" {
+				t.Fatalf("reply: rules whose counters rose differ (-evaluator +kernel):\n%s\n%s", diff, rctx)
+			}
+			if diff := cmpCounts(rp.policies, dropOutput(rose(beforePol, afterPol))); diff != "" {
+				t.Fatalf("reply: policies applied differ (-evaluator +kernel):\n%s\n%s", diff, rctx)
+			}
+			if rerr == nil {
+				if string(buf[:n]) != "re "+id || from.(*net.UDPAddr).AddrPort() != netip.AddrPortFrom(rp.final.Src, rp.final.SrcPort) {
+					t.Fatalf("reply %q from %s, evaluator says from %s\n%s", buf[:n], from, netip.AddrPortFrom(rp.final.Src, rp.final.SrcPort), rctx)
+				}
+			}
 		}
 	}
 	t.Logf("%d packets through %d random rulesets: %v, %d rewritten by NAT", sent, rulesets-from, stats, nat)
+}
+
+// dropOutput leaves out the router's OUTPUT policies, which its own ICMP errors pass.
+func dropOutput(pol map[string]int) map[string]int {
+	for k := range pol {
+		if strings.HasSuffix(k, "/OUTPUT") {
+			delete(pol, k)
+		}
+	}
+	return pol
+}
+
+// predictReply follows the reply to a delivered packet back through the router: in by r2,
+// routed to the sender's side by r1.
+func predictReply(t *testing.T, rs *Ruleset, env *Env, final Packet) prediction {
+	t.Helper()
+	pr := prediction{matched: map[string]int{}, policies: map[string]int{}}
+	p := final.Reply()
+	p.In = "r2"
+	for _, h := range []Hook{PreRouting, Forward, PostRouting} {
+		if h == Forward {
+			p.Out = "r1"
+		}
+		outs := rs.Traverse(h, p, env)
+		if len(outs) != 1 || outs[0].Verdict == Unknown {
+			t.Fatalf("reply at %s: %d outcomes, %+v", h, len(outs), outs)
+		}
+		o := outs[0]
+		for _, s := range o.Trace {
+			pr.trace = append(pr.trace, s.String())
+			if s.Rule == nil {
+				pr.policies[s.Table+"/"+s.Chain]++
+			} else {
+				pr.matched[fmt.Sprintf("%s/%s#%d", s.Table, s.Chain, s.Rule.Index)]++
+			}
+		}
+		pr.verdict, pr.final, p = o.Verdict, o.Packet, o.Packet
+		if o.Verdict != Accept {
+			break
+		}
+	}
+	return pr
 }
 
 func cmpCounts(evaluator, kernel map[string]int) string {

@@ -232,3 +232,41 @@ func TestKubeProxyFixtureHasNoUnknownTerms(t *testing.T) {
 		}
 	})
 }
+
+// TestKubeProxyReply follows a pod's connection to a ClusterIP on a node, then its reply
+// back: conntrack undoes the DNAT at POSTROUTING, so the client sees the ClusterIP answer.
+func TestKubeProxyReply(t *testing.T) {
+	rs, env := nodeA(t)
+	pkt := tcpPkt("10.244.1.20", 40000, "10.96.0.18", 80)
+	pkt.In = "cni0"
+	pre := rs.Traverse(PreRouting, pkt, env)
+	if len(pre) != 1 {
+		t.Fatalf("%d ways, want 1 (one endpoint)", len(pre))
+	}
+	fwd := pre[0].Packet
+	fwd.Out = "cni0"
+	post := rs.Traverse(PostRouting, rs.Traverse(Forward, fwd, env)[0].Packet, env)
+	sent := post[0].Packet
+	if got, want := sent.Model().String(), "TCP 10.244.1.20:40000 -> 10.244.1.12:8080"; got != want {
+		t.Fatalf("to the endpoint: %s, want %s", got, want)
+	}
+	reply := sent.Reply()
+	reply.In, reply.Out = "cni0", "cni0"
+	var got []string
+	for _, h := range []Hook{PreRouting, Forward, PostRouting} {
+		outs := rs.Traverse(h, reply, env)
+		if len(outs) != 1 || outs[0].Verdict != Accept {
+			t.Fatalf("reply at %s: %s", h, traces(outs))
+		}
+		reply = outs[0].Packet
+		for _, n := range outs[0].NAT {
+			got = append(got, fmt.Sprintf("%s %s: %s->%s", h, n.Kind, n.Before, n.After))
+		}
+	}
+	if diff := cmp.Diff([]string{"POSTROUTING un-DNAT: 10.244.1.12:8080->10.96.0.18:80"}, got); diff != "" {
+		t.Errorf("NAT on the reply (-want +got):\n%s", diff)
+	}
+	if got, want := reply.Model().String(), "TCP 10.96.0.18:80 -> 10.244.1.20:40000"; got != want {
+		t.Errorf("reply leaves as %s, want %s", got, want)
+	}
+}

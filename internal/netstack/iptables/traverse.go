@@ -75,7 +75,8 @@ func (s Step) String() string {
 
 // NAT is an address or port rewrite a rule made.
 type NAT struct {
-	// Kind is DNAT, SNAT, MASQUERADE or REDIRECT.
+	// Kind is DNAT, SNAT, MASQUERADE or REDIRECT; or un-DNAT and un-SNAT (Rule nil) when
+	// conntrack reverses them on a reply.
 	Kind          string
 	Rule          *Rule
 	Before, After netip.AddrPort
@@ -147,6 +148,11 @@ func (rs *Ruleset) Traverse(hook Hook, pkt Packet, env *Env) []Outcome {
 	}
 	for _, t := range hookTables[hook] {
 		if rs == nil || rs.Tables[t] == nil || rs.Tables[t].Chains[hook.String()] == nil {
+			if t == TableNAT {
+				// The nat stage is there even without rules: conntrack reverses a reply's
+				// NAT at it.
+				w.tables = append(w.tables, nil)
+			}
 			continue
 		}
 		w.tables = append(w.tables, rs.Tables[t].Chains[hook.String()])
@@ -234,6 +240,11 @@ func (w *walker) nextTable(s *state) bool {
 	leaveRaw(s)
 	for s.table++; s.table < len(w.tables); s.table++ {
 		c := w.tables[s.table]
+		if c == nil || c.Table == TableNAT {
+			if unNAT(w.hook, &s.pkt, &s.o) || c == nil {
+				continue
+			}
+		}
 		if c.Table == TableRaw && s.pkt.Conn.State != CtUntracked {
 			conn := s.pkt.Conn
 			s.inRaw = &conn
@@ -256,6 +267,30 @@ func (w *walker) nextTable(s *state) bool {
 		return true
 	}
 	return false
+}
+
+// unNAT undoes, at a hook's nat stage, the NAT of the connection a reply belongs to, as
+// conntrack does: the destination at PREROUTING and OUTPUT (a SNAT undone), the source at
+// POSTROUTING and INPUT (a DNAT undone). True when the packet is a reply.
+func unNAT(h Hook, p *Packet, o *Outcome) bool {
+	if !p.Conn.Reply || (p.Conn.State != CtEstablished && p.Conn.State != CtRelated) {
+		return false
+	}
+	switch h {
+	case PreRouting, Output:
+		if p.Conn.Status&StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() {
+			before := netip.AddrPortFrom(p.Dst, p.DstPort)
+			p.Dst, p.DstPort = p.Conn.OrigSrc.Addr(), p.Conn.OrigSrc.Port()
+			o.NAT = append(o.NAT, NAT{Kind: "un-SNAT", Before: before, After: p.Conn.OrigSrc, Note: "conntrack reverses the connection's source NAT"})
+		}
+	case PostRouting, Input:
+		if p.Conn.Status&StatusDNAT != 0 && p.Conn.OrigDst.IsValid() {
+			before := netip.AddrPortFrom(p.Src, p.SrcPort)
+			p.Src, p.SrcPort = p.Conn.OrigDst.Addr(), p.Conn.OrigDst.Port()
+			o.NAT = append(o.NAT, NAT{Kind: "un-DNAT", Before: before, After: p.Conn.OrigDst, Note: "conntrack reverses the connection's destination NAT"})
+		}
+	}
+	return true
 }
 
 // run walks one state to its end, queueing the other ways of each statistic fork.

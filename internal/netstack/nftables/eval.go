@@ -83,8 +83,9 @@ func (rs *Ruleset) Traverse(hook iptables.Hook, pkt iptables.Packet, env *iptabl
 		}
 		w.chains = append(w.chains, c)
 	}
-	// The nat chains run at the nat core's priority: put a marker there.
-	if len(w.nat) > 0 {
+	// The nat chains run at the nat core's priority: put a marker there. Forward has no
+	// nat stage; at the others conntrack also reverses a reply's NAT.
+	if hook != iptables.Forward {
 		at := len(w.chains)
 		for i, c := range w.chains {
 			if c.Prio > natPrio {
@@ -171,6 +172,9 @@ func (w *walker) enter(s *state) bool {
 	for s.base++; s.base < len(w.chains); s.base++ {
 		c := w.chains[s.base]
 		if c == nil {
+			if unNAT(w.hook, &s.pkt, &s.o) || len(w.nat) == 0 {
+				continue
+			}
 			done := iptables.StatusDstNATDone
 			if w.hook == iptables.PostRouting || w.hook == iptables.Input {
 				done = iptables.StatusSrcNATDone
@@ -186,6 +190,30 @@ func (w *walker) enter(s *state) bool {
 		return true
 	}
 	return false
+}
+
+// unNAT undoes the NAT of the connection a reply belongs to, as conntrack does at the nat
+// stage: the destination at prerouting and output, the source at postrouting and input.
+// True when the packet is a reply.
+func unNAT(h iptables.Hook, p *iptables.Packet, o *Outcome) bool {
+	if !p.Conn.Reply || (p.Conn.State != iptables.CtEstablished && p.Conn.State != iptables.CtRelated) {
+		return false
+	}
+	switch h {
+	case iptables.PreRouting, iptables.Output:
+		if p.Conn.Status&iptables.StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() {
+			before := netip.AddrPortFrom(p.Dst, p.DstPort)
+			p.Dst, p.DstPort = p.Conn.OrigSrc.Addr(), p.Conn.OrigSrc.Port()
+			o.NAT = append(o.NAT, NAT{Kind: "un-snat", Before: before, After: p.Conn.OrigSrc, Note: "conntrack reverses the connection's source NAT"})
+		}
+	case iptables.PostRouting, iptables.Input:
+		if p.Conn.Status&iptables.StatusDNAT != 0 && p.Conn.OrigDst.IsValid() {
+			before := netip.AddrPortFrom(p.Src, p.SrcPort)
+			p.Src, p.SrcPort = p.Conn.OrigDst.Addr(), p.Conn.OrigDst.Port()
+			o.NAT = append(o.NAT, NAT{Kind: "un-dnat", Before: before, After: p.Conn.OrigDst, Note: "conntrack reverses the connection's destination NAT"})
+		}
+	}
+	return true
 }
 
 // natTranslated is the status bit a nat statement at the hook sets.

@@ -258,3 +258,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestReplyUndoesNAT(t *testing.T) {
+	rs, env := nodeA(t)
+	pre := rs.Traverse(iptables.PreRouting, pkt(iptables.ProtoTCP, "10.244.1.20", 40000, "10.96.0.18", 80, "cni0"), env, nil)
+	if len(pre) != 1 {
+		t.Fatalf("got %s", traces(pre))
+	}
+	p := pre[0].Packet
+	p.Out = "cni0"
+	sent := rs.Traverse(iptables.PostRouting, rs.Traverse(iptables.Forward, p, env, nil)[0].Packet, env, nil)[0].Packet
+	reply := sent.Reply()
+	reply.In, reply.Out = "cni0", "cni0"
+	for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Forward, iptables.PostRouting} {
+		outs := rs.Traverse(h, reply, env, nil)
+		if len(outs) != 1 || outs[0].Verdict != iptables.Accept {
+			t.Fatalf("reply at %s: %s", h, traces(outs))
+		}
+		reply = outs[0].Packet
+	}
+	if got, want := reply.Model().String(), "TCP 10.96.0.18:80 -> 10.244.1.20:40000"; got != want {
+		t.Errorf("reply leaves as %s, want %s", got, want)
+	}
+}
