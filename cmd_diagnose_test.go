@@ -23,6 +23,18 @@ var snapshotFolders = map[string]func() *fixture.Cluster{
 		fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -d 10.244.1.0/24 -p tcp -m tcp --dport 5432 -j DROP")
 		return c
 	},
+	// Calico routed: pods on /32 cali veths, the peer's block via BGP; shop/deny-db isolates db
+	// for ingress and felix's chain on node-1 drops what no policy passed.
+	"calico-routed": func() *fixture.Cluster {
+		return fixture.NewCalico(fixture.CalicoRouted, 2).
+			Pod("shop", "client", 0, map[string]string{"app": "client"}).
+			Pod("shop", "web-0", 0, map[string]string{"app": "web"}, 8080).
+			Pod("shop", "web-1", 1, map[string]string{"app": "web"}, 8080).
+			Pod("shop", "db", 1, map[string]string{"app": "db"}, 5432).
+			Service("shop", "web", map[string]string{"app": "web"}, 80, 8080).
+			Build().
+			DenyIngress("shop", "db", "deny-db")
+	},
 }
 
 func demoCluster(backend string) *fixture.Cluster {
@@ -80,6 +92,16 @@ func TestDiagnoseCommand(t *testing.T) {
 		"node to node by ip, yaml": {
 			opts: diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "node:node-0", destination: "ip:172.18.1.3", protocol: "tcp", port: 10250, output: "yaml"},
 			want: []string{"verdict: Reachable", "id: node/node-1"},
+		},
+		"calico routed: a service across nodes, the pod's gateway by its static entry": {
+			opts: diagnoseOptions{snapshot: "testdata/calico-routed", source: "pod:shop/client", destination: "service:shop/web", protocol: "tcp", port: 80, output: "text"},
+			want: []string{"Verdict:  Reachable", "Plugin:   calico", "default via 169.254.1.1 dev eth0",
+				"neighbour: 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee PERMANENT on eth0", "10.244.1.0/26 via 172.18.1.3 dev eth0", "● pod/shop/web-1"},
+		},
+		"calico routed: felix's policy chain drops, and the policy is named": {
+			opts: diagnoseOptions{snapshot: "testdata/calico-routed", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
+			want: []string{"Verdict:  Unreachable", "node/node-1  ✗ stops here", "IPTablesDrop", "Calico's chain cali-tw-", "(the policy to pod shop/db)",
+				"Drop if no policies passed packet", "NetworkPolicyDenied", "isolated for ingress by shop/deny-db"},
 		},
 		"unknown pod": {
 			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/nope", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
