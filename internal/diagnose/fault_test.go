@@ -94,7 +94,7 @@ func TestFaultsFlannel(t *testing.T) {
 				h := host(c, "node-0")
 				h.Errors = append(h.Errors, netstack.PartError{Part: "routes", Error: "netlink: operation not permitted"})
 			},
-			want: Unknown,
+			want: Unknown, reasons: []model.Reason{model.ReasonSnapshotPartError},
 		},
 		"a rule the evaluator does not know decides": {
 			fault: func(c *fixture.Cluster) {

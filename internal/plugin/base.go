@@ -122,24 +122,15 @@ func (b *BasePluginNode) Receive(t *Transmission) (*HopResult, error) {
 		}
 	}
 	ifc := h.Interface(iif)
-	switch {
-	case iif == "":
+	if iif == "" {
 		h.Suspectf(model.Info, model.ReasonSnapshotMissing, "", "", "The interface the packet enters %s by is not known (the sender's side was not collected); the checks that depend on it are skipped", b.NetNode.Name)
-	case ifc == nil:
-		h.drop(model.ReasonInterfaceMissing, iif, "", "interface "+iif+" is missing", "Interface %s, where the packet should enter %s, does not exist", iif, b.NetNode.Name)
-		return h.res, nil
-	case !ifc.Up:
-		h.drop(model.ReasonInterfaceDown, iif, "", "interface "+iif+" is down", "Interface %s, where the packet enters %s, is down: bring it up (ip link set %s up)", iif, b.NetNode.Name, iif)
+	} else if !h.checked(h.Assert().InterfaceUp(iif), "interface "+iif+" or its master is down or missing") {
 		return h.res, nil
 	}
 	h.Step("interface", "in", iif)
 	if ifc != nil && ifc.Master != "" {
 		br := h.Interface(ifc.Master)
-		if br == nil || !br.Up {
-			h.drop(model.ReasonInterfaceDown, ifc.Master, "", "bridge "+ifc.Master+" is down", "Bridge %s, which port %s belongs to, is down or missing", ifc.Master, iif)
-			return h.res, nil
-		}
-		if br.Kind == "bridge" && t.NextHop.IsValid() && InterfaceWithAddr(h.Stack, t.NextHop) == nil {
+		if br != nil && br.Kind == "bridge" && t.NextHop.IsValid() && InterfaceWithAddr(h.Stack, t.NextHop) == nil {
 			b.bridged(h, br, iif, t.NextHop)
 			return h.res, nil
 		}
@@ -330,15 +321,10 @@ func blocking(s []model.Suspicion) int {
 
 // egress sends the routed packet out of r.Device to the next NetNode the state names.
 func (b *BasePluginNode) egress(h *Hop, r netstack.RouteResult) {
+	if !h.checked(h.Assert().InterfaceUp(r.Device), "interface "+r.Device+" is down or missing") {
+		return
+	}
 	dev := h.Interface(r.Device)
-	if dev == nil {
-		h.drop(model.ReasonInterfaceMissing, r.Device, FormatRoute(r.Route), "interface "+r.Device+" is missing", "The route sends the packet out of %s, which does not exist on %s", r.Device, b.NetNode.Name)
-		return
-	}
-	if !dev.Up {
-		h.drop(model.ReasonInterfaceDown, dev.Name, FormatRoute(r.Route), "interface "+dev.Name+" is down", "Interface %s of %s, which the packet leaves by, is down: bring it up (ip link set %s up)", dev.Name, b.NetNode.Name, dev.Name)
-		return
-	}
 	nh := r.Gateway
 	if !nh.IsValid() {
 		nh = h.Packet.Dst
@@ -394,16 +380,27 @@ func (b *BasePluginNode) translatedService(h *Hop) *model.NetNode {
 // vxlanOut resolves the tunnel peer as the kernel does: the neighbour entry of the next hop
 // on the vxlan device gives the MAC, the fdb entry of that MAC the remote VTEP.
 func (b *BasePluginNode) vxlanOut(h *Hop, dev *netstack.Interface, nh netip.Addr) *Transmission {
+	// The tunnel peer's entries are the plugin's to write: a missing one is not resolved
+	// by ARP.
+	if !h.checked(h.Assert().Neighbour(dev.Name, nh, true), "no neighbour entry for "+nh.String()+" on "+dev.Name) {
+		return nil
+	}
 	n := h.Neighbour(dev.Name, nh)
-	if n == nil || n.HardwareAddr == "" || n.State == "FAILED" || n.State == "INCOMPLETE" {
-		h.drop(model.ReasonNeighbourMissing, dev.Name, "", "no neighbour entry for "+nh.String()+" on "+dev.Name,
-			"%s has no usable neighbour entry for %s on %s, so the packet cannot be addressed to the remote VTEP (the network plugin programs it; is its agent running on %s?)", b.NetNode.Name, nh, dev.Name, b.Node)
+	if n == nil {
+		h.end(Undecided, "the neighbours of "+b.NetNode.Name+" were not collected")
+		return nil
+	}
+	if !h.checked(h.Assert().FDB(dev.Name, n.HardwareAddr, netip.Addr{}), "no fdb entry for "+n.HardwareAddr+" on "+dev.Name) {
 		return nil
 	}
 	f := h.FDB(dev.Name, n.HardwareAddr)
-	if f == nil || !f.Dst.IsValid() {
+	if f == nil {
+		h.end(Undecided, "the fdb of "+b.NetNode.Name+" was not collected")
+		return nil
+	}
+	if !f.Dst.IsValid() {
 		h.drop(model.ReasonFDBMissing, dev.Name, "", "no fdb entry for "+n.HardwareAddr+" on "+dev.Name,
-			"%s has no fdb entry on %s for %s (the MAC of %s), so the packet has no remote VTEP to go to", b.NetNode.Name, dev.Name, n.HardwareAddr, nh)
+			"%s has an fdb entry on %s for %s (the MAC of %s) without a remote VTEP, so the packet has nowhere to go", b.NetNode.Name, dev.Name, n.HardwareAddr, nh)
 		return nil
 	}
 	h.Step("vxlan", "encapsulate", fmt.Sprintf("%s: neighbour %s lladdr %s, fdb dst %s", dev.Name, nh, n.HardwareAddr, f.Dst))
@@ -446,9 +443,7 @@ func (b *BasePluginNode) vxlanOut(h *Hop, dev *netstack.Interface, nh netip.Addr
 
 // bridgeOut delivers to the bridge port whose pod holds the next hop.
 func (b *BasePluginNode) bridgeOut(h *Hop, br *netstack.Interface, nh netip.Addr) *Transmission {
-	if n := h.Neighbour(br.Name, nh); n != nil && n.State == "FAILED" {
-		h.Suspectf(model.Warning, model.ReasonNeighbourMissing, br.Name, "", "The neighbour entry for %s on %s is FAILED: the last ARP for it got no answer", nh, br.Name)
-	}
+	h.checked(h.Assert().Neighbour(br.Name, nh, false), "")
 	node := h.Env.Nodes[b.Node]
 	if node != nil {
 		for i := range node.Pods {
@@ -544,9 +539,7 @@ func (b *BasePluginNode) vethOut(h *Hop, dev *netstack.Interface, nh netip.Addr)
 // wireOut sends the packet onto a physical or virtual wire: to the node that holds the next
 // hop, or out of the cluster.
 func (b *BasePluginNode) wireOut(h *Hop, dev *netstack.Interface, nh netip.Addr) *Transmission {
-	if n := h.Neighbour(dev.Name, nh); n != nil && (n.State == "FAILED" || n.State == "INCOMPLETE") {
-		h.Suspectf(model.Warning, model.ReasonNeighbourMissing, dev.Name, "", "The neighbour entry for %s on %s is %s: the last ARP for it got no answer", nh, dev.Name, n.State)
-	}
+	h.checked(h.Assert().Neighbour(dev.Name, nh, false), "")
 	if peer, ok := h.Env.NodeOf(nh); ok && peer != b.Node {
 		to := ""
 		if ps := h.Env.NodeStack(peer); ps != nil {

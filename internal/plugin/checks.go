@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -9,21 +10,35 @@ import (
 	"github.com/netdiag/netdiag/internal/policy"
 )
 
+// Assert returns the checks of the hop's namespace (netstack.NetstackAssertion): every
+// check of the state a hop makes, the plugin's own included, is one of them.
+func (h *Hop) Assert() *netstack.NetstackAssertion {
+	return &netstack.NetstackAssertion{NS: h.Stack, Node: h.Node, Pod: h.podName()}
+}
+
+// checked records what a check found; it reports false, and ends the branch with why, when
+// a finding stops the packet.
+func (h *Hop) checked(sus []model.Suspicion, why string) bool {
+	for _, s := range sus {
+		h.Suspect(s)
+	}
+	if blocking(sus) == 0 {
+		return true
+	}
+	h.end(Dropped, why)
+	return false
+}
+
 // checkState turns the parts the collector could not read into suspicions: an empty part
 // is not trusted as an empty state.
 func (b *BasePluginNode) checkState(h *Hop) {
-	for _, pe := range h.Stack.Errors {
-		h.Suspectf(model.Info, model.ReasonSnapshotPartError, "", "", "The %s of %s could not be collected (%s); the checks that read it are not trusted", pe.Part, b.NetNode.Name, pe.Error)
+	for _, s := range h.Assert().PartErrors() {
+		h.Suspect(s)
 	}
 }
 
 func (b *BasePluginNode) partMissing(h *Hop, part string) bool {
-	for _, pe := range h.Stack.Errors {
-		if pe.Part == part {
-			return true
-		}
-	}
-	return false
+	return h.Stack.PartError(part) != nil
 }
 
 func protoNumber(p model.Protocol) int {
@@ -49,19 +64,16 @@ func routeQuery(pkt model.Packet, iif string) netstack.RouteQuery {
 // route looks q up and turns a decision that stops the packet into a suspicion; ok is false
 // when the branch ended.
 func (b *BasePluginNode) route(h *Hop, q netstack.RouteQuery) (netstack.RouteResult, bool) {
-	router, isRouter := any(h.Stack).(Router)
-	if !isRouter {
-		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "Route lookup is not available in this build, so the way out of %s is not known", b.NetNode.Name)
-		h.end(Undecided, "route lookup unavailable")
-		return netstack.RouteResult{}, false
-	}
 	if b.partMissing(h, "routes") {
 		h.end(Undecided, "routes of "+b.NetNode.Name+" not collected")
 		return netstack.RouteResult{}, false
 	}
-	r := router.LookupRoute(q)
-	text := FormatRoute(r.Route)
-	if r.Routed() {
+	r, sus := h.Assert().Route(q)
+	if r.Routed() && blocking(sus) == 0 {
+		text := FormatRoute(r.Route)
+		for _, s := range sus {
+			h.Suspect(s)
+		}
 		switch r.Type {
 		case netstack.RouteUnicast, netstack.RouteLocal:
 			h.Step("route", r.Type, text)
@@ -71,36 +83,29 @@ func (b *BasePluginNode) route(h *Hop, q netstack.RouteQuery) (netstack.RouteRes
 		h.end(Undecided, "route type "+r.Type)
 		return r, false
 	}
-	trace := strings.Join(r.Trace, "; ")
-	h.Step("route", "reject "+string(r.Reject), trace)
-	where := b.NetNode.Name
-	switch r.Reject {
-	case netstack.RejectNoRoute:
-		h.drop(model.ReasonRouteMissing, "", trace, "no route to "+q.Dst.String(),
-			"%s has no route to %s in any table its policy rules reach: the packet is dropped (add the route the network plugin should have made)", where, q.Dst)
-	case netstack.RejectBlackhole:
-		h.drop(model.ReasonRouteBlackhole, "", cmpOr(text, trace), "route to "+q.Dst.String()+" is a blackhole",
-			"The route to %s on %s is a blackhole (%s): the kernel drops the packet silently", q.Dst, where, cmpOr(text, trace))
-	case netstack.RejectUnreachable, netstack.RejectProhibit:
-		h.drop(model.ReasonRouteUnreachable, "", cmpOr(text, trace), "route to "+q.Dst.String()+" is "+strings.ToLower(string(r.Reject)),
-			"%s refuses to route the packet to %s: %s (%s)", where, q.Dst, strings.ToLower(string(r.Reject)), cmpOr(text, trace))
-	case netstack.RejectForwardingDisabled:
-		h.drop(model.ReasonIPForwardDisabled, q.IIF, "net.ipv4.conf."+q.IIF+".forwarding = 0", "forwarding is off on "+where,
-			"%s does not forward packets that come in by %s (net.ipv4.ip_forward or net.ipv4.conf.%s.forwarding is 0): set it to 1", where, q.IIF, q.IIF)
-	case netstack.RejectRPFilter:
-		h.drop(model.ReasonRPFilterDrop, q.IIF, trace, "rp_filter drops it on "+q.IIF,
-			"%s drops the packet from %s by reverse path filtering on %s: the route back to the source does not leave by %s (an asymmetric path); fix the routes or set rp_filter=2", where, q.Src, q.IIF, q.IIF)
-	case netstack.RejectNoDevice:
-		h.drop(model.ReasonInterfaceMissing, cmpOr(q.IIF, q.OIF), trace, "interface missing",
-			"%s has no interface %s", where, cmpOr(q.IIF, q.OIF))
-	case netstack.RejectDeviceDown:
-		h.drop(model.ReasonInterfaceDown, cmpOr(q.OIF, r.Device), trace, "interface down",
-			"The interface the packet must leave %s by is down (%s)", where, trace)
-	default:
-		h.drop(model.ReasonRouteUnreachable, "", trace, "the kernel refuses to route it ("+string(r.Reject)+")",
-			"%s refuses to route the packet %s (%s): %s", where, h.Packet, r.Reject, trace)
+	h.Step("route", "reject "+string(r.Reject), strings.Join(r.Trace, "; "))
+	if len(sus) == 0 {
+		sus = []model.Suspicion{{Level: model.Critical, Reason: model.ReasonRouteMissing, Message: fmt.Sprintf("%s does not route %s: %s", b.NetNode.Name, q, r.Reject)}}
 	}
+	h.checked(sus, rejectWhy(r, q))
 	return r, false
+}
+
+// rejectWhy says in a few words why the kernel does not route q.
+func rejectWhy(r netstack.RouteResult, q netstack.RouteQuery) string {
+	switch r.Reject {
+	case netstack.RejectNone:
+		return "the route leaves by " + r.Device + ", which has no carrier"
+	case netstack.RejectNoRoute:
+		return "no route to " + q.Dst.String()
+	case netstack.RejectBlackhole:
+		return "route to " + q.Dst.String() + " is a blackhole"
+	case netstack.RejectForwardingDisabled:
+		return "forwarding is off on " + q.IIF
+	case netstack.RejectRPFilter:
+		return "rp_filter drops it on " + q.IIF
+	}
+	return "the kernel refuses to route it (" + strings.ToLower(string(r.Reject)) + ")"
 }
 
 func cmpOr(a, b string) string {

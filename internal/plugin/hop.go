@@ -80,15 +80,10 @@ func (h *Hop) with(pkt model.Packet) *Hop {
 
 // Interface returns the named interface of the hop's namespace, or nil.
 func (h *Hop) Interface(name string) *netstack.Interface {
-	if h.Stack == nil || name == "" {
+	if h.Stack == nil {
 		return nil
 	}
-	for i := range h.Stack.Interfaces {
-		if h.Stack.Interfaces[i].Name == name {
-			return &h.Stack.Interfaces[i]
-		}
-	}
-	return nil
+	return h.Stack.InterfaceByName(name)
 }
 
 // InterfaceByIndex returns the interface with ifindex idx, or nil.
@@ -96,12 +91,7 @@ func InterfaceByIndex(stack *netstack.Netstack, idx int) *netstack.Interface {
 	if stack == nil {
 		return nil
 	}
-	for i := range stack.Interfaces {
-		if stack.Interfaces[i].Index == idx {
-			return &stack.Interfaces[i]
-		}
-	}
-	return nil
+	return stack.InterfaceByIndex(idx)
 }
 
 // InterfaceWithAddr returns the interface of stack holding addr, or nil.
@@ -109,14 +99,7 @@ func InterfaceWithAddr(stack *netstack.Netstack, addr netip.Addr) *netstack.Inte
 	if stack == nil {
 		return nil
 	}
-	for i := range stack.Interfaces {
-		for _, p := range stack.Interfaces[i].Addresses {
-			if p.Addr() == addr {
-				return &stack.Interfaces[i]
-			}
-		}
-	}
-	return nil
+	return stack.InterfaceWithAddr(addr)
 }
 
 // Sysctl returns a sysctl of the hop's namespace.
@@ -130,16 +113,10 @@ func (h *Hop) Sysctl(key string) (string, bool) {
 
 // Neighbour returns the neighbour entry for ip on dev, or nil.
 func (h *Hop) Neighbour(dev string, ip netip.Addr) *netstack.Neighbour {
-	if h.Stack == nil {
+	if h.Stack == nil || dev == "" {
 		return nil
 	}
-	for i := range h.Stack.Neighbours {
-		n := &h.Stack.Neighbours[i]
-		if n.Device == dev && n.IP == ip {
-			return n
-		}
-	}
-	return nil
+	return h.Stack.Neighbour(dev, ip)
 }
 
 // FDB returns the forwarding entry for mac on dev, or nil.
@@ -147,26 +124,10 @@ func (h *Hop) FDB(dev, mac string) *netstack.FDBEntry {
 	if h.Stack == nil {
 		return nil
 	}
-	for i := range h.Stack.FDB {
-		f := &h.Stack.FDB[i]
-		if f.Device == dev && equalFoldMAC(f.HardwareAddr, mac) {
-			return f
-		}
+	if e := h.Stack.FDBEntries(mac, dev); len(e) > 0 {
+		return &e[0]
 	}
 	return nil
-}
-
-func equalFoldMAC(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i]|0x20, b[i]|0x20
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }
 
 // Underlay returns the interface that carries the node's own address (the device
@@ -190,58 +151,7 @@ func FormatRoute(r *netstack.Route) string {
 	if r == nil {
 		return ""
 	}
-	s := ""
-	if r.Type != "" && r.Type != netstack.RouteUnicast {
-		s = r.Type + " "
-	}
-	if r.Dst.Bits() == 0 {
-		s += "default"
-	} else {
-		s += r.Dst.String()
-	}
-	if r.Gateway.IsValid() {
-		s += " via " + r.Gateway.String()
-	}
-	if r.Device != "" {
-		s += " dev " + r.Device
-	}
-	for _, nh := range r.NextHops {
-		s += " nexthop"
-		if nh.Gateway.IsValid() {
-			s += " via " + nh.Gateway.String()
-		}
-		if nh.Device != "" {
-			s += " dev " + nh.Device
-		}
-	}
-	if r.Table != 0 && r.Table != netstack.TableMain {
-		s += fmt.Sprintf(" table %s", tableName(r.Table))
-	}
-	if r.Scope != "" && r.Scope != "global" && r.Scope != "universe" {
-		s += " scope " + r.Scope
-	}
-	if r.Src.IsValid() {
-		s += " src " + r.Src.String()
-	}
-	if r.Metric != 0 {
-		s += fmt.Sprintf(" metric %d", r.Metric)
-	}
-	if r.OnLink {
-		s += " onlink"
-	}
-	return s
-}
-
-func tableName(t int) string {
-	switch t {
-	case netstack.TableLocal:
-		return "local"
-	case netstack.TableMain:
-		return "main"
-	case netstack.TableDefault:
-		return "default"
-	}
-	return fmt.Sprint(t)
+	return r.String()
 }
 
 func internalIP(n *corev1.Node) (netip.Addr, bool) {

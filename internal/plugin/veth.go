@@ -1,6 +1,9 @@
 package plugin
 
 import (
+	"net/netip"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/model"
@@ -64,23 +67,26 @@ func CheckListening(h *Hop) {
 		h.Suspectf(model.Info, model.ReasonSnapshotMissing, "", "", "The sockets of %s were not collected, so whether something listens on %s %d is not checked", h.NetNode.Name, pkt.Protocol, pkt.DstPort)
 		return
 	}
-	for _, pe := range h.Stack.Errors {
-		if pe.Part == "listening" {
-			return
-		}
+	if h.Stack.PartError("listening") != nil {
+		return
 	}
 	if len(h.Stack.Listening) == 0 {
 		h.Suspectf(model.Info, model.ReasonNotListening, "", "", "The snapshot of %s lists no listening sockets, so whether something listens on %s %d is not checked", h.NetNode.Name, pkt.Protocol, pkt.DstPort)
 		return
 	}
+	sus := h.Assert().Listening(pkt.Protocol, netip.AddrPortFrom(pkt.Dst, pkt.DstPort))
+	for _, s := range sus {
+		h.Suspect(s)
+	}
+	if len(sus) > 0 {
+		return
+	}
+	// The explanation names the socket that takes the packet.
 	for _, s := range h.Stack.Listening {
-		if s.Protocol != string(pkt.Protocol) || s.Address.Port() != pkt.DstPort {
-			continue
-		}
-		if a := s.Address.Addr(); a.IsUnspecified() || a.Unmap() == pkt.Dst {
+		if strings.EqualFold(s.Protocol, string(pkt.Protocol)) && s.Address.Port() == pkt.DstPort &&
+			(s.Address.Addr().IsUnspecified() || s.Address.Addr().Unmap() == pkt.Dst) {
 			h.Step("socket", "listening", s.Address.String())
 			return
 		}
 	}
-	h.Suspectf(model.Critical, model.ReasonNotListening, "", "", "Nothing in %s listens on %s port %d at %s: the connection is refused (check the container's port and bind address)", h.NetNode.Name, pkt.Protocol, pkt.DstPort, pkt.Dst)
 }

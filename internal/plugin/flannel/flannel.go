@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -251,24 +252,15 @@ func (n *Node) nodeChecks(h *plugin.Hop) {
 	if vx == nil {
 		return
 	}
-	under := h.Interface(vx.VXLAN.Device)
-	if under == nil {
-		under = h.Underlay()
-	}
-	if under == nil {
-		return
-	}
-	if vx.MTU+VXLANOverhead > under.MTU {
-		h.Suspectf(model.Warning, model.ReasonMTUMismatch, vx.Name, "",
-			"%s has MTU %d, but the vxlan overhead of %d bytes needs %d on %s, which has %d: full-size packets are dropped after encapsulation; set flannel's MTU to %d",
-			vx.Name, vx.MTU, VXLANOverhead, vx.MTU+VXLANOverhead, under.Name, under.MTU, under.MTU-VXLANOverhead)
+	for _, s := range h.Assert().TunnelMTU(vx.Name) {
+		h.Suspect(s)
 	}
 	if data := n.node.Annotations[AnnotationBackendData]; data != "" {
 		var bd struct {
 			VNI     int    `json:"VNI"`
 			VtepMAC string `json:"VtepMAC"`
 		}
-		if err := json.Unmarshal([]byte(data), &bd); err == nil && bd.VtepMAC != "" && vx.HardwareAddr != "" && !sameMAC(bd.VtepMAC, vx.HardwareAddr) {
+		if err := json.Unmarshal([]byte(data), &bd); err == nil && bd.VtepMAC != "" && vx.HardwareAddr != "" && !strings.EqualFold(bd.VtepMAC, vx.HardwareAddr) {
 			h.Suspectf(model.Warning, model.ReasonPathDiverges, vx.Name, "",
 				"Node %s announces VTEP MAC %s in its %s annotation, but %s has %s: other nodes address the tunnel to a MAC this node does not answer (restart flanneld)",
 				n.node.Name, bd.VtepMAC, AnnotationBackendData, vx.Name, vx.HardwareAddr)
@@ -301,12 +293,12 @@ func (n *Node) checkPodMTU(h *plugin.Hop, backend string) {
 	} else {
 		way = h.Underlay()
 	}
-	if way == nil || podIf.MTU <= way.MTU {
+	if way == nil {
 		return
 	}
-	h.Suspect(model.Suspicion{Level: model.Warning, Reason: model.ReasonMTUMismatch, Node: n.node.Name, Interface: way.Name,
-		Message: fmt.Sprintf("Pod %s/%s has MTU %d on %s, more than the %d of %s that flannel %s carries it over: large packets are dropped or fragmented; the pod MTU should be %d",
-			ep.Namespace, ep.Name, podIf.MTU, podIf.Name, way.MTU, way.Name, backend, way.MTU)})
+	for _, s := range h.Assert().MTU(way.Name, podIf.MTU) {
+		h.Suspect(s)
+	}
 }
 
 // subnetOwner returns the node whose pod subnet holds addr, or nil.
@@ -317,16 +309,4 @@ func subnetOwner(snap *cluster.Snapshot, addr netip.Addr) *corev1.Node {
 		}
 	}
 	return nil
-}
-
-func sameMAC(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if a[i]|0x20 != b[i]|0x20 {
-			return false
-		}
-	}
-	return true
 }
