@@ -27,7 +27,11 @@ func Parse(save string) (*Ruleset, error) {
 			line, rest = rest, ""
 		}
 		lineNo++
-		if err := p.line(strings.TrimRight(line, " \t\r"), lineNo); err != nil {
+		for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t' || line[len(line)-1] == '\r') {
+			line = line[:len(line)-1]
+		}
+		p.rest = rest
+		if err := p.line(line, lineNo); err != nil {
 			return nil, fmt.Errorf("iptables-save line %d: %w", lineNo, err)
 		}
 	}
@@ -46,6 +50,8 @@ type structure struct {
 	chains block[Chain]
 	jobs   []job
 	w      worker
+	// rest is the text after the current line.
+	rest string
 }
 
 // job is one rule line waiting for the second pass.
@@ -73,7 +79,12 @@ func (p *structure) line(line string, n int) error {
 		}
 		t := p.rs.Tables[name]
 		if t == nil {
-			t = &Table{Name: name, Chains: map[string]*Chain{}}
+			// Sized for the chains the table declares, which come before its COMMIT.
+			body := p.rest
+			if end := strings.Index(body, "\nCOMMIT"); end >= 0 {
+				body = body[:end]
+			}
+			t = &Table{Name: name, Chains: make(map[string]*Chain, strings.Count(body, "\n:")+1)}
 			p.rs.Tables[name] = t
 		}
 		p.table = t
@@ -82,7 +93,7 @@ func (p *structure) line(line string, n int) error {
 		if p.table == nil {
 			return fmt.Errorf("chain %q outside a table", line)
 		}
-		f := strings.Fields(line[1:])
+		f := fields(line[1:])
 		if len(f) < 2 {
 			return fmt.Errorf("chain line %q without a policy", line)
 		}
@@ -151,6 +162,27 @@ func (p *structure) line(line string, n int) error {
 		return nil
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// fields splits a chain line (":NAME POLICY [p:b]") on spaces into at most 3 fields.
+func fields(s string) []string {
+	var out [3]string
+	n := 0
+	for n < 3 {
+		for len(s) > 0 && s[0] == ' ' {
+			s = s[1:]
+		}
+		if s == "" {
+			break
+		}
+		i := strings.IndexByte(s, ' ')
+		if i < 0 {
+			i = len(s)
+		}
+		out[n], s = s[:i], s[i:]
+		n++
+	}
+	return out[:n]
 }
 
 func (p *structure) chain(name string) *Chain {

@@ -217,16 +217,19 @@ func (a *allocator) newTarget(name string, opts []option, text string, chains ma
 		}
 		return t
 	}
-	if _, ok := chains[name]; ok {
-		if len(opts) != 0 {
-			return unknown("jump with options")
-		}
+	if continueTargets[name] {
+		return &ContinueTarget{tbase: b}
+	}
+	if len(opts) == 0 {
+		// Any other name is a user chain: iptables refuses a chain named as a target. The
+		// evaluator finds the chain when it jumps, and a name that is neither is Unknown
+		// there.
 		t := a.jump()
 		*t = JumpTarget{tbase: b, Chain: name}
 		return t
 	}
-	if continueTargets[name] {
-		return &ContinueTarget{tbase: b}
+	if _, ok := chains[name]; ok {
+		return unknown("jump with options")
 	}
 	return unknown("target " + name)
 }

@@ -445,6 +445,12 @@ func (w *walker) apply(s *state, r *Rule) bool {
 		return true
 	case *JumpTarget:
 		next := w.rs.Tables[r.Table].Chains[t.Chain]
+		if next == nil {
+			step.Action = t.name
+			s.o.Trace = append(s.o.Trace, step)
+			w.unknown(s, r, "the target is not understood: "+t.text+" (neither a chain of table "+r.Table+" nor a known target)")
+			return true
+		}
 		if r.Goto {
 			step.Action = "goto " + t.Chain
 			s.o.Trace = append(s.o.Trace, step)
