@@ -7,14 +7,9 @@ package iptables
 // policies that applied, whether and where the packet arrived with which addresses, and the
 // NAT and connection mark conntrack recorded (conntrack -L).
 //
-//	a (sender)  a0 10.10.1.2/24, 10.10.1.3/24
-//	  |
-//	r (router)  r1 10.10.1.1/24   r2 10.10.2.1/24   (the rules live here)
-//	  |
-//	b (receiver) b0 10.10.2.2/24, 10.10.2.3/24
-//
-// Receivers listen on every address of r and b on ports 7001-7004. Needs root, iproute2,
-// iptables, ipset and conntrack; the namespaces (ndt-ipt-<pid>-a/r/b) are deleted at the end.
+// The lab is iptablestest.Lab: a sender, the router holding the rules and a receiver. Needs
+// root, iproute2, iptables, ipset and conntrack; the namespaces (ndt-ipt-<pid>-a/r/b) are
+// deleted at the end.
 
 import (
 	"fmt"
@@ -23,134 +18,14 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/netdiag/netdiag/internal/netstack/ipset"
+	"github.com/netdiag/netdiag/internal/netstack/iptables/iptablestest"
 )
-
-type lab struct {
-	a, r, b string
-	recv    chan delivery
-}
-
-type delivery struct {
-	ns         string
-	local, src netip.AddrPort
-	payload    string
-	// conn is the receiving socket, to answer from.
-	conn net.PacketConn
-}
-
-func sh(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func shIn(t *testing.T, ns string, stdin string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("in %s: %s: %v\n%s\ninput:\n%s", ns, strings.Join(args, " "), err, out, stdin)
-	}
-	return string(out)
-}
-
-func newLab(t *testing.T) *lab {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the kernel test needs root")
-	}
-	for _, bin := range []string{"ip", "iptables-restore", "iptables-save", "ipset", "conntrack"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("the kernel test needs %s", bin)
-		}
-	}
-	p := fmt.Sprintf("ndt-ipt-%d-", os.Getpid())
-	l := &lab{a: p + "a", r: p + "r", b: p + "b", recv: make(chan delivery, 64)}
-	for _, ns := range []string{l.a, l.r, l.b} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	sh(t, "ip", "-n", l.a, "link", "add", "a0", "type", "veth", "peer", "name", "r1", "netns", l.r)
-	sh(t, "ip", "-n", l.b, "link", "add", "b0", "type", "veth", "peer", "name", "r2", "netns", l.r)
-	for _, c := range [][]string{
-		{l.a, "addr", "add", "10.10.1.2/24", "dev", "a0"}, {l.a, "addr", "add", "10.10.1.3/24", "dev", "a0"},
-		{l.a, "link", "set", "a0", "up"}, {l.a, "route", "add", "default", "via", "10.10.1.1"},
-		{l.r, "addr", "add", "10.10.1.1/24", "dev", "r1"}, {l.r, "addr", "add", "10.10.2.1/24", "dev", "r2"},
-		{l.r, "link", "set", "r1", "up"}, {l.r, "link", "set", "r2", "up"},
-		{l.b, "addr", "add", "10.10.2.2/24", "dev", "b0"}, {l.b, "addr", "add", "10.10.2.3/24", "dev", "b0"},
-		{l.b, "link", "set", "b0", "up"}, {l.b, "route", "add", "default", "via", "10.10.2.1"},
-	} {
-		sh(t, "ip", append([]string{"-n", c[0]}, c[1:]...)...)
-	}
-	shIn(t, l.r, "", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
-	shIn(t, l.r, "create NDTA hash:ip family inet\nadd NDTA 10.10.2.3\nadd NDTA 10.10.1.3\ncreate NDTB hash:ip,port family inet\nadd NDTB 10.10.2.2,udp:7002\nadd NDTB 10.10.1.1,udp:7001\n", "ipset", "restore")
-	for _, rcv := range []struct {
-		ns    string
-		addrs []string
-	}{{l.r, []string{"10.10.1.1", "10.10.2.1"}}, {l.b, []string{"10.10.2.2", "10.10.2.3"}}} {
-		for _, a := range rcv.addrs {
-			for port := 7001; port <= 7004; port++ {
-				conn := inNetns(t, rcv.ns, func() (net.PacketConn, error) { return net.ListenPacket("udp4", fmt.Sprintf("%s:%d", a, port)) })
-				t.Cleanup(func() { conn.Close() })
-				go func() {
-					buf := make([]byte, 256)
-					for {
-						n, from, err := conn.ReadFrom(buf)
-						if err != nil {
-							return
-						}
-						l.recv <- delivery{ns: rcv.ns, local: netip.MustParseAddrPort(conn.LocalAddr().String()),
-							src: from.(*net.UDPAddr).AddrPort(), payload: string(buf[:n]), conn: conn}
-					}
-				}()
-			}
-		}
-	}
-	return l
-}
-
-// inNetns opens a socket inside a namespace: a socket belongs to the namespace of the
-// thread that creates it and stays there.
-func inNetns(t *testing.T, ns string, open func() (net.PacketConn, error)) net.PacketConn {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := open()
-	if err := netns.Set(orig); err != nil {
-		panic(fmt.Sprintf("cannot return to the original namespace: %v", err))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
 
 // ruleGen writes random rulesets from the terms and targets the evaluator claims to know,
 // valid for iptables-restore: interfaces only where the hook has them, NAT ports only with
@@ -404,7 +279,7 @@ func predict(t *testing.T, rs *Ruleset, env *Env, pkt Packet) prediction {
 // counters reads the rule and policy packet counts of the router.
 func counters(t *testing.T, ns string) (map[string]uint64, map[string]uint64) {
 	t.Helper()
-	rs, err := Parse(shIn(t, ns, "", "iptables-save", "-c"))
+	rs, err := Parse(iptablestest.RunIn(t, ns, "", "iptables-save", "-c"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +308,7 @@ func rose(before, after map[string]uint64) map[string]int {
 }
 
 func TestKernelDifferential(t *testing.T) {
-	l := newLab(t)
+	l := iptablestest.NewLab(t, "ndt-ipt", "iptables-restore", "iptables-save")
 	rulesets, packets := 30, 12
 	if testing.Short() {
 		rulesets, packets = 6, 8
@@ -448,7 +323,7 @@ func TestKernelDifferential(t *testing.T) {
 	}
 	t.Logf("seed %d (NDT_IPT_SEED reruns it, NDT_IPT_FROM=N starts at ruleset N)", seed)
 	g := &ruleGen{rnd: rand.New(rand.NewPCG(seed, 1))}
-	env := routerEnv(t, shIn(t, l.r, "", "ipset", "save"))
+	env := routerEnv(t, iptablestest.RunIn(t, l.R, "", "ipset", "save"))
 	senders := map[string]net.PacketConn{}
 	sport, trial := 0, 0
 	stats := map[string]int{}
@@ -466,8 +341,8 @@ func TestKernelDifferential(t *testing.T) {
 			}
 			continue
 		}
-		shIn(t, l.r, save, "iptables-restore")
-		_ = exec.Command("ip", "netns", "exec", l.r, "conntrack", "-F").Run()
+		iptablestest.RunIn(t, l.R, save, "iptables-restore")
+		_ = exec.Command("ip", "netns", "exec", l.R, "conntrack", "-F").Run()
 		rs, err := Parse(save)
 		if err != nil {
 			t.Fatal(err)
@@ -485,13 +360,13 @@ func TestKernelDifferential(t *testing.T) {
 			pr := predict(t, rs, env, pkt)
 			// No earlier connection may clash with this one's NAT: with a fixed SNAT port the
 			// kernel would then drop it, with a range pick another port.
-			_ = exec.Command("ip", "netns", "exec", l.r, "conntrack", "-F").Run()
-			beforeRules, beforePol := counters(t, l.r)
+			_ = exec.Command("ip", "netns", "exec", l.R, "conntrack", "-F").Run()
+			beforeRules, beforePol := counters(t, l.R)
 
 			key := src + fmt.Sprint(sport)
 			conn := senders[key]
 			if conn == nil {
-				conn = inNetns(t, l.a, func() (net.PacketConn, error) { return net.ListenPacket("udp4", fmt.Sprintf("%s:%d", src, sport)) })
+				conn = iptablestest.InNetns(t, l.A, func() (net.PacketConn, error) { return net.ListenPacket("udp4", fmt.Sprintf("%s:%d", src, sport)) })
 				senders[key] = conn
 				t.Cleanup(func() { conn.Close() })
 			}
@@ -500,7 +375,7 @@ func TestKernelDifferential(t *testing.T) {
 			if _, err := conn.WriteTo([]byte(id), &net.UDPAddr{IP: net.ParseIP(dst), Port: int(dport)}); err != nil {
 				t.Fatal(err)
 			}
-			var got *delivery
+			var got *iptablestest.Delivery
 			wait := time.After(150 * time.Millisecond)
 			if pr.verdict == Accept {
 				wait = time.After(2 * time.Second)
@@ -508,9 +383,9 @@ func TestKernelDifferential(t *testing.T) {
 		recv:
 			for {
 				select {
-				case d := <-l.recv:
-					if d.payload != id {
-						t.Errorf("packet %s arrived late, during %s: %+v", d.payload, id, d)
+				case d := <-l.Recv:
+					if d.Payload != id {
+						t.Errorf("packet %s arrived late, during %s: %+v", d.Payload, id, d)
 						continue
 					}
 					got = &d
@@ -519,7 +394,7 @@ func TestKernelDifferential(t *testing.T) {
 					break recv
 				}
 			}
-			afterRules, afterPol := counters(t, l.r)
+			afterRules, afterPol := counters(t, l.R)
 			ctx := fmt.Sprintf("ruleset %d packet %d: %s\nruleset:\n%s\ntrace:\n  %s", i, j, pkt.Model(), save, strings.Join(pr.trace, "\n  "))
 
 			if diff := cmpCounts(pr.matched, rose(beforeRules, afterRules)); diff != "" {
@@ -542,11 +417,11 @@ func TestKernelDifferential(t *testing.T) {
 			if got == nil {
 				continue
 			}
-			wantNS := l.b
+			wantNS := l.B
 			if pr.local {
-				wantNS = l.r
+				wantNS = l.R
 			}
-			want := delivery{ns: wantNS, local: netip.AddrPortFrom(pr.final.Dst, pr.final.DstPort), src: netip.AddrPortFrom(pr.final.Src, pr.final.SrcPort), payload: id, conn: got.conn}
+			want := iptablestest.Delivery{NS: wantNS, Local: netip.AddrPortFrom(pr.final.Dst, pr.final.DstPort), Src: netip.AddrPortFrom(pr.final.Src, pr.final.SrcPort), Payload: id, Conn: got.Conn}
 			if *got != want {
 				t.Fatalf("delivered %+v, evaluator said %+v\n%s", *got, want, ctx)
 			}
@@ -556,7 +431,7 @@ func TestKernelDifferential(t *testing.T) {
 			}
 			// conntrack's reply tuple holds the NAT the kernel applied, and the mark the
 			// connection's.
-			entry := shIn(t, l.r, "", "conntrack", "-L", "-p", "udp", "--orig-port-src", fmt.Sprint(sport))
+			entry := iptablestest.RunIn(t, l.R, "", "conntrack", "-L", "-p", "udp", "--orig-port-src", fmt.Sprint(sport))
 			wantReply := fmt.Sprintf("src=%s dst=%s sport=%d dport=%d", pr.final.Dst, pr.final.Src, pr.final.DstPort, pr.final.SrcPort)
 			wantMark := fmt.Sprintf("mark=%d ", pr.final.Conn.Mark)
 			if !strings.Contains(entry, wantReply) || !strings.Contains(entry, wantMark) {
@@ -570,8 +445,8 @@ func TestKernelDifferential(t *testing.T) {
 			}
 			// The reply: ESTABLISHED, in the reply direction, its NAT undone by conntrack.
 			rp := predictReply(t, rs, env, pr.final)
-			beforeRules, beforePol = counters(t, l.r)
-			if _, err := got.conn.WriteTo([]byte("re "+id), net.UDPAddrFromAddrPort(got.src)); err != nil {
+			beforeRules, beforePol = counters(t, l.R)
+			if _, err := got.Conn.WriteTo([]byte("re "+id), net.UDPAddrFromAddrPort(got.Src)); err != nil {
 				t.Fatal(err)
 			}
 			replyWait := 150 * time.Millisecond
@@ -581,7 +456,7 @@ func TestKernelDifferential(t *testing.T) {
 			_ = conn.SetReadDeadline(time.Now().Add(replyWait))
 			buf := make([]byte, 64)
 			n, from, rerr := conn.ReadFrom(buf)
-			afterRules, afterPol = counters(t, l.r)
+			afterRules, afterPol = counters(t, l.R)
 			rctx := fmt.Sprintf("reply to %s\ntrace:\n  %s\n%s", pr.final.Reply().Model(), strings.Join(rp.trace, "\n  "), ctx)
 			if (rerr == nil) != (rp.verdict == Accept) {
 				t.Fatalf("evaluator says %s for the reply, kernel: %v\n%s", rp.verdict, rerr, rctx)
