@@ -46,6 +46,9 @@ type visitKey struct {
 	node string
 	iif  string
 	pkt  model.Packet
+	// reply is the destination that answers: the replies of two endpoints of a service,
+	// un-DNATed to the same packet, are two branches, not a loop.
+	reply string
 }
 
 // Walk follows the first hop's transmissions to their ends.
@@ -84,7 +87,7 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 		queue = queue[1:]
 		t := it.t
 		addLink(tr.Path, t)
-		key := visitKey{t.To.ID, t.Link.ToInterface, t.Packet}
+		key := visitKey{t.To.ID, t.Link.ToInterface, t.Packet, t.Reply}
 		if visited[key] {
 			tr.Suspicions = append(tr.Suspicions, model.Suspicion{
 				Level: model.Critical, Reason: model.ReasonRoutingLoop, Node: t.To.Node, Interface: t.Link.ToInterface,

@@ -40,7 +40,11 @@ func (b *BasePluginNode) stack() *netstack.Netstack {
 }
 
 func (b *BasePluginNode) hop(pkt model.Packet, in *Transmission) *Hop {
-	return &Hop{Env: b.Env, NetNode: b.NetNode, Stack: b.stack(), Node: b.Node, Pod: b.Pod, Packet: pkt, State: ConnNew, In: in, res: &HopResult{}}
+	h := &Hop{Env: b.Env, NetNode: b.NetNode, Stack: b.stack(), Node: b.Node, Pod: b.Pod, Packet: pkt, State: ConnNew, In: in, entered: pkt, res: &HopResult{}}
+	if in != nil && in.Reply != "" {
+		h.State, h.Reply = ConnEstablished, in.Reply
+	}
+	return h
 }
 
 // Send starts the packet here as a local socket sends it: route lookup, the OUTPUT hook
@@ -68,7 +72,7 @@ func (b *BasePluginNode) Send(dst model.Endpoint, pkt model.Packet) (*HopResult,
 		// A node's socket takes the source address the route selects.
 		if src := selectSource(h, r); src.IsValid() && src != pkt.Src {
 			pkt.Src = src
-			h.Packet = pkt
+			h.Packet, h.entered = pkt, pkt
 			h.Step("route", "source", "selected "+src.String())
 		}
 	}
@@ -137,6 +141,14 @@ func (b *BasePluginNode) Receive(t *Transmission) (*HopResult, error) {
 		iif = br.Name
 	}
 	h.IIF = iif
+	if h.Reply != "" {
+		// Conntrack gives a masqueraded connection's reply its original destination
+		// before the routing decision.
+		if un := h.Env.undoDst(b.NetNode.ID, h.Packet); un != h.Packet {
+			h.Step("conntrack", "reply un-SNAT", fmt.Sprintf("%s -> %s", h.Packet, un))
+			h.Packet = un
+		}
+	}
 	b.prerouting(h, iif)
 	return h.res, nil
 }
@@ -207,7 +219,15 @@ func (b *BasePluginNode) bridged(h *Hop, br *netstack.Interface, port string, ne
 			}
 			for _, f := range b.hook(hb, HookForward, br.Name, br.Name) {
 				for _, p := range b.hook(hb.with(f.Packet), HookPostrouting, "", br.Name) {
-					b.bridgeOut(hb.with(p.Packet), br, nextHop)
+					out := hb.with(p.Packet)
+					if out.Reply != "" {
+						// br_netfilter lets conntrack see the bridged reply too.
+						if un := h.Env.undoSrc(b.NetNode.ID, out.Packet); un != out.Packet {
+							out.Step("conntrack", "reply un-DNAT", fmt.Sprintf("%s -> %s", out.Packet, un))
+							out.Packet = un
+						}
+					}
+					b.bridgeOut(out, br, nextHop)
 				}
 			}
 		}
@@ -270,6 +290,12 @@ func (b *BasePluginNode) postrouting(h *Hop, r netstack.RouteResult, iif string)
 
 // serve delivers the packet to this NetNode's sockets.
 func (b *BasePluginNode) serve(h *Hop) {
+	if h.Reply != "" {
+		// The reply is back at the socket that opened the connection.
+		h.Step("socket", "reply delivered", "")
+		h.res.Ends = append(h.res.Ends, End{Kind: Delivered, NodeID: h.Reply, Packet: h.Packet, Why: "the reply comes back to " + b.NetNode.Name})
+		return
+	}
 	h.Step("socket", "deliver", "")
 	if b.Pod != nil && !b.policy(h, false) {
 		return
@@ -284,29 +310,30 @@ func (b *BasePluginNode) serve(h *Hop) {
 		h.end(Dropped, "nothing takes the packet at "+b.NetNode.Name)
 		return
 	}
-	if !b.replyRoutable(h) {
-		return
-	}
-	h.end(Delivered, "")
+	b.answer(h)
 }
 
-// replyRoutable checks that the destination can send the reply at all: a connection whose
-// first packet arrives but whose answer has no route is as dead as one that is dropped.
-func (b *BasePluginNode) replyRoutable(h *Hop) bool {
-	router, ok := any(h.Stack).(Router)
-	if !ok || h.Stack == nil {
-		return true
+// answer sends the destination's reply back the way the state takes it: its own route,
+// the hooks with the connection ESTABLISHED, and conntrack undoing the NAT at every NetNode
+// the forward packet was translated at. A connection whose first packet arrives but whose
+// reply cannot come back (no route, a rule that drops only the reply, strict rp_filter
+// on an asymmetric way) fails as surely as one whose first packet is dropped.
+func (b *BasePluginNode) answer(h *Hop) {
+	hr := h.with(h.Packet.Reply())
+	hr.State, hr.Reply, hr.In, hr.IIF, hr.entered = ConnEstablished, b.NetNode.ID, nil, "", hr.Packet
+	hr.Step("socket", "reply", hr.Packet.String())
+	r, ok := b.route(hr, routeQuery(hr.Packet, ""))
+	if !ok {
+		return
 	}
-	reply := h.Packet.Reply()
-	r := router.LookupRoute(routeQuery(reply, ""))
-	if r.Routed() {
-		h.Step("route", "reply", FormatRoute(r.Route))
-		return true
+	for _, o := range b.hook(hr, HookOutput, "", r.Device) {
+		hb := hr.with(o.Packet)
+		if r.Type == netstack.RouteLocal {
+			b.input(hb, "lo")
+			continue
+		}
+		b.postrouting(hb, r, "")
 	}
-	h.Suspectf(model.Critical, model.ReasonRouteMissing, "", strings.Join(r.Trace, "; "),
-		"The packet arrives at %s, but the reply to %s cannot be routed (%s): the connection fails; add the route back", b.NetNode.Name, reply.Dst, r.Reject)
-	h.end(Dropped, "the reply to "+reply.Dst.String()+" has no route")
-	return false
 }
 
 func blocking(s []model.Suspicion) int {
@@ -321,6 +348,13 @@ func blocking(s []model.Suspicion) int {
 
 // egress sends the routed packet out of r.Device to the next NetNode the state names.
 func (b *BasePluginNode) egress(h *Hop, r netstack.RouteResult) {
+	if h.Reply != "" {
+		// Conntrack gives a DNATed connection's reply the source the client asked for.
+		if un := h.Env.undoSrc(b.NetNode.ID, h.Packet); un != h.Packet {
+			h.Step("conntrack", "reply un-DNAT", fmt.Sprintf("%s -> %s", h.Packet, un))
+			h.Packet = un
+		}
+	}
 	if !h.checked(h.Assert().InterfaceUp(r.Device), "interface "+r.Device+" is down or missing") {
 		return
 	}
@@ -352,6 +386,14 @@ func (b *BasePluginNode) send(h *Hop, next *Transmission) {
 	next.From = b.NetNode
 	next.Packet = h.Packet
 	next.Link.Packet = h.Packet
+	next.Reply = h.Reply
+	if h.Reply != "" {
+		// The plugin's intent is for new connections; the reply follows conntrack.
+		h.Step("link", "out", fmt.Sprintf("%s %s -> %s (reply)", next.Link.Type, next.Link.FromInterface, next.To.ID))
+		h.res.Next = append(h.res.Next, next)
+		return
+	}
+	h.Env.track(b.NetNode.ID, h.entered, h.Packet)
 	if next.Via == nil {
 		next.Via = b.translatedService(h)
 	}

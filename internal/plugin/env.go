@@ -91,6 +91,73 @@ type Env struct {
 	podStack map[string]*netstack.Netstack
 	mu       sync.Mutex
 	filters  map[*netstack.Netstack]filterEntry
+	// conntrack holds, per NetNode ID, how the forward packets entered and left it.
+	conntrack map[string][]natEntry
+}
+
+// natEntry is one translation a NetNode made: the packet as it came in and as it left.
+type natEntry struct{ in, out model.Packet }
+
+func sameTuple(a, b model.Packet) bool {
+	return a.Src == b.Src && a.Dst == b.Dst && a.SrcPort == b.SrcPort && a.DstPort == b.DstPort && a.Protocol == b.Protocol
+}
+
+// track records that the forward packet in left the NetNode as out, when NAT changed it.
+func (e *Env) track(node string, in, out model.Packet) {
+	if sameTuple(in, out) {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.conntrack == nil {
+		e.conntrack = map[string][]natEntry{}
+	}
+	for _, x := range e.conntrack[node] {
+		if sameTuple(x.in, in) && sameTuple(x.out, out) {
+			return
+		}
+	}
+	e.conntrack[node] = append(e.conntrack[node], natEntry{in, out})
+}
+
+// untrack finds the translation a reply belongs to at a NetNode: the reply of a packet that
+// left as out comes back as out's reply.
+func (e *Env) untrack(node string, reply model.Packet) (natEntry, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, x := range e.conntrack[node] {
+		if sameTuple(x.out.Reply(), reply) {
+			return x, true
+		}
+	}
+	return natEntry{}, false
+}
+
+// undoDst is conntrack's reply translation before routing (PREROUTING, OUTPUT): a
+// masqueraded or SNATed connection's reply is addressed back to the original source.
+func (e *Env) undoDst(node string, reply model.Packet) model.Packet {
+	if x, ok := e.untrack(node, reply); ok {
+		reply.Dst, reply.DstPort = x.in.Src, x.in.SrcPort
+	}
+	return reply
+}
+
+// undoSrc is conntrack's reply translation on the way out (POSTROUTING): a DNATed
+// connection's reply leaves from the address the client asked for, the service's.
+func (e *Env) undoSrc(node string, reply model.Packet) model.Packet {
+	for _, x := range e.snapshotEntries(node) {
+		o := x.out.Reply()
+		if reply.Src == o.Src && reply.SrcPort == o.SrcPort && reply.Protocol == o.Protocol && reply.Dst == x.in.Src && reply.DstPort == x.in.SrcPort {
+			reply.Src, reply.SrcPort = x.in.Dst, x.in.DstPort
+		}
+	}
+	return reply
+}
+
+func (e *Env) snapshotEntries(node string) []natEntry {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]natEntry(nil), e.conntrack[node]...)
 }
 
 type addrOwner struct {

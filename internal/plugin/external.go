@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"net/netip"
+
 	"github.com/netdiag/netdiag/internal/model"
 )
 
@@ -30,18 +32,7 @@ func (e *External) Send(dst model.Endpoint, pkt model.Packet) (*HopResult, error
 		return res, nil
 	}
 	to := nodeNetNode(node)
-	ifc := ""
-	if st := e.Env.NodeStack(node); st != nil {
-		if i := InterfaceWithAddr(st, pkt.Dst); i != nil {
-			ifc = i.Name
-		} else if n := e.Env.Cluster.Node(node); n != nil {
-			if ip, ok := internalIP(n); ok {
-				if i := InterfaceWithAddr(st, ip); i != nil {
-					ifc = i.Name
-				}
-			}
-		}
-	}
+	ifc := e.interfaceOf(node, pkt.Dst)
 	res.Next = append(res.Next, &Transmission{
 		Transmission: model.Transmission{From: e.NetNode, To: to, Packet: pkt, Link: model.Link{Type: model.LinkExternal, ToInterface: ifc, Packet: pkt}},
 		NextHop:      pkt.Dst,
@@ -61,6 +52,43 @@ func (e *External) Receive(t *Transmission) (*HopResult, error) {
 		return res, nil
 	}
 	res.Steps = append(res.Steps, model.Step{NodeID: e.NetNode.ID, Component: "external", Action: "leave", Detail: "the engine does not follow the packet beyond the cluster", Packet: t.Packet})
-	res.Ends = append(res.Ends, End{Kind: Delivered, NodeID: e.NetNode.ID, Packet: t.Packet})
+	if t.Reply != "" {
+		res.Ends = append(res.Ends, End{Kind: Delivered, NodeID: t.Reply, Packet: t.Packet, Why: "the reply leaves the cluster to " + e.NetNode.Name})
+		return res, nil
+	}
+	// The host outside answers; its reply comes back to the node that holds the address it
+	// saw as the source (the node's own, when the packet was masqueraded).
+	reply := t.Packet.Reply()
+	node, ok := e.Env.NodeOf(reply.Dst)
+	if !ok {
+		res.Ends = append(res.Ends, End{Kind: Dropped, NodeID: e.NetNode.ID, Packet: reply,
+			Why: "the reply to " + reply.Dst.String() + " has no way back into the cluster: that source address is no node's"})
+		return res, nil
+	}
+	res.Steps = append(res.Steps, model.Step{NodeID: e.NetNode.ID, Component: "external", Action: "reply", Detail: "to " + node, Packet: reply})
+	res.Next = append(res.Next, &Transmission{
+		Transmission: model.Transmission{From: e.NetNode, To: nodeNetNode(node), Packet: reply, Link: model.Link{Type: model.LinkExternal, ToInterface: e.interfaceOf(node, reply.Dst), Packet: reply}},
+		NextHop:      reply.Dst,
+		Reply:        e.NetNode.ID,
+	})
 	return res, nil
+}
+
+// interfaceOf is the interface of node that holds addr, else the one with its InternalIP.
+func (e *External) interfaceOf(node string, addr netip.Addr) string {
+	st := e.Env.NodeStack(node)
+	if st == nil {
+		return ""
+	}
+	if i := InterfaceWithAddr(st, addr); i != nil {
+		return i.Name
+	}
+	if n := e.Env.Cluster.Node(node); n != nil {
+		if ip, ok := internalIP(n); ok {
+			if i := InterfaceWithAddr(st, ip); i != nil {
+				return i.Name
+			}
+		}
+	}
+	return ""
 }

@@ -27,6 +27,12 @@ type Hop struct {
 	In *Transmission
 	// IIF is the interface the kernel sees the packet come in by (a bridge port's master).
 	IIF string
+	// Reply is the NetNode ID of the destination when the packet is its reply (State is
+	// then ConnEstablished); empty for the forward packet.
+	Reply string
+
+	// entered is the packet as it entered the NetNode, before its NAT.
+	entered model.Packet
 
 	res *HopResult
 }
@@ -62,6 +68,9 @@ func (h *Hop) Step(component, action, detail string) {
 
 // end closes a branch at this NetNode.
 func (h *Hop) end(kind EndKind, why string) {
+	if h.Reply != "" && why != "" {
+		why = "the reply: " + why
+	}
 	h.res.Ends = append(h.res.Ends, End{Kind: kind, NodeID: h.NetNode.ID, Packet: h.Packet, Why: why})
 }
 

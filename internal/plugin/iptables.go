@@ -106,7 +106,9 @@ func (f *iptablesFilter) Hook(hook string, pkt model.Packet, in, out string, sta
 	p := iptables.FromModel(pkt)
 	p.In, p.Out = in, out
 	if state == ConnEstablished {
-		p.Conn.State = iptables.CtEstablished
+		// The reply of a connection the forward packet opened.
+		p.Conn.State, p.Conn.Reply = iptables.CtEstablished, true
+		p.Conn.Status |= iptables.StatusSeenReply | iptables.StatusConfirmed
 	}
 	outs := f.rs.Traverse(h, p, f.env)
 	res := make([]NFOutcome, 0, len(outs))

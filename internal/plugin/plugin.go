@@ -43,6 +43,10 @@ type Transmission struct {
 	// Via is the service whose address the sender translated, shown between the two NetNodes
 	// in the packet path.
 	Via *model.NetNode
+	// Reply is the NetNode ID of the destination when the packet is its reply to the
+	// connection the forward packet opened (empty for the forward packet): the hooks see it
+	// ESTABLISHED and conntrack undoes the NAT the forward packet got at each NetNode.
+	Reply string
 }
 
 // EndKind says how a branch of the packet's way ended.

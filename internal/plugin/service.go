@@ -37,7 +37,7 @@ type serviceLeg struct {
 // serviceArrival returns the packet as this node's service proxy meets it, when it is
 // addressed to a service and the node's state was collected.
 func (b *BasePluginNode) serviceArrival(h *Hop, iif string) (service.Arrival, bool) {
-	if b.Pod != nil || h.Env.Services == nil || h.Stack == nil {
+	if b.Pod != nil || h.Env.Services == nil || h.Stack == nil || h.Reply != "" {
 		return service.Arrival{}, false
 	}
 	a := service.Arrival{Node: b.Node, Stack: h.Stack, Packet: h.Packet, InInterface: iif, Origin: service.FromOutside}
