@@ -1,0 +1,80 @@
+package snapshotdir
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/netdiag/netdiag/internal/fixture"
+)
+
+// TestRoundTrip writes a built cluster as a folder and reads it back: every object and
+// every node's state survive, so that `netdiag diagnose --snapshot` sees what was written.
+func TestRoundTrip(t *testing.T) {
+	c := fixture.NewFlannel(fixture.VXLAN, 2).
+		Pod("default", "client", 0, map[string]string{"app": "client"}).
+		Pod("default", "web-0", 1, map[string]string{"app": "web"}, 8080).
+		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).
+		Build()
+	dir := t.TempDir()
+	if err := Write(dir, c.Snapshot, c.Nodes); err != nil {
+		t.Fatal(err)
+	}
+	snap, nodes, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := func(n, p, s, e int) [4]int { return [4]int{n, p, s, e} }
+	if diff := cmp.Diff(counts(len(c.Snapshot.Nodes), len(c.Snapshot.Pods), len(c.Snapshot.Services), len(c.Snapshot.EndpointSlices)),
+		counts(len(snap.Nodes), len(snap.Pods), len(snap.Services), len(snap.EndpointSlices))); diff != "" {
+		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+	if snap.Pod("default", "web-0") == nil || snap.Service("default", "web") == nil {
+		t.Errorf("web-0 or the web service is missing after the round trip")
+	}
+	for name, want := range c.Nodes {
+		got := nodes[name]
+		if got == nil {
+			t.Fatalf("node %s missing after the round trip", name)
+		}
+		if diff := cmp.Diff(want.Host.IPTables, got.Host.IPTables); diff != "" {
+			t.Errorf("node %s iptables (-want +got):\n%s", name, diff)
+		}
+		if len(got.Host.Routes) != len(want.Host.Routes) || len(got.Pods) != len(want.Pods) {
+			t.Errorf("node %s: %d routes and %d pods, want %d and %d", name, len(got.Host.Routes), len(got.Pods), len(want.Host.Routes), len(want.Pods))
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := map[string]map[string]string{
+		"a YAML file that does not parse": {"objects.yaml": "kind: [\n"},
+		"an object without kind":          {"objects.yaml": "metadata:\n  name: x\n"},
+		"a node file that is not JSON":    {"node-0.json": "{"},
+	}
+	for name, files := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for f, text := range files {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, _, err := Load(dir)
+			if err == nil {
+				t.Fatal("Load: no error")
+			}
+			for f := range files {
+				if !strings.Contains(err.Error(), f) {
+					t.Errorf("error %q does not name %s", err, f)
+				}
+			}
+		})
+	}
+	if _, _, err := Load(filepath.Join(t.TempDir(), "absent")); err == nil {
+		t.Error("Load of a missing folder: no error")
+	}
+}
