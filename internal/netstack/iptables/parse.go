@@ -17,7 +17,8 @@ import (
 // rules themselves, split among the CPUs (a 100,000-rule save is parsed in parallel).
 func Parse(save string) (*Ruleset, error) {
 	p := structure{rs: &Ruleset{Tables: map[string]*Table{}}}
-	p.jobs = make([]job, 0, strings.Count(save, "\n")+1)
+	// Room for every rule, so that the first pass appends without copying.
+	p.rules = make([]Rule, 0, strings.Count(save, "-A ")+1)
 	lineNo := 0
 	for rest := save; rest != ""; {
 		var line string
@@ -41,30 +42,19 @@ func Parse(save string) (*Ruleset, error) {
 	return p.rs, nil
 }
 
-// structure is the first pass: tables, chains, policies, and a job for every rule.
+// structure is the first pass: tables, chains, policies, and every rule with its place.
 type structure struct {
 	rs    *Ruleset
 	table *Table
 	// last is the chain of the previous rule: rules come grouped by chain.
 	last   *Chain
 	chains block[Chain]
-	jobs   []job
-	w      worker
+	// rules holds every rule with its place; the second pass parses them where they are.
+	rules     []Rule
+	scattered bool
+	w         worker
 	// rest is the text after the current line.
 	rest string
-}
-
-// job is one rule line waiting for the second pass.
-type job struct {
-	table *Table
-	chain *Chain
-	// text is the rule without its counters, starting at -A.
-	text    string
-	line    int
-	index   int
-	cnt     Counters
-	hasCnt  bool
-	ruleIdx int
 }
 
 func (p *structure) line(line string, n int) error {
@@ -139,13 +129,13 @@ func (p *structure) line(line string, n int) error {
 	case "-A", "--append":
 		c := p.chain(name)
 		if c.nRules == 0 {
-			c.firstJob = len(p.jobs)
-		} else if c.firstJob+c.nRules != len(p.jobs) {
+			c.firstRule = len(p.rules)
+		} else if c.firstRule+c.nRules != len(p.rules) {
 			// Rules of this chain elsewhere before: not one run of lines.
-			c.scattered = true
+			c.scattered, p.scattered = true, true
 		}
 		c.nRules++
-		p.jobs = append(p.jobs, job{table: p.table, chain: c, text: line, line: n, index: c.nRules, cnt: cnt, hasCnt: hasCnt})
+		p.rules = append(p.rules, Rule{Table: p.table.Name, Chain: c.Name, Index: c.nRules, Line: n, Text: line, Counters: cnt, HasCounters: hasCnt})
 		return nil
 	case "-N", "--new-chain":
 		p.chain(name)
@@ -200,14 +190,14 @@ func (p *structure) chain(name string) *Chain {
 	return c
 }
 
-// parseRules is the second pass: every rule parsed into its slot, the jobs split among
+// parseRules is the second pass: every rule parsed where it is, the rules split among
 // workers. Chains are complete by now, so the workers only read them.
 func (p *structure) parseRules() error {
-	n := len(p.jobs)
+	rules := p.rules
+	n := len(rules)
 	if n == 0 {
 		return nil
 	}
-	rules := make([]Rule, n)
 	ptrs := make([]*Rule, n)
 	for i := range rules {
 		ptrs[i] = &rules[i]
@@ -217,7 +207,7 @@ func (p *structure) parseRules() error {
 	for _, t := range p.rs.Tables {
 		for _, c := range t.Order {
 			if c.nRules > 0 && !c.scattered {
-				c.Rules = ptrs[c.firstJob : c.firstJob+c.nRules : c.firstJob+c.nRules]
+				c.Rules = ptrs[c.firstRule : c.firstRule+c.nRules : c.firstRule+c.nRules]
 			} else if c.nRules > 0 {
 				c.Rules = make([]*Rule, c.nRules)
 			}
@@ -233,15 +223,16 @@ func (p *structure) parseRules() error {
 		go func() {
 			defer wg.Done()
 			var w worker
+			var tbl *Table
 			for i := lo; i < hi; i++ {
-				j := &p.jobs[i]
 				r := &rules[i]
-				*r = Rule{Table: j.table.Name, Chain: j.chain.Name, Index: j.index, Line: j.line, Text: j.text, Counters: j.cnt, HasCounters: j.hasCnt}
-				if err := w.rule(r, j.table); err != nil {
-					errs[k] = fmt.Errorf("iptables-save line %d: %w", j.line, err)
+				if tbl == nil || tbl.Name != r.Table {
+					tbl = p.rs.Tables[r.Table]
+				}
+				if err := w.rule(r, tbl); err != nil {
+					errs[k] = fmt.Errorf("iptables-save line %d: %w", r.Line, err)
 					return
 				}
-				j.chain.Rules[j.index-1] = r
 				if !conntrack[k] && needsConntrack(r) {
 					conntrack[k] = true
 				}
@@ -254,6 +245,13 @@ func (p *structure) parseRules() error {
 			return errs[k]
 		}
 		p.rs.usesConntrack = p.rs.usesConntrack || conntrack[k]
+	}
+	if p.scattered {
+		for i := range rules {
+			if c := p.rs.Tables[rules[i].Table].Chains[rules[i].Chain]; c.scattered {
+				c.Rules[rules[i].Index-1] = &rules[i]
+			}
+		}
 	}
 	p.rs.Rules = n
 	return nil

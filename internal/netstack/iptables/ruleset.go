@@ -49,8 +49,8 @@ type Chain struct {
 	PolicyCounters Counters
 	Rules          []*Rule
 
-	// Where the chain's rules are among the parser's jobs.
-	firstJob, nRules int
+	// Where the chain's rules are among the parser's rules.
+	firstRule, nRules int
 	scattered        bool
 }
 
