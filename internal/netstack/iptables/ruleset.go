@@ -51,7 +51,7 @@ type Chain struct {
 
 	// Where the chain's rules are among the parser's rules.
 	firstRule, nRules int
-	scattered        bool
+	scattered         bool
 }
 
 // Builtin reports whether the chain is one of the kernel's hook chains.
