@@ -174,6 +174,7 @@ func (a *NetstackAssertion) Route(q RouteQuery) (RouteResult, []model.Suspicion)
 	case RejectNoRoute:
 		s = a.suspect(model.Critical, model.ReasonRouteMissing, q.IIF, rule,
 			"No route for %s in %s: no table the rules consult has a route to %s", pkt, a.where(), q.Dst)
+		return res, append([]model.Suspicion{s}, a.downWithAddress()...)
 	case RejectBlackhole:
 		s = a.suspect(model.Critical, model.ReasonRouteBlackhole, q.IIF, rule,
 			"A blackhole %s drops %s in %s silently", ruleOrRoute(res), pkt, a.where())
@@ -203,6 +204,23 @@ func (a *NetstackAssertion) Route(q RouteQuery) (RouteResult, []model.Suspicion)
 		s = a.suspect(model.Critical, model.ReasonRouteMissing, q.IIF, rule, "%s does not route %s: %s", a.where(), pkt, res.Reject)
 	}
 	return res, []model.Suspicion{s}
+}
+
+// downWithAddress names the interfaces that hold an address but are administratively down:
+// taking a link down makes the kernel delete every route through it, so a route found
+// missing next to one of them was most likely lost with it, and bringing the link up (then
+// restoring its routes) is the fix.
+func (a *NetstackAssertion) downWithAddress() []model.Suspicion {
+	var out []model.Suspicion
+	for _, ifc := range a.NS.Interfaces {
+		if ifc.Up || ifc.Kind == "loopback" || ifc.Name == "lo" || len(ifc.Addresses) == 0 {
+			continue
+		}
+		out = append(out, a.suspect(model.Critical, model.ReasonInterfaceDown, ifc.Name, "",
+			"Interface %s in %s is administratively down, and the kernel removed the routes through it: bring it up (ip link set %s up) and restore its routes",
+			ifc.Name, a.where(), ifc.Name))
+	}
+	return out
 }
 
 func (a *NetstackAssertion) forwardingOff(iif, pkt, rule string) model.Suspicion {

@@ -113,6 +113,15 @@ func TestNetstackAssertion(t *testing.T) {
 			check: func(a *NetstackAssertion) []model.Suspicion { _, s := a.Route(q("8.8.8.8")); return s },
 			want:  crit(model.ReasonRouteMissing, ""),
 		},
+		"route missing because the only interface is down": {
+			// ip link set eth0 down: the address stays, every route through eth0 goes.
+			ns: MakeNetstack().Iface("eth0", 2).With(func(i *Interface) {
+				i.Up, i.OperState = false, "down"
+				i.Addresses = []netip.Prefix{netip.MustParsePrefix("10.244.0.3/24")}
+			}).Obj(),
+			check: func(a *NetstackAssertion) []model.Suspicion { _, s := a.Route(q("10.244.1.2")); return s },
+			want:  []found{{model.Critical, model.ReasonRouteMissing, ""}, {model.Critical, model.ReasonInterfaceDown, "eth0"}},
+		},
 		"route blackhole": {
 			ns:    node().Route("blackhole 10.244.2.0/24").Obj(),
 			check: func(a *NetstackAssertion) []model.Suspicion { _, s := a.Route(q("10.244.2.9")); return s },
