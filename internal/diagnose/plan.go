@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
@@ -59,7 +60,38 @@ func Plan(snap *cluster.Snapshot, q model.Question) CollectPlan {
 	}
 	addEndpoint(q.Source)
 	addEndpoint(q.Destination)
+	if q.Destination.Type == model.EndpointNode {
+		// A node's port may be a Service's NodePort: kube-proxy on that node sends the
+		// packet on to the Service's endpoints, wherever they run.
+		for _, svc := range nodePortServices(snap, q) {
+			for _, pod := range serviceBackends(snap, svc.Namespace, svc.Name, MaxServiceBackends) {
+				addPod(pod.Namespace, pod.Name, pod.Node, pod.IP)
+			}
+		}
+	}
 	return plan
+}
+
+// nodePortServices returns the services that expose q's protocol and port as a NodePort.
+func nodePortServices(snap *cluster.Snapshot, q model.Question) []*corev1.Service {
+	if q.Port == 0 {
+		return nil
+	}
+	var out []*corev1.Service
+	for i := range snap.Services {
+		svc := &snap.Services[i]
+		for _, sp := range svc.Spec.Ports {
+			proto := string(sp.Protocol)
+			if proto == "" {
+				proto = string(corev1.ProtocolTCP)
+			}
+			if sp.NodePort == int32(q.Port) && proto == string(q.Protocol) {
+				out = append(out, svc)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // MaxServiceBackends bounds how many endpoints of one service a diagnosis follows.
