@@ -81,6 +81,11 @@ func TestFaultsFlannel(t *testing.T) {
 			},
 			want: Unreachable, reasons: []model.Reason{model.ReasonRouteMissing},
 		},
+		"the destination pod's lo is down, and the pod sends to itself": {
+			src: "pod:default/db", dst: "pod:default/db", proto: tcp, port: 5432,
+			fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "db"), "lo").Up = false },
+			want:  Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
+		},
 		"nothing listens on the port": {
 			src: "pod:default/client", dst: "pod:default/db", proto: tcp, port: 5433,
 			want: Unreachable, reasons: []model.Reason{model.ReasonNotListening},

@@ -102,6 +102,13 @@ func (b *BasePluginNode) Send(dst model.Endpoint, pkt model.Packet) (*HopResult,
 			}
 		}
 		if rr.Type == netstack.RouteLocal {
+			// A packet to an address of this namespace is looped back through lo; with lo
+			// down the kernel still routes it there and it is lost.
+			if lo := hb.Interface("lo"); lo != nil && !lo.Up {
+				hb.drop(model.ReasonInterfaceDown, "lo", "", "lo is down",
+					"The packet to %s, an address of %s itself, loops back through lo, which is down: bring it up (ip link set lo up)", hb.Packet.Dst, b.NetNode.Name)
+				continue
+			}
 			b.input(hb, "lo")
 			continue
 		}
