@@ -86,6 +86,10 @@ func TestFaultsFlannel(t *testing.T) {
 			fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "db"), "lo").Up = false },
 			want:  Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
 		},
+		"the destination pod's MTU lowered below its veth peer's": {
+			fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "db"), "eth0").MTU = 1000 },
+			want:  Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+		},
 		"nothing listens on the port": {
 			src: "pod:default/client", dst: "pod:default/db", proto: tcp, port: 5433,
 			want: Unreachable, reasons: []model.Reason{model.ReasonNotListening},

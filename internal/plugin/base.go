@@ -139,6 +139,7 @@ func (b *BasePluginNode) Receive(t *Transmission) (*HopResult, error) {
 		return h.res, nil
 	}
 	h.Step("interface", "in", iif)
+	b.checkVethMTU(h, t, ifc)
 	if ifc != nil && ifc.Master != "" {
 		br := h.Interface(ifc.Master)
 		if br != nil && br.Kind == "bridge" && t.NextHop.IsValid() && InterfaceWithAddr(h.Stack, t.NextHop) == nil {
@@ -158,6 +159,35 @@ func (b *BasePluginNode) Receive(t *Transmission) (*HopResult, error) {
 	}
 	b.prerouting(h, iif)
 	return h.res, nil
+}
+
+// checkVethMTU compares the MTUs of a veth's two ends: the kernel hands a packet to the peer
+// only if it fits the peer's MTU, so an end set lower than the other (a pod's eth0 lowered
+// below its path's) drops the other side's full-size packets. TCP adapts through its MSS;
+// large UDP datagrams and ICMP echoes are lost. Only a pod's receiving end is checked here:
+// a pod's sending end larger than the way out is what the plugins' own MTU checks report.
+func (b *BasePluginNode) checkVethMTU(h *Hop, t *Transmission, in *netstack.Interface) {
+	if b.Pod == nil || in == nil || in.MTU == 0 || t.Link.Type != model.LinkVeth || t.From == nil || t.Link.FromInterface == "" {
+		return
+	}
+	var sender *netstack.Netstack
+	switch t.From.Type {
+	case model.NetNodeNode:
+		sender = h.Env.NodeStack(t.From.Name)
+	case model.NetNodePod:
+		namespace, name, _ := strings.Cut(t.From.Name, "/")
+		sender = h.Env.PodStack(namespace, name)
+	}
+	if sender == nil {
+		return
+	}
+	out := sender.InterfaceByName(t.Link.FromInterface)
+	if out == nil || out.MTU <= in.MTU {
+		return
+	}
+	h.Suspectf(model.Warning, model.ReasonMTUMismatch, in.Name, "",
+		"%s sends packets of up to %d bytes into its veth end %s, but the other end, %s in %s, has MTU %d: larger packets are dropped (TCP adapts through its MSS, large UDP and ICMP packets are lost); give both ends the same MTU",
+		t.From.Name, out.MTU, out.Name, in.Name, b.NetNode.Name, in.MTU)
 }
 
 // decapsulate checks the outer packet of a vxlan transmission: the underlay takes it, the
