@@ -1,5 +1,12 @@
 // Package transport carries node snapshots from collectors to the controller through the
-// API server, never over the pod network (which may be what is broken): gzip-compressed
-// JSON split into ConfigMaps of at most ChunkSize bytes, labelled with the diagnosis and the
-// node, in the controller's namespace.
+// API server, never over the pod network (which may be what is broken): compressed, split
+// into ConfigMaps of at most ChunkSize bytes, labelled with the diagnosis and the node, in
+// the controller's namespace.
+//
+// Encode writes EncodingCompact: the iptables rulesets, most of a large node's bytes, are
+// rewritten by savecodec (each kube-proxy chain name stored once) and everything is
+// zstd-compressed with a window as large as the snapshot. Decode also reads
+// EncodingGzipJSON, the gzip-compressed JSON that earlier collectors wrote, so that a
+// controller upgraded before its collectors' image keeps working. The ConfigMaps'
+// AnnotationEncoding says which; an encoding Decode does not know is an error naming it.
 package transport

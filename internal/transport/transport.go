@@ -28,16 +28,44 @@ const (
 
 	// AnnotationChunk is "<index>/<total>" on every snapshot ConfigMap.
 	AnnotationChunk = "diagnosis.netdiag.dev/chunk"
-
-	dataKey = "snapshot.json.gz"
+	// AnnotationEncoding names how the chunks' bytes encode the snapshot, one of the
+	// Encoding values; a ConfigMap without it is EncodingGzipJSON, as collectors wrote
+	// before the annotation existed.
+	AnnotationEncoding = "diagnosis.netdiag.dev/encoding"
 
 	// ChunkSize keeps every ConfigMap well under the API server's 1 MiB object limit.
 	ChunkSize = 900 << 10
 )
 
-// Encode compresses a node snapshot and splits it into ConfigMaps named
-// <prefix>-<index>, labelled with the diagnosis UID and the node.
+// Encodings of a snapshot in ConfigMaps.
+const (
+	// EncodingGzipJSON is the snapshot's JSON, gzip-compressed, under the key
+	// snapshot.json.gz.
+	EncodingGzipJSON = "gzip-json"
+	// EncodingCompact is the snapshot's JSON without its iptables rulesets, followed by
+	// each ruleset rewritten by savecodec, all zstd-compressed with a long window, under the
+	// key snapshot.compact. A node with 100,000 kube-proxy rules fits in one ConfigMap.
+	EncodingCompact = "compact-v1"
+)
+
+// dataKeys is where each encoding keeps its bytes in a ConfigMap.
+var dataKeys = map[string]string{
+	EncodingGzipJSON: "snapshot.json.gz",
+	EncodingCompact:  "snapshot.compact",
+}
+
+// Encode compresses a node snapshot with EncodingCompact and splits it into ConfigMaps
+// named <prefix>-<index>, labelled with the diagnosis UID and the node.
 func Encode(snap *netstack.NodeSnapshot, namespace, prefix, diagnosisUID string) ([]*corev1.ConfigMap, error) {
+	data, err := encodeCompact(snap)
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot of node %s: %w", snap.Node, err)
+	}
+	return split(data, EncodingCompact, snap.Node, namespace, prefix, diagnosisUID), nil
+}
+
+// EncodeGzip is Encode with EncodingGzipJSON, the encoding of earlier collectors.
+func EncodeGzip(snap *netstack.NodeSnapshot, namespace, prefix, diagnosisUID string) ([]*corev1.ConfigMap, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if err := json.NewEncoder(zw).Encode(snap); err != nil {
@@ -46,7 +74,10 @@ func Encode(snap *netstack.NodeSnapshot, namespace, prefix, diagnosisUID string)
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("compress snapshot of node %s: %w", snap.Node, err)
 	}
-	data := buf.Bytes()
+	return split(buf.Bytes(), EncodingGzipJSON, snap.Node, namespace, prefix, diagnosisUID), nil
+}
+
+func split(data []byte, encoding, node, namespace, prefix, diagnosisUID string) []*corev1.ConfigMap {
 	var chunks [][]byte
 	for len(data) > ChunkSize {
 		chunks = append(chunks, data[:ChunkSize])
@@ -56,25 +87,31 @@ func Encode(snap *netstack.NodeSnapshot, namespace, prefix, diagnosisUID string)
 
 	cms := make([]*corev1.ConfigMap, 0, len(chunks))
 	for i, chunk := range chunks {
+		annotations := map[string]string{AnnotationChunk: fmt.Sprintf("%d/%d", i, len(chunks))}
+		// Gzip chunks stay exactly as older collectors wrote them.
+		if encoding != EncodingGzipJSON {
+			annotations[AnnotationEncoding] = encoding
+		}
 		cms = append(cms, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:      ChunkName(prefix, i),
 				Namespace: namespace,
 				Labels: map[string]string{
 					LabelDiagnosis: diagnosisUID,
-					LabelNode:      snap.Node,
+					LabelNode:      node,
 					LabelComponent: ComponentSnapshot,
 				},
-				Annotations: map[string]string{AnnotationChunk: fmt.Sprintf("%d/%d", i, len(chunks))},
+				Annotations: annotations,
 			},
-			BinaryData: map[string][]byte{dataKey: chunk},
+			BinaryData: map[string][]byte{dataKeys[encoding]: chunk},
 		})
 	}
-	return cms, nil
+	return cms
 }
 
-// Decode joins the ConfigMaps of one node's snapshot and decodes it. It reports complete
-// false, with no error, while some chunks have not arrived yet.
+// Decode joins the ConfigMaps of one node's snapshot and decodes it, in any encoding a
+// collector of this or an earlier version writes. It reports complete false, with no
+// error, while some chunks have not arrived yet.
 func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool, err error) {
 	if len(cms) == 0 {
 		return nil, false, nil
@@ -85,6 +122,7 @@ func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool,
 	}
 	parts := make([]part, 0, len(cms))
 	total := -1
+	encoding := ""
 	for _, cm := range cms {
 		var i, n int
 		if _, err := fmt.Sscanf(cm.Annotations[AnnotationChunk], "%d/%d", &i, &n); err != nil {
@@ -94,7 +132,23 @@ func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool,
 			return nil, false, fmt.Errorf("ConfigMap %s says %d chunks, another says %d", cm.Name, n, total)
 		}
 		total = n
-		parts = append(parts, part{index: i, data: cm.BinaryData[dataKey]})
+		enc, ok := cm.Annotations[AnnotationEncoding]
+		if !ok {
+			enc = EncodingGzipJSON
+		}
+		key, known := dataKeys[enc]
+		if !known {
+			return nil, false, fmt.Errorf("ConfigMap %s: snapshot encoding %q unknown; this version reads %q and %q", cm.Name, enc, EncodingCompact, EncodingGzipJSON)
+		}
+		if encoding != "" && enc != encoding {
+			return nil, false, fmt.Errorf("ConfigMap %s has snapshot encoding %q, another %q", cm.Name, enc, encoding)
+		}
+		encoding = enc
+		data, ok := cm.BinaryData[key]
+		if !ok {
+			return nil, false, fmt.Errorf("ConfigMap %s of snapshot encoding %q has no %s", cm.Name, enc, key)
+		}
+		parts = append(parts, part{index: i, data: data})
 	}
 	if len(parts) < total {
 		return nil, false, nil
@@ -107,18 +161,35 @@ func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool,
 		}
 		readers = append(readers, bytes.NewReader(p.data))
 	}
-	zr, err := gzip.NewReader(io.MultiReader(readers...))
-	if err != nil {
-		return nil, true, fmt.Errorf("decompress snapshot: %w", err)
+	joined := io.MultiReader(readers...)
+	if encoding == EncodingCompact {
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(joined); err != nil {
+			return nil, true, fmt.Errorf("join snapshot chunks: %w", err)
+		}
+		snap, err = decodeCompact(buf.Bytes())
+	} else {
+		snap, err = decodeGzip(joined)
 	}
-	snap = &netstack.NodeSnapshot{}
-	if err := json.NewDecoder(zr).Decode(snap); err != nil {
-		return nil, true, fmt.Errorf("decode snapshot: %w", err)
+	if err != nil {
+		return nil, true, fmt.Errorf("decode snapshot (%s): %w", encoding, err)
 	}
 	if snap.Version != netstack.Version {
 		return nil, true, fmt.Errorf("snapshot version %q, want %q", snap.Version, netstack.Version)
 	}
 	return snap, true, nil
+}
+
+func decodeGzip(r io.Reader) (*netstack.NodeSnapshot, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	snap := &netstack.NodeSnapshot{}
+	if err := json.NewDecoder(zr).Decode(snap); err != nil {
+		return nil, fmt.Errorf("unmarshal: %w", err)
+	}
+	return snap, nil
 }
 
 // ChunkName is the name of chunk i of a node's snapshot with the given prefix.
