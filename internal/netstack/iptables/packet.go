@@ -15,6 +15,10 @@ const (
 	ProtoUDP    uint8 = 17
 	ProtoSCTP   uint8 = 132
 	ProtoICMPv6 uint8 = 58
+	// ProtoIPEncap is IP in IP (RFC 2003), named ipencap in /etc/protocols; ProtoIPIP is
+	// protocol 94, which /etc/protocols names ipip.
+	ProtoIPEncap uint8 = 4
+	ProtoIPIP    uint8 = 94
 )
 
 // TCP flag bits as the tcp match names them.
@@ -232,8 +236,12 @@ func (e *Env) PrimaryAddr(iface string, nextHop netip.Addr) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// protoNames are the names iptables-save prints for IP protocols: /etc/protocols' names, which
+// it looks up first. There IP protocol 4 (IP in IP, what tunl0 and calico's IP-in-IP send) is
+// "ipencap", and "ipip" is 94 (IPIP, the older KA9Q encapsulation): a rule loaded with -p 4
+// is saved as -p ipencap, one with -p ipip as -p ipip and means protocol 94.
 var protoNames = map[string]uint8{
-	"all": 0, "icmp": ProtoICMP, "igmp": 2, "ipip": 4, "ipencap": 4, "tcp": ProtoTCP, "udp": ProtoUDP,
+	"all": 0, "icmp": ProtoICMP, "igmp": 2, "ipencap": ProtoIPEncap, "ipip": ProtoIPIP, "tcp": ProtoTCP, "udp": ProtoUDP,
 	"gre": 47, "esp": 50, "ah": 51, "icmpv6": ProtoICMPv6, "ipv6-icmp": ProtoICMPv6, "sctp": ProtoSCTP,
 	"udplite": 136, "vrrp": 112,
 }
@@ -254,7 +262,9 @@ func protoName(n uint8) string {
 		return "sctp"
 	case ProtoICMPv6:
 		return "icmpv6"
-	case 4:
+	case ProtoIPEncap:
+		return "ipencap"
+	case ProtoIPIP:
 		return "ipip"
 	}
 	for k, v := range protoNames {
