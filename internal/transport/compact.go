@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -19,28 +21,28 @@ const compactMagic = "NDSNAPC1"
 
 // MaxDecodedSize bounds a decompressed snapshot, so that a small hostile ConfigMap cannot
 // exhaust the controller's memory. A node with 100,000 iptables rules decompresses to
-// about 16 MB.
-const MaxDecodedSize = 512 << 20
+// about 11 MB.
+const MaxDecodedSize = 256 << 20
 
 // window is zstd's match window: the whole of a large node's rewritten rules, about
 // 10 MB for 100,000 rules, so that the repeats the codec leaves are all in reach.
 const window = 16 << 20
 
 var (
-	decoderOnce sync.Once
-	decoder     *zstd.Decoder
-	decoderErr  error
+	encoderOnce sync.Once
+	encoder     *zstd.Encoder
+	encoderErr  error
 )
 
-func zstdDecoder() (*zstd.Decoder, error) {
-	decoderOnce.Do(func() {
-		// DecodeAll is safe for concurrent use; one decoder serves every reconcile.
-		decoder, decoderErr = zstd.NewReader(nil,
-			zstd.WithDecoderMaxMemory(MaxDecodedSize),
-			zstd.WithDecoderMaxWindow(window),
-			zstd.WithDecoderConcurrency(2))
+func zstdEncoder() (*zstd.Encoder, error) {
+	encoderOnce.Do(func() {
+		// EncodeAll is safe for concurrent use; its window and tables are made once.
+		encoder, encoderErr = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+			zstd.WithWindowSize(window),
+			zstd.WithEncoderConcurrency(1))
 	})
-	return decoder, decoderErr
+	return encoder, encoderErr
 }
 
 // netstacks lists a snapshot's namespaces in a fixed order: the node's, then the pods'.
@@ -81,27 +83,34 @@ func encodeCompact(snap *netstack.NodeSnapshot) ([]byte, error) {
 		payload = binary.AppendUvarint(payload, uint64(len(blob)))
 		payload = append(payload, blob...)
 	}
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
-		zstd.WithWindowSize(window),
-		zstd.WithEncoderConcurrency(1))
+	enc, err := zstdEncoder()
 	if err != nil {
 		return nil, fmt.Errorf("start zstd: %w", err)
 	}
-	defer enc.Close()
 	return enc.EncodeAll(payload, make([]byte, 0, len(payload)/8)), nil
 }
 
 // decodeCompact reads what encodeCompact wrote.
 func decodeCompact(data []byte) (*netstack.NodeSnapshot, error) {
-	dec, err := zstdDecoder()
-	if err != nil {
-		return nil, fmt.Errorf("start zstd: %w", err)
-	}
-	payload, err := dec.DecodeAll(data, nil)
+	// A stream rather than DecodeAll: DecodeAll allocates what a frame header claims, and
+	// a header costs a hostile writer nothing; a stream's buffer grows with what it holds.
+	dec, err := zstd.NewReader(bytes.NewReader(data),
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxWindow(window),
+		zstd.WithDecoderMaxMemory(MaxDecodedSize))
 	if err != nil {
 		return nil, fmt.Errorf("decompress: %w", err)
 	}
+	defer dec.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(dec, MaxDecodedSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	if n > MaxDecodedSize {
+		return nil, fmt.Errorf("decompress: more than %d bytes", MaxDecodedSize)
+	}
+	payload := buf.Bytes()
 	rest, ok := cutPrefix(payload, compactMagic)
 	if !ok {
 		return nil, errors.New("payload does not start with " + compactMagic)
@@ -114,11 +123,11 @@ func decodeCompact(data []byte) (*netstack.NodeSnapshot, error) {
 	if err := json.Unmarshal(js, snap); err != nil {
 		return nil, fmt.Errorf("unmarshal: %w", err)
 	}
-	count, n := binary.Uvarint(rest)
-	if n <= 0 {
+	count, used := binary.Uvarint(rest)
+	if used <= 0 {
 		return nil, errors.New("truncated before the number of iptables rulesets")
 	}
-	rest = rest[n:]
+	rest = rest[used:]
 	stacks := netstacks(snap)
 	if count != uint64(len(stacks)) {
 		return nil, fmt.Errorf("%d iptables rulesets for %d namespaces", count, len(stacks))

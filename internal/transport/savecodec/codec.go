@@ -12,7 +12,7 @@ const Format byte = 1
 
 // MaxTextSize bounds what Decode writes, so that a small, hostile input (a long name
 // referenced many times) cannot exhaust memory.
-const MaxTextSize = 1 << 30
+const MaxTextSize = 256 << 20
 
 // Line kinds: the first byte of every line of the skeleton stream.
 const (
