@@ -74,7 +74,7 @@ func BenchmarkCollectLargeRuleset(b *testing.B) {
 			size += len(v)
 		}
 	}
-	b.ReportMetric(float64(size), "gzip-bytes")
+	b.ReportMetric(float64(size), "compressed-bytes")
 	b.ReportMetric(float64(len(snap.Host.IPTables)), "iptables-bytes")
 	b.ReportMetric(float64(len(cms)), "configmaps")
 	b.ReportMetric(float64(strings.Count(snap.Host.IPTables, "-A ")), "rules")
