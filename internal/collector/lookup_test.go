@@ -45,7 +45,8 @@ func ipRouteGet(t *testing.T, ns string, q netstack.RouteQuery) kernelRoute {
 func TestRouteLookupMatchesKernel(t *testing.T) {
 	n := makeNode(t)
 	ns := CollectNetstack(t.Context(), n.path, "/proc")
-	if len(ns.Errors) != 1 || ns.Errors[0].Part != PartIPVS {
+	// Every part must be read: a route lookup on a snapshot with a part missing proves nothing.
+	if len(ns.Errors) != 0 {
 		t.Fatalf("collect: %v", ns.Errors)
 	}
 
