@@ -277,3 +277,7 @@ func CacheOptions(namespace string) cache.Options {
 // requeueSoon is how long to wait for something the controller has just asked for (a pod
 // to go away) when no event will say it happened.
 const requeueSoon = 2 * time.Second
+
+// cleanupDelay is how long after finishing a diagnosis its children are deleted, once the
+// final status is stored.
+const cleanupDelay = time.Second

@@ -211,6 +211,12 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 		st.Collectors[i] = next
 	}
 	if len(missing) > 0 && !expired {
+		// A pod that is missing from the cache may be one this diagnosis already finished
+		// with and deleted, when the cache has not yet seen the final status: creating it
+		// again would start a collector for nothing. Creating is rare; check first.
+		if stale, err := r.stale(ctx, s); err != nil || stale {
+			return ctrl.Result{RequeueAfter: requeueSoon}, err
+		}
 		if err := r.createCollectors(ctx, s, missing, left); err != nil {
 			return ctrl.Result{}, r.failResolve(s, err)
 		}
@@ -247,6 +253,23 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 		s.fail(diagv1alpha1.ConditionCollected, reason, failureMessage(st.Collectors))
 	}
 	return ctrl.Result{}, nil
+}
+
+// stale reports whether the API server holds a newer NetworkDiagnosis than the one this
+// reconcile started from.
+func (r *NetworkDiagnosisReconciler) stale(ctx context.Context, s *scope) (bool, error) {
+	live := &diagv1alpha1.NetworkDiagnosis{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.nd), live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, fmt.Errorf("read NetworkDiagnosis %s: %w", klog.KObj(s.nd), err)
+	}
+	if live.ResourceVersion != s.before.ResourceVersion {
+		logf.FromContext(ctx).V(2).Info("NetworkDiagnosis in the cache is stale, waiting for it")
+		return true, nil
+	}
+	return false, nil
 }
 
 // waitingFor lists the collectors still running and how they stand.
@@ -388,6 +411,13 @@ func (r *NetworkDiagnosisReconciler) reconcileFinished(ctx context.Context, s *s
 	nd := s.nd
 	if !nd.Status.Phase.Finished() {
 		return ctrl.Result{}, nil
+	}
+	if !s.before.Status.Phase.Finished() {
+		// Finished in this very reconcile: delete nothing until the final status is stored.
+		// The view may be older than the stored status (the cache lags behind the
+		// controller's own writes); if so the patch fails, and deleting the snapshots now
+		// would leave the stored run without them.
+		return ctrl.Result{RequeueAfter: cleanupDelay}, nil
 	}
 	if err := r.deleteChildren(ctx, r.Client, nd, -1); err != nil {
 		return ctrl.Result{}, err
