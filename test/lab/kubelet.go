@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -387,7 +388,9 @@ func podStatus(pod *corev1.Pod, st *podState) corev1.PodStatus {
 		PodIP:     st.ip.String(),
 		PodIPs:    []corev1.PodIP{{IP: st.ip.String()}},
 		StartTime: &st.started,
-		QOSClass:  corev1.PodQOSBestEffort,
+		// The API server sets the class at creation from the requests and limits, and
+		// rejects any other value afterwards.
+		QOSClass: cmp.Or(pod.Status.QOSClass, corev1.PodQOSBestEffort),
 	}
 	finished, failed := len(st.procs) > 0, false
 	for _, c := range pod.Spec.Containers {

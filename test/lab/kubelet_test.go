@@ -49,6 +49,26 @@ func TestFieldValue(t *testing.T) {
 	}
 }
 
+// The API server sets a pod's QoS class when it is created and rejects a status that
+// changes it: a collector pod, with requests and limits, is Burstable.
+func TestPodStatusKeepsQOSClass(t *testing.T) {
+	st := &podState{node: &Node{Name: "node-1", IP: nodeIP(1)}, ip: nodeIP(1)}
+	for name, tc := range map[string]struct {
+		class corev1.PodQOSClass
+		want  corev1.PodQOSClass
+	}{
+		"set by the API server": {corev1.PodQOSBurstable, corev1.PodQOSBurstable},
+		"not set yet":           {"", corev1.PodQOSBestEffort},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pod := &corev1.Pod{Status: corev1.PodStatus{QOSClass: tc.class}}
+			if diff := cmp.Diff(tc.want, podStatus(pod, st).QOSClass); diff != "" {
+				t.Errorf("QOSClass (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // Interface names have 15 characters at most; calico's are "cali" and 11 hex digits.
 func TestCalicoVethName(t *testing.T) {
 	a, b := calicoVethName("default", "web"), calicoVethName("default", "web2")
