@@ -90,6 +90,22 @@ func TestFaultsFlannel(t *testing.T) {
 			fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "db"), "eth0").MTU = 1000 },
 			want:  Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
 		},
+		"the source pod's routes point at a gateway nobody on the bridge holds": {
+			// A Service's address, so that br_netfilter's DNAT would hand the frame to the
+			// routing code if the pod could send it at all.
+			src: "pod:default/client", dst: "service:default/web", proto: tcp, port: 80,
+			fault: func(c *fixture.Cluster) {
+				host(c, "node-0").Sysctls["bridge/bridge-nf-call-iptables"] = "1"
+				client := c.PodStack("default", "client")
+				fixture.RemoveRoutes(client, "0.0.0.0/0")
+				fixture.RemoveRoutes(client, "10.244.0.0/16")
+				for _, dst := range []string{"0.0.0.0/0", "10.244.0.0/16"} {
+					client.Routes = append(client.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
+						Dst: netipPrefix(dst), Gateway: netipAddr("10.244.0.200"), Device: "eth0"})
+				}
+			},
+			want: Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
+		},
 		"nothing listens on the port": {
 			src: "pod:default/client", dst: "pod:default/db", proto: tcp, port: 5433,
 			want: Unreachable, reasons: []model.Reason{model.ReasonNotListening},

@@ -583,6 +583,9 @@ func (b *BasePluginNode) vethOut(h *Hop, dev *netstack.Interface, nh netip.Addr)
 			if host := h.Env.NodeStack(b.Node); host != nil {
 				if peer := InterfaceByIndex(host, dev.Veth.PeerIndex); peer != nil {
 					to = peer.Name
+					if !b.bridgedNextHopAnswers(h, host, peer, dev, nh) {
+						return nil
+					}
 				}
 			}
 		}
@@ -613,6 +616,35 @@ func (b *BasePluginNode) vethOut(h *Hop, dev *netstack.Interface, nh netip.Addr)
 	}
 	// A veth whose peer is no pod is a wire to another namespace: the node's uplink.
 	return b.wireOut(h, dev, nh)
+}
+
+// bridgedNextHopAnswers checks, for a pod whose veth's host end is a bridge port, that
+// something on that bridge answers ARP for the next hop: the node (any of its addresses, as
+// with the default arp_ignore=0), a pod on the node, or proxy ARP on the bridge, unless the
+// pod already holds a usable neighbour entry for it. A gateway nobody holds (a typo in the
+// pod's routes) never resolves and the packet is never sent. Routed veths (calico) answer by
+// proxy ARP, which their plugin checks.
+func (b *BasePluginNode) bridgedNextHopAnswers(h *Hop, host *netstack.Netstack, port, dev *netstack.Interface, nh netip.Addr) bool {
+	if port.Master == "" || host.PartError("links") != nil {
+		return true
+	}
+	if nb := h.Neighbour(dev.Name, nh); nb != nil && nb.Usable() {
+		return true
+	}
+	if InterfaceWithAddr(host, nh) != nil || host.IPv4Conf("all", "proxy_arp") != 0 || host.IPv4Conf(port.Master, "proxy_arp") != 0 {
+		return true
+	}
+	if ep, ok := h.Env.Cluster.IPCache().Lookup(nh); ok && ep.Type == model.EndpointPod && ep.Node == b.Node {
+		return true
+	}
+	gw := ""
+	if br := host.InterfaceByName(port.Master); br != nil && len(br.Addresses) > 0 {
+		gw = fmt.Sprintf(" (the node's address on %s is %s)", br.Name, br.Addresses[0].Addr())
+	}
+	h.drop(model.ReasonNeighbourMissing, dev.Name, "", "nothing on "+port.Master+" answers ARP for "+nh.String(),
+		"%s sends %s to next hop %s on %s, but nothing on bridge %s of %s holds %s (not the node, no pod, no proxy ARP), so ARP for it fails and the packet is never sent: fix the pod's route%s",
+		b.NetNode.Name, h.Packet, nh, dev.Name, port.Master, b.Node, nh, gw)
+	return false
 }
 
 // wireOut sends the packet onto a physical or virtual wire: to the node that holds the next
