@@ -47,7 +47,7 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 		Cluster:   in.Cluster,
 		Nodes:     in.Nodes,
 		Question:  in.Question,
-		Netfilter: plugin.IPTablesFactory,
+		Netfilter: plugin.NetfilterRules,
 		Policy:    policy.NewEvaluator(in.Cluster),
 		Services:  service.New(),
 	}

@@ -36,6 +36,7 @@ const (
 	ReasonIPTablesDrop        Reason = "IPTablesDrop"
 	ReasonIPTablesReject      Reason = "IPTablesReject"
 	ReasonNFTablesDrop        Reason = "NFTablesDrop"
+	ReasonNFTablesReject      Reason = "NFTablesReject"
 	ReasonRuleNotUnderstood   Reason = "RuleNotUnderstood"
 	ReasonNetworkPolicyDenied Reason = "NetworkPolicyDenied"
 	ReasonPolicyNotEnforced   Reason = "NetworkPolicyNotEnforced"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
 )
 
 // Router looks routes up in one namespace; *netstack.Netstack implements it.
@@ -40,9 +41,11 @@ func (b *BasePluginNode) stack() *netstack.Netstack {
 }
 
 func (b *BasePluginNode) hop(pkt model.Packet, in *Transmission) *Hop {
-	h := &Hop{Env: b.Env, NetNode: b.NetNode, Stack: b.stack(), Node: b.Node, Pod: b.Pod, Packet: pkt, State: ConnNew, In: in, entered: pkt, res: &HopResult{}}
+	h := &Hop{Env: b.Env, NetNode: b.NetNode, Stack: b.stack(), Node: b.Node, Pod: b.Pod, Packet: pkt, In: in, res: &HopResult{}}
 	if in != nil && in.Reply != "" {
-		h.State, h.Reply = ConnEstablished, in.Reply
+		// The reply belongs to the connection the forward packet made here; the hooks'
+		// nat stages reverse that connection's NAT.
+		h.Reply, h.Conn = in.Reply, b.Env.replyConn(b.NetNode.ID, pkt)
 	}
 	return h
 }
@@ -72,7 +75,7 @@ func (b *BasePluginNode) Send(dst model.Endpoint, pkt model.Packet) (*HopResult,
 		// A node's socket takes the source address the route selects.
 		if src := selectSource(h, r); src.IsValid() && src != pkt.Src {
 			pkt.Src = src
-			h.Packet, h.entered = pkt, pkt
+			h.Packet = pkt
 			h.Step("route", "source", "selected "+src.String())
 		}
 	}
@@ -88,7 +91,7 @@ func (b *BasePluginNode) Send(dst model.Endpoint, pkt model.Packet) (*HopResult,
 		}
 		for _, hh := range hs {
 			for _, o := range b.hook(hh, HookOutput, "", r.Device) {
-				sent = append(sent, hh.with(o.Packet))
+				sent = append(sent, hh.after(o))
 			}
 		}
 	}
@@ -149,14 +152,6 @@ func (b *BasePluginNode) Receive(t *Transmission) (*HopResult, error) {
 		iif = br.Name
 	}
 	h.IIF = iif
-	if h.Reply != "" {
-		// Conntrack gives a masqueraded connection's reply its original destination
-		// before the routing decision.
-		if un := h.Env.undoDst(b.NetNode.ID, h.Packet); un != h.Packet {
-			h.Step("conntrack", "reply un-SNAT", fmt.Sprintf("%s -> %s", h.Packet, un))
-			h.Packet = un
-		}
-	}
 	b.prerouting(h, iif)
 	return h.res, nil
 }
@@ -202,13 +197,13 @@ func (b *BasePluginNode) decapsulate(h *Hop, outer model.Packet) (string, bool) 
 		h.drop(model.ReasonInterfaceDown, under.Name, "", "underlay "+under.Name+" is down", "Underlay interface %s of %s is down: no tunnel traffic arrives", under.Name, b.NetNode.Name)
 		return "", false
 	}
-	oh := h.with(outer)
+	oh := h.tunnel(outer)
 	for _, hook := range []string{HookPrerouting, HookInput} {
 		outs := b.hook(oh, hook, under.Name, "")
 		if len(outs) == 0 {
 			return "", false
 		}
-		oh = oh.with(outs[0].Packet)
+		oh = oh.after(outs[0])
 	}
 	var vx *netstack.Interface
 	for i := range h.Stack.Interfaces {
@@ -244,7 +239,7 @@ func (b *BasePluginNode) bridged(h *Hop, br *netstack.Interface, port string, ne
 	h.Step("bridge", "forward", fmt.Sprintf("%s from port %s", br.Name, port))
 	if v, _ := h.Sysctl("bridge/bridge-nf-call-iptables"); v == "1" {
 		for _, o := range b.hook(h, HookPrerouting, br.Name, "") {
-			hb := h.with(o.Packet)
+			hb := h.after(o)
 			if o.Packet.Dst != h.Packet.Dst {
 				// br_netfilter hands a translated frame to the routing code.
 				hb.IIF = br.Name
@@ -255,16 +250,10 @@ func (b *BasePluginNode) bridged(h *Hop, br *netstack.Interface, port string, ne
 				continue
 			}
 			for _, f := range b.hook(hb, HookForward, br.Name, br.Name) {
-				for _, p := range b.hook(hb.with(f.Packet), HookPostrouting, "", br.Name) {
-					out := hb.with(p.Packet)
-					if out.Reply != "" {
-						// br_netfilter lets conntrack see the bridged reply too.
-						if un := h.Env.undoSrc(b.NetNode.ID, out.Packet); un != out.Packet {
-							out.Step("conntrack", "reply un-DNAT", fmt.Sprintf("%s -> %s", out.Packet, un))
-							out.Packet = un
-						}
-					}
-					b.bridgeOut(out, br, nextHop)
+				// br_netfilter lets conntrack see the bridged packet too: a reply's NAT is
+				// reversed at POSTROUTING's nat stage.
+				for _, p := range b.hook(hb.after(f), HookPostrouting, "", br.Name) {
+					b.bridgeOut(hb.after(p), br, nextHop)
 				}
 			}
 		}
@@ -290,7 +279,7 @@ func (b *BasePluginNode) prerouting(h *Hop, iif string) {
 	}
 	for _, hh := range hs {
 		for _, o := range b.hook(hh, HookPrerouting, iif, "") {
-			hb := hh.with(o.Packet)
+			hb := hh.after(o)
 			r, ok := b.route(hb, routeQuery(o.Packet, iif))
 			if !ok {
 				continue
@@ -309,19 +298,19 @@ func (b *BasePluginNode) routed(h *Hop, r netstack.RouteResult, iif string) {
 		return
 	}
 	for _, o := range b.hook(h, HookForward, iif, r.Device) {
-		b.postrouting(h.with(o.Packet), r, iif)
+		b.postrouting(h.after(o), r, iif)
 	}
 }
 
 func (b *BasePluginNode) input(h *Hop, iif string) {
 	for _, o := range b.hook(h, HookInput, iif, "") {
-		b.serve(h.with(o.Packet))
+		b.serve(h.after(o))
 	}
 }
 
 func (b *BasePluginNode) postrouting(h *Hop, r netstack.RouteResult, iif string) {
 	for _, o := range b.hook(h, HookPostrouting, iif, r.Device) {
-		b.egress(h.with(o.Packet), r)
+		b.egress(h.after(o), r)
 	}
 }
 
@@ -357,14 +346,15 @@ func (b *BasePluginNode) serve(h *Hop) {
 // on an asymmetric way) fails as surely as one whose first packet is dropped.
 func (b *BasePluginNode) answer(h *Hop) {
 	hr := h.with(h.Packet.Reply())
-	hr.State, hr.Reply, hr.In, hr.IIF, hr.entered = ConnEstablished, b.NetNode.ID, nil, "", hr.Packet
+	hr.Conn = iptables.Packet{Conn: h.Conn}.Reply().Conn
+	hr.Reply, hr.In, hr.IIF = b.NetNode.ID, nil, ""
 	hr.Step("socket", "reply", hr.Packet.String())
 	r, ok := b.route(hr, routeQuery(hr.Packet, ""))
 	if !ok {
 		return
 	}
 	for _, o := range b.hook(hr, HookOutput, "", r.Device) {
-		hb := hr.with(o.Packet)
+		hb := hr.after(o)
 		if r.Type == netstack.RouteLocal {
 			b.input(hb, "lo")
 			continue
@@ -385,13 +375,6 @@ func blocking(s []model.Suspicion) int {
 
 // egress sends the routed packet out of r.Device to the next NetNode the state names.
 func (b *BasePluginNode) egress(h *Hop, r netstack.RouteResult) {
-	if h.Reply != "" {
-		// Conntrack gives a DNATed connection's reply the source the client asked for.
-		if un := h.Env.undoSrc(b.NetNode.ID, h.Packet); un != h.Packet {
-			h.Step("conntrack", "reply un-DNAT", fmt.Sprintf("%s -> %s", h.Packet, un))
-			h.Packet = un
-		}
-	}
 	if !h.checked(h.Assert().InterfaceUp(r.Device), "interface "+r.Device+" is down or missing") {
 		return
 	}
@@ -430,7 +413,7 @@ func (b *BasePluginNode) send(h *Hop, next *Transmission) {
 		h.res.Next = append(h.res.Next, next)
 		return
 	}
-	h.Env.track(b.NetNode.ID, h.entered, h.Packet)
+	h.Env.remember(b.NetNode.ID, h.Packet, h.Conn)
 	if next.Via == nil {
 		next.Via = b.translatedService(h)
 	}
@@ -490,7 +473,7 @@ func (b *BasePluginNode) vxlanOut(h *Hop, dev *netstack.Interface, nh netip.Addr
 		}
 	}
 	outer := model.Packet{Src: src, Dst: f.Dst, Protocol: model.UDP, SrcPort: 0, DstPort: vxlanPort(dev.VXLAN)}
-	oh := h.with(outer)
+	oh := h.tunnel(outer)
 	r, ok := b.route(oh, netstack.RouteQuery{Dst: f.Dst, IPProto: 17, DPort: outer.DstPort})
 	if !ok {
 		return nil

@@ -128,22 +128,23 @@ func (b *BasePluginNode) hook(h *Hop, hook, in, out string) []NFOutcome {
 }
 
 // evaluate runs the packet through a netfilter hook and returns every way it goes, stopped
-// or not. A namespace whose rules cannot be evaluated lets the packet pass, with an Info.
+// or not. The hook is evaluated even in a namespace without rules: conntrack's reversal of a
+// reply's NAT happens in the evaluator's nat stage. Rules that cannot be read make the hook
+// Unknown, with an Info: they may decide, so the packet is not assumed through.
 func (b *BasePluginNode) evaluate(h *Hop, hook, in, out string) []NFOutcome {
-	pass := []NFOutcome{{Verdict: NFAccept, Packet: h.Packet, Probability: 1}}
-	if h.Stack.IPTables == "" {
-		return pass
-	}
+	pkt := h.nfPacket(in, out)
 	nf, err := h.Env.filter(h.Stack)
 	if err != nil {
-		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "The iptables rules of %s could not be read (%v), so they are not evaluated", b.NetNode.Name, err)
-		return pass
+		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "The netfilter rules of %s could not be read (%v), so whether they let the packet through %s is not known", b.NetNode.Name, err, hook)
+		return []NFOutcome{{Verdict: NFUnknown, Packet: h.Packet, NF: pkt, Rule: "unreadable rules: " + err.Error(), Probability: 1}}
 	}
 	if nf == nil {
-		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "The iptables rules of %s are not evaluated in this build", b.NetNode.Name)
-		return pass
+		if h.Stack.IPTables != "" || h.Stack.NFTables != "" {
+			h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "The netfilter rules of %s are not evaluated in this build", b.NetNode.Name)
+		}
+		return []NFOutcome{{Verdict: NFAccept, Packet: h.Packet, NF: pkt, Probability: 1}}
 	}
-	return nf.Hook(hook, h.Packet, in, out, h.State)
+	return nf.Hook(hook, pkt)
 }
 
 // uncertain reports the rules on an outcome's way that the evaluator passed without
@@ -157,7 +158,7 @@ func (b *BasePluginNode) uncertain(h *Hop, hook string, o NFOutcome) {
 // settle records what one outcome of a hook means for its branch (h is the hop as the
 // packet entered the hook) and reports whether the branch goes on.
 func (b *BasePluginNode) settle(before *Hop, hook, in, out string, o NFOutcome) bool {
-	h := before.with(o.Packet)
+	h := before.after(o)
 	b.uncertain(h, hook, o)
 	switch o.Verdict {
 	case NFAccept:
@@ -166,13 +167,13 @@ func (b *BasePluginNode) settle(before *Hop, hook, in, out string, o NFOutcome) 
 		}
 		return true
 	case NFDrop:
-		h.Step("netfilter", hook+" DROP", o.Rule)
-		h.drop(model.ReasonIPTablesDrop, cmpOr(in, out), o.Rule, "iptables "+hook+" drops it",
-			"An iptables rule of %s drops the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
+		h.Step(o.RulesetName(), hook+" DROP", o.Rule)
+		h.drop(o.DropReason(), cmpOr(in, out), o.Rule, o.RulesetName()+" "+hook+" drops it",
+			"An %s rule of %s drops the packet in %s (chain %s): %s", o.RulesetName(), b.NetNode.Name, hook, o.Chain, traceText(o))
 	case NFReject:
-		h.Step("netfilter", hook+" REJECT", o.Rule)
-		h.drop(model.ReasonIPTablesReject, cmpOr(in, out), o.Rule, "iptables "+hook+" rejects it",
-			"An iptables rule of %s rejects the packet in %s: %s", b.NetNode.Name, hook, traceText(o))
+		h.Step(o.RulesetName(), hook+" REJECT", o.Rule)
+		h.drop(o.RejectReason(), cmpOr(in, out), o.Rule, o.RulesetName()+" "+hook+" rejects it",
+			"An %s rule of %s rejects the packet in %s (chain %s): %s", o.RulesetName(), b.NetNode.Name, hook, o.Chain, traceText(o))
 	default:
 		h.Step("netfilter", hook+" UNKNOWN", o.Rule)
 		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", o.Rule, "Whether %s lets the packet through %s depends on a rule the engine does not understand", b.NetNode.Name, hook)

@@ -8,16 +8,9 @@ import (
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/policy"
 	"github.com/netdiag/netdiag/internal/service"
-)
-
-// ConnState is the conntrack state a packet has when the rules see it.
-type ConnState string
-
-const (
-	ConnNew         ConnState = "NEW"
-	ConnEstablished ConnState = "ESTABLISHED"
 )
 
 // Netfilter hooks, in the kernel's names.
@@ -45,25 +38,33 @@ type NFOutcome struct {
 	Verdict NFVerdict
 	// Packet is the packet after the hook: NAT rewrites addresses and ports, MARK the mark.
 	Packet model.Packet
-	// Rule is the rule that decided (the DROP, the DNAT), as iptables-save prints it.
-	Rule string
-	// Trace is the chain path, one line per rule that matched.
+	// NF is the same packet as the evaluator left it, with its connection: the hop carries
+	// that connection to the next hook.
+	NF iptables.Packet
+	// Ruleset is the ruleset whose rule (or base chain's policy) stopped the packet:
+	// "iptables" or "nftables"; empty when every stage accepted it.
+	Ruleset string
+	// Rule is the rule that decided (the DROP, the DNAT), as its ruleset prints it; Chain is
+	// its table/chain.
+	Rule, Chain string
+	// Trace is the chain path, one line per rule that matched, each naming its ruleset.
 	Trace []string
 	// NotUnderstood holds the rules on the way whose match or target the evaluator does not
 	// know; a verdict of UNKNOWN names the one that decided.
 	NotUnderstood []string
 	// Probability is the share of packets that take this branch (1 without forks).
 	Probability float64
-	// Eval is the iptables evaluator's own outcome, for what explains it further (the
-	// service processor reads the NAT and the rules from it); nil from other evaluators.
-	Eval *iptables.Outcome
+	// Eval is the evaluators' own outcome, for what explains it further (the service
+	// processor reads the NAT and the rules from it); nil from other evaluators.
+	Eval *netfilter.Outcome
 }
 
 // Netfilter evaluates packets through one network namespace's rules.
 type Netfilter interface {
-	// Hook runs pkt through every table attached to hook, in the kernel's order, with in and
-	// out the interfaces the kernel knows at that hook.
-	Hook(hook string, pkt model.Packet, in, out string, state ConnState) []NFOutcome
+	// Hook runs pkt through everything attached to hook (iptables' tables and nftables' base
+	// chains) in the kernel's order. pkt carries the interfaces the kernel knows at that hook
+	// and the packet's connection in this namespace.
+	Hook(hook string, pkt iptables.Packet) []NFOutcome
 }
 
 // NetfilterFactory builds the evaluator of a namespace's rules; an error is reported as a
@@ -91,73 +92,52 @@ type Env struct {
 	podStack map[string]*netstack.Netstack
 	mu       sync.Mutex
 	filters  map[*netstack.Netstack]filterEntry
-	// conntrack holds, per NetNode ID, how the forward packets entered and left it.
-	conntrack map[string][]natEntry
+	// conns is each NetNode's conntrack table: the connections the forward packets left it
+	// with, so that a reply arriving there is evaluated with its connection and the
+	// evaluator's nat stages reverse the NAT, as the kernel's conntrack does.
+	conns map[string][]connEntry
 }
 
-// natEntry is one translation a NetNode made: the packet as it came in and as it left.
-type natEntry struct{ in, out model.Packet }
+// connEntry is a connection a forward packet left a NetNode with, and the packet as it left.
+type connEntry struct {
+	left model.Packet
+	conn iptables.Conn
+}
 
 func sameTuple(a, b model.Packet) bool {
 	return a.Src == b.Src && a.Dst == b.Dst && a.SrcPort == b.SrcPort && a.DstPort == b.DstPort && a.Protocol == b.Protocol
 }
 
-// track records that the forward packet in left the NetNode as out, when NAT changed it.
-func (e *Env) track(node string, in, out model.Packet) {
-	if sameTuple(in, out) {
-		return
-	}
+// remember records the connection the forward packet left a NetNode with.
+func (e *Env) remember(node string, left model.Packet, conn iptables.Conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.conntrack == nil {
-		e.conntrack = map[string][]natEntry{}
+	if e.conns == nil {
+		e.conns = map[string][]connEntry{}
 	}
-	for _, x := range e.conntrack[node] {
-		if sameTuple(x.in, in) && sameTuple(x.out, out) {
+	for i, x := range e.conns[node] {
+		if sameTuple(x.left, left) {
+			e.conns[node][i].conn = conn
 			return
 		}
 	}
-	e.conntrack[node] = append(e.conntrack[node], natEntry{in, out})
+	e.conns[node] = append(e.conns[node], connEntry{left, conn})
 }
 
-// untrack finds the translation a reply belongs to at a NetNode: the reply of a packet that
-// left as out comes back as out's reply.
-func (e *Env) untrack(node string, reply model.Packet) (natEntry, bool) {
+// replyConn is the connection a reply arriving at a NetNode belongs to, in the reply
+// direction and ESTABLISHED: the one whose forward packet left as the reply's reverse, or a
+// connection without NAT when the NetNode has none (its forward packet was not seen there).
+func (e *Env) replyConn(node string, reply model.Packet) iptables.Conn {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, x := range e.conntrack[node] {
-		if sameTuple(x.out.Reply(), reply) {
-			return x, true
+	var conn iptables.Conn
+	for _, x := range e.conns[node] {
+		if sameTuple(x.left.Reply(), reply) {
+			conn = x.conn
+			break
 		}
 	}
-	return natEntry{}, false
-}
-
-// undoDst is conntrack's reply translation before routing (PREROUTING, OUTPUT): a
-// masqueraded or SNATed connection's reply is addressed back to the original source.
-func (e *Env) undoDst(node string, reply model.Packet) model.Packet {
-	if x, ok := e.untrack(node, reply); ok {
-		reply.Dst, reply.DstPort = x.in.Src, x.in.SrcPort
-	}
-	return reply
-}
-
-// undoSrc is conntrack's reply translation on the way out (POSTROUTING): a DNATed
-// connection's reply leaves from the address the client asked for, the service's.
-func (e *Env) undoSrc(node string, reply model.Packet) model.Packet {
-	for _, x := range e.snapshotEntries(node) {
-		o := x.out.Reply()
-		if reply.Src == o.Src && reply.SrcPort == o.SrcPort && reply.Protocol == o.Protocol && reply.Dst == x.in.Src && reply.DstPort == x.in.SrcPort {
-			reply.Src, reply.SrcPort = x.in.Dst, x.in.DstPort
-		}
-	}
-	return reply
-}
-
-func (e *Env) snapshotEntries(node string) []natEntry {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]natEntry(nil), e.conntrack[node]...)
+	e.mu.Unlock()
+	return iptables.Packet{Conn: conn}.Reply().Conn
 }
 
 type addrOwner struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
 )
 
 // Hop is one packet at one NetNode: what a SimplePluginNode reads and where it records what
@@ -22,17 +23,18 @@ type Hop struct {
 	Pod  *corev1.Pod
 	// Packet is the packet as it stands at this step (after NAT on this NetNode).
 	Packet model.Packet
-	State  ConnState
+	// Conn is the packet's connection in this NetNode's namespace, as the netfilter
+	// evaluator keeps it: NEW for a forward packet until it is tracked, ESTABLISHED in the
+	// reply direction for a reply, with the NAT the hooks bound so far. It goes from hook
+	// to hook with the packet, as conntrack's entry does.
+	Conn iptables.Conn
 	// In is the transmission the packet arrived by; nil when the packet starts here.
 	In *Transmission
 	// IIF is the interface the kernel sees the packet come in by (a bridge port's master).
 	IIF string
-	// Reply is the NetNode ID of the destination when the packet is its reply (State is
-	// then ConnEstablished); empty for the forward packet.
+	// Reply is the NetNode ID of the destination when the packet is its reply (Conn is then
+	// ESTABLISHED in the reply direction); empty for the forward packet.
 	Reply string
-
-	// entered is the packet as it entered the NetNode, before its NAT.
-	entered model.Packet
 
 	res *HopResult
 }
@@ -85,6 +87,33 @@ func (h *Hop) with(pkt model.Packet) *Hop {
 	c := *h
 	c.Packet = pkt
 	return &c
+}
+
+// after returns a copy of h for the branch of a hook's outcome: the packet and its
+// connection as the hook left them.
+func (h *Hop) after(o NFOutcome) *Hop {
+	c := h.with(o.Packet)
+	c.Conn = o.NF.Conn
+	return c
+}
+
+// tunnel returns a copy of h for a tunnel's outer packet, a flow of its own.
+func (h *Hop) tunnel(outer model.Packet) *Hop {
+	c := h.with(outer)
+	c.Conn = iptables.Conn{}
+	return c
+}
+
+// nfPacket is the packet as netfilter sees it at a hook: its headers, the interfaces the
+// kernel knows there, and its connection.
+func (h *Hop) nfPacket(in, out string) iptables.Packet {
+	p := iptables.FromModel(h.Packet)
+	p.In, p.Out, p.Conn = in, out, h.Conn
+	if h.Conn.Reply {
+		// The reply's headers: a TCP SYN-ACK, an ICMP echo reply.
+		p.TCPFlags, p.ICMPType = p.TCPFlags|iptables.TCPAck, 0
+	}
+	return p
 }
 
 // Interface returns the named interface of the hop's namespace, or nil.

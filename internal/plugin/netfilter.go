@@ -9,35 +9,48 @@ import (
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nftables"
 )
 
-// IPTablesFactory builds the evaluator of a namespace's iptables rules (and the ipsets they
-// read), parsed once per namespace and diagnosis.
-var IPTablesFactory NetfilterFactory = newIPTablesFilter
+// NetfilterRules builds the evaluator of a namespace's netfilter rules: its iptables tables
+// (and the ipsets they read) and its nftables ruleset, each parsed once per content.
+var NetfilterRules NetfilterFactory = newNetfilter
 
-type iptablesFilter struct {
-	rs  *iptables.Ruleset
-	env *iptables.Env
+// nfFilter is a namespace's rules, both rulesets in the kernel's order.
+type nfFilter struct {
+	rules *netfilter.Rules
 }
 
-// rulesets caches parsed rulesets by a hash and the length of their text: kube-proxy writes nearly the
-// same rules on every node and they change seldom, so a controller running many diagnoses
-// parses each distinct ruleset once. The parsed ruleset is only read by evaluations.
-var rulesets = struct {
-	sync.Mutex
-	byHash map[rulesetKey]*iptables.Ruleset
+// parsedCache caches parsed rulesets by a hash and the length of their text: kube-proxy
+// writes nearly the same rules on every node and they change seldom, so a controller running
+// many diagnoses parses each distinct ruleset once. A parsed ruleset is only read by
+// evaluations.
+type parsedCache[T any] struct {
+	mu     sync.Mutex
+	byHash map[rulesetKey]T
 	order  []rulesetKey
-}{byHash: map[rulesetKey]*iptables.Ruleset{}}
+}
 
-// rulesetCacheSize bounds the cache: a 100,000-rule ruleset takes tens of MB parsed.
+// rulesetCacheSize bounds each cache: a 100,000-rule ruleset takes tens of MB parsed.
 const rulesetCacheSize = 8
+
+var (
+	iptCache = &parsedCache[*iptables.Ruleset]{byHash: map[rulesetKey]*iptables.Ruleset{}}
+	nftCache = &parsedCache[*nftables.Ruleset]{byHash: map[rulesetKey]*nftables.Ruleset{}}
+)
 
 // ResetRulesetCache forgets every parsed ruleset.
 func ResetRulesetCache() {
-	rulesets.Lock()
-	defer rulesets.Unlock()
-	clear(rulesets.byHash)
-	rulesets.order = nil
+	iptCache.reset()
+	nftCache.reset()
+}
+
+func (c *parsedCache[T]) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.byHash)
+	c.order = nil
 }
 
 // rulesetKey identifies a ruleset text: maphash reads a 100,000-rule text in a few
@@ -49,45 +62,55 @@ type rulesetKey struct {
 
 var rulesetSeed = maphash.MakeSeed()
 
-func parseRuleset(text string) (*iptables.Ruleset, error) {
-	sum := rulesetKey{maphash.String(rulesetSeed, text), len(text)}
-	rulesets.Lock()
-	rs, ok := rulesets.byHash[sum]
-	rulesets.Unlock()
+func (c *parsedCache[T]) get(text string, parse func(string) (T, error)) (T, error) {
+	key := rulesetKey{maphash.String(rulesetSeed, text), len(text)}
+	c.mu.Lock()
+	v, ok := c.byHash[key]
+	c.mu.Unlock()
 	if ok {
-		return rs, nil
+		return v, nil
 	}
-	rs, err := iptables.Parse(text)
+	v, err := parse(text)
 	if err != nil {
-		return nil, err
+		return v, err
 	}
-	rulesets.Lock()
-	defer rulesets.Unlock()
-	if _, ok := rulesets.byHash[sum]; !ok {
-		if len(rulesets.order) == rulesetCacheSize {
-			delete(rulesets.byHash, rulesets.order[0])
-			rulesets.order = rulesets.order[1:]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byHash[key]; !ok {
+		if len(c.order) == rulesetCacheSize {
+			delete(c.byHash, c.order[0])
+			c.order = c.order[1:]
 		}
-		rulesets.byHash[sum] = rs
-		rulesets.order = append(rulesets.order, sum)
+		c.byHash[key] = v
+		c.order = append(c.order, key)
 	}
-	return rs, nil
+	return v, nil
 }
 
-func newIPTablesFilter(stack *netstack.Netstack) (Netfilter, error) {
-	rs, err := parseRuleset(stack.IPTables)
-	if err != nil {
-		return nil, fmt.Errorf("parse iptables-save: %w", err)
+func newNetfilter(stack *netstack.Netstack) (Netfilter, error) {
+	var ipt *iptables.Ruleset
+	if stack.IPTables != "" {
+		var err error
+		if ipt, err = iptCache.get(stack.IPTables, iptables.Parse); err != nil {
+			return nil, fmt.Errorf("parse iptables-save: %w", err)
+		}
+	}
+	var nft *nftables.Ruleset
+	if stack.NFTables != "" {
+		var err error
+		if nft, err = nftCache.get(stack.NFTables, nftables.Parse); err != nil {
+			return nil, fmt.Errorf("parse the nftables ruleset: %w", err)
+		}
 	}
 	env, err := iptables.EnvFromNetstack(stack)
 	if err != nil {
 		return nil, fmt.Errorf("evaluation environment: %w", err)
 	}
-	return &iptablesFilter{rs: rs, env: env}, nil
+	return &nfFilter{rules: netfilter.New(ipt, nft, env, netfilter.Options{Legacy: stack.IPTablesBackend == "legacy"})}, nil
 }
 
-// Ruleset returns the parsed rules, for the service processor's evidence.
-func (f *iptablesFilter) Ruleset() *iptables.Ruleset { return f.rs }
+// Rules returns the parsed rules, for the service processor's evidence.
+func (f *nfFilter) Rules() *netfilter.Rules { return f.rules }
 
 var hooks = map[string]iptables.Hook{
 	HookPrerouting:  iptables.PreRouting,
@@ -97,61 +120,89 @@ var hooks = map[string]iptables.Hook{
 	HookPostrouting: iptables.PostRouting,
 }
 
-// Hook runs pkt through the hook's tables.
-func (f *iptablesFilter) Hook(hook string, pkt model.Packet, in, out string, state ConnState) []NFOutcome {
+// Hook runs pkt through the hook's stages of both rulesets.
+func (f *nfFilter) Hook(hook string, pkt iptables.Packet) []NFOutcome {
 	h, ok := hooks[hook]
 	if !ok {
-		return []NFOutcome{{Verdict: NFUnknown, Packet: pkt, Rule: "unknown hook " + hook, Probability: 1}}
+		return []NFOutcome{{Verdict: NFUnknown, Packet: pkt.Model(), NF: pkt, Rule: "unknown hook " + hook, Probability: 1}}
 	}
-	p := iptables.FromModel(pkt)
-	p.In, p.Out = in, out
-	if state == ConnEstablished {
-		// The reply of a connection the forward packet opened.
-		p.Conn.State, p.Conn.Reply = iptables.CtEstablished, true
-		p.Conn.Status |= iptables.StatusSeenReply | iptables.StatusConfirmed
-	}
-	outs := f.rs.Traverse(h, p, f.env)
+	outs := f.rules.Traverse(h, pkt)
 	res := make([]NFOutcome, 0, len(outs))
-	for i, o := range outs {
-		n := NFOutcome{Packet: o.Packet.Model(), Probability: o.Probability, Eval: &outs[i]}
-		switch o.Verdict {
-		case iptables.Accept:
-			n.Verdict = NFAccept
-		case iptables.Drop:
-			n.Verdict = NFDrop
-		case iptables.Reject:
-			n.Verdict = NFReject
-		default:
-			n.Verdict = NFUnknown
-		}
-		switch {
-		case o.Undecided != nil:
-			n.Rule = o.Undecided.String()
-		case o.Decider != nil:
-			n.Rule = o.Decider.String()
-		case len(o.NAT) > 0 && o.NAT[len(o.NAT)-1].Rule != nil:
-			n.Rule = o.NAT[len(o.NAT)-1].Rule.String()
-		}
-		if n.Verdict == NFUnknown && n.Rule == "" {
-			n.Rule = o.Note
-		}
-		for _, s := range o.Trace {
-			if s.Action == "continue" {
-				continue
-			}
-			n.Trace = append(n.Trace, s.String())
-		}
-		for _, r := range o.Uncertain {
-			n.NotUnderstood = append(n.NotUnderstood, r.String())
-		}
-		if len(o.NAT) > 0 {
-			var parts []string
-			for _, x := range o.NAT {
-				parts = append(parts, fmt.Sprintf("%s %s -> %s", x.Kind, x.Before, x.After))
-			}
-			n.Trace = append(n.Trace, strings.Join(parts, ", "))
-		}
-		res = append(res, n)
+	for i := range outs {
+		res = append(res, nfOutcome(&outs[i]))
 	}
 	return res
+}
+
+// nfOutcome is the hop's view of one way through a hook.
+func nfOutcome(o *netfilter.Outcome) NFOutcome {
+	n := NFOutcome{Packet: o.Packet.Model(), NF: o.Packet, Probability: o.Probability, Ruleset: o.Ruleset, Eval: o}
+	switch o.Verdict {
+	case iptables.Accept:
+		n.Verdict = NFAccept
+	case iptables.Drop:
+		n.Verdict = NFDrop
+	case iptables.Reject:
+		n.Verdict = NFReject
+	default:
+		n.Verdict = NFUnknown
+	}
+	switch {
+	case !o.Undecided.IsZero():
+		n.Rule = o.Undecided.String()
+		n.Chain = o.Undecided.Table() + "/" + o.Undecided.Chain()
+	case !o.Decider.IsZero():
+		n.Rule = o.Decider.String()
+		n.Chain = o.Decider.Table() + "/" + o.Decider.Chain()
+	case o.Verdict == iptables.Drop && len(o.Trace) > 0:
+		// A base chain's policy dropped it: name the chain.
+		last := o.Trace[len(o.Trace)-1]
+		n.Rule, n.Chain = last.String(), last.Table+"/"+last.Chain
+	case o.LastNAT() != nil:
+		n.Rule = o.LastNAT().Rule.String()
+	}
+	if n.Verdict == NFUnknown && n.Rule == "" {
+		n.Rule = o.Note
+	}
+	for _, s := range o.Trace {
+		if s.Action == "continue" {
+			continue
+		}
+		n.Trace = append(n.Trace, s.String())
+	}
+	for _, r := range o.Uncertain {
+		n.NotUnderstood = append(n.NotUnderstood, r.String())
+	}
+	var parts []string
+	for _, x := range o.NAT {
+		parts = append(parts, x.String())
+	}
+	if len(parts) > 0 {
+		n.Trace = append(n.Trace, strings.Join(parts, ", "))
+	}
+	return n
+}
+
+// RulesetName is how a suspicion names the ruleset that stopped the packet.
+func (o NFOutcome) RulesetName() string {
+	if o.Ruleset == netfilter.NFTables {
+		return "nftables"
+	}
+	return "iptables"
+}
+
+// DropReason is the code of a DROP by the outcome's ruleset.
+func (o NFOutcome) DropReason() model.Reason {
+	if o.Ruleset == netfilter.NFTables {
+		return model.ReasonNFTablesDrop
+	}
+	return model.ReasonIPTablesDrop
+}
+
+// RejectReason is the code of a REJECT by the outcome's ruleset.
+func (o NFOutcome) RejectReason() model.Reason {
+	if o.Ruleset == netfilter.NFTables {
+		return model.ReasonNFTablesReject
+	}
+	return model.ReasonIPTablesReject
 }

@@ -1,18 +1,20 @@
 package plugin
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/service"
 )
 
 // A packet addressed to a service meets the node's service proxy at the hook it enters the
 // node by: PREROUTING, or OUTPUT for the node's own packets. Where the proxy is netfilter
-// (kube-proxy in iptables mode, or no kube-proxy at all), the hop's own evaluation of the
+// (kube-proxy in iptables or nftables mode, or no kube-proxy at all), the hop's own evaluation of the
 // hooks is the one translation, and service.Explain reads it: which service and port, which
 // endpoint each branch went to, and where that differs from the EndpointSlices. Where the
 // proxy works outside netfilter (ipvs), the processor translates and the hooks then see the
@@ -53,7 +55,7 @@ func (b *BasePluginNode) serviceArrival(h *Hop, iif string) (service.Arrival, bo
 // inNetfilter reports whether the node's service proxy is its netfilter rules.
 func inNetfilter(stack *netstack.Netstack) bool {
 	switch service.DetectMode(stack) {
-	case service.ModeIPTables, service.ModeNone:
+	case service.ModeIPTables, service.ModeNFTables, service.ModeNone:
 		return true
 	}
 	return false
@@ -68,7 +70,7 @@ func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out st
 	mark := len(h.res.Steps)
 	var legs []serviceLeg
 	for _, o := range b.evaluate(h, hook, in, out) {
-		l := serviceLeg{hop: h.with(o.Packet), entry: o}
+		l := serviceLeg{hop: h.after(o), entry: o}
 		if hook != HookPrerouting || o.Verdict != NFAccept {
 			legs = append(legs, l)
 			continue
@@ -86,7 +88,7 @@ func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out st
 		}
 		for _, f := range b.evaluate(l.hop, l.nextHook, in, l.out) {
 			lf := l
-			lf.next, lf.hop = &f, h.with(f.Packet)
+			lf.next, lf.hop = &f, h.after(f)
 			legs = append(legs, lf)
 		}
 	}
@@ -98,7 +100,7 @@ func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out st
 			passes[i].Next = &n
 		}
 	}
-	res, err := service.Explain(h.Env.Cluster, a, b.ruleset(h), passes)
+	res, err := service.Explain(h.Env.Cluster, a, b.rules(h), passes)
 	if err != nil {
 		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be explained: %v", b.NetNode.Name, err)
 		res = &service.Result{}
@@ -148,21 +150,21 @@ func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out st
 
 // evalOf is the evaluator's outcome behind an NFOutcome; a hook without rules passes the
 // packet as it is.
-func evalOf(o NFOutcome) iptables.Outcome {
+func evalOf(o NFOutcome) netfilter.Outcome {
 	if o.Eval != nil {
 		return *o.Eval
 	}
-	return service.PassThrough(o.Packet)
+	return netfilter.PassThrough(o.NF)
 }
 
-// ruleset returns the hop's parsed iptables rules, nil when there are none.
-func (b *BasePluginNode) ruleset(h *Hop) *iptables.Ruleset {
+// rules returns the hop's parsed netfilter rules, nil when they cannot be read.
+func (b *BasePluginNode) rules(h *Hop) *netfilter.Rules {
 	nf, err := h.Env.filter(h.Stack)
 	if err != nil || nf == nil {
 		return nil
 	}
-	if r, ok := nf.(interface{ Ruleset() *iptables.Ruleset }); ok {
-		return r.Ruleset()
+	if r, ok := nf.(interface{ Rules() *netfilter.Rules }); ok {
+		return r.Rules()
 	}
 	return nil
 }
@@ -181,6 +183,11 @@ func (b *BasePluginNode) proxyService(h *Hop, a service.Arrival) []*Hop {
 	var goOn []*Hop
 	for _, br := range res.Branches {
 		hb := h.with(br.Packet)
+		if br.Outcome == service.Translated {
+			// The proxy's translation is the connection's: conntrack reverses it on the
+			// reply, at the nat stage of the hooks the reply passes here.
+			dnat(&hb.Conn, h.Packet, br.Packet)
+		}
 		hb.res.Steps = append(hb.res.Steps, br.Steps...)
 		for _, s := range br.Suspicions {
 			hb.Suspect(s)
@@ -198,4 +205,17 @@ func (b *BasePluginNode) proxyService(h *Hop, a service.Arrival) []*Hop {
 		}
 	}
 	return goOn
+}
+
+// dnat records in a connection that a proxy outside netfilter translated the packet from
+// before to after, as ipvs does with conntrack on (kube-proxy turns net.ipv4.vs.conntrack on).
+func dnat(c *iptables.Conn, before, after model.Packet) {
+	if before.Dst == after.Dst && before.DstPort == after.DstPort {
+		return
+	}
+	if !c.OrigSrc.IsValid() {
+		c.OrigSrc = netip.AddrPortFrom(before.Src, before.SrcPort)
+		c.OrigDst = netip.AddrPortFrom(before.Dst, before.DstPort)
+	}
+	c.Status |= iptables.StatusDNAT | iptables.StatusDstNATDone
 }

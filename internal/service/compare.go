@@ -11,7 +11,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 )
 
 // explain fills in what each branch means: the endpoint the translation picked, whether it
@@ -73,9 +73,9 @@ func portLabel(p *corev1.ServicePort) string {
 }
 
 // compare sets the endpoints the EndpointSlices ask for and reports where the node's real
-// translation differs from them. rs is the node's ruleset in iptables mode (for the
-// evidence of what kube-proxy wrote for the service), nil otherwise.
-func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *iptables.Ruleset) {
+// translation differs from them. rules are the node's netfilter rules (for the evidence of
+// what kube-proxy wrote for the service), nil in ipvs mode.
+func compare(snap *cluster.Snapshot, res *Result, a Arrival, rules *netfilter.Rules) {
 	if res.Service == nil || res.Port == nil {
 		return
 	}
@@ -108,15 +108,12 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *iptables.Rulese
 			rule = decided.Rule
 		}
 		// In ipvs mode the deciding "rule" is kube-proxy's own virtual server.
-		kubeProxyRule := decided != nil && (res.Mode == ModeIPVS || commentNames(comment(decided.decider), portName(svc, port)))
+		kubeProxyRule := decided != nil && (res.Mode == ModeIPVS || kubeProxyNames(decided, svc, port))
 		switch {
 		case undecided && decided == nil:
 			// A rule not understood decides; it is reported as such.
 		case decided != nil && !kubeProxyRule:
-			reason := model.ReasonIPTablesDrop
-			if decided.Outcome == Rejected {
-				reason = model.ReasonIPTablesReject
-			}
+			reason := stopReason(decided)
 			suspect(&res.Suspicions, a, model.Critical, reason, rule,
 				"A rule on node %s that is not kube-proxy's %s the packet to %s", a.Node, pastTense(decided.Outcome), what)
 		case !anyUsable:
@@ -144,8 +141,12 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *iptables.Rulese
 			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceRulesMissing, "",
 				"Node %s has no %s rules for %s although the EndpointSlices list %s: kube-proxy is not running there or has not synced",
 				a.Node, res.Mode, what, joinAddrPorts(res.Endpoints))
-			if rs != nil {
-				if n := len(serviceRules(rs, ServiceChains(svc, port), portName(svc, port))); n > 0 {
+			if rules != nil {
+				n := len(serviceRules(rules.IPTables, ServiceChains(svc, port), portName(svc, port)))
+				if res.Mode == ModeNFTables {
+					n = nftServiceRules(rules.NFTables, svc, port)
+				}
+				if n > 0 {
 					res.Suspicions[len(res.Suspicions)-1].Message += fmt.Sprintf(" (%d rules name the service, none matched this packet)", n)
 				}
 			}
@@ -177,11 +178,8 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rs *iptables.Rulese
 				"Node %s sends %s to %s for %s, which the EndpointSlices list as %s and kube-proxy should not use now",
 				a.Node, share, tgt, what, conditions(e, a.Node, local))
 		}
-		if (b.Outcome == Dropped || b.Outcome == Rejected) && !commentNames(comment(b.decider), portName(svc, port)) {
-			reason := model.ReasonIPTablesDrop
-			if b.Outcome == Rejected {
-				reason = model.ReasonIPTablesReject
-			}
+		if (b.Outcome == Dropped || b.Outcome == Rejected) && !kubeProxyNames(b, svc, port) {
+			reason := stopReason(b)
 			suspect(&b.Suspicions, a, model.Critical, reason, b.Rule,
 				"A rule on node %s that is not kube-proxy's %s the packet to %s after its translation to %s",
 				a.Node, pastTense(b.Outcome), what, tgt)
@@ -315,4 +313,18 @@ func hasReason(list []model.Suspicion, r model.Reason) bool {
 		}
 	}
 	return false
+}
+
+// stopReason is the code of a branch a rule stopped, by the rule's ruleset.
+func stopReason(b *Branch) model.Reason {
+	nft := b.decider.NFT != nil
+	switch {
+	case b.Outcome == Rejected && nft:
+		return model.ReasonNFTablesReject
+	case b.Outcome == Rejected:
+		return model.ReasonIPTablesReject
+	case nft:
+		return model.ReasonNFTablesDrop
+	}
+	return model.ReasonIPTablesDrop
 }

@@ -52,8 +52,16 @@ func TestOtherModes(t *testing.T) {
 				Branches: []string{"Untranslated 10.96.0.12:80 p=1.00"}, Suspicions: []string{"Critical ServiceRulesMissing"},
 			},
 		},
-		"nftables mode is undecided, never guessed": {
+		"nftables mode with an empty kube-proxy table: the rules are missing": {
 			stack: &netstack.Netstack{NFTables: `{"nftables":[{"table":{"family":"ip","name":"kube-proxy"}}]}`},
+			pkt:   pkt(model.TCP, api1, "10.96.0.12", 80),
+			want: got{
+				Service: "shop/nodeport:80 ClusterIP", Endpoints: "10.244.1.11:8080, 10.244.2.13:8080",
+				Branches: []string{"Untranslated 10.96.0.12:80 p=1.00"}, Suspicions: []string{"Critical ServiceRulesMissing"},
+			},
+		},
+		"unreadable nftables ruleset": {
+			stack: &netstack.Netstack{NFTables: `{"nftables":[{"table":{"family":"ip","name":"kube-proxy"}}`},
 			pkt:   pkt(model.TCP, api1, "10.96.0.12", 80),
 			want: got{
 				Service:  "shop/nodeport:80 ClusterIP",

@@ -10,7 +10,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 )
 
 // Origin says where a packet comes from when it reaches the node's service rules; it picks
@@ -51,23 +51,22 @@ type Processor interface {
 // each node's parsed rules for the next packet. One Processor serves a whole diagnosis; it is
 // safe for concurrent use.
 func New() Processor {
-	return &dispatcher{ipt: &iptablesProcessor{parsed: map[*netstack.Netstack]parsedRules{}}}
+	return &dispatcher{nf: &netfilterProcessor{parsed: map[*netstack.Netstack]parsedRules{}}}
 }
 
 type dispatcher struct {
-	ipt *iptablesProcessor
+	nf *netfilterProcessor
 }
 
 func (d *dispatcher) Process(snap *cluster.Snapshot, a Arrival) (*Result, error) {
 	switch mode := DetectMode(a.Stack); mode {
 	case ModeIPVS:
 		return ipvsProcessor{}.Process(snap, a)
-	case ModeNFTables:
-		return nftProcessor{}.Process(snap, a)
 	default:
-		// Without kube-proxy's rules the node's other rules still decide (ModeNone): the
-		// same evaluator walks them and finds nothing that translates.
-		return d.ipt.process(snap, a, mode)
+		// iptables and nftables mode are netfilter rules, walked by the same evaluator;
+		// without kube-proxy's rules (ModeNone) the node's other rules still decide, and
+		// nothing translates.
+		return d.nf.process(snap, a, mode)
 	}
 }
 
@@ -128,9 +127,11 @@ type Branch struct {
 	Pass int
 
 	// dnat is set when the proxy translated the packet, even if a later rule stopped it;
-	// decider is the iptables rule Rule prints (nil in other modes).
-	dnat    bool
-	decider *iptables.Rule
+	// decider is the netfilter rule Rule prints (zero in ipvs mode); noEndpoints is set when
+	// the walk took kube-proxy's nftables verdict for a service without endpoints.
+	dnat        bool
+	decider     netfilter.Rule
+	noEndpoints bool
 }
 
 // Result is what one node's service proxy does with one packet.
@@ -169,26 +170,4 @@ func checkArrival(snap *cluster.Snapshot, a Arrival) error {
 		return fmt.Errorf("service: packet %s has no destination", a.Packet)
 	}
 	return nil
-}
-
-// nftProcessor recognises kube-proxy's nftables mode. Its rules are not evaluated yet, so a
-// packet to a service address is Undecided with an Info that says so, and never guessed.
-type nftProcessor struct{}
-
-func (nftProcessor) Process(snap *cluster.Snapshot, a Arrival) (*Result, error) {
-	if err := checkArrival(snap, a); err != nil {
-		return nil, err
-	}
-	res := newResult(ModeNFTables, snap, a)
-	if res.Service == nil {
-		res.Branches = []Branch{{Outcome: Untranslated, Packet: a.Packet, Probability: 1}}
-		return res, nil
-	}
-	res.Branches = []Branch{{Outcome: Undecided, Packet: a.Packet, Probability: 1}}
-	res.Suspicions = append(res.Suspicions, model.Suspicion{
-		Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: a.Node, Rule: "table ip kube-proxy",
-		Message: fmt.Sprintf("Node %s runs kube-proxy in nftables mode, whose rules are not simulated yet; "+
-			"check `nft list table ip kube-proxy` there for %s", a.Node, serviceName(res.Service)),
-	})
-	return res, nil
 }

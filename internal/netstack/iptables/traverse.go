@@ -3,6 +3,7 @@ package iptables
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Hook is a netfilter hook: where in the kernel's path a packet meets the rules.
@@ -133,6 +134,38 @@ const (
 // next; DROP and REJECT end the hook. A missing table or chain is an empty one with policy
 // ACCEPT, as in the kernel.
 func (rs *Ruleset) Traverse(hook Hook, pkt Packet, env *Env) []Outcome {
+	return rs.TraverseTables(hook, pkt, env, hookTables[hook]...)
+}
+
+// HookTables lists the tables a hook passes, in the kernel's order.
+func HookTables(hook Hook) []string { return slices.Clone(hookTables[hook]) }
+
+// TablePriority is the netfilter priority an iptables table registers its chains with (raw
+// -300, mangle -150, nat -100 for the destination and 100 for the source, filter 0, security
+// 50): where the tables stand among other rulesets' base chains on the same hook.
+func TablePriority(hook Hook, table string) int {
+	switch table {
+	case TableRaw:
+		return -300
+	case TableMangle:
+		return -150
+	case TableNAT:
+		if hook == PostRouting || hook == Input {
+			return 100
+		}
+		return -100
+	case TableSecurity:
+		return 50
+	}
+	return 0
+}
+
+// TraverseTables is Traverse through the named tables of the hook only, in the hook's order:
+// a caller that interleaves iptables' tables with another ruleset's base chains by priority
+// walks the hook one stage at a time, carrying the packet and its connection between them.
+// The nat stage, where conntrack also reverses a reply's NAT, is walked only when TableNAT is
+// named.
+func (rs *Ruleset) TraverseTables(hook Hook, pkt Packet, env *Env, tables ...string) []Outcome {
 	w := walker{rs: rs, env: env, hook: hook, maxOut: defaultMaxOutcomes, steps: defaultMaxSteps, maxDepth: defaultMaxDepth,
 		conntrack: rs.UsesConntrack() || env != nil && env.ConntrackInUse}
 	if env != nil {
@@ -147,6 +180,9 @@ func (rs *Ruleset) Traverse(hook Hook, pkt Packet, env *Env) []Outcome {
 		}
 	}
 	for _, t := range hookTables[hook] {
+		if !slices.Contains(tables, t) {
+			continue
+		}
 		if rs == nil || rs.Tables[t] == nil || rs.Tables[t].Chains[hook.String()] == nil {
 			if t == TableNAT {
 				// The nat stage is there even without rules: conntrack reverses a reply's
@@ -278,13 +314,14 @@ func unNAT(h Hook, p *Packet, o *Outcome) bool {
 	}
 	switch h {
 	case PreRouting, Output:
-		if p.Conn.Status&StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() {
+		if p.Conn.Status&StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() && netip.AddrPortFrom(p.Dst, p.DstPort) != p.Conn.OrigSrc {
+			// (A reply another ruleset's nat stage already reversed is left as it is.)
 			before := netip.AddrPortFrom(p.Dst, p.DstPort)
 			p.Dst, p.DstPort = p.Conn.OrigSrc.Addr(), p.Conn.OrigSrc.Port()
 			o.NAT = append(o.NAT, NAT{Kind: "un-SNAT", Before: before, After: p.Conn.OrigSrc, Note: "conntrack reverses the connection's source NAT"})
 		}
 	case PostRouting, Input:
-		if p.Conn.Status&StatusDNAT != 0 && p.Conn.OrigDst.IsValid() {
+		if p.Conn.Status&StatusDNAT != 0 && p.Conn.OrigDst.IsValid() && netip.AddrPortFrom(p.Src, p.SrcPort) != p.Conn.OrigDst {
 			before := netip.AddrPortFrom(p.Src, p.SrcPort)
 			p.Src, p.SrcPort = p.Conn.OrigDst.Addr(), p.Conn.OrigDst.Port()
 			o.NAT = append(o.NAT, NAT{Kind: "un-DNAT", Before: before, After: p.Conn.OrigDst, Note: "conntrack reverses the connection's destination NAT"})

@@ -62,6 +62,21 @@ var hookNames = map[iptables.Hook]string{
 // out tables (e.g. those iptables-nft manages, which the iptables evaluator reads from
 // iptables-save).
 func (rs *Ruleset) Traverse(hook iptables.Hook, pkt iptables.Packet, env *iptables.Env, skip func(t *Table) bool) []Outcome {
+	return rs.traverse(hook, pkt, env, func(c *Chain) bool { return skip == nil || !skip(c.Table) }, true)
+}
+
+// TraverseChains is Traverse through the base chains keep accepts only: a caller that
+// interleaves these chains with another ruleset's by priority walks the hook one stage at a
+// time, carrying the packet and its connection between them. The nat stage, where conntrack
+// also reverses a reply's NAT, is part of the walk only when keep accepts a nat chain.
+func (rs *Ruleset) TraverseChains(hook iptables.Hook, pkt iptables.Packet, env *iptables.Env, keep func(c *Chain) bool) []Outcome {
+	return rs.traverse(hook, pkt, env, keep, false)
+}
+
+// BaseChains lists the IPv4 base chains (families ip and inet) of a hook in priority order.
+func (rs *Ruleset) BaseChains(hook iptables.Hook) []*Chain { return rs.baseChains(hookNames[hook]) }
+
+func (rs *Ruleset) traverse(hook iptables.Hook, pkt iptables.Packet, env *iptables.Env, keep func(c *Chain) bool, natStage bool) []Outcome {
 	w := &walker{rs: rs, env: env, hook: hook, steps: 1_000_000, maxOut: 4096}
 	if env != nil && env.MaxSteps > 0 {
 		w.steps = env.MaxSteps
@@ -74,7 +89,7 @@ func (rs *Ruleset) Traverse(hook iptables.Hook, pkt iptables.Packet, env *iptabl
 		natPrio = 100
 	}
 	for _, c := range rs.baseChains(hookNames[hook]) {
-		if skip != nil && skip(c.Table) {
+		if !keep(c) {
 			continue
 		}
 		if c.Type == "nat" {
@@ -85,7 +100,7 @@ func (rs *Ruleset) Traverse(hook iptables.Hook, pkt iptables.Packet, env *iptabl
 	}
 	// The nat chains run at the nat core's priority: put a marker there. Forward has no
 	// nat stage; at the others conntrack also reverses a reply's NAT.
-	if hook != iptables.Forward {
+	if hook != iptables.Forward && (natStage || len(w.nat) > 0) {
 		at := len(w.chains)
 		for i, c := range w.chains {
 			if c.Prio > natPrio {
@@ -201,13 +216,14 @@ func unNAT(h iptables.Hook, p *iptables.Packet, o *Outcome) bool {
 	}
 	switch h {
 	case iptables.PreRouting, iptables.Output:
-		if p.Conn.Status&iptables.StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() {
+		if p.Conn.Status&iptables.StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() && netip.AddrPortFrom(p.Dst, p.DstPort) != p.Conn.OrigSrc {
+			// (A reply another ruleset's nat stage already reversed is left as it is.)
 			before := netip.AddrPortFrom(p.Dst, p.DstPort)
 			p.Dst, p.DstPort = p.Conn.OrigSrc.Addr(), p.Conn.OrigSrc.Port()
 			o.NAT = append(o.NAT, NAT{Kind: "un-snat", Before: before, After: p.Conn.OrigSrc, Note: "conntrack reverses the connection's source NAT"})
 		}
 	case iptables.PostRouting, iptables.Input:
-		if p.Conn.Status&iptables.StatusDNAT != 0 && p.Conn.OrigDst.IsValid() {
+		if p.Conn.Status&iptables.StatusDNAT != 0 && p.Conn.OrigDst.IsValid() && netip.AddrPortFrom(p.Src, p.SrcPort) != p.Conn.OrigDst {
 			before := netip.AddrPortFrom(p.Src, p.SrcPort)
 			p.Src, p.SrcPort = p.Conn.OrigDst.Addr(), p.Conn.OrigDst.Port()
 			o.NAT = append(o.NAT, NAT{Kind: "un-dnat", Before: before, After: p.Conn.OrigDst, Note: "conntrack reverses the connection's destination NAT"})

@@ -353,7 +353,7 @@ func (p *Plugin) vtepAddress(node *corev1.Node) (netip.Addr, bool) {
 
 // filter returns the rule evaluator of stack, built once per diagnosis.
 func (p *Plugin) filter(stack *netstack.Netstack) (plugin.Netfilter, error) {
-	if p.env.Netfilter == nil || stack == nil || stack.IPTables == "" {
+	if p.env.Netfilter == nil || stack == nil || stack.IPTables == "" && stack.NFTables == "" {
 		return nil, nil
 	}
 	p.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/plugin"
 )
 
@@ -137,12 +138,15 @@ func (a *nodeAction) tunnelHook(res *plugin.HopResult, stack *netstack.Netstack,
 	nf, err := a.plugin.filter(stack)
 	if err != nil {
 		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: a.node.Name,
-			Message: fmt.Sprintf("The iptables rules of %s could not be read (%v), so they are not evaluated for the tunnel packet", a.node.Name, err)})
+			Message: fmt.Sprintf("The netfilter rules of %s could not be read (%v), so they are not evaluated for the tunnel packet", a.node.Name, err)})
 	}
 	if nf == nil {
 		return outer, true
 	}
-	outs := nf.Hook(hook, outer, in, out, plugin.ConnNew)
+	// The tunnel is a flow of its own: its first packet, NEW in the node's conntrack.
+	pkt := iptables.FromModel(outer)
+	pkt.In, pkt.Out = in, out
+	outs := nf.Hook(hook, pkt)
 	if len(outs) == 0 {
 		return outer, true
 	}
@@ -166,13 +170,13 @@ func (a *nodeAction) tunnelHook(res *plugin.HopResult, stack *netstack.Netstack,
 	case plugin.NFAccept:
 		return o.Packet, true
 	case plugin.NFDrop:
-		return endWith(plugin.Dropped, model.Suspicion{Level: model.Critical, Reason: model.ReasonIPTablesDrop, Interface: in + out, Rule: o.Rule,
-			Message: fmt.Sprintf("An iptables rule of %s drops the IP-in-IP tunnel packet from %s to %s in %s: %s", a.node.Name, outer.Src, outer.Dst, hook, where)},
-			"iptables "+hook+" drops the tunnel packet")
+		return endWith(plugin.Dropped, model.Suspicion{Level: model.Critical, Reason: o.DropReason(), Interface: in + out, Rule: o.Rule,
+			Message: fmt.Sprintf("An %s rule of %s drops the IP-in-IP tunnel packet from %s to %s in %s: %s", o.RulesetName(), a.node.Name, outer.Src, outer.Dst, hook, where)},
+			o.RulesetName()+" "+hook+" drops the tunnel packet")
 	case plugin.NFReject:
-		return endWith(plugin.Dropped, model.Suspicion{Level: model.Critical, Reason: model.ReasonIPTablesReject, Interface: in + out, Rule: o.Rule,
-			Message: fmt.Sprintf("An iptables rule of %s rejects the IP-in-IP tunnel packet from %s to %s in %s: %s", a.node.Name, outer.Src, outer.Dst, hook, where)},
-			"iptables "+hook+" rejects the tunnel packet")
+		return endWith(plugin.Dropped, model.Suspicion{Level: model.Critical, Reason: o.RejectReason(), Interface: in + out, Rule: o.Rule,
+			Message: fmt.Sprintf("An %s rule of %s rejects the IP-in-IP tunnel packet from %s to %s in %s: %s", o.RulesetName(), a.node.Name, outer.Src, outer.Dst, hook, where)},
+			o.RulesetName()+" "+hook+" rejects the tunnel packet")
 	}
 	return endWith(plugin.Undecided, model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Rule: o.Rule,
 		Message: fmt.Sprintf("Whether %s lets the IP-in-IP tunnel packet through %s depends on a rule the engine does not understand", a.node.Name, hook)},

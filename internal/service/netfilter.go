@@ -5,85 +5,105 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nftables"
 )
 
 // masqMark is kube-proxy's mark for "masquerade this packet on the way out" (KUBE-MARK-MASQ).
 const masqMark = 0x4000
 
-// iptablesProcessor follows a packet through kube-proxy's iptables rules with the engine's
-// one netfilter evaluator (internal/netstack/iptables): the hook the packet enters by
-// (PREROUTING, or OUTPUT for the host's own packets, which also runs the filter table), then,
-// for PREROUTING, the hook the routing decision sends it to (INPUT or FORWARD), whose filter
-// table holds kube-proxy's REJECT for services without endpoints and DROP for Local policies
+// netfilterProcessor follows a packet through kube-proxy's rules, in iptables or nftables
+// mode, with the engine's one netfilter evaluator (internal/netstack/netfilter, which walks
+// iptables' tables and nftables' base chains in the kernel's order): the hook the packet
+// enters by (PREROUTING, or OUTPUT for the host's own packets, which also runs the filter
+// stage), then, for PREROUTING, the hook the routing decision sends it to (INPUT or
+// FORWARD), where kube-proxy rejects services without endpoints and drops Local policies
 // with none on this node. Explain then reads what the evaluator did.
-type iptablesProcessor struct {
+type netfilterProcessor struct {
 	mu     sync.Mutex
 	parsed map[*netstack.Netstack]parsedRules
 }
 
 type parsedRules struct {
-	rs  *iptables.Ruleset
-	env *iptables.Env
-	err error
+	rules *netfilter.Rules
+	err   error
 }
 
 // rules parses a node's rules and builds its evaluation environment once per Processor.
-func (p *iptablesProcessor) rules(stack *netstack.Netstack) (*iptables.Ruleset, *iptables.Env, error) {
+func (p *netfilterProcessor) rules(stack *netstack.Netstack) (*netfilter.Rules, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if r, ok := p.parsed[stack]; ok {
-		return r.rs, r.env, r.err
+		return r.rules, r.err
 	}
 	r := parsedRules{}
-	r.rs, r.err = iptables.Parse(stack.IPTables)
-	if r.err == nil {
-		r.env, r.err = iptables.EnvFromNetstack(stack)
-	}
-	if r.err != nil {
-		r.err = fmt.Errorf("node rules: %w", r.err)
-	}
+	r.rules, r.err = ParseRules(stack)
 	p.parsed[stack] = r
-	return r.rs, r.env, r.err
+	return r.rules, r.err
 }
 
-func (p *iptablesProcessor) process(snap *cluster.Snapshot, a Arrival, mode Mode) (*Result, error) {
+// ParseRules reads a node's iptables and nftables rules into the evaluator.
+func ParseRules(stack *netstack.Netstack) (*netfilter.Rules, error) {
+	var ipt *iptables.Ruleset
+	var nft *nftables.Ruleset
+	var err error
+	if stack.IPTables != "" {
+		if ipt, err = iptables.Parse(stack.IPTables); err != nil {
+			return nil, fmt.Errorf("node iptables rules: %w", err)
+		}
+	}
+	if stack.NFTables != "" {
+		if nft, err = nftables.Parse(stack.NFTables); err != nil {
+			return nil, fmt.Errorf("node nftables ruleset: %w", err)
+		}
+	}
+	env, err := iptables.EnvFromNetstack(stack)
+	if err != nil {
+		return nil, fmt.Errorf("node rules: %w", err)
+	}
+	return netfilter.New(ipt, nft, env, netfilter.Options{Legacy: stack.IPTablesBackend == "legacy"}), nil
+}
+
+func (p *netfilterProcessor) process(snap *cluster.Snapshot, a Arrival, mode Mode) (*Result, error) {
 	if err := checkArrival(snap, a); err != nil {
 		return nil, err
 	}
-	rs, env, err := p.rules(a.Stack)
+	rules, err := p.rules(a.Stack)
 	if err != nil {
 		res := newResult(mode, snap, a)
 		res.Branches = []Branch{{Outcome: Undecided, Packet: a.Packet, Probability: 1}}
 		res.Suspicions = append(res.Suspicions, model.Suspicion{
 			Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: a.Node,
-			Message: fmt.Sprintf("The iptables rules of node %s cannot be read, so the service translation is not simulated: %v", a.Node, err),
+			Message: fmt.Sprintf("The netfilter rules of node %s cannot be read, so the service translation is not simulated: %v", a.Node, err),
 		})
 		return res, nil
 	}
-	res := explainIPTables(snap, a, mode, rs, Traverse(rs, env, a))
+	res := explainNetfilter(snap, a, mode, rules, Traverse(rules, a))
 	sortBranches(res.Branches)
 	return res, nil
 }
 
 // Pass is one way a packet went through a node's netfilter hooks, as the shared evaluator
 // computed it. Entry is the hook that translates service addresses: PREROUTING, or OUTPUT for
-// the node's own packets (whose walk also holds the filter table). Next is, for a packet that
+// the node's own packets (whose walk also holds the filter stage). Next is, for a packet that
 // went on from PREROUTING, the outcome of the hook the routing decision took it to (INPUT or
 // FORWARD); nil when Entry decided, or when the caller did not walk on.
 type Pass struct {
-	Entry iptables.Outcome
-	Next  *iptables.Outcome
+	Entry netfilter.Outcome
+	Next  *netfilter.Outcome
 }
 
 // Traverse runs the arrival's packet through the node's rules as the kernel would: the entry
 // hook, then for each branch that PREROUTING accepted, the hook the route takes it to. It is
 // what Process explains; a caller that already walked the hooks (the diagnosis's hop) passes
 // its own passes to Explain instead, so that every packet is translated once.
-func Traverse(rs *iptables.Ruleset, env *iptables.Env, a Arrival) []Pass {
+func Traverse(rules *netfilter.Rules, a Arrival) []Pass {
 	pkt := iptables.FromModel(a.Packet)
 	hook := iptables.PreRouting
 	if a.Origin == FromHost {
@@ -93,18 +113,18 @@ func Traverse(rs *iptables.Ruleset, env *iptables.Env, a Arrival) []Pass {
 		pkt.In = a.InInterface
 	}
 	var out []Pass
-	for _, o := range rs.Traverse(hook, pkt, env) {
+	for _, o := range rules.Traverse(hook, pkt) {
 		if hook != iptables.PreRouting || o.Verdict != iptables.Accept {
 			out = append(out, Pass{Entry: o})
 			continue
 		}
 		next, fp := iptables.Forward, o.Packet
-		if env.IsLocal(fp.Dst) {
+		if rules.Env.IsLocal(fp.Dst) {
 			next = iptables.Input
 		} else {
 			fp.Out = outInterface(a.Stack, fp)
 		}
-		for _, f := range rs.Traverse(next, fp, env) {
+		for _, f := range rules.Traverse(next, fp) {
 			out = append(out, Pass{Entry: o, Next: &f})
 		}
 	}
@@ -126,22 +146,23 @@ func outInterface(stack *netstack.Netstack, p iptables.Packet) string {
 // Explain says what the node's service rules did with the arrival's packet, from the passes
 // the evaluator made (Traverse, or the hop that walked the same hooks), and compares it with
 // what the Service and its EndpointSlices ask for. It serves nodes whose netfilter rules are
-// the service proxy: kube-proxy in iptables mode, or no kube-proxy at all (DetectMode says
-// which); other modes translate outside netfilter and go through Process. rs is the node's
-// parsed ruleset, which names the rules kube-proxy wrote for the service when none of them
-// matched (nil leaves that evidence out). Branch i reads passes[i].
-func Explain(snap *cluster.Snapshot, a Arrival, rs *iptables.Ruleset, passes []Pass) (*Result, error) {
+// the service proxy: kube-proxy in iptables or nftables mode, or no kube-proxy at all
+// (DetectMode says which); ipvs translates outside netfilter and goes through Process. rules
+// are the node's parsed rules, which name the rules kube-proxy wrote for the service when
+// none of them matched (nil leaves that evidence out). Branch i reads passes[i].
+func Explain(snap *cluster.Snapshot, a Arrival, rules *netfilter.Rules, passes []Pass) (*Result, error) {
 	if err := checkArrival(snap, a); err != nil {
 		return nil, err
 	}
 	mode := DetectMode(a.Stack)
-	if mode != ModeNone {
+	if mode == ModeIPVS {
+		// The hop walked the netfilter hooks only; ipvs rules are not among them.
 		mode = ModeIPTables
 	}
-	return explainIPTables(snap, a, mode, rs, passes), nil
+	return explainNetfilter(snap, a, mode, rules, passes), nil
 }
 
-func explainIPTables(snap *cluster.Snapshot, a Arrival, mode Mode, rs *iptables.Ruleset, passes []Pass) *Result {
+func explainNetfilter(snap *cluster.Snapshot, a Arrival, mode Mode, rules *netfilter.Rules, passes []Pass) *Result {
 	res := newResult(mode, snap, a)
 	for i, p := range passes {
 		b := passBranch(a, p)
@@ -149,14 +170,14 @@ func explainIPTables(snap *cluster.Snapshot, a Arrival, mode Mode, rs *iptables.
 		res.Branches = append(res.Branches, b)
 	}
 	explain(snap, a, res)
-	compare(snap, res, a, rs)
+	compare(snap, res, a, rules)
 	return res
 }
 
 // PassThrough is the outcome of a hook in a namespace without rules: the packet goes on as
 // it came, as the first packet of its connection.
-func PassThrough(pkt model.Packet) iptables.Outcome {
-	return iptables.Outcome{Verdict: iptables.Accept, Packet: iptables.FromModel(pkt), Probability: 1}
+func PassThrough(pkt model.Packet) netfilter.Outcome {
+	return netfilter.PassThrough(iptables.FromModel(pkt))
 }
 
 // passBranch reads one pass as a branch of the service proxy.
@@ -167,7 +188,7 @@ func passBranch(a Arrival, p Pass) Branch {
 		final = *p.Next
 		prob *= p.Next.Probability
 	}
-	// Service translation and masquerade marking happen in the entry hook's nat table.
+	// Service translation and masquerade marking happen in the entry hook's nat stage.
 	b := Branch{
 		Packet:      final.Packet.Model(),
 		Probability: prob,
@@ -192,40 +213,64 @@ func passBranch(a Arrival, p Pass) Branch {
 			b.Outcome = Translated
 		}
 	}
-	if b.decider == nil && b.dnat {
+	if b.decider.IsZero() && b.dnat {
 		for _, n := range p.Entry.NAT {
 			if n.Kind == "DNAT" || n.Kind == "REDIRECT" {
 				b.decider = n.Rule
 			}
 		}
 	}
-	if b.decider != nil {
+	if !b.decider.IsZero() {
 		b.Rule = ruleText(b.decider)
 	}
+	b.noEndpoints = passesNoEndpointCheck(p.Entry.Trace) || p.Next != nil && passesNoEndpointCheck(p.Next.Trace)
 	return b
 }
 
-// ruleText is a rule as the evidence prints it: its table, then the rule as saved.
-func ruleText(r *iptables.Rule) string { return r.Table + ": " + r.String() }
+// ruleText is a rule as the evidence prints it: an iptables rule after its table, as saved;
+// an nftables rule with its table, chain and handle.
+func ruleText(r netfilter.Rule) string {
+	if r.IPT != nil {
+		return r.IPT.Table + ": " + r.IPT.String()
+	}
+	return r.String()
+}
 
 // addRules appends every rule that matched on the way, in order.
-func addRules(b *Branch, trace []iptables.Step) {
+func addRules(b *Branch, trace []netfilter.Step) {
 	for _, s := range trace {
-		if s.Rule != nil {
+		if !s.Rule.IsZero() {
 			b.Rules = append(b.Rules, ruleText(s.Rule))
 		}
 	}
 }
 
-func notUnderstood(node string, o iptables.Outcome) model.Suspicion {
+func notUnderstood(node string, o netfilter.Outcome) model.Suspicion {
 	rule, table := "", "netfilter"
-	if o.Undecided != nil {
-		rule, table = ruleText(o.Undecided), o.Undecided.Table
+	if !o.Undecided.IsZero() {
+		rule, table = ruleText(o.Undecided), o.Undecided.Ruleset()+" "+o.Undecided.Table()
 	}
 	return model.Suspicion{
 		Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: node, Rule: rule,
 		Message: fmt.Sprintf("A %s rule on node %s decides this packet but is not understood (%s), so this branch is undecided", table, node, o.Note),
 	}
+}
+
+// kubeProxyNames reports whether the rule that stopped a branch is kube-proxy's own for the
+// service port: in iptables mode a rule whose comment names it; in nftables mode a rule of
+// kube-proxy's table reached through its no-endpoints verdict maps (keyed by the packet's own
+// address, protocol and port, so about this service port) or in a chain named after it.
+func kubeProxyNames(b *Branch, svc *corev1.Service, port *corev1.ServicePort) bool {
+	switch {
+	case b.decider.IPT != nil:
+		return commentNames(comment(b.decider.IPT), portName(svc, port))
+	case b.decider.NFT != nil:
+		if b.decider.NFT.Table != nftKubeProxyTable {
+			return false
+		}
+		return b.noEndpoints || nftChainNames(b.decider.NFT.Chain, svc, port)
+	}
+	return false
 }
 
 // comment returns a rule's -m comment text, empty when it has none.
@@ -245,6 +290,9 @@ func comment(r *iptables.Rule) string {
 // their hashed names, and the rules whose comment names it.
 func serviceRules(rs *iptables.Ruleset, chains []string, name string) []*iptables.Rule {
 	var out []*iptables.Rule
+	if rs == nil {
+		return nil
+	}
 	rs.AllRules(func(r *iptables.Rule) {
 		if r.Table != iptables.TableNAT && r.Table != iptables.TableFilter {
 			return
