@@ -104,7 +104,7 @@ func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		if err := r.Status().Patch(ctx, nd, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) && reterr == nil {
 				log.V(2).Info("NetworkDiagnosis changed since it was read, reconciling again")
-				result = ctrl.Result{Requeue: true}
+				result = ctrl.Result{RequeueAfter: conflictRetry}
 				return
 			}
 			if !apierrors.IsNotFound(err) {
@@ -277,6 +277,10 @@ func CacheOptions(namespace string) cache.Options {
 // requeueSoon is how long to wait for something the controller has just asked for (a pod
 // to go away) when no event will say it happened.
 const requeueSoon = 2 * time.Second
+
+// conflictRetry is how soon a reconcile whose status patch met a newer object runs again:
+// status patches do not wake the controller, and the cache catches up within moments.
+const conflictRetry = 250 * time.Millisecond
 
 // cleanupDelay is how long after finishing a diagnosis its children are deleted, once the
 // final status is stored.
