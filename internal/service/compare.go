@@ -127,6 +127,10 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rules *netfilter.Ru
 			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceLocalNoEndpoints, rule,
 				"%s has %s Local and no ready endpoint on node %s, so node %s drops the packet; its endpoints run on %s",
 				what, policy, a.Node, a.Node, endpointNodes(all))
+		case kubeProxyRule && decided.unknownPort:
+			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceRulesMissing, rule,
+				"kube-proxy on node %s has no rule for %s in its service-ips map, so it %s the packet as one to a cluster IP or port it does not serve, although the EndpointSlices list %s: kube-proxy has not synced",
+				a.Node, what, pastTense(decided.Outcome), joinAddrPorts(res.Endpoints))
 		case kubeProxyRule:
 			suspect(&res.Suspicions, a, model.Critical, model.ReasonServiceRulesMissing, rule,
 				"kube-proxy on node %s still treats %s as having no usable endpoints, but the EndpointSlices list %s: kube-proxy has not synced",

@@ -224,6 +224,7 @@ func passBranch(a Arrival, p Pass) Branch {
 		b.Rule = ruleText(b.decider)
 	}
 	b.noEndpoints = passesNoEndpointCheck(p.Entry.Trace) || p.Next != nil && passesNoEndpointCheck(p.Next.Trace)
+	b.unknownPort = b.decider.NFT != nil && b.decider.NFT.Table == nftKubeProxyTable && b.decider.NFT.Chain == nftClusterIPsCheck
 	return b
 }
 
@@ -268,7 +269,7 @@ func kubeProxyNames(b *Branch, svc *corev1.Service, port *corev1.ServicePort) bo
 		if b.decider.NFT.Table != nftKubeProxyTable {
 			return false
 		}
-		return b.noEndpoints || nftChainNames(b.decider.NFT.Chain, svc, port)
+		return b.noEndpoints || b.unknownPort || nftChainNames(b.decider.NFT.Chain, svc, port)
 	}
 	return false
 }

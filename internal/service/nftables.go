@@ -23,6 +23,9 @@ const (
 	// Chains whose verdict maps stop packets for services without (local) endpoints.
 	nftNoEndpointServices  = "service-endpoints-check"
 	nftNoEndpointNodePorts = "nodeport-endpoints-check"
+	// The chain that rejects packets to a cluster IP's ports kube-proxy has no rule for,
+	// and drops those to unallocated cluster IPs.
+	nftClusterIPsCheck = "cluster-ips-check"
 )
 
 // nftChainPrefixes are the prefixes of kube-proxy's per-service-port and per-endpoint chains.

@@ -128,10 +128,13 @@ type Branch struct {
 
 	// dnat is set when the proxy translated the packet, even if a later rule stopped it;
 	// decider is the netfilter rule Rule prints (zero in ipvs mode); noEndpoints is set when
-	// the walk took kube-proxy's nftables verdict for a service without endpoints.
+	// the walk took kube-proxy's nftables verdict for a service without endpoints, and
+	// unknownPort when kube-proxy's nftables rules stopped it as addressed to a cluster IP's
+	// port they do not know.
 	dnat        bool
 	decider     netfilter.Rule
 	noEndpoints bool
+	unknownPort bool
 }
 
 // Result is what one node's service proxy does with one packet.
