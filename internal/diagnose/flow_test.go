@@ -58,7 +58,12 @@ type flow struct {
 // runFlow diagnoses one flow and prints the whole trace when it fails.
 func runFlow(t *testing.T, backend string, f flow) {
 	t.Helper()
-	c := twoNodes(backend)
+	runFlowOn(t, twoNodes(backend), f)
+}
+
+// runFlowOn diagnoses one flow on a built cluster.
+func runFlowOn(t *testing.T, c *fixture.Cluster, f flow) *Result {
+	t.Helper()
 	if f.fault != nil {
 		f.fault(c)
 	}
@@ -96,6 +101,7 @@ func runFlow(t *testing.T, backend string, f flow) {
 		}
 		t.Errorf("%s\n\n%s", strings.Join(problems, "\n"), b.String())
 	}
+	return res
 }
 
 func TestFlowsFlannel(t *testing.T) {

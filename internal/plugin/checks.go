@@ -162,6 +162,11 @@ func (b *BasePluginNode) settle(before *Hop, hook, in, out string, o NFOutcome) 
 	b.uncertain(h, hook, o)
 	switch o.Verdict {
 	case NFAccept:
+		if rev := reversals(o); rev != "" && o.Packet != before.Packet {
+			// A reply: the connection's NAT undone, not a rule's.
+			h.Step("conntrack", hook+" "+rev, "")
+			return true
+		}
 		if o.Packet != before.Packet {
 			h.Step("netfilter", hook+" "+natAction(before.Packet, o.Packet), o.Rule)
 		}
@@ -180,6 +185,21 @@ func (b *BasePluginNode) settle(before *Hop, hook, in, out string, o NFOutcome) 
 		h.end(Undecided, "a rule of "+b.NetNode.Name+" is not understood")
 	}
 	return false
+}
+
+// reversals names the NAT conntrack reversed on a reply at a hook ("un-DNAT 10.244.1.10:8080
+// -> 10.96.0.10:80"), empty when it reversed none.
+func reversals(o NFOutcome) string {
+	if o.Eval == nil {
+		return ""
+	}
+	var parts []string
+	for _, n := range o.Eval.NAT {
+		if n.Rule.IsZero() {
+			parts = append(parts, n.String())
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func natAction(before, after model.Packet) string {

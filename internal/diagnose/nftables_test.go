@@ -1,0 +1,129 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/model"
+)
+
+// twoNodesNFT is the flow tests' cluster on flannel host-gw, with kube-proxy in nftables
+// mode on every node: its ruleset (in the recorded shape) in each node's nftables, flannel's
+// rules in iptables.
+func twoNodesNFT() *fixture.Cluster {
+	c := fixture.NewFlannel(fixture.HostGW, 2)
+	c.KubeProxyMode = fixture.KubeProxyNFTables
+	return c.Pod("default", "client", 0, map[string]string{"app": "client"}).
+		Pod("default", "web-0", 0, map[string]string{"app": "web"}, 8080).
+		Pod("default", "web-1", 1, map[string]string{"app": "web"}, 8080).
+		Pod("default", "db", 1, map[string]string{"app": "db"}, 5432).
+		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).
+		Service("default", "empty", map[string]string{"app": "nothing"}, 80, 8080).
+		Build()
+}
+
+func TestFlowsKubeProxyNFTables(t *testing.T) {
+	tcp := model.TCP
+	cases := map[string]flow{
+		"pod to service: the nftables translation sends to both endpoints": {
+			src: "pod:default/client", dst: "service:default/web", proto: tcp, port: 80,
+			want: Reachable, via: []string{"service/default/web", "pod/default/web-0", "pod/default/web-1"},
+		},
+		"node to service: the node's own packet is translated in OUTPUT": {
+			src: "node:node-1", dst: "service:default/web", proto: tcp, port: 80,
+			want: Reachable, via: []string{"pod/default/web-0", "pod/default/web-1"},
+		},
+		"service without endpoints: kube-proxy's no-endpoint-services map rejects": {
+			src: "pod:default/client", dst: "service:default/empty", proto: tcp, port: 80,
+			want: Unreachable, reasons: []model.Reason{model.ReasonServiceNoEndpoints},
+		},
+		"a port the service does not have: kube-proxy rejects it": {
+			src: "pod:default/client", dst: "service:default/web", proto: tcp, port: 81,
+			want: Unreachable, reasons: []model.Reason{model.ReasonServicePortMissing},
+		},
+		"pod to pod across nodes: the rulesets let it through": {
+			src: "pod:default/client", dst: "pod:default/db", proto: tcp, port: 5432,
+			want: Reachable, via: []string{"node/node-0", "node/node-1", "pod/default/db"},
+		},
+		"kube-proxy has not synced: the service-ips map lacks the service on node-0": {
+			src: "pod:default/client", dst: "service:default/web", proto: tcp, port: 80,
+			fault: func(c *fixture.Cluster) {
+				h := c.Host("node-0")
+				h.NFTables = strings.Replace(h.NFTables, `{"concat":["10.96.0.10","tcp",80]}`, `{"concat":["10.96.0.10","tcp",8888]}`, 1)
+			},
+			want: Unreachable, reasons: []model.Reason{model.ReasonServiceRulesMissing},
+		},
+	}
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) {
+			res := runFlowOn(t, twoNodesNFT(), f)
+			if f.want == Reachable && f.dst == "service:default/web" && !traced(res, "kube-proxy nftables") {
+				t.Errorf("no step of kube-proxy nftables explains the translation")
+			}
+		})
+	}
+}
+
+// TestNFTablesDropOnDestination puts a DROP into an nftables filter chain of the destination
+// node: the diagnosis ends Unreachable with NFTablesDrop naming the table, chain and rule.
+func TestNFTablesDropOnDestination(t *testing.T) {
+	cases := map[string]struct {
+		dst  string
+		port uint16
+		hook string
+	}{
+		"forward chain, a pod behind the node": {dst: "pod:default/db", port: 5432, hook: "forward"},
+		"forward chain, after the service translation": {dst: "service:default/web", port: 80, hook: "forward"},
+		"input chain, the node itself":                 {dst: "node:node-1", port: 10250, hook: "input"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			port := c.port
+			if c.dst == "service:default/web" {
+				port = 8080 // the endpoint's port, after the translation on node-0
+			}
+			res := runFlowOn(t, twoNodesNFT(), flow{
+				src: "pod:default/client", dst: c.dst, proto: model.TCP, port: c.port,
+				fault: func(cl *fixture.Cluster) { fixture.AddNFTablesDrop(&cl.Host("node-1").NFTables, c.hook, port) },
+				want:  Unreachable, reasons: wantDrop(c.dst),
+			})
+			var drop *model.Suspicion
+			for i, s := range res.Suspicions {
+				if s.Reason == model.ReasonNFTablesDrop {
+					drop = &res.Suspicions[i]
+				}
+			}
+			if drop == nil {
+				t.Fatal("no NFTablesDrop")
+			}
+			t.Logf("%s\n  rule: %s", drop.Message, drop.Rule)
+			if drop.Node != "node-1" {
+				t.Errorf("NFTablesDrop on %q, want node-1", drop.Node)
+			}
+			for _, want := range []string{"host-firewall", "drop-" + c.hook, "handle 902", `"drop"`} {
+				if !strings.Contains(drop.Rule, want) {
+					t.Errorf("the rule %q does not name %s", drop.Rule, want)
+				}
+			}
+			if !strings.Contains(drop.Message, "chain host-firewall/drop-"+c.hook) || !strings.Contains(drop.Message, "nftables") {
+				t.Errorf("the message does not name the nftables chain: %s", drop.Message)
+			}
+		})
+	}
+}
+
+// wantDrop is the blocking suspicions of a drop on node-1: for the service, the branch to
+// web-0 on node-0 still arrives, so the drop of the other branch is the one finding.
+func wantDrop(dst string) []model.Reason {
+	return []model.Reason{model.ReasonNFTablesDrop}
+}
+
+func traced(res *Result, component string) bool {
+	for _, s := range res.Trace {
+		if s.Component == component {
+			return true
+		}
+	}
+	return false
+}
