@@ -73,7 +73,7 @@ func TestNFTablesDropOnDestination(t *testing.T) {
 		port uint16
 		hook string
 	}{
-		"forward chain, a pod behind the node": {dst: "pod:default/db", port: 5432, hook: "forward"},
+		"forward chain, a pod behind the node":         {dst: "pod:default/db", port: 5432, hook: "forward"},
 		"forward chain, after the service translation": {dst: "service:default/web", port: 80, hook: "forward"},
 		"input chain, the node itself":                 {dst: "node:node-1", port: 10250, hook: "input"},
 	}
@@ -86,7 +86,9 @@ func TestNFTablesDropOnDestination(t *testing.T) {
 			res := runFlowOn(t, twoNodesNFT(), flow{
 				src: "pod:default/client", dst: c.dst, proto: model.TCP, port: c.port,
 				fault: func(cl *fixture.Cluster) { fixture.AddNFTablesDrop(&cl.Host("node-1").NFTables, c.hook, port) },
-				want:  Unreachable, reasons: wantDrop(c.dst),
+				// For the service, the branch to web-0 on node-0 still arrives: the drop of the
+				// other branch is the one finding.
+				want: Unreachable, reasons: []model.Reason{model.ReasonNFTablesDrop},
 			})
 			var drop *model.Suspicion
 			for i, s := range res.Suspicions {
@@ -111,12 +113,6 @@ func TestNFTablesDropOnDestination(t *testing.T) {
 			}
 		})
 	}
-}
-
-// wantDrop is the blocking suspicions of a drop on node-1: for the service, the branch to
-// web-0 on node-0 still arrives, so the drop of the other branch is the one finding.
-func wantDrop(dst string) []model.Reason {
-	return []model.Reason{model.ReasonNFTablesDrop}
 }
 
 func traced(res *Result, component string) bool {
