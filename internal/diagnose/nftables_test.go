@@ -47,6 +47,11 @@ func TestFlowsKubeProxyNFTables(t *testing.T) {
 			src: "pod:default/client", dst: "pod:default/db", proto: tcp, port: 5432,
 			want: Reachable, via: []string{"node/node-0", "node/node-1", "pod/default/db"},
 		},
+		"an unreadable nftables ruleset on the way is Unknown, never a silent pass": {
+			src: "pod:default/client", dst: "pod:default/db", proto: tcp, port: 5432,
+			fault: func(c *fixture.Cluster) { c.Host("node-1").NFTables = `{"nftables": [{"table": ` },
+			want:  Unknown,
+		},
 		"kube-proxy has not synced: the service-ips map lacks the service on node-0": {
 			src: "pod:default/client", dst: "service:default/web", proto: tcp, port: 80,
 			fault: func(c *fixture.Cluster) {

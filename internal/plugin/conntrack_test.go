@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -9,6 +10,7 @@ import (
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 )
 
 func tcp(src, dst string) model.Packet {
@@ -115,5 +117,34 @@ func TestReplyConnWithoutForward(t *testing.T) {
 	c := env.replyConn("node/x", tcp("10.0.0.1:80", "10.0.0.2:40000"))
 	if !c.Reply || c.State != iptables.CtEstablished || c.OrigDst.IsValid() {
 		t.Errorf("got %+v", c)
+	}
+}
+
+// TestRulesetsParsedOncePerContent checks that namespaces with the same rules share one
+// parsed ruleset of each kind, as the nodes of a cluster share kube-proxy's.
+func TestRulesetsParsedOncePerContent(t *testing.T) {
+	ResetRulesetCache()
+	nft := `{"nftables": [{"table": {"family": "ip", "name": "kube-proxy"}}, {"chain": {"family": "ip", "table": "kube-proxy", "name": "nat-prerouting", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}]}`
+	var got []*netfilter.Rules
+	for range 2 {
+		stack := natNode()
+		stack.NFTables = nft
+		nf, err := NetfilterRules(stack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, nf.(*nfFilter).Rules())
+	}
+	if got[0].NFTables != got[1].NFTables || got[0].IPTables != got[1].IPTables {
+		t.Error("the same texts were parsed twice")
+	}
+	other := natNode()
+	other.NFTables = strings.Replace(nft, "kube-proxy", "other", 2)
+	nf, err := NetfilterRules(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nf.(*nfFilter).Rules().NFTables == got[0].NFTables {
+		t.Error("another text got the cached ruleset")
 	}
 }
