@@ -2,7 +2,9 @@ package collector
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -346,6 +348,36 @@ func TestCollectRecordsPartErrors(t *testing.T) {
 				t.Errorf("links read: %v, want %v", got, tc.wantLinks)
 			}
 		})
+	}
+}
+
+// Several nodes on one machine (the lab) share /var/run/netns, and pod addresses repeat
+// between clusters: the pod's namespace is the one wired to the node by a veth.
+func TestFindPodNetNSPrefersTheNodesOwn(t *testing.T) {
+	requireRoot(t)
+	// Created first and named to sort first, so that a search by address alone finds it
+	// before the pod's own.
+	other := fmt.Sprintf("%s%d-0-other", nsPrefix, os.Getpid())
+	sh(t, "ip", "netns", "add", other)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", other).Run() })
+	ipn(t, other, "addr add "+podIP+"/32 dev lo")
+	n := makeNode(t)
+	web := netstack.PodRef{Namespace: "default", Name: "web", IP: mustAddr(podIP)}
+	var found map[netip.Addr]*PodNetNS
+	err := inNetNS(n.path, func() error {
+		var err error
+		found, err = FindPodNetNS(t.Context(), []netstack.PodRef{web}, []string{"/var/run/netns"}, "")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := found[web.IP]
+	if f == nil {
+		t.Fatalf("pod %s not found", podIP)
+	}
+	if f.Path != n.podPath || len(f.Also) != 0 {
+		t.Errorf("found in %s (also %v), want %s alone", f.Path, f.Also, n.podPath)
 	}
 }
 

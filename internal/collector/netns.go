@@ -76,7 +76,9 @@ type PodNetNS struct {
 	Pod  netstack.PodRef
 	Path string
 	// Also lists other namespaces that hold the pod's IP too (a leftover namespace of a
-	// deleted pod, say); the first one found wins and the others are reported.
+	// deleted pod, say). One wired to this node by a veth wins over those that are not,
+	// which are left out; among equals the first one found wins and the others are
+	// reported.
 	Also []string
 }
 
@@ -90,6 +92,9 @@ func FindPodNetNS(ctx context.Context, pods []netstack.PodRef, dirs []string, pr
 		want[p.IP.Unmap()] = p
 	}
 	found := map[netip.Addr]*PodNetNS{}
+	// attached[a] says the namespace found for a hangs off this node by a veth.
+	attached := map[netip.Addr]bool{}
+	peers := peerNamespaces()
 	seen := map[nsKey]bool{}
 	var errs []error
 
@@ -105,16 +110,23 @@ func FindPodNetNS(ctx context.Context, pods []netstack.PodRef, dirs []string, pr
 			// the pod we are after.
 			return
 		}
+		ours := isPeerNamespace(path, peers)
 		for _, a := range addrs {
 			p, ok := want[a]
 			if !ok {
 				continue
 			}
-			if f := found[a]; f != nil {
+			f := found[a]
+			switch {
+			case f == nil:
+				found[a], attached[a] = &PodNetNS{Pod: p, Path: path}, ours
+			case ours && !attached[a]:
+				// A namespace wired to this node beats one that only holds the address
+				// (another node's pod on a machine that runs several, a leftover).
+				found[a], attached[a] = &PodNetNS{Pod: p, Path: path}, true
+			case ours == attached[a]:
 				f.Also = append(f.Also, path)
-				continue
 			}
-			found[a] = &PodNetNS{Pod: p, Path: path}
 		}
 	}
 
@@ -155,6 +167,37 @@ func FindPodNetNS(ctx context.Context, pods []netstack.PodRef, dirs []string, pr
 		}
 	}
 	return found, errors.Join(errs...)
+}
+
+// peerNamespaces returns the ids (as the calling thread's namespace numbers them) of the
+// namespaces its veths lead to: a pod's namespace is wired to its node by a veth, so the
+// node holds an id for it that its end of the veth names.
+func peerNamespaces() map[int]bool {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil
+	}
+	out := map[int]bool{}
+	for _, l := range links {
+		if id := l.Attrs().NetNsID; id >= 0 && l.Type() == "veth" {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// isPeerNamespace reports whether the namespace at path is one of peers.
+func isPeerNamespace(path string, peers map[int]bool) bool {
+	if len(peers) == 0 {
+		return false
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return false
+	}
+	defer ns.Close()
+	id, err := netlink.GetNetNsIdByFd(int(ns))
+	return err == nil && id >= 0 && peers[id]
 }
 
 // namespaceAddrs lists the addresses on every interface of a namespace, through a netlink
