@@ -29,9 +29,10 @@ func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
 		t.Skipf("no kube-apiserver in %s: run `make test` or hack/build-controlplane.sh", assets)
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:       []string{filepath.Join("config", "crd", "bases")},
+		ErrorIfCRDPathMissing:   true,
+		BinaryAssetsDirectory:   assets,
+		ControlPlaneStopTimeout: time.Minute,
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -61,12 +61,18 @@ func startBenchEnv(b *testing.B) *benchEnv {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: binaryAssets(),
 		Scheme:                s,
+		// A loaded machine may take a while to stop the API server; never leave it running.
+		ControlPlaneStopTimeout: time.Minute,
 	}
 	cfg, err := env.Start()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = env.Stop() })
+	b.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			b.Errorf("stop etcd and kube-apiserver: %v", err)
+		}
+	})
 	// The harness must not be what waits: lift client-go's default 5 requests a second.
 	harness := rest.CopyConfig(cfg)
 	harness.QPS, harness.Burst = 1000, 2000

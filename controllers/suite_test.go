@@ -66,6 +66,8 @@ var _ = BeforeSuite(func() {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: binaryAssets(),
 		Scheme:                scheme,
+		// A loaded machine may take a while to stop the API server; never leave it running.
+		ControlPlaneStopTimeout: time.Minute,
 	}
 	var err error
 	cfg, err = testEnv.Start()
