@@ -92,8 +92,10 @@ func (r *Rules) skipNFT(t *nftables.Table) bool {
 // member is one table or base chain on a hook.
 type member struct {
 	prio int
-	// order breaks ties of priority as the kernel does: by registration, which the
-	// nftables listing keeps (tables in creation order, then their chains).
+	// order is when the member registered its hook, which breaks ties of priority: the
+	// kernel (nf_hook_entries_grow) puts a new hook before the existing ones of the same
+	// priority, so the later registered runs first. The nftables listing keeps the order of
+	// creation (tables, then their chains).
 	order int
 	ipt   string
 	nft   *nftables.Chain
@@ -144,7 +146,7 @@ func (r *Rules) order(h iptables.Hook) []stage {
 		if a.prio != b.prio {
 			return a.prio - b.prio
 		}
-		return a.order - b.order
+		return b.order - a.order
 	}
 	slices.SortStableFunc(plain, byPrio)
 	slices.SortStableFunc(nat, byPrio)
@@ -200,8 +202,10 @@ func appendRun(out []stage, m member) []stage {
 	return append(out, stage{ipt: []string{m.ipt}})
 }
 
-// iptOrder is where an iptables table was registered among the nftables tables: its place in
-// the nftables listing when iptables-nft made it, before everything for iptables-legacy.
+// iptOrder is when an iptables table was registered among the nftables tables: its place in
+// the nftables listing when iptables-nft made it; before everything for iptables-legacy (and
+// when the listing does not have it), so that it runs after the nftables chains of its
+// priority.
 func (r *Rules) iptOrder(table string) int {
 	if r.NFTables == nil || r.legacy {
 		return -1

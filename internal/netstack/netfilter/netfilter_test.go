@@ -143,9 +143,19 @@ func TestPriorityOrder(t *testing.T) {
 			hook: iptables.PreRouting, pkt: toService,
 			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.96.0.1:80", "1.00", ""}},
 		},
-		"nat stage: iptables' DNAT binds the connection, the nftables nat chain after it is skipped": {
+		"nat stage at one priority: the nftables chain registered after iptables' table binds first": {
 			ipt:  map[string][]string{"nat": {iptDNAT5}},
 			nft:  nft([]nftChain{{"nat", "nat", "prerouting", -100, []string{dnatTo9}}}),
+			hook: iptables.PreRouting, pkt: toService,
+			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.9:8080", "1.00", ""}},
+		},
+		"nat stage at one priority: iptables-nft's table made after the nftables one binds first": {
+			ipt: map[string][]string{"nat": {iptDNAT5}},
+			nft: `{"nftables": [{"table": {"family": "ip", "name": "t0"}},
+{"chain": {"family": "ip", "table": "t0", "name": "nat", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
+{"rule": {"family": "ip", "table": "t0", "chain": "nat", "expr": ` + dnatTo9 + `}},
+{"table": {"family": "ip", "name": "nat"}},
+{"chain": {"family": "ip", "table": "nat", "name": "PREROUTING", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}]}`,
 			hook: iptables.PreRouting, pkt: toService,
 			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.5:8080", "1.00", ""}},
 		},
@@ -279,7 +289,7 @@ func TestKubeProxyFixture(t *testing.T) {
 	}, ways(pre)); diff != "" {
 		t.Fatalf("(-want +got):\n%s\n%s", diff, traces(pre))
 	}
-	// Through FORWARD both rulesets' filter chains accept; kube-proxy's checks are NEW-only.
+	// Through FORWARD both rulesets' filter chains accept.
 	p := pre[0].Packet
 	p.Out = "r2"
 	fwd := rules.Traverse(iptables.Forward, p)
@@ -292,7 +302,9 @@ func TestKubeProxyFixture(t *testing.T) {
 			rulesets = append(rulesets, s.Ruleset)
 		}
 	}
-	if diff := cmp.Diff([]string{IPTables, NFTables}, rulesets); diff != "" {
+	// Both filter chains are at priority 0; kube-proxy made its table after iptables-nft
+	// made "ip filter" (the listing's order), so its chain runs first.
+	if diff := cmp.Diff([]string{NFTables, IPTables}, rulesets); diff != "" {
 		t.Errorf("rulesets on the way (-want +got):\n%s\n%s", diff, traces(fwd))
 	}
 }
