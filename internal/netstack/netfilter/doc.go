@@ -5,7 +5,9 @@
 // stage by stage in that order: iptables raw (-300) and mangle (-150), an nftables chain at
 // -110, the nat stage (-100 for the destination, 100 for the source) where iptables' nat table
 // and every nftables nat chain run together until one of them binds the connection, filter
-// chains of both at 0, security at 50. The packet and its connection are carried from stage
+// chains of both at 0, security at 50. At one priority the hook registered last runs first
+// (nf_hook_entries_grow inserts a new hook before its equals); the nftables listing keeps the
+// order tables were made in, iptables-nft's among them. The packet and its connection are carried from stage
 // to stage, every fork of one stage runs through the next (branches multiply), and an outcome
 // names the ruleset whose stage decided it.
 package netfilter
