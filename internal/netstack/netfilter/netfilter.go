@@ -25,9 +25,8 @@ type Rules struct {
 	// IPTables are the tables iptables-save printed; never nil (empty without rules).
 	IPTables *iptables.Ruleset
 	// NFTables is the nftables ruleset, nil when the namespace has none. Tables that
-	// iptables-nft manages are left to IPTables when it has rules, since iptables-save
-	// prints them in the terms the iptables evaluator understands (their nft form holds
-	// xt expressions).
+	// iptables-nft manages are left to IPTables when iptables-save printed them too, in the
+	// terms the iptables evaluator understands (their nft form holds xt expressions).
 	NFTables *nftables.Ruleset
 	// Env is the namespace's addresses and ipsets.
 	Env *iptables.Env
@@ -84,9 +83,10 @@ func nftTracks(rs *nftables.Ruleset) bool {
 	return false
 }
 
-// skipNFT reports whether an nftables table is left to the iptables evaluator.
+// skipNFT reports whether an nftables table is left to the iptables evaluator: a table
+// iptables-nft manages that iptables-save printed too.
 func (r *Rules) skipNFT(t *nftables.Table) bool {
-	return r.IPTables.Rules > 0 && nftables.IPTablesNFT(t)
+	return nftables.IPTablesNFT(t) && r.IPTables.Tables[t.Name] != nil
 }
 
 // member is one table or base chain on a hook.
