@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -154,8 +155,7 @@ func runUp(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("create pipe: %w", err)
 	}
-	args := append([]string{"serve"}, os.Args[2:]...)
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(self, serveArgs(o)...)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	start := time.Now()
@@ -175,6 +175,20 @@ func runUp(ctx context.Context, o *options) error {
 	}
 	_ = cmd.Wait()
 	return fmt.Errorf("lab %s did not come up", o.name)
+}
+
+// serveArgs are the arguments of the background `ndlab serve` that `up` starts: every
+// option, whether it was given before the subcommand (--name, --dir) or after it.
+func serveArgs(o *options) []string {
+	args := []string{"serve", "--name", o.name, "--nodes", strconv.Itoa(o.nodes), "--mode", o.mode,
+		"--proxy-mode", o.proxyMode, "--api-port", strconv.Itoa(o.apiPort)}
+	if o.dir != "" {
+		args = append(args, "--dir", o.dir)
+	}
+	for _, img := range o.images {
+		args = append(args, "--image", img)
+	}
+	return args
 }
 
 // runServe runs the lab in the foreground until SIGTERM or SIGINT, then takes it down.
