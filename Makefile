@@ -65,7 +65,17 @@ $(K8S_BIN)/kube-apiserver:
 
 .PHONY: test
 test: manifests generate vet controlplane ## Run every test (envtest suites on a real API server; some packages need root and netns).
-	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test ./... $(GOTEST_FLAGS)
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test -timeout 40m ./... $(GOTEST_FLAGS)
+
+.PHONY: e2e
+e2e: controlplane ## Run the end-to-end suite alone: the lab in every mode, the real controller, faults checked against real packets (root).
+	hack/build-cni.sh >/dev/null
+	hack/build-flannel.sh >/dev/null
+	go test ./test/e2e/ -count=1 -timeout 40m -v $(GOTEST_FLAGS)
+
+.PHONY: demo
+demo: ## Bring the lab up with a small shop, run the controller, apply config/samples and show the answers (root; KEEP=1 keeps the lab).
+	hack/demo.sh
 
 ##@ Build
 

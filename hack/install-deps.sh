@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian or Ubuntu machine (CI runs as root): the
-# kernel tools the collector and the lab drive, and the control-plane binaries envtest and
-# the lab run, built from the Go module proxy (about 8 minutes on 2 cores, once).
+# kernel tools the collector and the lab drive (procps for the sysctl the end-to-end faults
+# use), and the binaries envtest and the lab run, built from the Go module proxy: the control
+# plane (about 8 minutes on 2 cores, once), the CNI plugins and flanneld.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PACKAGES=(iptables nftables ipset conntrack iproute2 ca-certificates git make)
+PACKAGES=(iptables nftables ipset conntrack iproute2 procps ca-certificates git make)
 
 SUDO=""
 if [[ ${EUID} -ne 0 ]]; then
@@ -18,3 +19,5 @@ DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y --no-install-recommend
 command -v go >/dev/null || { echo "go (1.26) is required: https://go.dev/dl/" >&2; exit 1; }
 
 "${ROOT}/hack/build-controlplane.sh"
+"${ROOT}/hack/build-cni.sh"
+"${ROOT}/hack/build-flannel.sh"

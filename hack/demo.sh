@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# `make demo`: netdiag on a real cluster data plane, on this machine, in about a minute once
+# the binaries are built.
+#
+#  1. builds what is missing: the control plane (hack/build-controlplane.sh, ~8 minutes once),
+#     the CNI plugins, flanneld, netdiag and ndlab;
+#  2. brings the lab up (test/lab: 2 nodes, flannel vxlan, kube-proxy iptables, in network
+#     namespaces) with netdiag's CRD and collector RBAC;
+#  3. runs the controller (`netdiag manager`) against it;
+#  4. deploys the shop of config/samples (web, api, db and their Services), breaks one path
+#     with a DROP rule in the api pod, and applies the two sample diagnoses;
+#  5. waits for them and shows `kubectl get nd` and each one's report;
+#  6. tears everything down, unless KEEP=1.
+#
+# Needs root (network namespaces, iptables); re-runs itself with sudo when not root.
+# MODE=flannel-host-gw|calico-routed|calico-vxlan and PROXY_MODE=nftables pick another lab.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+
+if [[ ${EUID} -ne 0 ]]; then
+  exec sudo --preserve-env=PATH,GOPATH,GOCACHE,GOMODCACHE,KEEP,MODE,PROXY_MODE,LAB \
+    "${BASH_SOURCE[0]}" "$@"
+fi
+
+LAB="${LAB:-ndemo}"
+MODE="${MODE:-flannel-vxlan}"
+PROXY_MODE="${PROXY_MODE:-iptables}"
+KEEP="${KEEP:-0}"
+IMAGE="netdiag:demo"
+NAMESPACE="netdiag-system"
+BIN="${ROOT}/bin"
+KUBECTL="${BIN}/k8s/current/kubectl"
+DIR="${TMPDIR:-/tmp}/${LAB}"
+MANAGER_LOG="${TMPDIR:-/tmp}/${LAB}-manager.log"
+MANAGER_PID="${TMPDIR:-/tmp}/${LAB}-manager.pid"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "Building what is missing"
+[[ -x "${BIN}/k8s/current/kube-apiserver" && -x "${KUBECTL}" ]] || hack/build-controlplane.sh
+hack/build-cni.sh >/dev/null
+hack/build-flannel.sh >/dev/null
+CGO_ENABLED=0 go build -trimpath -o "${BIN}/netdiag" .
+go build -o "${BIN}/ndlab" ./test/lab/cmd/ndlab
+NDLAB=("${BIN}/ndlab" --name "${LAB}")
+
+stop_manager() {
+  if [[ -f "${MANAGER_PID}" ]]; then
+    kill "$(cat "${MANAGER_PID}")" 2>/dev/null || true
+    rm -f "${MANAGER_PID}"
+  fi
+}
+
+teardown() {
+  step "Tearing down (KEEP=1 leaves the lab running)"
+  stop_manager
+  "${NDLAB[@]}" down || true
+  rm -f "${MANAGER_LOG}"
+}
+
+# A lab of the same name left by an earlier run goes first.
+stop_manager
+"${NDLAB[@]}" down >/dev/null 2>&1 || true
+
+step "Bringing the lab up: ${MODE}, kube-proxy ${PROXY_MODE}"
+"${NDLAB[@]}" up --mode "${MODE}" --proxy-mode "${PROXY_MODE}" --api-port 0 --image "${IMAGE}=${BIN}/netdiag"
+if [[ "${KEEP}" != "1" ]]; then
+  trap teardown EXIT
+fi
+export KUBECONFIG="${DIR}/kubeconfig"
+k() { "${KUBECTL}" "$@"; }
+
+step "Installing the CRD, the ${NAMESPACE} namespace and the collector's RBAC"
+k apply -k config/crd
+k create namespace "${NAMESPACE}" --dry-run=client -o yaml | k apply -f -
+k apply -n "${NAMESPACE}" -k config/collector
+# A real install of the network plugin has its DaemonSet, from which the controller detects
+# it; the lab runs the plugin outside pods, so this one selects no node and runs nothing.
+if [[ "${MODE}" == flannel-* ]]; then ds=kube-flannel-ds image=ghcr.io/flannel-io/flannel:v0.28.4; else ds=calico-node image=docker.io/calico/node:v3.31.0; fi
+k apply -f - <<EOF
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: ${ds}, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: ${ds}}}
+  template:
+    metadata: {labels: {app: ${ds}}}
+    spec:
+      nodeSelector: {netdiag.dev/lab-runs-it-outside-pods: "true"}
+      containers: [{name: node, image: ${image}}]
+EOF
+
+step "Running the controller: netdiag manager (log: ${MANAGER_LOG})"
+setsid "${BIN}/netdiag" manager --kubeconfig "${KUBECONFIG}" --namespace "${NAMESPACE}" \
+  --collector-image "${IMAGE}" --metrics-bind-address 0 --health-probe-bind-address 0 -v 1 \
+  >"${MANAGER_LOG}" 2>&1 </dev/null &
+echo $! >"${MANAGER_PID}"
+
+step "Deploying the shop (config/samples/workload.yaml)"
+k apply -f config/samples/workload.yaml
+for _ in $(seq 1 60); do
+  k get serviceaccount default -n shop >/dev/null 2>&1 && break
+  sleep 1
+done
+k wait --for=condition=Ready pod --all -n shop --timeout=90s
+k get pods -n shop -o wide
+
+step "Breaking web -> api: a DROP in the api pod's INPUT chain"
+echo "+ ndlab exec shop/api -- iptables -I INPUT -p tcp --dport 8080 -j DROP"
+"${NDLAB[@]}" exec shop/api -- iptables -I INPUT -p tcp --dport 8080 -j DROP
+
+step "Applying the sample diagnoses (kubectl apply -k config/samples)"
+k apply -k config/samples
+
+step "Waiting for both to finish"
+for _ in $(seq 1 120); do
+  phases="$(k get nd -n shop -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}')"
+  done_count="$(grep -cE '^(Succeeded|Failed)$' <<<"${phases}" || true)"
+  [[ "${done_count}" -ge 2 ]] && break
+  sleep 1
+done
+
+step "kubectl get nd -n shop"
+k get nd -n shop
+for nd in web-to-db web-to-api; do
+  step "kubectl get nd ${nd} -n shop -o yaml"
+  k get nd "${nd}" -n shop -o yaml
+done
+
+if [[ "${KEEP}" == "1" ]]; then
+  step "The lab keeps running"
+  cat <<EOF
+export KUBECONFIG=${KUBECONFIG}
+${KUBECTL} get nd -A
+${BIN}/ndlab --name ${LAB} status
+${BIN}/ndlab --name ${LAB} exec shop/api -- iptables -D INPUT -p tcp --dport 8080 -j DROP   # repair
+Tear down: kill \$(cat ${MANAGER_PID}); ${BIN}/ndlab --name ${LAB} down
+EOF
+fi
