@@ -24,24 +24,17 @@ var _ plugin.SimplePluginNode = (*Node)(nil)
 // ToPod: a local pod by its cali veth, a remote one to its node as the mode routes it.
 func (n *Node) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
 	n.nodeChecks(h)
-	if pod.Spec.HostNetwork {
-		if other := h.Env.Cluster.Node(pod.Spec.NodeName); other != nil {
-			return n.ToHost(h, other)
-		}
-		return nil, nil
-	}
-	if pod.Spec.NodeName == n.node.Name {
-		dev := VethName(n.plugin.cfg.InterfacePrefix, pod.Namespace, pod.Name)
-		return &plugin.Intent{Next: model.PodID(pod.Namespace, pod.Name), Device: dev, Why: "calico routes a local pod's /32 to its veth " + dev}, nil
-	}
-	other := h.Env.Cluster.Node(pod.Spec.NodeName)
-	if other == nil {
-		return nil, fmt.Errorf("pod %s/%s runs on node %s, which is not in the snapshot", pod.Namespace, pod.Name, pod.Spec.NodeName)
-	}
-	in, mode := n.toPeer(h, other)
-	n.checkBlockRoute(h, other, in, mode)
-	n.checkPodMTU(h, mode)
-	return in, nil
+	return plugin.PodIntent(h, pod,
+		func() *plugin.Intent {
+			dev := VethName(n.plugin.cfg.InterfacePrefix, pod.Namespace, pod.Name)
+			return &plugin.Intent{Next: model.PodID(pod.Namespace, pod.Name), Device: dev, Why: "calico routes a local pod's /32 to its veth " + dev}
+		},
+		func(other *corev1.Node) *plugin.Intent {
+			in, mode := n.toPeer(h, other)
+			n.checkBlockRoute(h, other, in, mode)
+			n.checkPodMTU(h, mode)
+			return in
+		})
 }
 
 // toPeer is the route calico installs on this node for a peer's blocks.
@@ -119,14 +112,7 @@ func (n *Node) checkBlockRoute(h *plugin.Hop, other *corev1.Node, in *plugin.Int
 
 // ToHost: this node's own addresses locally, other nodes over the underlay.
 func (n *Node) ToHost(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, error) {
-	if other.Name == n.node.Name {
-		return &plugin.Intent{Next: h.NetNode.ID}, nil
-	}
-	in := &plugin.Intent{Next: model.NodeID(other.Name), Why: "node addresses are reached over the underlay"}
-	if u := h.Underlay(); u != nil {
-		in.Device = u.Name
-	}
-	return in, nil
+	return plugin.HostIntent(h, other), nil
 }
 
 // ToService is reached when no rule translated the service's address on this node.
@@ -140,17 +126,10 @@ func (n *Node) ToService(h *plugin.Hop, svc *corev1.Service) (*plugin.Intent, er
 // ToExternal: out of the underlay; with the pool's natOutgoing (calico's default) a pod's
 // address must have been masqueraded by cali-nat-outgoing.
 func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
-	in := &plugin.Intent{Next: model.ExternalID(h.Packet.Dst), Why: "traffic out of the cluster leaves by the underlay"}
-	if u := h.Underlay(); u != nil {
-		in.Device = u.Name
-	}
-	if !n.plugin.ds.natOutgoingOn() {
-		return in, nil
-	}
-	if ep, ok := h.Env.Cluster.IPCache().Lookup(h.Packet.Src); ok && ep.Type == model.EndpointPod {
-		h.Suspectf(model.Critical, model.ReasonMasqueradeMissing, in.Device, "-A cali-nat-outgoing -m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE",
-			"The packet leaves %s for %s with the pod address %s as source: calico's nat-outgoing rule did not apply, so replies from outside cannot find their way back (is natOutgoing on for the pool, and are felix's cali-nat-outgoing rule and ipsets in place?)",
-			n.node.Name, h.Packet.Dst, h.Packet.Src)
+	in := plugin.ExternalIntent(h)
+	if n.plugin.ds.natOutgoingOn() {
+		plugin.CheckMasqueraded(h, in, "-A cali-nat-outgoing -m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE",
+			"calico's nat-outgoing rule", "is natOutgoing on for the pool, and are felix's cali-nat-outgoing rule and ipsets in place?")
 	}
 	return in, nil
 }
@@ -208,19 +187,8 @@ func (n *Node) nodeChecks(h *plugin.Hop) {
 // checkPodMTU checks that the sending pod's MTU fits the way calico takes to the peer: the
 // tunnel device when encapsulating, the underlay otherwise.
 func (n *Node) checkPodMTU(h *plugin.Hop, mode string) {
-	if h.In == nil || h.In.From == nil || h.In.From.Type != model.NetNodePod || h.Stack == nil {
-		return
-	}
-	ep, ok := h.Env.Cluster.IPCache().Lookup(h.In.Packet.Src)
-	if !ok || ep.Type != model.EndpointPod {
-		return
-	}
-	ps := h.Env.PodStack(ep.Namespace, ep.Name)
-	if ps == nil {
-		return
-	}
-	podIf := ps.InterfaceWithAddr(ep.IP)
-	if podIf == nil {
+	ep, podIf, ok := plugin.SendingPod(h)
+	if !ok {
 		return
 	}
 	var way *netstack.Interface

@@ -2,7 +2,6 @@ package flannel
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"strings"
 
@@ -152,20 +151,11 @@ func subnetGateway(node *corev1.Node) (netip.Addr, bool) {
 // ToPod: local pods by the bridge, remote ones to their node by the backend.
 func (n *Node) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
 	n.nodeChecks(h)
-	if pod.Spec.HostNetwork {
-		if other := h.Env.Cluster.Node(pod.Spec.NodeName); other != nil {
-			return n.ToHost(h, other)
-		}
-		return nil, nil
-	}
-	if pod.Spec.NodeName == n.node.Name {
-		return &plugin.Intent{Next: model.PodID(pod.Namespace, pod.Name), Device: n.plugin.cfg.Bridge, Why: "flannel bridges local pods on " + n.plugin.cfg.Bridge}, nil
-	}
-	other := h.Env.Cluster.Node(pod.Spec.NodeName)
-	if other == nil {
-		return nil, fmt.Errorf("pod %s/%s runs on node %s, which is not in the snapshot", pod.Namespace, pod.Name, pod.Spec.NodeName)
-	}
-	return n.toNodeSubnet(h, other), nil
+	return plugin.PodIntent(h, pod,
+		func() *plugin.Intent {
+			return &plugin.Intent{Next: model.PodID(pod.Namespace, pod.Name), Device: n.plugin.cfg.Bridge, Why: "flannel bridges local pods on " + n.plugin.cfg.Bridge}
+		},
+		func(other *corev1.Node) *plugin.Intent { return n.toNodeSubnet(h, other) })
 }
 
 // toNodeSubnet is flannel's route to another node's pod subnet, by backend; it checks the MTU
@@ -193,14 +183,7 @@ func (n *Node) toNodeSubnet(h *plugin.Hop, other *corev1.Node) *plugin.Intent {
 
 // ToHost: this node's own addresses locally, other nodes over the underlay.
 func (n *Node) ToHost(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, error) {
-	if other.Name == n.node.Name {
-		return &plugin.Intent{Next: h.NetNode.ID}, nil
-	}
-	in := &plugin.Intent{Next: model.NodeID(other.Name), Why: "node addresses are reached over the underlay"}
-	if u := h.Underlay(); u != nil {
-		in.Device = u.Name
-	}
-	return in, nil
+	return plugin.HostIntent(h, other), nil
 }
 
 // ToService is reached when no rule translated the service's address on this node; the
@@ -221,15 +204,9 @@ func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
 		}
 		return n.toNodeSubnet(h, other), nil
 	}
-	in := &plugin.Intent{Next: model.ExternalID(h.Packet.Dst), Why: "traffic out of the cluster leaves by the underlay"}
-	if u := h.Underlay(); u != nil {
-		in.Device = u.Name
-	}
-	if ep, ok := h.Env.Cluster.IPCache().Lookup(h.Packet.Src); ok && ep.Type == model.EndpointPod {
-		h.Suspectf(model.Critical, model.ReasonMasqueradeMissing, in.Device, "-A FLANNEL-POSTRTG -s <cluster CIDR> ! -d <cluster CIDR> -j MASQUERADE",
-			"The packet leaves %s for %s with the pod address %s as source: flannel's masquerade rule did not apply, so replies from outside cannot find their way back (is flanneld running with --ip-masq?)",
-			n.node.Name, h.Packet.Dst, h.Packet.Src)
-	}
+	in := plugin.ExternalIntent(h)
+	plugin.CheckMasqueraded(h, in, "-A FLANNEL-POSTRTG -s <cluster CIDR> ! -d <cluster CIDR> -j MASQUERADE",
+		"flannel's masquerade rule", "is flanneld running with --ip-masq?")
 	return in, nil
 }
 
@@ -271,20 +248,8 @@ func (n *Node) nodeChecks(h *plugin.Hop) {
 // checkPodMTU checks that the sending pod's MTU fits the way flannel takes: the vxlan device
 // for vxlan, the underlay for host-gw.
 func (n *Node) checkPodMTU(h *plugin.Hop, backend string) {
-	if h.In == nil || h.In.From == nil || h.In.From.Type != model.NetNodePod || h.Stack == nil {
-		return
-	}
-	src := h.Env.Cluster.IPCache()
-	ep, ok := src.Lookup(h.In.Packet.Src)
-	if !ok || ep.Type != model.EndpointPod {
-		return
-	}
-	ps := h.Env.PodStack(ep.Namespace, ep.Name)
-	if ps == nil {
-		return
-	}
-	podIf := plugin.InterfaceWithAddr(ps, ep.IP)
-	if podIf == nil {
+	_, podIf, ok := plugin.SendingPod(h)
+	if !ok {
 		return
 	}
 	var way *netstack.Interface

@@ -1,0 +1,86 @@
+package plugin
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+)
+
+// The helpers below are the parts of a node's SimplePluginNode that do not depend on the
+// plugin: every plugin delivers a host-network pod as its node, reaches other nodes' own
+// addresses and the world outside the cluster over the underlay, and has a sending pod's
+// MTU to check against the way it chose. They are for the hop of a node, not of a pod.
+
+// HostIntent is a node's intent towards a node's address: delivered here for its own, over
+// the underlay for another's.
+func HostIntent(h *Hop, other *corev1.Node) *Intent {
+	if other.Name == h.Node {
+		return &Intent{Next: h.NetNode.ID}
+	}
+	return overUnderlay(h, &Intent{Next: model.NodeID(other.Name), Why: "node addresses are reached over the underlay"})
+}
+
+// PodIntent is a node's intent towards pod: a host-network pod is its node's address
+// (HostIntent); local says how the plugin reaches a pod on this node, remote how it reaches
+// one on another node. A pod on a node the snapshot does not hold is an error.
+func PodIntent(h *Hop, pod *corev1.Pod, local func() *Intent, remote func(other *corev1.Node) *Intent) (*Intent, error) {
+	if pod.Spec.HostNetwork {
+		if other := h.Env.Cluster.Node(pod.Spec.NodeName); other != nil {
+			return HostIntent(h, other), nil
+		}
+		return nil, nil
+	}
+	if pod.Spec.NodeName == h.Node {
+		return local(), nil
+	}
+	other := h.Env.Cluster.Node(pod.Spec.NodeName)
+	if other == nil {
+		return nil, fmt.Errorf("pod %s/%s runs on node %s, which is not in the snapshot", pod.Namespace, pod.Name, pod.Spec.NodeName)
+	}
+	return remote(other), nil
+}
+
+// ExternalIntent is a node's intent towards an address outside the cluster: out by the
+// underlay.
+func ExternalIntent(h *Hop) *Intent {
+	return overUnderlay(h, &Intent{Next: model.ExternalID(h.Packet.Dst), Why: "traffic out of the cluster leaves by the underlay"})
+}
+
+func overUnderlay(h *Hop, in *Intent) *Intent {
+	if u := h.Underlay(); u != nil {
+		in.Device = u.Name
+	}
+	return in
+}
+
+// CheckMasqueraded reports a packet that leaves the cluster by in with a pod's address as
+// source: the plugin's masquerade rule (rule as it is written, what in words) did not apply,
+// and no reply can come back to an address only the cluster routes. hint says what to look at.
+func CheckMasqueraded(h *Hop, in *Intent, rule, what, hint string) {
+	if ep, ok := h.Env.Cluster.IPCache().Lookup(h.Packet.Src); ok && ep.Type == model.EndpointPod {
+		h.Suspectf(model.Critical, model.ReasonMasqueradeMissing, in.Device, rule,
+			"The packet leaves %s for %s with the pod address %s as source: %s did not apply, so replies from outside cannot find their way back (%s)",
+			h.Node, h.Packet.Dst, h.Packet.Src, what, hint)
+	}
+}
+
+// SendingPod returns the pod that sent the packet to this node over its veth and the pod's
+// interface that holds the source address, for the plugins' MTU checks; ok is false when the
+// packet did not come straight from a pod or the pod's namespace was not collected.
+func SendingPod(h *Hop) (ep model.Endpoint, podIf *netstack.Interface, ok bool) {
+	if h.In == nil || h.In.From == nil || h.In.From.Type != model.NetNodePod || h.Stack == nil {
+		return model.Endpoint{}, nil, false
+	}
+	ep, ok = h.Env.Cluster.IPCache().Lookup(h.In.Packet.Src)
+	if !ok || ep.Type != model.EndpointPod {
+		return model.Endpoint{}, nil, false
+	}
+	podIf = InterfaceWithAddr(h.Env.PodStack(ep.Namespace, ep.Name), ep.IP)
+	if podIf == nil {
+		return model.Endpoint{}, nil, false
+	}
+	return ep, podIf, true
+}
