@@ -123,7 +123,7 @@ func Collect(ctx context.Context, opts Options) (*netstack.NodeSnapshot, error) 
 				}
 			}
 			if path == "" {
-				snap.Probe = &netstack.ProbeResult{Message: fmt.Sprintf("probe not sent: no network namespace found for pod %s", opts.Probe.FromPod)}
+				snap.Probe = &netstack.ProbeResult{Inconclusive: true, Message: fmt.Sprintf("probe not sent: no network namespace found for pod %s", opts.Probe.FromPod)}
 				return snap, nil
 			}
 		}

@@ -41,12 +41,12 @@ func Probe(ctx context.Context, nsPath string, spec ProbeSpec) netstack.ProbeRes
 		case "ICMP":
 			res = probeICMP(ctx, spec)
 		default:
-			res = netstack.ProbeResult{Message: fmt.Sprintf("probe not sent: unknown protocol %q", spec.Protocol)}
+			res = netstack.ProbeResult{Inconclusive: true, Message: fmt.Sprintf("probe not sent: unknown protocol %q", spec.Protocol)}
 		}
 		return nil
 	})
 	if err != nil {
-		return netstack.ProbeResult{Message: "probe not sent: " + err.Error()}
+		return netstack.ProbeResult{Inconclusive: true, Message: "probe not sent: " + err.Error()}
 	}
 	return res
 }
@@ -104,7 +104,7 @@ func probeUDP(ctx context.Context, spec ProbeSpec) netstack.ProbeResult {
 	buf := make([]byte, 512)
 	if _, err := conn.Read(buf); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return netstack.ProbeResult{Message: fmt.Sprintf(
+			return netstack.ProbeResult{Inconclusive: true, Message: fmt.Sprintf(
 				"UDP to %s: no reply and no ICMP error within %s: the server may be silent, or the datagram was dropped", target(spec), spec.Timeout)}
 		}
 		return failure("UDP to port "+strconv.Itoa(int(spec.Port))+" of", spec, err)
@@ -121,7 +121,7 @@ func probeICMP(ctx context.Context, spec ProbeSpec) netstack.ProbeResult {
 	}
 	conn, err := icmp.ListenPacket(network, listen)
 	if err != nil {
-		return netstack.ProbeResult{Message: "ICMP probe not sent: open raw socket: " + err.Error()}
+		return netstack.ProbeResult{Inconclusive: true, Message: "ICMP probe not sent: open raw socket: " + err.Error()}
 	}
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
@@ -130,7 +130,7 @@ func probeICMP(ctx context.Context, spec ProbeSpec) netstack.ProbeResult {
 	msg := icmp.Message{Type: echo, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("netdiag probe")}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
-		return netstack.ProbeResult{Message: "ICMP probe not sent: " + err.Error()}
+		return netstack.ProbeResult{Inconclusive: true, Message: "ICMP probe not sent: " + err.Error()}
 	}
 	dst := &net.IPAddr{IP: net.IP(spec.To.Unmap().AsSlice())}
 	if _, err := conn.WriteTo(b, dst); err != nil {
@@ -158,5 +158,6 @@ func probeICMP(ctx context.Context, spec ProbeSpec) netstack.ProbeResult {
 			return netstack.ProbeResult{Message: fmt.Sprintf("ICMP echo to %s: destination unreachable (code %d) reported by %s", spec.To, m.Code, src)}
 		}
 	}
-	return netstack.ProbeResult{Message: fmt.Sprintf("ICMP echo to %s: no reply among the ICMP messages seen", spec.To)}
+	// So many other ICMP messages that ours may be among those not read.
+	return netstack.ProbeResult{Inconclusive: true, Message: fmt.Sprintf("ICMP echo to %s: no reply among the ICMP messages seen", spec.To)}
 }

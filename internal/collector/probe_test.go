@@ -19,6 +19,8 @@ func TestProbe(t *testing.T) {
 		want    netstack.ProbeResult
 		// wantIn is a part of the message (the exact wording of errors is the kernel's).
 		wantIn string
+		// inconclusive: the outcome tells neither way, and the engine must not weigh it.
+		inconclusive bool
 	}{
 		"TCP from the node to a port the pod listens on": {
 			spec: ProbeSpec{To: mustAddr(podIP), Protocol: "TCP", Port: 80},
@@ -44,12 +46,16 @@ func TestProbe(t *testing.T) {
 		"UDP from the pod to a silent server on the node": {
 			fromPod: true,
 			spec:    ProbeSpec{To: mustAddr(bridgeIP), Protocol: "UDP", Port: 5353, Timeout: 300 * time.Millisecond},
-			wantIn:  "no reply and no ICMP error within 300ms",
+			wantIn:  "no reply and no ICMP error within 300ms", inconclusive: true,
 		},
 		"ICMP echo from the pod to the node": {
 			fromPod: true,
 			spec:    ProbeSpec{To: mustAddr(underlayIP), Protocol: "ICMP"},
 			want:    netstack.ProbeResult{Reachable: true, Message: "ICMP echo reply from 192.168.231.2"},
+		},
+		"a protocol the probe does not know is not sent": {
+			spec:   ProbeSpec{To: mustAddr(podIP), Protocol: "SCTP", Port: 80},
+			wantIn: "probe not sent: unknown protocol", inconclusive: true,
 		},
 		"ICMP echo from the node to an address nobody has": {
 			spec:   ProbeSpec{To: netip.MustParseAddr("10.231.9.77"), Protocol: "ICMP", Timeout: 300 * time.Millisecond},
@@ -64,8 +70,8 @@ func TestProbe(t *testing.T) {
 			}
 			got := Probe(t.Context(), path, tc.spec)
 			if tc.wantIn != "" {
-				if got.Reachable || !strings.Contains(got.Message, tc.wantIn) {
-					t.Errorf("probe: got %+v, want unreachable with %q", got, tc.wantIn)
+				if got.Reachable || !strings.Contains(got.Message, tc.wantIn) || got.Inconclusive != tc.inconclusive {
+					t.Errorf("probe: got %+v, want unreachable with %q, inconclusive %t", got, tc.wantIn, tc.inconclusive)
 				}
 				return
 			}

@@ -72,6 +72,9 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	}
 	sortSuspicions(res.Suspicions)
 	res.Verdict, res.Summary = verdict(in.Question, tr.Ends, res.Suspicions)
+	// The probe is weighed against the verdict, never folded into it: the status shows both.
+	confirm(in, res)
+	sortSuspicions(res.Suspicions)
 	return res, nil
 }
 

@@ -59,4 +59,7 @@ const (
 
 	// Confirmation by real packets.
 	ReasonProbeDisagrees Reason = "ProbeDisagrees"
+	// ReasonProbeObserved: a real probe's outcome, given to help decide where the simulation
+	// could not (an Unknown verdict), or a probe that told neither way.
+	ReasonProbeObserved Reason = "ProbeObserved"
 )

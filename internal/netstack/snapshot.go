@@ -263,4 +263,8 @@ type PartError struct {
 type ProbeResult struct {
 	Reachable bool   `json:"reachable"`
 	Message   string `json:"message"`
+	// Inconclusive is set when the attempt tells neither way: it could not be sent, or a
+	// UDP datagram met silence (a server that does not answer looks like a silent drop).
+	// Reachable is then false, and the engine does not weigh it against its verdict.
+	Inconclusive bool `json:"inconclusive,omitempty"`
 }
