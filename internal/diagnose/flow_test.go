@@ -1,44 +1,25 @@
 package diagnose
 
 import (
-	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
 )
 
-// twoNodes is the cluster of the flow tests: client on node-0, web-0 on node-0, web-1 on
-// node-1, the web service in front of both, and db (listening on 5432) on node-1.
+// twoNodes is the cluster of the flow tests (flowtest.TwoNodes) on flannel.
 func twoNodes(backend string) *fixture.Cluster {
-	return fixture.NewFlannel(backend, 2).
-		Pod("default", "client", 0, map[string]string{"app": "client"}).
-		Pod("default", "web-0", 0, map[string]string{"app": "web"}, 8080).
-		Pod("default", "web-1", 1, map[string]string{"app": "web"}, 8080).
-		Pod("default", "db", 1, map[string]string{"app": "db"}, 5432).
-		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).
-		Service("default", "empty", map[string]string{"app": "nothing"}, 80, 8080).
-		Build()
+	return flowtest.TwoNodes(fixture.NewFlannel(backend, 2))
 }
 
 // endpoint names an endpoint as the command line does: pod:NS/NAME, service:NS/NAME,
 // node:NAME, ip:IP.
 func endpoint(t *testing.T, snap *cluster.Snapshot, s string) model.Endpoint {
 	t.Helper()
-	ref, err := ParseEndpointRef(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := snap.Resolve(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep
+	return flowtest.Endpoint(t, snap, ParseEndpointRef, s)
 }
 
 type flow struct {
@@ -72,35 +53,10 @@ func runFlowOn(t *testing.T, c *fixture.Cluster, f flow) *Result {
 	if err != nil {
 		t.Fatalf("Diagnose: %v", err)
 	}
-	var got []model.Reason
-	for _, s := range res.Suspicions {
-		if s.Level >= model.Warning {
-			got = append(got, s.Reason)
-		}
-	}
-	var ids []string
-	for _, n := range res.Path.Nodes {
-		ids = append(ids, n.ID)
-	}
-	var problems []string
-	if res.Verdict != f.want {
-		problems = append(problems, fmt.Sprintf("verdict %s, want %s", res.Verdict, f.want))
-	}
-	if d := cmp.Diff(f.reasons, got); d != "" {
-		problems = append(problems, "suspicions (-want +got):\n"+d)
-	}
-	for _, v := range f.via {
-		if !slices.Contains(ids, v) {
-			problems = append(problems, fmt.Sprintf("path %v does not pass %s", ids, v))
-		}
-	}
-	if len(problems) > 0 {
-		var b strings.Builder
-		if err := WriteText(&b, q, res); err != nil {
-			t.Fatal(err)
-		}
-		t.Errorf("%s\n\n%s", strings.Join(problems, "\n"), b.String())
-	}
+	flowtest.Check(t,
+		flowtest.Want{Verdict: string(f.want), Reasons: f.reasons, Via: f.via},
+		flowtest.Got{Verdict: string(res.Verdict), Suspicions: res.Suspicions, Path: res.Path},
+		func(b *strings.Builder) error { return WriteText(b, q, res) })
 	return res
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
 )
 
@@ -15,13 +16,7 @@ import (
 func twoNodesNFT() *fixture.Cluster {
 	c := fixture.NewFlannel(fixture.HostGW, 2)
 	c.KubeProxyMode = fixture.KubeProxyNFTables
-	return c.Pod("default", "client", 0, map[string]string{"app": "client"}).
-		Pod("default", "web-0", 0, map[string]string{"app": "web"}, 8080).
-		Pod("default", "web-1", 1, map[string]string{"app": "web"}, 8080).
-		Pod("default", "db", 1, map[string]string{"app": "db"}, 5432).
-		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).
-		Service("default", "empty", map[string]string{"app": "nothing"}, 80, 8080).
-		Build()
+	return flowtest.TwoNodes(c)
 }
 
 func TestFlowsKubeProxyNFTables(t *testing.T) {

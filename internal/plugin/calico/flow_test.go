@@ -1,36 +1,28 @@
 package calico_test
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
 )
 
-// twoNodes is the calico cluster of the flow tests: client and web-0 on node-0 (block
-// 10.244.0.0/26), web-1 and db (10.244.1.11, listening on 5432) on node-1 (block
-// 10.244.1.0/26, address 172.18.1.3); the web service is in front of web-0 and web-1.
+// twoNodes is the calico cluster of the flow tests (flowtest.TwoNodes): client and web-0 on
+// node-0 (block 10.244.0.0/26), web-1 and db (10.244.1.11) on node-1 (block 10.244.1.0/26,
+// address 172.18.1.3).
 func twoNodes(mode string) *fixture.Cluster {
-	return fixture.NewCalico(mode, 2).
-		Pod("default", "client", 0, map[string]string{"app": "client"}).
-		Pod("default", "web-0", 0, map[string]string{"app": "web"}, 8080).
-		Pod("default", "web-1", 1, map[string]string{"app": "web"}, 8080).
-		Pod("default", "db", 1, map[string]string{"app": "db"}, 5432).
-		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).
-		Service("default", "empty", map[string]string{"app": "nothing"}, 80, 8080).
-		Build()
+	return flowtest.TwoNodes(fixture.NewCalico(mode, 2))
 }
 
 type flow struct {
@@ -52,15 +44,7 @@ type flow struct {
 
 func endpoint(t *testing.T, snap *cluster.Snapshot, s string) model.Endpoint {
 	t.Helper()
-	ref, err := diagnose.ParseEndpointRef(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := snap.Resolve(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep
+	return flowtest.Endpoint(t, snap, diagnose.ParseEndpointRef, s)
 }
 
 // runFlow diagnoses one flow on a fresh cluster and prints the whole trace when it fails.
@@ -78,45 +62,10 @@ func runFlow(t *testing.T, mode string, f flow) {
 	if err != nil {
 		t.Fatalf("Diagnose: %v", err)
 	}
-	var got, info []model.Reason
-	for _, s := range res.Suspicions {
-		if s.Level >= model.Warning {
-			got = append(got, s.Reason)
-		} else {
-			info = append(info, s.Reason)
-		}
-	}
-	var ids []string
-	for _, n := range res.Path.Nodes {
-		ids = append(ids, n.ID)
-	}
-	var problems []string
-	if res.NetworkPlugin != calico.Name {
-		problems = append(problems, fmt.Sprintf("plugin %q, want %q", res.NetworkPlugin, calico.Name))
-	}
-	if res.Verdict != f.want {
-		problems = append(problems, fmt.Sprintf("verdict %s, want %s", res.Verdict, f.want))
-	}
-	if d := cmp.Diff(f.reasons, got); d != "" {
-		problems = append(problems, "suspicions (-want +got):\n"+d)
-	}
-	for _, r := range f.info {
-		if !slices.Contains(info, r) {
-			problems = append(problems, fmt.Sprintf("no Info suspicion %s among %v", r, info))
-		}
-	}
-	for _, v := range f.via {
-		if !slices.Contains(ids, v) {
-			problems = append(problems, fmt.Sprintf("path %v does not pass %s", ids, v))
-		}
-	}
-	if len(problems) > 0 {
-		var b strings.Builder
-		if err := diagnose.WriteText(&b, q, res); err != nil {
-			t.Fatal(err)
-		}
-		t.Errorf("%s\n\n%s", strings.Join(problems, "\n"), b.String())
-	}
+	flowtest.Check(t,
+		flowtest.Want{Verdict: string(f.want), Plugin: calico.Name, Reasons: f.reasons, Info: f.info, Via: f.via},
+		flowtest.Got{Verdict: string(res.Verdict), Plugin: res.NetworkPlugin, Suspicions: res.Suspicions, Path: res.Path},
+		func(b *strings.Builder) error { return diagnose.WriteText(b, q, res) })
 }
 
 var modes = []string{fixture.CalicoRouted, fixture.CalicoVXLAN, fixture.CalicoIPIP}
