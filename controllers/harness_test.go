@@ -225,8 +225,16 @@ func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
 
 // collect plays `netdiag collect` on the node of pod: it gathers a snapshot (here: the
 // node's and its pods' addresses), uploads it as the real collector does and, as the
-// kubelet, marks the pod Succeeded. It returns the snapshot.
+// kubelet, marks the pod Succeeded. It returns the snapshot. A probe the pod asks for gets
+// through.
 func collect(ctx context.Context, pod *corev1.Pod, nodeIP string) *netstack.NodeSnapshot {
+	GinkgoHelper()
+	return collectProbing(ctx, pod, nodeIP, nil)
+}
+
+// collectProbing is collect where a probe the pod asks for observes probe (nil: it gets
+// through).
+func collectProbing(ctx context.Context, pod *corev1.Pod, nodeIP string, probe *netstack.ProbeResult) *netstack.NodeSnapshot {
 	GinkgoHelper()
 	cmd := parseCollectorCommand(pod)
 	snap := &netstack.NodeSnapshot{
@@ -251,6 +259,9 @@ func collect(ctx context.Context, pod *corev1.Pod, nodeIP string) *netstack.Node
 	}
 	if len(cmd.probe) > 0 {
 		snap.Probe = &netstack.ProbeResult{Reachable: true, Message: "connected to " + cmd.probe["--probe-to"]}
+		if probe != nil {
+			snap.Probe = probe
+		}
 	}
 	upload(ctx, snap, cmd)
 	setPodPhase(ctx, pod, corev1.PodSucceeded, &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"})

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/transport"
 )
@@ -243,6 +246,36 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		expectNoChildren(ctx, nd)
 		Eventually(func(g Gomega) []string { return eventReasons(ctx, g, nd) }).Should(
 			ContainElements("Collecting", "Diagnosing", "Succeeded"))
+	})
+
+	It("shows a real probe that disagrees with the verdict as the engine's suspicion, unchanged", func(ctx SpecContext) {
+		nd := createDiagnosis(ctx, MakeDiagnosis("probe-disagrees", ns).FromPod("web").ToPod("db-1", 5432).Probe())
+		pods := waitForCollectors(ctx, nd, node1)
+		Expect(parseCollectorCommand(pods[node1]).probe).To(HaveKeyWithValue("--probe-from", "pod:"+ns+"/web"))
+
+		By("playing the collector: the snapshot has no routes, yet the probe got through")
+		observed := &netstack.ProbeResult{Reachable: true, Message: "TCP connection to " + db1.Status.PodIP + ":5432 established"}
+		snaps := map[string]*netstack.NodeSnapshot{node1: collectProbing(ctx, pods[node1], node1IP, observed)}
+
+		got := waitForPhase(ctx, nd, diagv1alpha1.PhaseSucceeded)
+		want := expectedResult(ctx, nd, snaps)
+		Expect(want.Verdict).To(Equal(diagnose.Unreachable), "the simulation on a snapshot without routes: %s", want.Summary)
+		expectEngineAnswer(got, want)
+		Expect(got.Status.Verdict).To(Equal(diagv1alpha1.VerdictUnreachable), "the probe never changes the verdict")
+		Expect(got.Status.Probe).To(Equal(&diagv1alpha1.ProbeResult{Reachable: true, Message: observed.Message}))
+
+		i := slices.IndexFunc(want.Suspicions, func(s model.Suspicion) bool { return s.Reason == model.ReasonProbeDisagrees })
+		Expect(i).To(BeNumerically(">=", 0), "the engine finds the disagreement: %v", want.Suspicions)
+		Expect(got.Status.Suspicions).To(ContainElement(suspicion(want.Suspicions[i])))
+		Expect(got.Status.Suspicions).To(ContainElement(And(
+			HaveField("Level", diagv1alpha1.LevelWarning),
+			HaveField("Reason", "ProbeDisagrees"),
+			HaveField("Node", node1),
+			HaveField("Pod", ns+"/web"),
+			HaveField("Message", And(ContainSubstring("says Unreachable"), ContainSubstring("got through"), ContainSubstring(observed.Message))),
+		)))
+		Expect(got.Status.Summary).To(ContainSubstring("on node " + node1 + " got through (ProbeDisagrees)"))
+		expectNoChildren(ctx, nd)
 	})
 
 	It("diagnoses between two addresses outside the nodes without collecting", func(ctx SpecContext) {
