@@ -3,17 +3,20 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 )
 
@@ -126,4 +129,50 @@ func slice(snap *cluster.Snapshot, name string) *discoveryv1.EndpointSlice {
 		}
 	}
 	panic("no slice for " + name)
+}
+
+// checkProcess is the body of every recorded-rules table: the packet arrives at node-a, whose
+// stack must be in mode, from origin; the result must summarize to want, the first branch's
+// deciding rule contain wantRule and some step or suspicion say wantText (each when not
+// empty), and the branches' probabilities add up to 1. A mismatch prints the whole trace.
+func checkProcess(t *testing.T, snap *cluster.Snapshot, stack *netstack.Netstack, mode Mode, origin Origin, p model.Packet, want got, wantRule, wantText string) {
+	t.Helper()
+	if m := DetectMode(stack); m != mode {
+		t.Fatalf("DetectMode = %s, want %s", m, mode)
+	}
+	res, err := New().Process(snap, Arrival{Node: "node-a", Stack: stack, Packet: p, Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mode != mode {
+		t.Errorf("Mode = %s, want %s", res.Mode, mode)
+	}
+	if diff := cmp.Diff(want, summarize(res)); diff != "" {
+		t.Errorf("result (-want +got):\n%s\ntrace:\n%s", diff, trace(res))
+	}
+	if wantRule != "" && (len(res.Branches) == 0 || !strings.Contains(res.Branches[0].Rule, wantRule)) {
+		t.Errorf("deciding rule of the first branch does not contain %q\ntrace:\n%s", wantRule, trace(res))
+	}
+	if wantText != "" && !explained(res, wantText) {
+		t.Errorf("no step or suspicion says %q\ntrace:\n%s", wantText, trace(res))
+	}
+	sum := 0.0
+	for _, b := range res.Branches {
+		sum += b.Probability
+	}
+	if math.Abs(sum-1) > 1e-6 {
+		t.Errorf("branch probabilities add up to %f, want 1\ntrace:\n%s", sum, trace(res))
+	}
+}
+
+// The web service's http port, as every mode translates a pod's packet to it when nothing is
+// broken: its three ready endpoints, one third each (web-4 is terminating).
+const (
+	webHTTP          = "shop/web:http ClusterIP"
+	webHTTPEndpoints = "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080"
+)
+
+// webHTTPBranches are the branches to web-1 and web-2 on node-a, then third for web-3's.
+func webHTTPBranches(third string) []string {
+	return []string{"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local", "Translated 10.244.1.12:8080 p=0.33 pod=web-2 local", third}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
 
 	"github.com/netdiag/netdiag/internal/cluster"
@@ -93,13 +92,9 @@ func TestIPTablesRecorded(t *testing.T) {
 		"cluster IP with three ready endpoints, terminating one left out": {
 			origin: FromPod, pkt: pkt(model.TCP, api1, "10.96.0.10", 80),
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:   webHTTP,
+				Endpoints: webHTTPEndpoints,
+				Branches:  webHTTPBranches("Translated 10.244.2.13:8080 p=0.33 pod=web-3"),
 			},
 			wantRule: `-j DNAT --to-destination 10.244.1.11:8080`,
 		},
@@ -248,8 +243,8 @@ func TestIPTablesRecorded(t *testing.T) {
 			origin: FromPod, pkt: pkt(model.TCP, api1, "10.96.0.10", 80),
 			rules: func(s string) string { return dropLines(s, "shop/web:http", "KUBE-SVC-67NZLRHBNDSAWJRO") },
 			want: got{
-				Service:    "shop/web:http ClusterIP",
-				Endpoints:  "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
+				Service:    webHTTP,
+				Endpoints:  webHTTPEndpoints,
 				Branches:   []string{"Untranslated 10.96.0.10:80 p=1.00"},
 				Suspicions: []string{"Critical ServiceRulesMissing"},
 			},
@@ -260,13 +255,9 @@ func TestIPTablesRecorded(t *testing.T) {
 				return strings.Replace(s, `"shop/web:http" -m tcp -j DNAT --to-destination 10.244.2.13:8080`, `"shop/web:http" -m tcp -j DNAT --to-destination 10.244.2.99:8080`, 1)
 			},
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.99:8080 p=0.33",
-				},
+				Service:    webHTTP,
+				Endpoints:  webHTTPEndpoints,
+				Branches:   webHTTPBranches("Translated 10.244.2.99:8080 p=0.33"),
 				Suspicions: []string{"Warning ServiceRulesMissing", "Critical ServiceEndpointStale"},
 			},
 		},
@@ -277,13 +268,9 @@ func TestIPTablesRecorded(t *testing.T) {
 				es.Endpoints = es.Endpoints[:2]
 			},
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:    webHTTP,
+				Endpoints:  "10.244.1.11:8080, 10.244.1.12:8080",
+				Branches:   webHTTPBranches("Translated 10.244.2.13:8080 p=0.33 pod=web-3"),
 				Suspicions: []string{"Critical ServiceEndpointStale"},
 			},
 		},
@@ -293,13 +280,9 @@ func TestIPTablesRecorded(t *testing.T) {
 				slice(s, "web").Endpoints[2].Conditions.Ready = ptr.To(false)
 			},
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:    webHTTP,
+				Endpoints:  "10.244.1.11:8080, 10.244.1.12:8080",
+				Branches:   webHTTPBranches("Translated 10.244.2.13:8080 p=0.33 pod=web-3"),
 				Suspicions: []string{"Warning ServiceEndpointStale"},
 			},
 		},
@@ -313,13 +296,9 @@ func TestIPTablesRecorded(t *testing.T) {
 				}
 			},
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.2.14:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:    webHTTP,
+				Endpoints:  "10.244.2.14:8080",
+				Branches:   webHTTPBranches("Translated 10.244.2.13:8080 p=0.33 pod=web-3"),
 				Suspicions: []string{"Warning ServiceRulesMissing", "Warning ServiceEndpointStale", "Warning ServiceEndpointStale", "Warning ServiceEndpointStale"},
 			},
 		},
@@ -358,13 +337,9 @@ func TestIPTablesRecorded(t *testing.T) {
 				return insertAfter(s, ":KUBE-SERVICES - [0:0]", "[0:0] -A FORWARD -d 10.244.2.13/32 -p tcp -j DROP")
 			},
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Dropped 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:    webHTTP,
+				Endpoints:  webHTTPEndpoints,
+				Branches:   webHTTPBranches("Dropped 10.244.2.13:8080 p=0.33 pod=web-3"),
 				Suspicions: []string{"Critical IPTablesDrop"},
 			},
 		},
@@ -374,8 +349,8 @@ func TestIPTablesRecorded(t *testing.T) {
 				return strings.Replace(s, `"shop/web:http -> 10.244.1.11:8080" -m statistic --mode random --probability 0.33333333349`, `"shop/web:http -> 10.244.1.11:8080" -m cpu --cpu 0`, 1)
 			},
 			want: got{
-				Service:    "shop/web:http ClusterIP",
-				Endpoints:  "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
+				Service:    webHTTP,
+				Endpoints:  webHTTPEndpoints,
 				Branches:   []string{"Undecided 10.96.0.10:80 p=1.00"},
 				Suspicions: []string{"Info RuleNotUnderstood"},
 			},
@@ -395,27 +370,7 @@ func TestIPTablesRecorded(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			snap := loadCluster(t, c.objects)
-			res, err := New().Process(snap, Arrival{Node: "node-a", Stack: nodeA(t, c.rules), Packet: c.pkt, Origin: c.origin})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(c.want, summarize(res)); diff != "" {
-				t.Errorf("result (-want +got):\n%s\ntrace:\n%s", diff, trace(res))
-			}
-			if c.wantRule != "" && (len(res.Branches) == 0 || !strings.Contains(res.Branches[0].Rule, c.wantRule)) {
-				t.Errorf("deciding rule %q does not contain %q\ntrace:\n%s", res.Branches[0].Rule, c.wantRule, trace(res))
-			}
-			if c.wantDetail != "" && !explained(res, c.wantDetail) {
-				t.Errorf("no step or suspicion says %q\ntrace:\n%s", c.wantDetail, trace(res))
-			}
-			sum := 0.0
-			for _, b := range res.Branches {
-				sum += b.Probability
-			}
-			if math.Abs(sum-1) > 1e-6 {
-				t.Errorf("branch probabilities add up to %f, want 1\ntrace:\n%s", sum, trace(res))
-			}
+			checkProcess(t, loadCluster(t, c.objects), nodeA(t, c.rules), ModeIPTables, c.origin, c.pkt, c.want, c.wantRule, c.wantDetail)
 		})
 	}
 }

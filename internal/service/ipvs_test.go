@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
@@ -43,13 +40,9 @@ func TestIPVS(t *testing.T) {
 		"cluster IP over weighted real servers, draining one left out": {
 			origin: FromPod, pkt: pkt(model.TCP, api1, "10.96.0.10", 80),
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:   webHTTP,
+				Endpoints: webHTTPEndpoints,
+				Branches:  webHTTPBranches("Translated 10.244.2.13:8080 p=0.33 pod=web-3"),
 			},
 			wantRule: "ipvs: -a -t 10.96.0.10:80 -r 10.244.1.11:8080 -m -w 1",
 		},
@@ -91,8 +84,8 @@ func TestIPVS(t *testing.T) {
 				ifc.Addresses = ifc.Addresses[:1]
 			},
 			want: got{
-				Service:    "shop/web:http ClusterIP",
-				Endpoints:  "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
+				Service:    webHTTP,
+				Endpoints:  webHTTPEndpoints,
 				Branches:   []string{"Untranslated 10.96.0.10:80 p=1.00"},
 				Suspicions: []string{"Critical ServiceRulesMissing"},
 			},
@@ -129,21 +122,7 @@ func TestIPVS(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			snap := loadCluster(t, c.objects)
-			stack := nodeAIPVS(t, c.stack)
-			if m := DetectMode(stack); m != ModeIPVS {
-				t.Fatalf("mode %s, want ipvs", m)
-			}
-			res, err := New().Process(snap, Arrival{Node: "node-a", Stack: stack, Packet: c.pkt, Origin: c.origin})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(c.want, summarize(res)); diff != "" {
-				t.Errorf("result (-want +got):\n%s\ntrace:\n%s", diff, trace(res))
-			}
-			if c.wantRule != "" && !strings.Contains(res.Branches[0].Rule, c.wantRule) {
-				t.Errorf("deciding rule %q does not contain %q", res.Branches[0].Rule, c.wantRule)
-			}
+			checkProcess(t, loadCluster(t, c.objects), nodeAIPVS(t, c.stack), ModeIPVS, c.origin, c.pkt, c.want, c.wantRule, "")
 		})
 	}
 }

@@ -2,14 +2,12 @@ package service
 
 import (
 	"encoding/json"
-	"math"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -201,13 +199,9 @@ func TestNFTablesRecorded(t *testing.T) {
 		"cluster IP: one branch per endpoint of the numgen map": {
 			origin: FromPod, pkt: pkt(model.TCP, "10.244.1.41", "10.96.0.10", 80),
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:   webHTTP,
+				Endpoints: webHTTPEndpoints,
+				Branches:  webHTTPBranches("Translated 10.244.2.13:8080 p=0.33 pod=web-3"),
 			},
 			wantRule: "service-KHN6ECMT-shop/web/tcp/http",
 		},
@@ -265,8 +259,8 @@ func TestNFTablesRecorded(t *testing.T) {
 				return expr
 			}),
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
+				Service:   webHTTP,
+				Endpoints: webHTTPEndpoints,
 				Branches: []string{
 					"Translated 10.244.1.11:8080 p=0.50 pod=web-1 local",
 					"Translated 10.244.1.12:8080 p=0.50 pod=web-2 local",
@@ -281,13 +275,9 @@ func TestNFTablesRecorded(t *testing.T) {
 				return replaceJSON(expr, "10.244.2.13", "10.244.2.99").([]any)
 			}),
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Translated 10.244.2.99:8080 p=0.33",
-				},
+				Service:    webHTTP,
+				Endpoints:  webHTTPEndpoints,
+				Branches:   webHTTPBranches("Translated 10.244.2.99:8080 p=0.33"),
 				Suspicions: []string{"Warning ServiceRulesMissing", "Critical ServiceEndpointStale"},
 			},
 		},
@@ -300,8 +290,8 @@ func TestNFTablesRecorded(t *testing.T) {
 				})
 			}),
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
+				Service:   webHTTP,
+				Endpoints: webHTTPEndpoints,
 				// Nothing translates: cluster-ips-check rejects the port it no longer knows.
 				Branches:   []string{"Rejected 10.96.0.10:80 p=1.00"},
 				Suspicions: []string{"Critical ServiceRulesMissing"},
@@ -338,46 +328,16 @@ func TestNFTablesRecorded(t *testing.T) {
 						map[string]any{"drop": nil}}}})
 			},
 			want: got{
-				Service:   "shop/web:http ClusterIP",
-				Endpoints: "10.244.1.11:8080, 10.244.1.12:8080, 10.244.2.13:8080",
-				Branches: []string{
-					"Translated 10.244.1.11:8080 p=0.33 pod=web-1 local",
-					"Translated 10.244.1.12:8080 p=0.33 pod=web-2 local",
-					"Dropped 10.244.2.13:8080 p=0.33 pod=web-3",
-				},
+				Service:    webHTTP,
+				Endpoints:  webHTTPEndpoints,
+				Branches:   webHTTPBranches("Dropped 10.244.2.13:8080 p=0.33 pod=web-3"),
 				Suspicions: []string{"Critical NFTablesDrop"},
 			},
 		},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			stack := nodeANFT(t, c.rules)
-			if m := DetectMode(stack); m != ModeNFTables {
-				t.Fatalf("DetectMode = %s", m)
-			}
-			res, err := New().Process(nftCluster(c.objects), Arrival{Node: "node-a", Stack: stack, Packet: c.pkt, Origin: c.origin})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Mode != ModeNFTables {
-				t.Errorf("Mode = %s", res.Mode)
-			}
-			if diff := cmp.Diff(c.want, summarize(res)); diff != "" {
-				t.Errorf("result (-want +got):\n%s\ntrace:\n%s", diff, trace(res))
-			}
-			if c.wantRule != "" && (len(res.Branches) == 0 || !strings.Contains(res.Branches[0].Rule, c.wantRule)) {
-				t.Errorf("deciding rule %q does not contain %q\ntrace:\n%s", res.Branches[0].Rule, c.wantRule, trace(res))
-			}
-			if c.wantText != "" && !explained(res, c.wantText) {
-				t.Errorf("no step or suspicion says %q\ntrace:\n%s", c.wantText, trace(res))
-			}
-			sum := 0.0
-			for _, b := range res.Branches {
-				sum += b.Probability
-			}
-			if math.Abs(sum-1) > 1e-6 {
-				t.Errorf("branch probabilities add up to %f, want 1\ntrace:\n%s", sum, trace(res))
-			}
+			checkProcess(t, nftCluster(c.objects), nodeANFT(t, c.rules), ModeNFTables, c.origin, c.pkt, c.want, c.wantRule, c.wantText)
 		})
 	}
 }
