@@ -26,6 +26,8 @@ var _ = Describe("Figures", Ordered, Label("figures"), func() {
 		e = startEnv(ctx, "ndefig", lab.ModeFlannelVXLAN, lab.ProxyIPTables)
 		DeferCleanup(func(ctx SpecContext) { e.stop(ctx) })
 		report("lab up (2 nodes, flannel vxlan, kube-proxy iptables)", e.upTook)
+		// Every diagnosis timed below must answer Reachable, which the lab confirms first.
+		expectTruth(ctx, paths{e: e, ctx: ctx}.podToService("web", "db", 5432, lab.TCP), true)
 	}, NodeTimeout(3*time.Minute))
 
 	It("times one diagnosis from create to its final phase, 20 times in a row", func(ctx SpecContext) {
