@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,19 +50,10 @@ type faultCase struct {
 }
 
 func (c faultCase) runsIn(m modeSpec) bool {
-	if c.only != nil && !contains(c.only, m.mode) {
+	if c.only != nil && !slices.Contains(c.only, m.mode) {
 		return false
 	}
-	return m.full || c.in == nil || contains(c.in, m.mode)
-}
-
-func contains(ms []lab.Mode, m lab.Mode) bool {
-	for _, x := range ms {
-		if x == m {
-			return true
-		}
-	}
-	return false
+	return m.full || c.in == nil || slices.Contains(c.in, m.mode)
 }
 
 var (
