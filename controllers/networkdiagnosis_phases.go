@@ -355,7 +355,7 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	applyResult(st, res, outcome(st.Collectors).Failed)
 	if nd.Spec.Probe {
 		if src := nodes[q.Source.Node]; src != nil && src.Probe != nil {
-			st.Probe = &diagv1alpha1.ProbeResult{Reachable: src.Probe.Reachable, Message: truncate(src.Probe.Message, maxMessage)}
+			st.Probe = &diagv1alpha1.ProbeResult{Reachable: src.Probe.Reachable, Inconclusive: src.Probe.Inconclusive, Message: truncate(src.Probe.Message, maxMessage)}
 		}
 	}
 	st.CompletionTime = ptrTime(s.now)

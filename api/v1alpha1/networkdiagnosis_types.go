@@ -377,6 +377,12 @@ type ProbeResult struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// inconclusive is true when the attempt proves neither way: it could not be sent (the
+	// source's namespace was not found), or a UDP datagram met silence, which an open port and
+	// a dropping firewall both give.
+	// +optional
+	Inconclusive bool `json:"inconclusive,omitempty"`
 }
 
 // NetworkDiagnosisStatus is the answer and the lifecycle of a NetworkDiagnosis.
