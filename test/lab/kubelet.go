@@ -476,7 +476,7 @@ func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, c
 		// ip netns exec gives the command a private mount namespace; the token is mounted
 		// where client libraries look for it, and the mount disappears with the command.
 		opt.env = append(opt.env, "NDLAB_SA_DIR="+dir)
-		opt.shell = `mount -t tmpfs ndlab /run/secrets && ` +
+		opt.shell = `mkdir -p /run/secrets && mount -t tmpfs ndlab /run/secrets && ` +
 			`mkdir -p /run/secrets/kubernetes.io/serviceaccount && ` +
 			`mount --bind "$NDLAB_SA_DIR" /run/secrets/kubernetes.io/serviceaccount && exec "$@"`
 	}

@@ -35,10 +35,6 @@ type Lab struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	// madeSecretsDir is set when the lab created /run/secrets, the mount point for service
-	// account tokens, so Down removes it again.
-	madeSecretsDir bool
 }
 
 // Node is one lab node: a network namespace on the underlay.
@@ -87,13 +83,12 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	l := &Lab{cfg: cfg, cancel: cancel}
-	if _, err := os.Stat(secretsDir); os.IsNotExist(err) {
-		// The kubelet stand-in mounts tokens over this path in private mount namespaces; the
-		// directory itself must exist on the shared filesystem.
-		if err := os.Mkdir(secretsDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", secretsDir, err)
-		}
-		l.madeSecretsDir = true
+	// The kubelet stand-in mounts tokens over this path in private mount namespaces; the
+	// directory itself must exist on the shared filesystem. It stays after Down: it looks
+	// empty from here while other labs' commands have tokens mounted on it, and removing a
+	// mount point detaches their mounts.
+	if err := os.MkdirAll(secretsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", secretsDir, err)
 	}
 	if err := l.up(ctx, runCtx); err != nil {
 		downErr := l.Down(context.WithoutCancel(ctx))
@@ -148,10 +143,6 @@ func (l *Lab) Down(ctx context.Context) error {
 	l.wg.Wait()
 	l.procs.stopAll(5 * time.Second)
 	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir))
-	if l.madeSecretsDir {
-		_ = os.Remove(secretsDir) // only if empty: another lab may be using it
-		l.madeSecretsDir = false
-	}
 	return errors.Join(errs...)
 }
 
