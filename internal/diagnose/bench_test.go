@@ -1,15 +1,15 @@
 package diagnose
 
 import (
-	"github.com/netdiag/netdiag/internal/cluster"
-	"github.com/netdiag/netdiag/internal/plugin"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin"
 )
 
 var (
