@@ -12,13 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/netnsutil"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/transport"
 )
@@ -71,7 +70,7 @@ var _ = Describe("The real collector binary", func() {
 		ipCmd("-n", underlayNS, "link", "set", "eth0", "up")
 		wirePod(nodeNS, clientNS, "ndc-client", clientIP)
 		wirePod(nodeNS, serverNS, "ndc-server", serverIP)
-		Expect(inNetNS(nodeNS, func() error {
+		Expect(netnsutil.DoNamed(nodeNS, func() error {
 			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
 		})).To(Succeed())
 		serveTCP(serverNS, netip.AddrPortFrom(serverIP, port))
@@ -216,7 +215,7 @@ func runContainer(ctx context.Context, pod *corev1.Pod, image, nodeNS string, ex
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// A child forked from a thread inside the namespace starts there.
-	Expect(inNetNS(nodeNS, cmd.Start)).To(Succeed())
+	Expect(netnsutil.DoNamed(nodeNS, cmd.Start)).To(Succeed())
 	err := cmd.Wait()
 	GinkgoWriter.Printf("netdiag collect (%s):\n%s\n", strings.Join(argv[1:], " "), out.String())
 	var exit *exec.ExitError
@@ -287,41 +286,12 @@ func wirePod(nodeNS, podNS, hostDev string, ip netip.Addr) {
 	ipCmd("-n", podNS, "route", "add", "default", "via", gw.String())
 }
 
-// inNetNS runs fn on a thread inside the named network namespace. Sockets fn opens and
-// processes it starts stay in that namespace.
-func inNetNS(name string, fn func() error) error {
-	runtime.LockOSThread()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open network namespace %s: %w", name, err)
-	}
-	defer target.Close()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open own network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace %s: %w", name, err)
-	}
-	defer func() {
-		// A thread that cannot go back stays locked, and the runtime ends it.
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return fn()
-}
-
 // serveTCP listens on addr inside the named namespace, accepting and closing connections,
 // until the spec ends.
 func serveTCP(name string, addr netip.AddrPort) {
 	GinkgoHelper()
 	var ln net.Listener
-	Expect(inNetNS(name, func() (err error) {
+	Expect(netnsutil.DoNamed(name, func() (err error) {
 		ln, err = net.Listen("tcp", addr.String())
 		return err
 	})).To(Succeed())
@@ -346,7 +316,7 @@ func relayAPIServer(name string) {
 	Expect(err).NotTo(HaveOccurred())
 	target := u.Host
 	var ln net.Listener
-	Expect(inNetNS(name, func() (err error) {
+	Expect(netnsutil.DoNamed(name, func() (err error) {
 		ln, err = net.Listen("tcp", target)
 		return err
 	})).To(Succeed())

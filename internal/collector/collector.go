@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/netdiag/netdiag/internal/netnsutil"
 	"github.com/netdiag/netdiag/internal/netstack"
 )
 
@@ -144,7 +145,7 @@ func CollectNetstack(ctx context.Context, nsPath, procRoot string) netstack.Nets
 			ns.Errors = append(ns.Errors, netstack.PartError{Part: part, Error: err.Error()})
 		}
 	}
-	err := inNetNS(nsPath, func() error {
+	err := netnsutil.Do(nsPath, func() error {
 		var idx names
 		var err error
 		ns.Interfaces, idx, err = readLinks()

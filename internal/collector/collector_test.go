@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/netdiag/netdiag/internal/netnsutil"
 	"github.com/netdiag/netdiag/internal/netstack"
 )
 
@@ -364,7 +365,7 @@ func TestFindPodNetNSPrefersTheNodesOwn(t *testing.T) {
 	n := makeNode(t)
 	web := netstack.PodRef{Namespace: "default", Name: "web", IP: mustAddr(podIP)}
 	var found map[netip.Addr]*PodNetNS
-	err := inNetNS(n.path, func() error {
+	err := netnsutil.Do(n.path, func() error {
 		var err error
 		found, err = FindPodNetNS(t.Context(), []netstack.PodRef{web}, []string{"/var/run/netns"}, "")
 		return err

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/netdiag/netdiag/internal/netnsutil"
 )
 
 // Every namespace a test makes starts with this, so that a stray one is easy to find.
@@ -69,7 +71,7 @@ func nsExecStdin(tb testing.TB, ns string, stdin io.Reader, args ...string) {
 // listenIn opens a TCP listener or a UDP socket inside a namespace, closed at the end.
 func listenIn(tb testing.TB, path, network, addr string) {
 	tb.Helper()
-	err := inNetNS(path, func() error {
+	err := netnsutil.Do(path, func() error {
 		var c io.Closer
 		var err error
 		if strings.HasPrefix(network, "udp") {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"syscall"
@@ -22,42 +21,6 @@ import (
 // namespaces: iproute2, containerd and CRI-O use /var/run/netns (often /run/netns behind a
 // symlink), Docker /var/run/docker/netns.
 var DefaultNetNSDirs = []string{"/var/run/netns", "/run/netns", "/var/run/docker/netns", "/run/docker/netns"}
-
-// inNetNS runs fn on an OS thread that has joined the network namespace at path; an empty
-// path runs fn in the collector's own namespace. Everything fn creates there (sockets,
-// netlink sockets, child processes, the view of /proc/sys/net and /proc/thread-self/net)
-// belongs to that namespace. Goroutines fn starts do not: they run on other threads.
-func inNetNS(path string, fn func() error) error {
-	runtime.LockOSThread()
-	if path == "" {
-		defer runtime.UnlockOSThread()
-		return fn()
-	}
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open network namespace %s: %w", path, err)
-	}
-	defer target.Close()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open own network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace %s: %w", path, err)
-	}
-	defer func() {
-		// A thread that cannot go back stays locked: the runtime then ends it with the
-		// goroutine instead of handing a thread in the wrong namespace to other code.
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return fn()
-}
 
 // nsKey identifies a network namespace: the nsfs inode that every path to it (a bind mount
 // under /var/run/netns, /proc/<pid>/ns/net) resolves to.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/netdiag/netdiag/internal/netnsutil"
 	"github.com/netdiag/netdiag/internal/netstack"
 )
 
@@ -32,7 +33,7 @@ func Probe(ctx context.Context, nsPath string, spec ProbeSpec) netstack.ProbeRes
 	ctx, cancel := context.WithTimeout(ctx, spec.Timeout)
 	defer cancel()
 	var res netstack.ProbeResult
-	err := inNetNS(nsPath, func() error {
+	err := netnsutil.Do(nsPath, func() error {
 		switch strings.ToUpper(spec.Protocol) {
 		case "TCP":
 			res = probeTCP(ctx, spec)

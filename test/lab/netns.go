@@ -7,50 +7,18 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 
-	"github.com/vishvananda/netns"
+	"github.com/netdiag/netdiag/internal/netnsutil"
 )
 
 // netnsDir is where `ip netns add` mounts named namespaces, and where collectors look for them.
-const netnsDir = "/var/run/netns"
-
-// inNetns runs fn on an OS thread switched into the named network namespace. Sockets fn creates
-// stay in that namespace after the thread switches back, which is how the lab listens and
-// dials inside namespaces without a process per namespace.
-func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open current network namespace: %w", err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open network namespace %s: %w", name, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace %s: %w", name, err)
-	}
-	fnErr := fn()
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked, so the runtime retires it with the goroutine instead of
-		// handing a thread in the wrong namespace to other goroutines.
-		return fmt.Errorf("return from network namespace %s: %w", name, err)
-	}
-	runtime.UnlockOSThread()
-	return fnErr
-}
+const netnsDir = netnsutil.Dir
 
 // listenIn opens a listener inside the named namespace.
 func listenIn(ns, network, addr string) (net.Listener, error) {
 	var l net.Listener
-	err := inNetns(ns, func() error {
+	err := netnsutil.DoNamed(ns, func() error {
 		var err error
 		l, err = net.Listen(network, addr)
 		return err
@@ -64,7 +32,7 @@ func listenIn(ns, network, addr string) (net.Listener, error) {
 // listenPacketIn opens a packet listener inside the named namespace.
 func listenPacketIn(ns, network, addr string) (net.PacketConn, error) {
 	var c net.PacketConn
-	err := inNetns(ns, func() error {
+	err := netnsutil.DoNamed(ns, func() error {
 		var err error
 		c, err = net.ListenPacket(network, addr)
 		return err
@@ -78,7 +46,7 @@ func listenPacketIn(ns, network, addr string) (net.PacketConn, error) {
 // dialIn connects from inside the named namespace.
 func dialIn(ctx context.Context, ns, network, addr string) (net.Conn, error) {
 	var c net.Conn
-	err := inNetns(ns, func() error {
+	err := netnsutil.DoNamed(ns, func() error {
 		var err error
 		var d net.Dialer
 		c, err = d.DialContext(ctx, network, addr)
@@ -137,7 +105,7 @@ func batch(ctx context.Context, ns string, lines []string) error {
 // sysctl sets net sysctls ("net/ipv4/ip_forward", "1", ...) inside a namespace. /proc/sys/net
 // resolves against the opening thread's namespace, so the write happens on a switched thread.
 func sysctl(ns string, kv ...string) error {
-	return inNetns(ns, func() error {
+	return netnsutil.DoNamed(ns, func() error {
 		for i := 0; i+1 < len(kv); i += 2 {
 			path := "/proc/sys/" + kv[i]
 			if err := os.WriteFile(path, []byte(kv[i+1]), 0o644); err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/netdiag/netdiag/internal/netnsutil"
 )
 
 // Protocol is what a probe sends.
@@ -159,7 +161,7 @@ func minTime(a, b time.Time) time.Time {
 
 func probeICMP(ctx context.Context, spec ProbeSpec) error {
 	var c *icmp.PacketConn
-	err := inNetns(spec.From, func() error {
+	err := netnsutil.DoNamed(spec.From, func() error {
 		var err error
 		c, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 		return err

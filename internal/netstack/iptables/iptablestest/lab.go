@@ -6,11 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/vishvananda/netns"
+	"github.com/netdiag/netdiag/internal/netnsutil"
 )
 
 // Lab is three network namespaces for differential tests of netfilter rules against the
@@ -127,26 +126,12 @@ func NewLab(t testing.TB, prefix string, tools ...string) *Lab {
 // thread that creates it and stays there.
 func InNetns(t testing.TB, ns string, open func() (net.PacketConn, error)) net.PacketConn {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := open()
-	if err := netns.Set(orig); err != nil {
-		panic(fmt.Sprintf("cannot return to the original namespace: %v", err))
-	}
-	if err != nil {
+	var conn net.PacketConn
+	if err := netnsutil.DoNamed(ns, func() error {
+		var err error
+		conn, err = open()
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return conn

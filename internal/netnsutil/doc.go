@@ -1,0 +1,4 @@
+// Package netnsutil runs code inside another network namespace. The collector, the lab and
+// the tests that build namespaces all need the same careful dance with locked OS threads, so
+// it lives here once.
+package netnsutil
