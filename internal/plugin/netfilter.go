@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"fmt"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -88,25 +87,14 @@ func (c *parsedCache[T]) get(text string, parse func(string) (T, error)) (T, err
 }
 
 func newNetfilter(stack *netstack.Netstack) (Netfilter, error) {
-	var ipt *iptables.Ruleset
-	if stack.IPTables != "" {
-		var err error
-		if ipt, err = iptCache.get(stack.IPTables, iptables.Parse); err != nil {
-			return nil, fmt.Errorf("parse iptables-save: %w", err)
-		}
-	}
-	var nft *nftables.Ruleset
-	if stack.NFTables != "" {
-		var err error
-		if nft, err = nftCache.get(stack.NFTables, nftables.Parse); err != nil {
-			return nil, fmt.Errorf("parse the nftables ruleset: %w", err)
-		}
-	}
-	env, err := iptables.EnvFromNetstack(stack)
+	rules, err := netfilter.FromNetstack(stack, netfilter.Parsers{
+		IPTables: func(text string) (*iptables.Ruleset, error) { return iptCache.get(text, iptables.Parse) },
+		NFTables: func(text string) (*nftables.Ruleset, error) { return nftCache.get(text, nftables.Parse) },
+	})
 	if err != nil {
-		return nil, fmt.Errorf("evaluation environment: %w", err)
+		return nil, err
 	}
-	return &nfFilter{rules: netfilter.New(ipt, nft, env, netfilter.Options{Legacy: stack.IPTablesBackend == "legacy"})}, nil
+	return &nfFilter{rules: rules}, nil
 }
 
 // Rules returns the parsed rules, for the service processor's evidence.

@@ -12,7 +12,6 @@ import (
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
-	"github.com/netdiag/netdiag/internal/netstack/nftables"
 )
 
 // masqMark is kube-proxy's mark for "masquerade this packet on the way out" (KUBE-MARK-MASQ).
@@ -50,24 +49,11 @@ func (p *netfilterProcessor) rules(stack *netstack.Netstack) (*netfilter.Rules, 
 
 // ParseRules reads a node's iptables and nftables rules into the evaluator.
 func ParseRules(stack *netstack.Netstack) (*netfilter.Rules, error) {
-	var ipt *iptables.Ruleset
-	var nft *nftables.Ruleset
-	var err error
-	if stack.IPTables != "" {
-		if ipt, err = iptables.Parse(stack.IPTables); err != nil {
-			return nil, fmt.Errorf("node iptables rules: %w", err)
-		}
-	}
-	if stack.NFTables != "" {
-		if nft, err = nftables.Parse(stack.NFTables); err != nil {
-			return nil, fmt.Errorf("node nftables ruleset: %w", err)
-		}
-	}
-	env, err := iptables.EnvFromNetstack(stack)
+	rules, err := netfilter.FromNetstack(stack, netfilter.Parsers{})
 	if err != nil {
 		return nil, fmt.Errorf("node rules: %w", err)
 	}
-	return netfilter.New(ipt, nft, env, netfilter.Options{Legacy: stack.IPTablesBackend == "legacy"}), nil
+	return rules, nil
 }
 
 func (p *netfilterProcessor) process(snap *cluster.Snapshot, a Arrival, mode Mode) (*Result, error) {
