@@ -313,21 +313,12 @@ func TestKernelDifferential(t *testing.T) {
 	if testing.Short() {
 		rulesets, packets = 6, 8
 	}
-	// A fixed seed by default, so a run that passed passes again on the same code;
-	// NDT_IPT_SEED=random explores new rulesets, NDT_IPT_SEED=N reruns one.
-	seed := uint64(20261127)
-	switch s := os.Getenv("NDT_IPT_SEED"); s {
-	case "":
-	case "random":
-		seed = uint64(time.Now().UnixNano())
-	default:
-		fmt.Sscan(s, &seed)
-	}
+	seed := iptablestest.Seed(t, "NDT_IPT_SEED")
 	from := 0
 	if s := os.Getenv("NDT_IPT_FROM"); s != "" {
 		fmt.Sscan(s, &from)
 	}
-	t.Logf("seed %d (NDT_IPT_SEED reruns it, NDT_IPT_FROM=N starts at ruleset N)", seed)
+	t.Logf("NDT_IPT_FROM=N starts at ruleset N")
 	g := &ruleGen{rnd: rand.New(rand.NewPCG(seed, 1))}
 	env := routerEnv(t, iptablestest.RunIn(t, l.R, "", "ipset", "save"))
 	senders := map[string]net.PacketConn{}

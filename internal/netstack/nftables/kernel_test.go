@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -229,17 +228,7 @@ func TestKernelDifferential(t *testing.T) {
 	if testing.Short() {
 		rulesets, packets = 5, 8
 	}
-	// A fixed seed by default, so a run that passed passes again on the same code;
-	// NDT_NFT_SEED=random explores new rulesets, NDT_NFT_SEED=N reruns one.
-	seed := uint64(20261127)
-	switch s := os.Getenv("NDT_NFT_SEED"); s {
-	case "":
-	case "random":
-		seed = uint64(time.Now().UnixNano())
-	default:
-		fmt.Sscan(s, &seed)
-	}
-	t.Logf("seed %d (NDT_NFT_SEED reruns it)", seed)
+	seed := iptablestest.Seed(t, "NDT_NFT_SEED")
 	g := &nftGen{rnd: rand.New(rand.NewPCG(seed, 2))}
 	env := routerEnv()
 	senders := map[string]net.PacketConn{}

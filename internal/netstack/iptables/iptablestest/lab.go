@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netdiag/netdiag/internal/netnsutil"
 )
@@ -135,4 +137,25 @@ func InNetns(t testing.TB, ns string, open func() (net.PacketConn, error)) net.P
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// Seed is the seed of a differential test: a fixed one by default, so a run that passed
+// passes again on the same code; the environment variable set to "random" explores new
+// rulesets, set to a number reruns that seed.
+func Seed(t testing.TB, envVar string) uint64 {
+	t.Helper()
+	seed := uint64(20261127)
+	switch s := os.Getenv(envVar); s {
+	case "":
+	case "random":
+		seed = uint64(time.Now().UnixNano())
+	default:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a number or \"random\"", envVar, s)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (%s=%d reruns it, %s=random tries a new one)", seed, envVar, seed, envVar)
+	return seed
 }
