@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"encoding/json"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,12 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
 // editRules rewrites a node's iptables-save text.
@@ -121,45 +120,9 @@ func TestServicesFlannel(t *testing.T) {
 func recorded(t *testing.T, editRules func(string) string, editObjects func(*cluster.Snapshot)) Input {
 	t.Helper()
 	dir := filepath.Join("..", "service", "testdata")
-	b, err := os.ReadFile(filepath.Join(dir, "cluster.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := yaml.Unmarshal(b, &list); err != nil {
-		t.Fatal(err)
-	}
 	snap := &cluster.Snapshot{}
-	for _, raw := range list.Items {
-		var meta struct{ Kind string }
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			t.Fatal(err)
-		}
-		var into any
-		switch meta.Kind {
-		case "Pod":
-			snap.Pods = append(snap.Pods, corev1.Pod{})
-			into = &snap.Pods[len(snap.Pods)-1]
-		case "Node":
-			snap.Nodes = append(snap.Nodes, corev1.Node{})
-			into = &snap.Nodes[len(snap.Nodes)-1]
-		case "Namespace":
-			snap.Namespaces = append(snap.Namespaces, corev1.Namespace{})
-			into = &snap.Namespaces[len(snap.Namespaces)-1]
-		case "Service":
-			snap.Services = append(snap.Services, corev1.Service{})
-			into = &snap.Services[len(snap.Services)-1]
-		case "EndpointSlice":
-			snap.EndpointSlices = append(snap.EndpointSlices, discoveryv1.EndpointSlice{})
-			into = &snap.EndpointSlices[len(snap.EndpointSlices)-1]
-		default:
-			t.Fatalf("cluster.yaml: unexpected kind %q", meta.Kind)
-		}
-		if err := json.Unmarshal(raw, into); err != nil {
-			t.Fatal(err)
-		}
+	if n, err := snapshotdir.ReadObjects(filepath.Join(dir, "cluster.yaml"), snap); err != nil || n == 0 {
+		t.Fatalf("cluster.yaml: %d objects, %v", n, err)
 	}
 	if editObjects != nil {
 		editObjects(snap)

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
@@ -11,60 +10,21 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
 // loadCluster reads testdata/cluster.yaml, a List as the recording wrote it, into a snapshot.
 // edit may change the objects before the snapshot indexes them.
 func loadCluster(t testing.TB, edit func(*cluster.Snapshot)) *cluster.Snapshot {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "cluster.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := yaml.Unmarshal(b, &list); err != nil {
-		t.Fatalf("parse cluster.yaml: %v", err)
-	}
 	snap := &cluster.Snapshot{}
-	for _, raw := range list.Items {
-		var meta struct {
-			Kind string `json:"kind"`
-		}
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		switch meta.Kind {
-		case "Pod":
-			snap.Pods = append(snap.Pods, corev1.Pod{})
-			err = json.Unmarshal(raw, &snap.Pods[len(snap.Pods)-1])
-		case "Node":
-			snap.Nodes = append(snap.Nodes, corev1.Node{})
-			err = json.Unmarshal(raw, &snap.Nodes[len(snap.Nodes)-1])
-		case "Namespace":
-			snap.Namespaces = append(snap.Namespaces, corev1.Namespace{})
-			err = json.Unmarshal(raw, &snap.Namespaces[len(snap.Namespaces)-1])
-		case "Service":
-			snap.Services = append(snap.Services, corev1.Service{})
-			err = json.Unmarshal(raw, &snap.Services[len(snap.Services)-1])
-		case "EndpointSlice":
-			snap.EndpointSlices = append(snap.EndpointSlices, discoveryv1.EndpointSlice{})
-			err = json.Unmarshal(raw, &snap.EndpointSlices[len(snap.EndpointSlices)-1])
-		default:
-			t.Fatalf("cluster.yaml: unexpected kind %q", meta.Kind)
-		}
-		if err != nil {
-			t.Fatalf("cluster.yaml %s: %v", meta.Kind, err)
-		}
+	if n, err := snapshotdir.ReadObjects(filepath.Join("testdata", "cluster.yaml"), snap); err != nil || n == 0 {
+		t.Fatalf("cluster.yaml: %d objects, %v", n, err)
 	}
 	if edit != nil {
 		edit(snap)

@@ -37,7 +37,7 @@ func Load(dir string) (*cluster.Snapshot, map[string]*netstack.NodeSnapshot, err
 		path := filepath.Join(dir, e.Name())
 		switch strings.ToLower(filepath.Ext(e.Name())) {
 		case ".yaml", ".yml":
-			n, err := loadYAML(path, snap)
+			n, err := ReadObjects(path, snap)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -72,7 +72,10 @@ type typeMeta struct {
 	Items      []json.RawMessage `json:"items"`
 }
 
-func loadYAML(path string, snap *cluster.Snapshot) (int, error) {
+// ReadObjects adds the objects of one YAML file (single objects or Lists, as `kubectl get -o
+// yaml` prints them) to snap and returns how many it kept; kinds the engine does not read are
+// skipped.
+func ReadObjects(path string, snap *cluster.Snapshot) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", path, err)
