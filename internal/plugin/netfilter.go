@@ -2,24 +2,18 @@ package plugin
 
 import (
 	"hash/maphash"
-	"strings"
 	"sync"
 
-	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/netstack/nftables"
+	"github.com/netdiag/netdiag/internal/plugin/hop"
 )
 
 // NetfilterRules builds the evaluator of a namespace's netfilter rules: its iptables tables
 // (and the ipsets they read) and its nftables ruleset, each parsed once per content.
-var NetfilterRules NetfilterFactory = newNetfilter
-
-// nfFilter is a namespace's rules, both rulesets in the kernel's order.
-type nfFilter struct {
-	rules *netfilter.Rules
-}
+var NetfilterRules hop.NetfilterFactory = newNetfilter
 
 // parsedCache caches parsed rulesets by a hash and the length of their text: kube-proxy
 // writes nearly the same rules on every node and they change seldom, so a controller running
@@ -86,7 +80,7 @@ func (c *parsedCache[T]) get(text string, parse func(string) (T, error)) (T, err
 	return v, nil
 }
 
-func newNetfilter(stack *netstack.Netstack) (Netfilter, error) {
+func newNetfilter(stack *netstack.Netstack) (hop.Netfilter, error) {
 	rules, err := netfilter.FromNetstack(stack, netfilter.Parsers{
 		IPTables: func(text string) (*iptables.Ruleset, error) { return iptCache.get(text, iptables.Parse) },
 		NFTables: func(text string) (*nftables.Ruleset, error) { return nftCache.get(text, nftables.Parse) },
@@ -94,103 +88,5 @@ func newNetfilter(stack *netstack.Netstack) (Netfilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &nfFilter{rules: rules}, nil
-}
-
-// Rules returns the parsed rules, for the service processor's evidence.
-func (f *nfFilter) Rules() *netfilter.Rules { return f.rules }
-
-var hooks = map[string]iptables.Hook{
-	HookPrerouting:  iptables.PreRouting,
-	HookInput:       iptables.Input,
-	HookForward:     iptables.Forward,
-	HookOutput:      iptables.Output,
-	HookPostrouting: iptables.PostRouting,
-}
-
-// Hook runs pkt through the hook's stages of both rulesets.
-func (f *nfFilter) Hook(hook string, pkt iptables.Packet) []NFOutcome {
-	h, ok := hooks[hook]
-	if !ok {
-		return []NFOutcome{{Verdict: NFUnknown, Packet: pkt.Model(), NF: pkt, Rule: "unknown hook " + hook, Probability: 1}}
-	}
-	outs := f.rules.Traverse(h, pkt)
-	res := make([]NFOutcome, 0, len(outs))
-	for i := range outs {
-		res = append(res, nfOutcome(&outs[i]))
-	}
-	return res
-}
-
-// nfOutcome is the hop's view of one way through a hook.
-func nfOutcome(o *netfilter.Outcome) NFOutcome {
-	n := NFOutcome{Packet: o.Packet.Model(), NF: o.Packet, Probability: o.Probability, Ruleset: o.Ruleset, Eval: o}
-	switch o.Verdict {
-	case iptables.Accept:
-		n.Verdict = NFAccept
-	case iptables.Drop:
-		n.Verdict = NFDrop
-	case iptables.Reject:
-		n.Verdict = NFReject
-	default:
-		n.Verdict = NFUnknown
-	}
-	switch {
-	case !o.Undecided.IsZero():
-		n.Rule = o.Undecided.String()
-		n.Chain = o.Undecided.Table() + "/" + o.Undecided.Chain()
-	case !o.Decider.IsZero():
-		n.Rule = o.Decider.String()
-		n.Chain = o.Decider.Table() + "/" + o.Decider.Chain()
-	case o.Verdict == iptables.Drop && len(o.Trace) > 0:
-		// A base chain's policy dropped it: name the chain.
-		last := o.Trace[len(o.Trace)-1]
-		n.Rule, n.Chain = last.String(), last.Table+"/"+last.Chain
-	case o.LastNAT() != nil:
-		n.Rule = o.LastNAT().Rule.String()
-	}
-	if n.Verdict == NFUnknown && n.Rule == "" {
-		n.Rule = o.Note
-	}
-	for _, s := range o.Trace {
-		if s.Action == "continue" {
-			continue
-		}
-		n.Trace = append(n.Trace, s.String())
-	}
-	for _, r := range o.Uncertain {
-		n.NotUnderstood = append(n.NotUnderstood, r.String())
-	}
-	var parts []string
-	for _, x := range o.NAT {
-		parts = append(parts, x.String())
-	}
-	if len(parts) > 0 {
-		n.Trace = append(n.Trace, strings.Join(parts, ", "))
-	}
-	return n
-}
-
-// RulesetName is how a suspicion names the ruleset that stopped the packet.
-func (o NFOutcome) RulesetName() string {
-	if o.Ruleset == netfilter.NFTables {
-		return "nftables"
-	}
-	return "iptables"
-}
-
-// DropReason is the code of a DROP by the outcome's ruleset.
-func (o NFOutcome) DropReason() model.Reason {
-	if o.Ruleset == netfilter.NFTables {
-		return model.ReasonNFTablesDrop
-	}
-	return model.ReasonIPTablesDrop
-}
-
-// RejectReason is the code of a REJECT by the outcome's ruleset.
-func (o NFOutcome) RejectReason() model.Reason {
-	if o.Ruleset == netfilter.NFTables {
-		return model.ReasonNFTablesReject
-	}
-	return model.ReasonIPTablesReject
+	return hop.NewNetfilter(rules), nil
 }

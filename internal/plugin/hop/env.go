@@ -1,4 +1,4 @@
-package plugin
+package hop
 
 import (
 	"net/netip"
@@ -208,8 +208,9 @@ func (e *Env) NodeOf(addr netip.Addr) (string, bool) {
 	return "", false
 }
 
-// filter returns the netfilter evaluator of stack, built once.
-func (e *Env) filter(stack *netstack.Netstack) (Netfilter, error) {
+// Filter returns the netfilter evaluator of stack, built once per diagnosis; nil without a
+// factory.
+func (e *Env) Filter(stack *netstack.Netstack) (Netfilter, error) {
 	e.index()
 	if e.Netfilter == nil {
 		return nil, nil
