@@ -121,3 +121,16 @@ func TestFlagsBound(t *testing.T) {
 		t.Errorf("a new registry's calico mode is %q, want %q: one command line leaked into another registry", got, calico.ModeAuto)
 	}
 }
+
+// TestDetectPrefersARunningAgent: a cluster moved from flannel to cilium keeps flannel's
+// node annotations; the DaemonSet that runs now decides.
+func TestDetectPrefersARunningAgent(t *testing.T) {
+	s := &cluster.Snapshot{
+		DaemonSets: []appsv1.DaemonSet{ds("kube-system", "cilium", "quay.io/cilium/cilium:v1.18.0")},
+		Nodes:      []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1", Annotations: map[string]string{"flannel.alpha.coreos.com/backend-type": "vxlan"}}}},
+	}
+	det, ok := Registry().Detect(s)
+	if !ok || det.Plugin.Name != "cilium" {
+		t.Fatalf("Detect = %s (%s), want cilium", det.Plugin.Name, det.Evidence)
+	}
+}
