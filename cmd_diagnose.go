@@ -13,6 +13,7 @@ import (
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
@@ -25,10 +26,12 @@ type diagnoseOptions struct {
 	port        uint16
 	output      string
 	plugin      string
+	// plugins are the plugins it knows; their flags bind to the command's.
+	plugins *plugin.Registry
 }
 
 func newDiagnoseCommand() *cobra.Command {
-	o := diagnoseOptions{protocol: "tcp", output: "text", plugin: "auto"}
+	o := diagnoseOptions{protocol: "tcp", output: "text", plugin: plugin.Auto, plugins: plugins.Registry()}
 	cmd := &cobra.Command{
 		Use:   "diagnose --snapshot DIR --source KIND:NAME --destination KIND:NAME [--protocol tcp --port 80]",
 		Short: "Run the engine offline on a snapshot folder",
@@ -48,8 +51,8 @@ ip:ADDRESS.`,
 	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp or icmp")
 	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
 	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, yaml or json")
-	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate, or auto to detect it from the DaemonSets")
-	plugin.BindAllFlags(f)
+	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate ("+strings.Join(o.plugins.Simulated(), ", ")+"), or auto to detect it")
+	o.plugins.BindFlags(f)
 	for _, name := range []string{"snapshot", "source", "destination"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -75,6 +78,9 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	default:
 		return fmt.Errorf("--protocol %q: want tcp, udp or icmp", o.protocol)
 	}
+	if o.plugins == nil {
+		o.plugins = plugins.Registry()
+	}
 	snap, nodes, err := snapshotdir.Load(o.snapshot)
 	if err != nil {
 		return err
@@ -99,7 +105,7 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 		return fmt.Errorf("--destination %s in snapshot %s: %w", o.destination, o.snapshot, err)
 	}
 	q := model.Question{Source: src, Destination: dst, Protocol: proto, Port: o.port}
-	res, err := diagnose.Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: q, NetworkPlugin: o.plugin})
+	res, err := (&diagnose.Diagnostor{Plugins: o.plugins}).Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: q, NetworkPlugin: o.plugin})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,8 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/controllers"
+	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugins"
 )
 
 // managerOptions are the flags of `netdiag manager`.
@@ -34,10 +36,13 @@ type managerOptions struct {
 	kubeconfig     string
 	verbosity      int
 	concurrency    int
+	// plugins are the network plugins the controller simulates; their flags, bound to the
+	// command's, are the cluster's defaults.
+	plugins *plugin.Registry
 }
 
 func newManagerCommand() *cobra.Command {
-	o := managerOptions{namespace: os.Getenv("POD_NAMESPACE")}
+	o := managerOptions{namespace: os.Getenv("POD_NAMESPACE"), plugins: plugins.Registry()}
 	cmd := &cobra.Command{
 		Use:   "manager",
 		Short: "Run the NetworkDiagnosis controller",
@@ -56,12 +61,20 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
 	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity: 1 says what happened, 2 and more how")
 	f.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "diagnoses reconciled at once")
+	// The cluster's network plugin options: a diagnosis starts from these and may override
+	// them in spec.networkPluginConfig.
+	o.plugins.BindFlags(f)
 	return cmd
 }
 
 func runManager(ctx context.Context, o managerOptions) error {
 	if o.namespace == "" {
 		return errors.New("--namespace is required (or set POD_NAMESPACE)")
+	}
+	for _, name := range o.plugins.Simulated() {
+		if _, err := o.plugins.Config(name, nil); err != nil {
+			return err
+		}
 	}
 	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(o.verbosity)))
 	ctrl.SetLogger(log)
@@ -98,6 +111,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		Namespace:               o.namespace,
 		CollectorImage:          o.collectorImage,
 		MaxConcurrentReconciles: o.concurrency,
+		Plugins:                 o.plugins,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("set up the NetworkDiagnosis controller: %w", err)

@@ -33,6 +33,8 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
@@ -46,7 +48,10 @@ type NetworkDiagnosisReconciler struct {
 	Recorder  events.EventRecorder
 	// Clock tells the time for timeouts and TTLs; tests step a fake one.
 	Clock clock.PassiveClock
-	// Engine answers the question; diagnose.Diagnose unless set.
+	// Plugins are the network plugins the controller simulates, with the cluster's defaults
+	// for their options (the manager's flags); every plugin at its defaults unless set.
+	Plugins *plugin.Registry
+	// Engine answers the question; a diagnose.Diagnostor on Plugins unless set.
 	Engine func(diagnose.Input) (*diagnose.Result, error)
 
 	// Namespace is the controller's namespace, where collector pods run and snapshots land.
@@ -186,8 +191,11 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	if r.Plugins == nil {
+		r.Plugins = plugins.Registry()
+	}
 	if r.Engine == nil {
-		r.Engine = diagnose.Diagnose
+		r.Engine = (&diagnose.Diagnostor{Plugins: r.Plugins}).Diagnose
 	}
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4

@@ -24,6 +24,7 @@ import (
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
@@ -116,6 +117,9 @@ func (r *NetworkDiagnosisReconciler) reconcileResolve(ctx context.Context, s *sc
 	if st.Phase != diagv1alpha1.PhasePending {
 		return ctrl.Result{}, nil
 	}
+	if !r.pluginValid(s) {
+		return ctrl.Result{}, nil
+	}
 	plan, q, err := r.plan(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, r.failResolve(s, err)
@@ -149,6 +153,41 @@ func (r *NetworkDiagnosisReconciler) setPhase(s *scope, p diagv1alpha1.Phase, no
 	s.nd.Status.Phase = p
 	s.setCondition(diagv1alpha1.ConditionReady, metav1.ConditionFalse, diagv1alpha1.ReasonInProgress, note)
 	s.event(corev1.EventTypeNormal, string(p), note)
+}
+
+// pluginValid fails the diagnosis, before any collector runs, when it names a plugin the
+// controller does not simulate or options the plugin does not accept. With auto, the options
+// are checked against the detected plugin when the engine runs.
+func (r *NetworkDiagnosisReconciler) pluginValid(s *scope) bool {
+	spec := &s.nd.Spec
+	if spec.NetworkPlugin == "" || spec.NetworkPlugin == plugin.Auto {
+		return true
+	}
+	d, ok := r.Plugins.Lookup(spec.NetworkPlugin)
+	if !ok || !d.Simulated() {
+		err := &plugin.UnknownPluginError{Name: spec.NetworkPlugin, Recognised: ok, Supported: r.Plugins.Simulated()}
+		s.fail(diagv1alpha1.ConditionDiagnosed, diagv1alpha1.ReasonPluginUnknown, upperFirst(err.Error()))
+		return false
+	}
+	if _, err := r.Plugins.Config(spec.NetworkPlugin, spec.NetworkPluginConfig); err != nil {
+		s.fail(diagv1alpha1.ConditionDiagnosed, diagv1alpha1.ReasonPluginConfigInvalid, upperFirst(err.Error()))
+		return false
+	}
+	return true
+}
+
+// engineFailure is the condition reason for an engine error: the plugin's own when the
+// plugin or its options are at fault, so that the user knows what to change.
+func engineFailure(err error) string {
+	var unknown *plugin.UnknownPluginError
+	if errors.As(err, &unknown) {
+		return diagv1alpha1.ReasonPluginUnknown
+	}
+	var bad *plugin.ConfigError
+	if errors.As(err, &bad) {
+		return diagv1alpha1.ReasonPluginConfigInvalid
+	}
+	return diagv1alpha1.ReasonEngineFailed
 }
 
 // failResolve turns a resolution failure into a Failed diagnosis; other errors retry.
@@ -347,9 +386,9 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res, err := r.Engine(diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin})
+	res, err := r.Engine(diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig})
 	if err != nil {
-		s.fail(diagv1alpha1.ConditionDiagnosed, diagv1alpha1.ReasonEngineFailed, "The engine could not diagnose: "+err.Error())
+		s.fail(diagv1alpha1.ConditionDiagnosed, engineFailure(err), "The engine could not diagnose: "+err.Error())
 		return ctrl.Result{}, nil
 	}
 	applyResult(st, res, outcome(st.Collectors).Failed)

@@ -158,6 +158,18 @@ type NetworkDiagnosisSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	NetworkPlugin string `json:"networkPlugin,omitempty"`
 
+	// networkPluginConfig overrides, for this diagnosis, the options of the network plugin
+	// that the controller was started with ("this cluster runs calico in vxlan mode"). Keys are
+	// the plugin's option names as its flags name them without the plugin's prefix (mode for
+	// --calico-mode, backend for --flannel-backend); values are parsed and validated by the
+	// plugin, and a key or value it does not accept fails the diagnosis with the plugin's
+	// options listed. `netdiag manager --help` lists every plugin's options.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(k) <= 63)",message="option names are lower-case words joined by dashes"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 253)",message="option values are at most 253 characters"
+	NetworkPluginConfig map[string]string `json:"networkPluginConfig,omitempty"`
+
 	// probe also sends a real connection attempt from inside the source, bounded in time, and
 	// reports what was observed beside the simulated verdict.
 	// +optional
@@ -505,8 +517,11 @@ const (
 	ReasonInProgress = "InProgress"
 	// ReasonSnapshotInvalid: a snapshot could not be decoded.
 	ReasonSnapshotInvalid = "SnapshotInvalid"
-	// ReasonPluginUnknown: the network plugin could not be detected or is not supported.
+	// ReasonPluginUnknown: the network plugin named is not one the controller simulates.
 	ReasonPluginUnknown = "NetworkPluginUnknown"
+	// ReasonPluginConfigInvalid: spec.networkPluginConfig has an option the plugin does not
+	// have, or a value it does not accept.
+	ReasonPluginConfigInvalid = "NetworkPluginConfigInvalid"
 	// ReasonSpecChanged: the spec changed, so the diagnosis runs again (an event reason).
 	ReasonSpecChanged = "SpecChanged"
 )

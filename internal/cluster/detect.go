@@ -7,31 +7,29 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 )
 
-// pluginSignatures maps a network plugin to the words its DaemonSet's name or images carry,
-// as the projects' own manifests name them.
-var pluginSignatures = []struct {
-	plugin string
-	words  []string
-}{
-	// Canal runs calico's policy over flannel's data plane with calico's images: it is
-	// recognised by name before either.
-	{"canal", []string{"canal"}},
-	{"calico", []string{"calico-node", "calico/node"}},
-	{"cilium", []string{"cilium"}},
-	{"antrea", []string{"antrea-agent", "antrea/antrea"}},
-	{"weave", []string{"weave-net", "weaveworks/weave"}},
-	{"kube-router", []string{"kube-router"}},
-	{"flannel", []string{"kube-flannel", "flannel"}},
+// The helpers below are the tell-tales plugins recognise themselves by; each plugin's
+// descriptor says which of its own it looks for.
+
+// DaemonSetEvidence starts the evidence DaemonSetMentioning gives.
+const DaemonSetEvidence = "DaemonSet "
+
+// DaemonSetMentioning returns the first DaemonSet whose name, app labels, container names or
+// images contain one of words (lower case), as "DaemonSet namespace/name".
+func DaemonSetMentioning(s *Snapshot, words ...string) (evidence string, ok bool) {
+	for i := range s.DaemonSets {
+		if dsMentions(&s.DaemonSets[i], words) {
+			return DaemonSetEvidence + s.DaemonSets[i].Namespace + "/" + s.DaemonSets[i].Name, true
+		}
+	}
+	return "", false
 }
 
-// DetectPlugin names the network plugin from the DaemonSets of the snapshot, or returns
-// false when none is recognised.
-func DetectPlugin(s *Snapshot) (string, bool) {
-	for _, sig := range pluginSignatures {
-		for i := range s.DaemonSets {
-			if dsMentions(&s.DaemonSets[i], sig.words) {
-				return sig.plugin, true
-			}
+// NodeAnnotated returns the first node that carries the annotation key, as "Node name
+// annotation key".
+func NodeAnnotated(s *Snapshot, key string) (evidence string, ok bool) {
+	for i := range s.Nodes {
+		if _, ok := s.Nodes[i].Annotations[key]; ok {
+			return "Node " + s.Nodes[i].Name + " annotation " + key, true
 		}
 	}
 	return "", false

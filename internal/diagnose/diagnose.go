@@ -11,23 +11,28 @@ import (
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/network"
 	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/policy"
 	"github.com/netdiag/netdiag/internal/provider"
 	"github.com/netdiag/netdiag/internal/service"
 )
 
-// Diagnose answers in.Question from the snapshot in in: it walks the packet from the source
-// to the destination through the nodes' real state and returns the verdict, the suspicions
-// (most severe first), the packet path and the steps that explain it. An error means the
-// input cannot be diagnosed at all (no cluster snapshot, an endpoint without an address, an
-// unsupported plugin); everything found on the way, including missing node snapshots, is a
-// suspicion instead.
+// Diagnose answers in.Question from the snapshot in in, with every plugin netdiag knows at
+// its defaults: it walks the packet from the source to the destination through the nodes'
+// real state and returns the verdict, the suspicions (most severe first), the packet path
+// and the steps that explain it. An error means the input cannot be diagnosed at all (no
+// cluster snapshot, an endpoint without an address, an unknown plugin or plugin option);
+// everything found on the way, including missing node snapshots, is a suspicion instead.
 func Diagnose(in Input) (*Result, error) {
-	return (&Diagnostor{}).Diagnose(in)
+	return (&Diagnostor{Plugins: plugins.Registry()}).Diagnose(in)
 }
 
-// Diagnostor runs diagnoses. The zero value is ready; fields tune it.
+// Diagnostor runs diagnoses. It is long-lived: the manager keeps one and shares it across
+// diagnoses, so that what it caches serves them all.
 type Diagnostor struct {
+	// Plugins are the plugins it simulates and recognises, with the cluster's defaults for
+	// their configuration.
+	Plugins *plugin.Registry
 	// HopLimit bounds the NetNodes one branch crosses; zero is network.DefaultHopLimit.
 	HopLimit int
 }
@@ -37,11 +42,16 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	if err := validate(in); err != nil {
 		return nil, err
 	}
+	if d.Plugins == nil {
+		return nil, errors.New("diagnose: no plugin registry")
+	}
 	res := &Result{}
-	name, detected := pluginName(in)
-	if !detected {
-		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonPluginUnknown,
-			Message: "The network plugin could not be recognised from the cluster's DaemonSets: the data plane is followed as it is, without a plugin's intent to compare it with"})
+	desc, cfg, note, err := ChoosePlugin(d.Plugins, in.Cluster, in.NetworkPlugin, in.NetworkPluginConfig)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose: %w", err)
+	}
+	if note != nil {
+		res.Suspicions = append(res.Suspicions, *note)
 	}
 	env := &plugin.Env{
 		Cluster:   in.Cluster,
@@ -51,7 +61,7 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 		Policy:    policy.NewEvaluator(in.Cluster),
 		Services:  service.New(),
 	}
-	net, p, err := provider.CreateNetwork(name, env)
+	net, p, err := provider.CreateNetwork(desc, cfg, env)
 	if err != nil {
 		return nil, fmt.Errorf("diagnose: %w", err)
 	}
@@ -78,17 +88,38 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	return res, nil
 }
 
-// pluginName is the plugin to simulate: the one asked for, else the detected one, else
-// the generic data plane.
-func pluginName(in Input) (string, bool) {
-	if in.NetworkPlugin != "" && in.NetworkPlugin != "auto" {
-		return in.NetworkPlugin, true
+// ChoosePlugin settles the plugin a diagnosis simulates and its configuration: the one
+// named, else the one detected in the cluster, else the generic data plane. A plugin named
+// that the registry does not simulate is an error (*plugin.UnknownPluginError), as is an
+// override it does not accept; a plugin detected but not simulated, or none detected, is
+// simulated as generic, and note says so.
+func ChoosePlugin(reg *plugin.Registry, s *cluster.Snapshot, name string, overrides map[string]string) (plugin.Descriptor, plugin.Config, *model.Suspicion, error) {
+	var note *model.Suspicion
+	if name == "" || name == plugin.Auto {
+		det, ok := reg.Detect(s)
+		switch {
+		case !ok:
+			name = plugin.GenericName
+			note = &model.Suspicion{Level: model.Info, Reason: model.ReasonPluginUnknown,
+				Message: "The network plugin could not be recognised from the cluster's DaemonSets and nodes: the data plane is followed as it is, without a plugin's intent to compare it with"}
+		case !det.Plugin.Simulated():
+			name = plugin.GenericName
+			note = &model.Suspicion{Level: model.Info, Reason: model.ReasonPluginUnknown,
+				Message: fmt.Sprintf("The cluster runs %s (%s), which netdiag recognises but does not simulate: the data plane is followed as it is, without the plugin's intent to compare it with (simulated: %s)",
+					det.Plugin.Name, det.Evidence, strings.Join(reg.Simulated(), ", "))}
+		default:
+			name = det.Plugin.Name
+		}
 	}
-	name, ok := cluster.DetectPlugin(in.Cluster)
-	if !ok || !slices.Contains(provider.Plugins, name) {
-		return plugin.GenericName, false
+	d, ok := reg.Lookup(name)
+	if !ok || !d.Simulated() {
+		return plugin.Descriptor{}, nil, nil, &plugin.UnknownPluginError{Name: name, Recognised: ok, Supported: reg.Simulated()}
 	}
-	return name, true
+	cfg, err := reg.Config(name, overrides)
+	if err != nil {
+		return plugin.Descriptor{}, nil, nil, err
+	}
+	return d, cfg, note, nil
 }
 
 func validate(in Input) error {

@@ -24,6 +24,9 @@ type Input struct {
 	Question model.Question
 	// NetworkPlugin is the plugin to simulate, or "auto" (or empty) to detect it.
 	NetworkPlugin string
+	// NetworkPluginConfig overrides the plugin's options for this diagnosis, keyed by the
+	// option's flag name without the plugin's prefix ("mode" for --calico-mode).
+	NetworkPluginConfig map[string]string
 }
 
 // Result is the engine's answer.

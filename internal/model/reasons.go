@@ -63,3 +63,12 @@ const (
 	// could not (an Unknown verdict), or a probe that told neither way.
 	ReasonProbeObserved Reason = "ProbeObserved"
 )
+
+// ReasonInfo documents one reason code: the level it is reported at, what it means and what to
+// do. docs/suspicions.md is checked against these declarations.
+type ReasonInfo struct {
+	Reason  Reason
+	Level   Level
+	Meaning string
+	Remedy  string
+}

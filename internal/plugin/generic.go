@@ -34,3 +34,13 @@ func (noIntent) ToHost(*Hop, *corev1.Node) (*Intent, error)       { return nil, 
 func (noIntent) ToService(*Hop, *corev1.Service) (*Intent, error) { return nil, nil }
 func (noIntent) ToExternal(*Hop) (*Intent, error)                 { return nil, nil }
 func (noIntent) Serve(h *Hop) error                               { CheckListening(h); return nil }
+
+// GenericDescriptor is the generic plugin as the registry knows it: never detected, used
+// when no simulated plugin is, and asked for by name to compare a plugin's intent with none.
+func GenericDescriptor() Descriptor {
+	return Descriptor{
+		Name:    GenericName,
+		Summary: "the data plane followed as it is, with no plugin's intent to compare it with",
+		New:     func(env *Env, _ Config) (Plugin, error) { return &Generic{Env: env}, nil },
+	}
+}

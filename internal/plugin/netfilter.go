@@ -88,5 +88,5 @@ func newNetfilter(stack *netstack.Netstack) (hop.Netfilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return hop.NewNetfilter(rules), nil
+	return rules, nil
 }

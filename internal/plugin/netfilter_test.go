@@ -26,7 +26,7 @@ func TestRulesetsParsedOncePerContent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, nf.(interface{ Rules() *netfilter.Rules }).Rules())
+		got = append(got, nf.(*netfilter.Rules))
 	}
 	if got[0].NFTables != got[1].NFTables || got[0].IPTables != got[1].IPTables {
 		t.Error("the same texts were parsed twice")
@@ -37,7 +37,7 @@ func TestRulesetsParsedOncePerContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nf.(interface{ Rules() *netfilter.Rules }).Rules().NFTables == got[0].NFTables {
+	if nf.(*netfilter.Rules).NFTables == got[0].NFTables {
 		t.Error("another text got the cached ruleset")
 	}
 }

@@ -2,31 +2,23 @@ package provider
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/netdiag/netdiag/internal/network"
 	"github.com/netdiag/netdiag/internal/network/generic"
 	"github.com/netdiag/netdiag/internal/plugin"
-	"github.com/netdiag/netdiag/internal/plugin/calico"
-	"github.com/netdiag/netdiag/internal/plugin/flannel"
 )
 
-// Plugins are the plugin names CreateNetwork knows.
-var Plugins = []string{flannel.Name, calico.Name, plugin.GenericName}
-
-// CreateNetwork returns the Network of the named plugin on env. It sets env.EnforcesPolicy
-// from the plugin.
-func CreateNetwork(pluginName string, env *plugin.Env) (network.Network, plugin.Plugin, error) {
-	var p plugin.Plugin
-	switch pluginName {
-	case flannel.Name:
-		p = flannel.New(env, *flannel.DefaultConfig)
-	case calico.Name:
-		p = calico.New(env, *calico.DefaultConfig)
-	case plugin.GenericName:
-		p = &plugin.Generic{Env: env}
-	default:
-		return nil, nil, fmt.Errorf("network plugin %q is not supported (supported: %v)", pluginName, slices.Clone(Plugins))
+// CreateNetwork builds the plugin d describes, with cfg, on env, and the Network that walks
+// it. Every plugin today is walked by the generic Network; a plugin whose packets cannot be
+// walked NetNode by NetNode (an eBPF data plane) would get its own Network here, by its
+// plugin type. It sets env.EnforcesPolicy from the plugin.
+func CreateNetwork(d plugin.Descriptor, cfg plugin.Config, env *plugin.Env) (network.Network, plugin.Plugin, error) {
+	if !d.Simulated() {
+		return nil, nil, fmt.Errorf("network plugin %q is recognised but not simulated", d.Name)
+	}
+	p, err := d.New(env, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("network plugin %s: %w", d.Name, err)
 	}
 	env.EnforcesPolicy = p.EnforcesPolicy()
 	return generic.New(p, env), p, nil

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
@@ -71,35 +70,11 @@ const (
 	EnvInterfacePrefix   = "FELIX_INTERFACEPREFIX"
 )
 
-// Config is calico's configuration as the engine needs it.
-type Config struct {
-	// Mode is routed, vxlan, ipip, or auto (from the node's devices, then calico-node's
-	// annotations and environment).
-	Mode string
-	// InterfacePrefix is the prefix of the host ends of pod veths.
-	InterfacePrefix string
-	// VXLANDevice is felix's vxlan device.
-	VXLANDevice string
-}
-
-// DefaultConfig is the configuration the flags bind to.
-var DefaultConfig = &Config{Mode: ModeAuto, InterfacePrefix: DefaultInterfacePrefix, VXLANDevice: DefaultVXLANDevice}
-
-func init() { plugin.RegisterConfigBinder(Name, DefaultConfig) }
-
-// BindFlags binds calico's flags.
-func (c *Config) BindFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Mode, "calico-mode", c.Mode, "calico data plane to simulate: routed, vxlan, ipip or auto")
-	fs.StringVar(&c.InterfacePrefix, "calico-interface-prefix", c.InterfacePrefix, "prefix of the host end of calico's pod veths (FELIX_INTERFACEPREFIX)")
-	fs.StringVar(&c.VXLANDevice, "calico-vxlan-device", c.VXLANDevice, "name of calico's vxlan device")
-}
-
 // Plugin is calico.
 type Plugin struct {
 	env *plugin.Env
 	cfg Config
 	ds  dsConfig
-
 }
 
 var _ plugin.Plugin = (*Plugin)(nil)

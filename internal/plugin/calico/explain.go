@@ -9,6 +9,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/hop"
 	"github.com/netdiag/netdiag/internal/policy"
@@ -74,11 +75,12 @@ var chainOf = regexp.MustCompile(`-A (cali-\S+)`)
 // explainDrop names a drop by one of felix's iptables chains: the chain and what it is, and
 // for a policy chain the NetworkPolicies that deny in its direction. Other rules keep the
 // shared message ("").
-func (n *Node) explainDrop(h *plugin.Hop, _ string, o hop.NFOutcome) string {
-	if o.RulesetName() != "iptables" {
+func (n *Node) explainDrop(h *plugin.Hop, _ nf.Hook, o *nf.Outcome) string {
+	if hop.RulesetName(o) != nf.IPTables {
 		return ""
 	}
-	m := chainOf.FindStringSubmatch(o.Rule)
+	rule := hop.Decider(o)
+	m := chainOf.FindStringSubmatch(rule)
 	if m == nil {
 		return ""
 	}
@@ -87,7 +89,7 @@ func (n *Node) explainDrop(h *plugin.Hop, _ string, o hop.NFOutcome) string {
 	if dir != "" {
 		n.policyDenials(h, dir)
 	}
-	return fmt.Sprintf("Calico's chain %s (%s) on %s drops the packet: %s", chain, what, n.node.Name, o.Rule)
+	return fmt.Sprintf("Calico's chain %s (%s) on %s drops the packet: %s", chain, what, n.node.Name, rule)
 }
 
 // describeChain says what one of felix's chains is, and the policy direction it enforces

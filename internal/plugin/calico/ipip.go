@@ -7,6 +7,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/hop"
 )
@@ -65,7 +66,7 @@ func (t ipip) Out(p *hop.Pipeline, h *plugin.Hop, dev *netstack.Interface, nh ne
 		outer.Src = under.Addresses[0].Addr()
 	}
 	ok := true
-	for _, hook := range []string{hop.HookOutput, hop.HookPostrouting} {
+	for _, hook := range []nf.Hook{nf.Output, nf.PostRouting} {
 		if outer, ok = t.tunnelHook(p, h, hook, outer, "", under.Name); !ok {
 			return hop.Stopped()
 		}
@@ -88,7 +89,7 @@ func (t ipip) In(p *hop.Pipeline, h *plugin.Hop, outer model.Packet) (string, bo
 	if !ok {
 		return "", false
 	}
-	for _, hook := range []string{hop.HookPrerouting, hop.HookInput} {
+	for _, hook := range []nf.Hook{nf.PreRouting, nf.Input} {
 		if outer, ok = t.tunnelHook(p, h, hook, outer, under.Name, ""); !ok {
 			return "", false
 		}
@@ -113,52 +114,52 @@ func (t ipip) In(p *hop.Pipeline, h *plugin.Hop, outer model.Packet) (string, bo
 // tunnelHook runs a tunnel's outer packet through one hook of the node's rules, a flow of
 // its own. A DROP of the tunnel (felix drops IP-in-IP from hosts it does not know) ends the
 // inner packet's branch here.
-func (t ipip) tunnelHook(p *hop.Pipeline, h *plugin.Hop, hook string, outer model.Packet, in, out string) (model.Packet, bool) {
+func (t ipip) tunnelHook(p *hop.Pipeline, h *plugin.Hop, hook nf.Hook, outer model.Packet, in, out string) (model.Packet, bool) {
 	if h.Stack.IPTables == "" && h.Stack.NFTables == "" {
 		return outer, true
 	}
-	nf, err := h.Env.Filter(h.Stack)
+	filter, err := h.Env.Filter(h.Stack)
 	if err != nil {
 		h.Suspect(model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood,
 			Message: fmt.Sprintf("The netfilter rules of %s could not be read (%v), so they are not evaluated for the tunnel packet", p.Node, err)})
 	}
-	if nf == nil {
+	if filter == nil {
 		return outer, true
 	}
 	oh := h.Tunnel(outer)
-	pkt := oh.NFPacket(in, out)
-	outs := nf.Hook(hook, pkt)
+	outs := filter.Traverse(hook, oh.NFPacket(in, out))
 	if len(outs) == 0 {
 		return outer, true
 	}
-	o := outs[0]
-	for _, r := range o.NotUnderstood {
+	o := &outs[0]
+	rule := hop.Decider(o)
+	for _, r := range o.NotUnderstood() {
 		h.Suspect(model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Rule: r,
 			Message: fmt.Sprintf("A rule of %s in %s uses a match or target the engine does not understand; it was not applied to the tunnel packet", p.Node, hook)})
 	}
-	where := strings.Join(o.Trace, " -> ")
+	where := strings.Join(o.TraceLines(), " -> ")
 	if where == "" {
-		where = o.Rule
+		where = rule
 	}
 	endWith := func(kind hop.EndKind, s model.Suspicion, why string) (model.Packet, bool) {
 		h.Suspect(s)
 		h.Stop(kind, why)
-		oh.Step("netfilter", hook+" "+string(o.Verdict), o.Rule)
+		oh.Step("netfilter", hook.String()+" "+hop.VerdictWord(o.Verdict), rule)
 		return outer, false
 	}
 	switch o.Verdict {
-	case hop.NFAccept:
-		return o.Packet, true
-	case hop.NFDrop:
-		return endWith(hop.Dropped, model.Suspicion{Level: model.Critical, Reason: o.DropReason(), Interface: in + out, Rule: o.Rule,
-			Message: fmt.Sprintf("An %s rule of %s drops the IP-in-IP tunnel packet from %s to %s in %s: %s", o.RulesetName(), p.Node, outer.Src, outer.Dst, hook, where)},
-			o.RulesetName()+" "+hook+" drops the tunnel packet")
-	case hop.NFReject:
-		return endWith(hop.Dropped, model.Suspicion{Level: model.Critical, Reason: o.RejectReason(), Interface: in + out, Rule: o.Rule,
-			Message: fmt.Sprintf("An %s rule of %s rejects the IP-in-IP tunnel packet from %s to %s in %s: %s", o.RulesetName(), p.Node, outer.Src, outer.Dst, hook, where)},
-			o.RulesetName()+" "+hook+" rejects the tunnel packet")
+	case nf.Accept:
+		return o.Packet.Model(), true
+	case nf.Drop:
+		return endWith(hop.Dropped, model.Suspicion{Level: model.Critical, Reason: hop.DropReason(o), Interface: in + out, Rule: rule,
+			Message: fmt.Sprintf("An %s rule of %s drops the IP-in-IP tunnel packet from %s to %s in %s: %s", hop.RulesetName(o), p.Node, outer.Src, outer.Dst, hook, where)},
+			hop.RulesetName(o)+" "+hook.String()+" drops the tunnel packet")
+	case nf.Reject:
+		return endWith(hop.Dropped, model.Suspicion{Level: model.Critical, Reason: hop.RejectReason(o), Interface: in + out, Rule: rule,
+			Message: fmt.Sprintf("An %s rule of %s rejects the IP-in-IP tunnel packet from %s to %s in %s: %s", hop.RulesetName(o), p.Node, outer.Src, outer.Dst, hook, where)},
+			hop.RulesetName(o)+" "+hook.String()+" rejects the tunnel packet")
 	}
-	return endWith(hop.Undecided, model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Rule: o.Rule,
+	return endWith(hop.Undecided, model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Rule: rule,
 		Message: fmt.Sprintf("Whether %s lets the IP-in-IP tunnel packet through %s depends on a rule the engine does not understand", p.Node, hook)},
 		"a rule of "+p.Node+" is not understood")
 }

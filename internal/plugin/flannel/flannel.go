@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
@@ -34,29 +33,6 @@ const (
 // VXLANOverhead is what vxlan over IPv4 adds to every packet: outer IPv4 (20), UDP (8),
 // vxlan (8) and the inner Ethernet header (14).
 const VXLANOverhead = 50
-
-// Config is flannel's configuration as the engine needs it.
-type Config struct {
-	// Backend is vxlan, host-gw, or auto (read from the node's annotation, else from its
-	// devices).
-	Backend string
-	// Bridge is the CNI bridge the pods hang off.
-	Bridge string
-	// VXLANDevice is the name prefix of the vxlan device (flannel.<VNI>).
-	VXLANDevice string
-}
-
-// DefaultConfig is the configuration the flags bind to.
-var DefaultConfig = &Config{Backend: BackendAuto, Bridge: "cni0", VXLANDevice: "flannel"}
-
-func init() { plugin.RegisterConfigBinder(Name, DefaultConfig) }
-
-// BindFlags binds flannel's flags.
-func (c *Config) BindFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Backend, "flannel-backend", c.Backend, "flannel backend to simulate: vxlan, host-gw or auto")
-	fs.StringVar(&c.Bridge, "flannel-bridge", c.Bridge, "name of flannel's CNI bridge")
-	fs.StringVar(&c.VXLANDevice, "flannel-vxlan-device", c.VXLANDevice, "name prefix of flannel's vxlan device")
-}
 
 // Plugin is flannel.
 type Plugin struct {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 func tcp(src, dst string) model.Packet {
@@ -80,27 +80,26 @@ func TestConntrackThroughTheHooks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nf := NewNetfilter(rules)
 			env := &Env{}
 			h := &Hop{Packet: c.fwd}
 			var trace []string
-			through := func(h *Hop, hook, in, out string) *Hop {
+			through := func(h *Hop, hook nf.Hook, in, out string) *Hop {
 				t.Helper()
-				outs := nf.Hook(hook, h.NFPacket(in, out))
-				if len(outs) != 1 || outs[0].Verdict != NFAccept {
+				outs := rules.Traverse(hook, h.NFPacket(in, out))
+				if len(outs) != 1 || outs[0].Verdict != nf.Accept {
 					t.Fatalf("%s: %+v", hook, outs)
 				}
-				trace = append(trace, outs[0].Trace...)
-				return h.After(outs[0])
+				trace = append(trace, outs[0].TraceLines()...)
+				return h.After(&outs[0])
 			}
-			for _, hk := range []string{HookPrerouting, HookForward, HookPostrouting} {
+			for _, hk := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 				h = through(h, hk, c.in, c.out)
 			}
 			env.remember("node/a", h.Packet, h.Conn)
 			env.remember("node/b", c.fwd, h.Conn) // another NetNode's table is not consulted
 
 			r := &Hop{Packet: c.reply(h.Packet), Conn: env.replyConn("node/a", c.reply(h.Packet))}
-			for _, hk := range []string{HookPrerouting, HookForward, HookPostrouting} {
+			for _, hk := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 				r = through(r, hk, c.out, c.in)
 			}
 			if diff := cmp.Diff(c.want.String(), r.Packet.String()); diff != "" {
@@ -115,7 +114,7 @@ func TestConntrackThroughTheHooks(t *testing.T) {
 func TestReplyConnWithoutForward(t *testing.T) {
 	env := &Env{}
 	c := env.replyConn("node/x", tcp("10.0.0.1:80", "10.0.0.2:40000"))
-	if !c.Reply || c.State != iptables.CtEstablished || c.OrigDst.IsValid() {
+	if !c.Reply || c.State != nf.CtEstablished || c.OrigDst.IsValid() {
 		t.Errorf("got %+v", c)
 	}
 }

@@ -3,7 +3,7 @@ package hop
 import (
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // deliver is the stage of a packet that reached this NetNode's sockets: a reply is back at
@@ -40,14 +40,14 @@ func (p *Pipeline) deliver(h *Hop) Action {
 // on an asymmetric way) fails as surely as one whose first packet is dropped.
 func (p *Pipeline) answer(h *Hop) {
 	hr := h.With(h.Packet.Reply())
-	hr.Conn = iptables.Packet{Conn: h.Conn}.Reply().Conn
+	hr.Conn = nf.Packet{Conn: h.Conn}.Reply().Conn
 	hr.Reply, hr.In, hr.IIF = p.NetNode.ID, nil, ""
 	hr.Step("socket", "reply", hr.Packet.String())
 	r, ok := p.Route(hr, routeQuery(hr.Packet, ""))
 	if !ok {
 		return
 	}
-	for _, hb := range p.through(hr, HookOutput, "", r.Device) {
+	for _, hb := range p.through(hr, nf.Output, "", r.Device) {
 		if r.Type == netstack.RouteLocal {
 			p.input(hb, "lo")
 			continue

@@ -7,64 +7,18 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
-	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/policy"
 	"github.com/netdiag/netdiag/internal/service"
 )
 
-// Netfilter hooks, in the kernel's names.
-const (
-	HookPrerouting  = "PREROUTING"
-	HookInput       = "INPUT"
-	HookForward     = "FORWARD"
-	HookOutput      = "OUTPUT"
-	HookPostrouting = "POSTROUTING"
-)
-
-// NFVerdict is the outcome of one branch through a hook.
-type NFVerdict string
-
-const (
-	NFAccept  NFVerdict = "ACCEPT"
-	NFDrop    NFVerdict = "DROP"
-	NFReject  NFVerdict = "REJECT"
-	NFUnknown NFVerdict = "UNKNOWN"
-)
-
-// NFOutcome is one branch of a packet through a hook: a load-balancing rule makes one per
-// endpoint.
-type NFOutcome struct {
-	Verdict NFVerdict
-	// Packet is the packet after the hook: NAT rewrites addresses and ports, MARK the mark.
-	Packet model.Packet
-	// NF is the same packet as the evaluator left it, with its connection: the hop carries
-	// that connection to the next hook.
-	NF iptables.Packet
-	// Ruleset is the ruleset whose rule (or base chain's policy) stopped the packet:
-	// "iptables" or "nftables"; empty when every stage accepted it.
-	Ruleset string
-	// Rule is the rule that decided (the DROP, the DNAT), as its ruleset prints it; Chain is
-	// its table/chain.
-	Rule, Chain string
-	// Trace is the chain path, one line per rule that matched, each naming its ruleset.
-	Trace []string
-	// NotUnderstood holds the rules on the way whose match or target the evaluator does not
-	// know; a verdict of UNKNOWN names the one that decided.
-	NotUnderstood []string
-	// Probability is the share of packets that take this branch (1 without forks).
-	Probability float64
-	// Eval is the evaluators' own outcome, for what explains it further (the service
-	// processor reads the NAT and the rules from it); nil from other evaluators.
-	Eval *netfilter.Outcome
-}
-
 // Netfilter evaluates packets through one network namespace's rules.
 type Netfilter interface {
-	// Hook runs pkt through everything attached to hook (iptables' tables and nftables' base
-	// chains) in the kernel's order. pkt carries the interfaces the kernel knows at that hook
-	// and the packet's connection in this namespace.
-	Hook(hook string, pkt iptables.Packet) []NFOutcome
+	// Traverse runs pkt through everything attached to hook (iptables' tables and nftables'
+	// base chains) in the kernel's order, and returns every way it goes (a load-balancing
+	// rule makes one per endpoint). pkt carries the interfaces the kernel knows at that hook
+	// and the packet's connection in this namespace. *netfilter.Rules is one.
+	Traverse(hook nf.Hook, pkt nf.Packet) []nf.Outcome
 }
 
 // NetfilterFactory builds the evaluator of a namespace's rules; an error is reported as a
@@ -101,7 +55,7 @@ type Env struct {
 // connEntry is a connection a forward packet left a NetNode with, and the packet as it left.
 type connEntry struct {
 	left model.Packet
-	conn iptables.Conn
+	conn nf.Conn
 }
 
 func sameTuple(a, b model.Packet) bool {
@@ -109,7 +63,7 @@ func sameTuple(a, b model.Packet) bool {
 }
 
 // remember records the connection the forward packet left a NetNode with.
-func (e *Env) remember(node string, left model.Packet, conn iptables.Conn) {
+func (e *Env) remember(node string, left model.Packet, conn nf.Conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.conns == nil {
@@ -127,9 +81,9 @@ func (e *Env) remember(node string, left model.Packet, conn iptables.Conn) {
 // replyConn is the connection a reply arriving at a NetNode belongs to, in the reply
 // direction and ESTABLISHED: the one whose forward packet left as the reply's reverse, or a
 // connection without NAT when the NetNode has none (its forward packet was not seen there).
-func (e *Env) replyConn(node string, reply model.Packet) iptables.Conn {
+func (e *Env) replyConn(node string, reply model.Packet) nf.Conn {
 	e.mu.Lock()
-	var conn iptables.Conn
+	var conn nf.Conn
 	for _, x := range e.conns[node] {
 		if sameTuple(x.left.Reply(), reply) {
 			conn = x.conn
@@ -137,7 +91,7 @@ func (e *Env) replyConn(node string, reply model.Packet) iptables.Conn {
 		}
 	}
 	e.mu.Unlock()
-	return iptables.Packet{Conn: conn}.Reply().Conn
+	return nf.Packet{Conn: conn}.Reply().Conn
 }
 
 type addrOwner struct {

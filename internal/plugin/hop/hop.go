@@ -9,7 +9,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Hop is one packet at one NetNode: what a SimplePluginNode reads and where it records what
@@ -28,7 +28,7 @@ type Hop struct {
 	// evaluator keeps it: NEW for a forward packet until it is tracked, ESTABLISHED in the
 	// reply direction for a reply, with the NAT the hooks bound so far. It goes from hook
 	// to hook with the packet, as conntrack's entry does.
-	Conn iptables.Conn
+	Conn nf.Conn
 	// In is the transmission the packet arrived by; nil when the packet starts here.
 	In *Transmission
 	// IIF is the interface the kernel sees the packet come in by (a bridge port's master).
@@ -101,9 +101,9 @@ func (h *Hop) With(pkt model.Packet) *Hop {
 
 // After returns a copy of h for the branch of a hook's outcome: the packet and its
 // connection as the hook left them.
-func (h *Hop) After(o NFOutcome) *Hop {
-	c := h.With(o.Packet)
-	c.Conn = o.NF.Conn
+func (h *Hop) After(o *nf.Outcome) *Hop {
+	c := h.With(o.Packet.Model())
+	c.Conn = o.Packet.Conn
 	return c
 }
 
@@ -111,18 +111,18 @@ func (h *Hop) After(o NFOutcome) *Hop {
 // packet, NEW in the NetNode's conntrack.
 func (h *Hop) Tunnel(outer model.Packet) *Hop {
 	c := h.With(outer)
-	c.Conn = iptables.Conn{}
+	c.Conn = nf.Conn{}
 	return c
 }
 
 // NFPacket is the packet as netfilter sees it at a hook: its headers, the interfaces the
 // kernel knows there, and its connection.
-func (h *Hop) NFPacket(in, out string) iptables.Packet {
-	p := iptables.FromModel(h.Packet)
+func (h *Hop) NFPacket(in, out string) nf.Packet {
+	p := nf.FromModel(h.Packet)
 	p.In, p.Out, p.Conn = in, out, h.Conn
 	if h.Conn.Reply {
 		// The reply's headers: a TCP SYN-ACK, an ICMP echo reply.
-		p.TCPFlags, p.ICMPType = p.TCPFlags|iptables.TCPAck, 0
+		p.TCPFlags, p.ICMPType = p.TCPFlags|nf.TCPAck, 0
 	}
 	return p
 }

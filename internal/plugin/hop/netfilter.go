@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // The netfilter stages: the hooks a packet passes on its way through the NetNode, in the
@@ -16,7 +17,7 @@ func (p *Pipeline) prerouting(h *Hop, iif string) {
 	hs := []*Hop{h}
 	if a, ok := p.serviceArrival(h, iif); ok {
 		if inNetfilter(h.Stack) {
-			for _, l := range p.meetService(h, a, HookPrerouting, iif, "") {
+			for _, l := range p.meetService(h, a, nf.PreRouting, iif, "") {
 				if l.local {
 					p.deliver(l.hop)
 				} else {
@@ -28,9 +29,9 @@ func (p *Pipeline) prerouting(h *Hop, iif string) {
 		hs = p.proxyService(h, a)
 	}
 	for _, hh := range hs {
-		for _, o := range p.hook(hh, HookPrerouting, iif, "") {
-			hb := hh.After(o)
-			r, ok := p.Route(hb, routeQuery(o.Packet, iif))
+		for _, o := range p.hook(hh, nf.PreRouting, iif, "") {
+			hb := hh.After(&o)
+			r, ok := p.Route(hb, routeQuery(hb.Packet, iif))
 			if !ok {
 				continue
 			}
@@ -44,31 +45,31 @@ func (p *Pipeline) prerouting(h *Hop, iif string) {
 func (p *Pipeline) output(h *Hop, dev string) []*Hop {
 	var sent []*Hop
 	if a, ok := p.serviceArrival(h, ""); ok && inNetfilter(h.Stack) {
-		for _, l := range p.meetService(h, a, HookOutput, "", dev) {
+		for _, l := range p.meetService(h, a, nf.Output, "", dev) {
 			sent = append(sent, l.hop)
 		}
 		return sent
 	} else if ok {
 		for _, hh := range p.proxyService(h, a) {
-			sent = append(sent, p.through(hh, HookOutput, "", dev)...)
+			sent = append(sent, p.through(hh, nf.Output, "", dev)...)
 		}
 		return sent
 	}
-	return p.through(h, HookOutput, "", dev)
+	return p.through(h, nf.Output, "", dev)
 }
 
 // through runs h through one hook and returns the hops of the branches that go on.
-func (p *Pipeline) through(h *Hop, hook, in, out string) []*Hop {
+func (p *Pipeline) through(h *Hop, hook nf.Hook, in, out string) []*Hop {
 	var goOn []*Hop
 	for _, o := range p.hook(h, hook, in, out) {
-		goOn = append(goOn, h.After(o))
+		goOn = append(goOn, h.After(&o))
 	}
 	return goOn
 }
 
 // input runs a packet for this NetNode through INPUT to its sockets.
 func (p *Pipeline) input(h *Hop, iif string) {
-	for _, hb := range p.through(h, HookInput, iif, "") {
+	for _, hb := range p.through(h, nf.Input, iif, "") {
 		p.deliver(hb)
 	}
 }
@@ -86,10 +87,11 @@ func (p *Pipeline) loopback(h *Hop) {
 
 // hook runs the packet through a netfilter hook and returns the branches that go on; the
 // branches that end are recorded.
-func (p *Pipeline) hook(h *Hop, hook, in, out string) []NFOutcome {
-	var goOn []NFOutcome
-	for _, o := range p.Evaluate(h, hook, in, out) {
-		if p.settle(h, hook, in, out, o) == Continue {
+func (p *Pipeline) hook(h *Hop, hook nf.Hook, in, out string) []nf.Outcome {
+	outs := p.Evaluate(h, hook, in, out)
+	goOn := outs[:0]
+	for _, o := range outs {
+		if p.settle(h, hook, in, out, &o) == Continue {
 			goOn = append(goOn, o)
 		}
 	}
@@ -100,59 +102,61 @@ func (p *Pipeline) hook(h *Hop, hook, in, out string) []NFOutcome {
 // or not. The hook is evaluated even in a namespace without rules: conntrack's reversal of a
 // reply's NAT happens in the evaluator's nat stage. Rules that cannot be read make the hook
 // Unknown, with an Info: they may decide, so the packet is not assumed through.
-func (p *Pipeline) Evaluate(h *Hop, hook, in, out string) []NFOutcome {
+func (p *Pipeline) Evaluate(h *Hop, hook nf.Hook, in, out string) []nf.Outcome {
 	pkt := h.NFPacket(in, out)
-	nf, err := h.Env.Filter(h.Stack)
+	filter, err := h.Env.Filter(h.Stack)
 	if err != nil {
 		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "The netfilter rules of %s could not be read (%v), so whether they let the packet through %s is not known", p.NetNode.Name, err, hook)
-		return []NFOutcome{{Verdict: NFUnknown, Packet: h.Packet, NF: pkt, Rule: "unreadable rules: " + err.Error(), Probability: 1}}
+		return []nf.Outcome{{Verdict: nf.Unknown, Packet: pkt, Note: "unreadable rules: " + err.Error(), Probability: 1}}
 	}
-	if nf == nil {
+	if filter == nil {
 		if h.Stack.IPTables != "" || h.Stack.NFTables != "" {
 			h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "The netfilter rules of %s are not evaluated in this build", p.NetNode.Name)
 		}
-		return []NFOutcome{{Verdict: NFAccept, Packet: h.Packet, NF: pkt, Probability: 1}}
+		return []nf.Outcome{nf.PassThrough(pkt)}
 	}
-	return nf.Hook(hook, pkt)
+	return filter.Traverse(hook, pkt)
 }
 
 // uncertain reports the rules on an outcome's way that the evaluator passed without
 // understanding them.
-func (p *Pipeline) uncertain(h *Hop, hook string, o NFOutcome) {
-	for _, r := range o.NotUnderstood {
-		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", r, "A rule of %s in %s uses a match or target the engine does not understand; it was not applied", p.NetNode.Name, hook)
+func (p *Pipeline) uncertain(h *Hop, hook nf.Hook, o *nf.Outcome) {
+	for _, r := range o.Uncertain {
+		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", r.String(), "A rule of %s in %s uses a match or target the engine does not understand; it was not applied", p.NetNode.Name, hook)
 	}
 }
 
 // settle records what one outcome of a hook means for its branch (before is the hop as the
 // packet entered the hook): Continue, or Drop when the hook stopped it or cannot be decided.
-func (p *Pipeline) settle(before *Hop, hook, in, out string, o NFOutcome) Action {
+func (p *Pipeline) settle(before *Hop, hook nf.Hook, in, out string, o *nf.Outcome) Action {
 	h := before.After(o)
 	p.uncertain(h, hook, o)
 	iface := in
 	if iface == "" {
 		iface = out
 	}
+	rule := Decider(o)
 	switch o.Verdict {
-	case NFAccept:
-		if rev := reversals(o); rev != "" && o.Packet != before.Packet {
-			// A reply: the connection's NAT undone, not a rule's.
-			h.Step("conntrack", hook+" "+rev, "")
+	case nf.Accept:
+		if h.Packet == before.Packet {
 			return Continue
 		}
-		if o.Packet != before.Packet {
-			h.Step("netfilter", hook+" "+natAction(before.Packet, o.Packet), o.Rule)
+		if rev := o.Reversals(); rev != "" {
+			// A reply: the connection's NAT undone, not a rule's.
+			h.Step("conntrack", hook.String()+" "+rev, "")
+			return Continue
 		}
+		h.Step("netfilter", hook.String()+" "+natAction(before.Packet, h.Packet), rule)
 		return Continue
-	case NFDrop:
-		h.Step(o.RulesetName(), hook+" DROP", o.Rule)
-		h.drop(o.DropReason(), iface, o.Rule, o.RulesetName()+" "+hook+" drops it", "%s", p.dropMessage(h, hook, o, "drops"))
-	case NFReject:
-		h.Step(o.RulesetName(), hook+" REJECT", o.Rule)
-		h.drop(o.RejectReason(), iface, o.Rule, o.RulesetName()+" "+hook+" rejects it", "%s", p.dropMessage(h, hook, o, "rejects"))
+	case nf.Drop:
+		h.Step(RulesetName(o), hook.String()+" DROP", rule)
+		h.drop(DropReason(o), iface, rule, RulesetName(o)+" "+hook.String()+" drops it", "%s", p.dropMessage(h, hook, o, "drops"))
+	case nf.Reject:
+		h.Step(RulesetName(o), hook.String()+" REJECT", rule)
+		h.drop(RejectReason(o), iface, rule, RulesetName(o)+" "+hook.String()+" rejects it", "%s", p.dropMessage(h, hook, o, "rejects"))
 	default:
-		h.Step("netfilter", hook+" UNKNOWN", o.Rule)
-		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", o.Rule, "Whether %s lets the packet through %s depends on a rule the engine does not understand", p.NetNode.Name, hook)
+		h.Step("netfilter", hook.String()+" UNKNOWN", rule)
+		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", rule, "Whether %s lets the packet through %s depends on a rule the engine does not understand", p.NetNode.Name, hook)
 		h.end(Undecided, "a rule of "+p.NetNode.Name+" is not understood")
 	}
 	return Drop
@@ -160,28 +164,14 @@ func (p *Pipeline) settle(before *Hop, hook, in, out string, o NFOutcome) Action
 
 // dropMessage says which rule stopped the packet: in the plugin's words when its explainer
 // knows the rule, else the ruleset's, hook's and chain's.
-func (p *Pipeline) dropMessage(h *Hop, hook string, o NFOutcome, verb string) string {
+func (p *Pipeline) dropMessage(h *Hop, hook nf.Hook, o *nf.Outcome, verb string) string {
 	if p.Ext.ExplainDrop != nil {
 		if m := p.Ext.ExplainDrop(h, hook, o); m != "" {
 			return m
 		}
 	}
-	return "An " + o.RulesetName() + " rule of " + p.NetNode.Name + " " + verb + " the packet in " + hook + " (chain " + o.Chain + "): " + traceText(o)
-}
-
-// reversals names the NAT conntrack reversed on a reply at a hook ("un-DNAT 10.244.1.10:8080
-// -> 10.96.0.10:80"), empty when it reversed none.
-func reversals(o NFOutcome) string {
-	if o.Eval == nil {
-		return ""
-	}
-	var parts []string
-	for _, n := range o.Eval.NAT {
-		if n.Rule.IsZero() {
-			parts = append(parts, n.String())
-		}
-	}
-	return strings.Join(parts, ", ")
+	_, chain := o.Deciding()
+	return "An " + RulesetName(o) + " rule of " + p.NetNode.Name + " " + verb + " the packet in " + hook.String() + " (chain " + chain + "): " + traceText(o)
 }
 
 func natAction(before, after model.Packet) string {
@@ -196,12 +186,4 @@ func natAction(before, after model.Packet) string {
 		parts = append(parts, "MARK")
 	}
 	return strings.Join(parts, "+")
-}
-
-// traceText is the chain path of an outcome, or the rule that decided.
-func traceText(o NFOutcome) string {
-	if len(o.Trace) == 0 {
-		return o.Rule
-	}
-	return strings.Join(o.Trace, " -> ")
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Intents is what a plugin says about one NetNode: where it intends a packet to go next,
@@ -48,7 +49,7 @@ type Extensions struct {
 	// ExplainDrop names a DROP or REJECT by a netfilter rule in the plugin's words (the
 	// chain it programs and what it is); "" keeps the shared message. It may record more
 	// on h, such as the policies the chain enforces.
-	ExplainDrop func(h *Hop, hook string, o NFOutcome) string
+	ExplainDrop func(h *Hop, hook nf.Hook, o *nf.Outcome) string
 	// ExplainRouteReject adds the plugin's explanation of a route lookup that refuses the
 	// packet (a blackhole route the plugin installs).
 	ExplainRouteReject func(h *Hop, q netstack.RouteQuery, r netstack.RouteResult)
@@ -160,13 +161,13 @@ func (p *Pipeline) routed(h *Hop, r netstack.RouteResult, iif string) {
 		p.input(h, iif)
 		return
 	}
-	for _, o := range p.hook(h, HookForward, iif, r.Device) {
-		p.postrouting(h.After(o), r, iif)
+	for _, o := range p.hook(h, nf.Forward, iif, r.Device) {
+		p.postrouting(h.After(&o), r, iif)
 	}
 }
 
 func (p *Pipeline) postrouting(h *Hop, r netstack.RouteResult, iif string) {
-	for _, o := range p.hook(h, HookPostrouting, iif, r.Device) {
-		p.egress(h.After(o), r)
+	for _, o := range p.hook(h, nf.PostRouting, iif, r.Device) {
+		p.egress(h.After(&o), r)
 	}
 }

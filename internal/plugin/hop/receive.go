@@ -7,6 +7,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // receive is the first stage of a packet from the wire: a tunnel's outer header is taken
@@ -87,22 +88,22 @@ func (p *Pipeline) checkVethMTU(h *Hop, t *Transmission, in *netstack.Interface)
 func (p *Pipeline) bridged(h *Hop, br *netstack.Interface, port string, nextHop netip.Addr) Decision {
 	h.Step("bridge", "forward", fmt.Sprintf("%s from port %s", br.Name, port))
 	if v, _ := h.Sysctl("bridge/bridge-nf-call-iptables"); v == "1" {
-		for _, o := range p.hook(h, HookPrerouting, br.Name, "") {
-			hb := h.After(o)
-			if o.Packet.Dst != h.Packet.Dst {
+		for _, o := range p.hook(h, nf.PreRouting, br.Name, "") {
+			hb := h.After(&o)
+			if hb.Packet.Dst != h.Packet.Dst {
 				// br_netfilter hands a translated frame to the routing code.
 				hb.IIF = br.Name
-				r, ok := p.Route(hb, routeQuery(o.Packet, br.Name))
+				r, ok := p.Route(hb, routeQuery(hb.Packet, br.Name))
 				if ok {
 					p.routed(hb, r, br.Name)
 				}
 				continue
 			}
-			for _, f := range p.hook(hb, HookForward, br.Name, br.Name) {
+			for _, f := range p.hook(hb, nf.Forward, br.Name, br.Name) {
 				// br_netfilter lets conntrack see the bridged packet too: a reply's NAT is
 				// reversed at POSTROUTING's nat stage.
-				for _, o := range p.hook(hb.After(f), HookPostrouting, "", br.Name) {
-					hp := hb.After(o)
+				for _, o := range p.hook(hb.After(&f), nf.PostRouting, "", br.Name) {
+					hp := hb.After(&o)
 					p.emit(hp, Bridge{}.Out(p, hp, br, nextHop))
 				}
 			}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/service"
 )
 
@@ -24,11 +24,11 @@ import (
 type serviceLeg struct {
 	// hop carries the packet as it leaves the hooks.
 	hop   *Hop
-	entry NFOutcome
+	entry nf.Outcome
 	// next is the outcome of the hook the route took the packet to after PREROUTING
 	// (nextHook), nil for OUTPUT or a branch that stopped in PREROUTING.
-	next     *NFOutcome
-	nextHook string
+	next     *nf.Outcome
+	nextHook nf.Hook
 	out      string
 	route    netstack.RouteResult
 	local    bool
@@ -65,40 +65,36 @@ func inNetfilter(stack *netstack.Netstack) bool {
 // PREROUTING, routes each branch and runs the hook the route takes it to; the service
 // processor explains the passes, the branches the rules stop end here with its findings,
 // and the branches that go on are returned.
-func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook, in, out string) []serviceLeg {
+func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out string) []serviceLeg {
 	// The proxy's explanation goes before the routing of the translated branches.
 	mark := len(h.res.Steps)
 	var legs []serviceLeg
 	for _, o := range p.Evaluate(h, hook, in, out) {
-		l := serviceLeg{hop: h.After(o), entry: o}
-		if hook != HookPrerouting || o.Verdict != NFAccept {
+		l := serviceLeg{hop: h.After(&o), entry: o}
+		if hook != nf.PreRouting || o.Verdict != nf.Accept {
 			legs = append(legs, l)
 			continue
 		}
-		r, ok := p.Route(l.hop, routeQuery(o.Packet, in))
+		r, ok := p.Route(l.hop, routeQuery(l.hop.Packet, in))
 		if !ok {
 			l.ended = true
 			legs = append(legs, l)
 			continue
 		}
 		l.route, l.local = r, r.Type == netstack.RouteLocal
-		l.nextHook, l.out = HookForward, r.Device
+		l.nextHook, l.out = nf.Forward, r.Device
 		if l.local {
-			l.nextHook, l.out = HookInput, ""
+			l.nextHook, l.out = nf.Input, ""
 		}
 		for _, f := range p.Evaluate(l.hop, l.nextHook, in, l.out) {
 			lf := l
-			lf.next, lf.hop = &f, h.After(f)
+			lf.next, lf.hop = &f, h.After(&f)
 			legs = append(legs, lf)
 		}
 	}
 	passes := make([]service.Pass, len(legs))
 	for i, l := range legs {
-		passes[i] = service.Pass{Entry: evalOf(l.entry)}
-		if l.next != nil {
-			n := evalOf(*l.next)
-			passes[i].Next = &n
-		}
+		passes[i] = service.Pass{Entry: l.entry, Next: l.next}
 	}
 	res, err := service.Explain(h.Env.Cluster, a, p.rules(h), passes)
 	if err != nil {
@@ -124,22 +120,22 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook, in, out string) 
 		if l.ended {
 			continue
 		}
-		last, lastHook, lastOut := l.entry, hook, out
-		p.uncertain(l.hop, hook, l.entry)
+		last, lastHook, lastOut := &l.entry, hook, out
+		p.uncertain(l.hop, hook, last)
 		if l.next != nil {
-			last, lastHook, lastOut = *l.next, l.nextHook, l.out
+			last, lastHook, lastOut = l.next, l.nextHook, l.out
 			p.uncertain(l.hop, l.nextHook, last)
 		}
 		switch {
-		case last.Verdict == NFAccept:
+		case last.Verdict == nf.Accept:
 			goOn = append(goOn, l)
-		case last.Verdict == NFUnknown:
+		case last.Verdict == nf.Unknown:
 			// The processor said which rule it does not understand.
-			l.hop.Step("netfilter", lastHook+" UNKNOWN", last.Rule)
+			l.hop.Step("netfilter", lastHook.String()+" UNKNOWN", Decider(last))
 			l.hop.end(Undecided, "a rule of "+p.NetNode.Name+" is not understood")
 		case explained[i]:
-			verb := strings.ToLower(string(last.Verdict)) + "s"
-			l.hop.Step("netfilter", lastHook+" "+string(last.Verdict), last.Rule)
+			verb := strings.ToLower(VerdictWord(last.Verdict)) + "s"
+			l.hop.Step("netfilter", lastHook.String()+" "+VerdictWord(last.Verdict), Decider(last))
 			l.hop.end(Dropped, "the service proxy of "+p.NetNode.Name+" "+verb+" it")
 		default:
 			p.settle(l.hop, lastHook, in, lastOut, last)
@@ -148,25 +144,14 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook, in, out string) 
 	return goOn
 }
 
-// evalOf is the evaluator's outcome behind an NFOutcome; a hook without rules passes the
-// packet as it is.
-func evalOf(o NFOutcome) netfilter.Outcome {
-	if o.Eval != nil {
-		return *o.Eval
-	}
-	return netfilter.PassThrough(o.NF)
-}
-
 // rules returns the hop's parsed netfilter rules, nil when they cannot be read.
 func (p *Pipeline) rules(h *Hop) *netfilter.Rules {
-	nf, err := h.Env.Filter(h.Stack)
-	if err != nil || nf == nil {
+	filter, err := h.Env.Filter(h.Stack)
+	if err != nil || filter == nil {
 		return nil
 	}
-	if r, ok := nf.(interface{ Rules() *netfilter.Rules }); ok {
-		return r.Rules()
-	}
-	return nil
+	r, _ := filter.(*netfilter.Rules)
+	return r
 }
 
 // proxyService hands a packet addressed to a service to a proxy outside netfilter (ipvs):
@@ -209,7 +194,7 @@ func (p *Pipeline) proxyService(h *Hop, a service.Arrival) []*Hop {
 
 // dnat records in a connection that a proxy outside netfilter translated the packet from
 // before to after, as ipvs does with conntrack on (kube-proxy turns net.ipv4.vs.conntrack on).
-func dnat(c *iptables.Conn, before, after model.Packet) {
+func dnat(c *nf.Conn, before, after model.Packet) {
 	if before.Dst == after.Dst && before.DstPort == after.DstPort {
 		return
 	}
@@ -217,5 +202,5 @@ func dnat(c *iptables.Conn, before, after model.Packet) {
 		c.OrigSrc = netip.AddrPortFrom(before.Src, before.SrcPort)
 		c.OrigDst = netip.AddrPortFrom(before.Dst, before.DstPort)
 	}
-	c.Status |= iptables.StatusDNAT | iptables.StatusDstNATDone
+	c.Status |= nf.StatusDNAT | nf.StatusDstNATDone
 }

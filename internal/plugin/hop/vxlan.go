@@ -6,6 +6,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // VXLAN is the device kind of a vxlan device: the inner frame goes to the remote VTEP the
@@ -70,12 +71,12 @@ func (VXLAN) In(p *Pipeline, h *Hop, outer model.Packet) (string, bool) {
 		return "", false
 	}
 	oh := h.Tunnel(outer)
-	for _, hook := range []string{HookPrerouting, HookInput} {
+	for _, hook := range []nf.Hook{nf.PreRouting, nf.Input} {
 		outs := p.hook(oh, hook, under.Name, "")
 		if len(outs) == 0 {
 			return "", false
 		}
-		oh = oh.After(outs[0])
+		oh = oh.After(&outs[0])
 	}
 	var vx *netstack.Interface
 	for i := range h.Stack.Interfaces {

@@ -1,0 +1,32 @@
+package plugins
+
+import (
+	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugin/calico"
+	"github.com/netdiag/netdiag/internal/plugin/flannel"
+	"github.com/netdiag/netdiag/internal/plugin/recognised"
+)
+
+// Descriptors lists every plugin, in the order detection tries them.
+func Descriptors() []plugin.Descriptor {
+	return []plugin.Descriptor{
+		plugin.GenericDescriptor(),
+		flannel.Descriptor(),
+		calico.Descriptor(),
+		recognised.Canal(),
+		recognised.Cilium(),
+		recognised.Antrea(),
+		recognised.Weave(),
+		recognised.KubeRouter(),
+	}
+}
+
+// Registry returns a new registry of every plugin, with their flags at their defaults.
+func Registry() *plugin.Registry {
+	r, err := plugin.NewRegistry(Descriptors()...)
+	if err != nil {
+		// The list above is fixed at build time; TestRegistry proves it valid.
+		panic(err)
+	}
+	return r
+}
