@@ -172,3 +172,38 @@ func TestDiagnoseCommandWrongVersion(t *testing.T) {
 		t.Fatalf("error %v, want one naming the file and the wrong version", err)
 	}
 }
+
+// TestDiagnoseCommandPluginOptions runs `netdiag diagnose` as a user types it: a plugin's
+// option on the command line changes what is simulated, and a plugin it does not simulate
+// is refused with the ones it does.
+func TestDiagnoseCommandPluginOptions(t *testing.T) {
+	run := func(args ...string) (string, error) {
+		cmd := newDiagnoseCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs(append([]string{"--snapshot", "testdata/calico-routed", "--source", "pod:shop/client", "--destination", "service:shop/web", "--port", "80"}, args...))
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	routed, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(routed, "Verdict:  Reachable") || strings.Contains(routed, "InterfaceMissing") {
+		t.Fatalf("calico routed as detected:\n%s", routed)
+	}
+	vxlan, err := run("--calico-mode", "vxlan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(vxlan, "InterfaceMissing") || !strings.Contains(vxlan, "vxlan.calico") {
+		t.Errorf("--calico-mode vxlan on a routed cluster does not miss felix's vxlan device:\n%s", vxlan)
+	}
+	if _, err := run("--calico-mode", "bgp"); err == nil || !strings.Contains(err.Error(), `--calico-mode "bgp"`) {
+		t.Errorf("--calico-mode bgp: %v, want it refused", err)
+	}
+	_, err = run("--network-plugin", "cilium")
+	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: calico, flannel, generic)`) {
+		t.Errorf("--network-plugin cilium: %v", err)
+	}
+}
