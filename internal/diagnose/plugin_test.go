@@ -9,9 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 // TestChoosePlugin covers how a diagnosis settles the plugin it simulates: detected, named,
@@ -39,7 +39,7 @@ func TestChoosePlugin(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			c := twoNodes(fixture.VXLAN)
+			c := twoNodes(flanneltest.VXLAN)
 			if tc.daemonSets != nil {
 				c.Snapshot.DaemonSets = tc.daemonSets
 			}
