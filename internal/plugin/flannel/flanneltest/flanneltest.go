@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/ruleset"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
 )
@@ -141,7 +142,7 @@ func VethName(hostIf int) string {
 
 // Rules writes kube-proxy's rules, then flanneld's for nd's subnet (the cluster CIDR when
 // nd is nil).
-func (l Layout) Rules(_ *fixture.Cluster, nd *fixture.Node, t *fixture.Tables, kubeProxy func()) {
+func (l Layout) Rules(_ *fixture.Cluster, nd *fixture.Node, t *ruleset.Tables, kubeProxy func()) {
 	kubeProxy()
 	subnet := fixture.ClusterCIDR
 	if nd != nil {
@@ -155,7 +156,7 @@ func (l Layout) IPSets(*fixture.Cluster) string { return "" }
 
 // AddRules adds what flanneld writes on a node (pkg/trafficmngr/iptables): forwarding for
 // the cluster CIDR and the masquerade of traffic that leaves it.
-func AddRules(t *fixture.Tables, subnet netip.Prefix) {
+func AddRules(t *ruleset.Tables, subnet netip.Prefix) {
 	cidr, sub := fixture.ClusterCIDR.String(), subnet.String()
 	t.Chain("filter", "FLANNEL-FWD")
 	t.Rule("filter", `FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD`)
