@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,6 +182,7 @@ func TestDiagnoseCommandPluginOptions(t *testing.T) {
 		cmd := newDiagnoseCommand()
 		var out bytes.Buffer
 		cmd.SetOut(&out)
+		cmd.SetErr(io.Discard)
 		cmd.SetArgs(append([]string{"--snapshot", "testdata/calico-routed", "--source", "pod:shop/client", "--destination", "service:shop/web", "--port", "80"}, args...))
 		err := cmd.Execute()
 		return out.String(), err
