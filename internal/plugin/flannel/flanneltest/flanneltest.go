@@ -119,7 +119,7 @@ func (l Layout) Peer(_ *fixture.Cluster, _, peer *fixture.Node, h *netstack.Nets
 // Pod lays the pod's veth on cni0, as the bridge CNI plugin does.
 func (l Layout) Pod(c *fixture.Cluster, p *fixture.Pod, h *netstack.Netstack) fixture.PodParts {
 	mtu, a, gw := l.podMTU(c), p.IP.As4(), gateway(p.Node)
-	h.Interfaces = append(h.Interfaces, netstack.Interface{Index: p.HostIf, Name: VethName(p.HostIf), Kind: "veth", MTU: mtu, Up: true, OperState: "up",
+	h.Interfaces = append(h.Interfaces, netstack.Interface{Index: p.HostIf, Name: vethName(p.HostIf), Kind: "veth", MTU: mtu, Up: true, OperState: "up",
 		HardwareAddr: fmt.Sprintf("ee:ee:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3]),
 		Master:       l.bridge(), Veth: &netstack.VethAttrs{PeerIndex: 2, PeerNetNSID: 1}})
 	return fixture.PodParts{
@@ -134,9 +134,9 @@ func (l Layout) Pod(c *fixture.Cluster, p *fixture.Pod, h *netstack.Netstack) fi
 	}
 }
 
-// VethName is the host end of the pod veth whose host index is hostIf: the bridge plugin's
+// vethName is the host end of the pod veth whose host index is hostIf: the bridge plugin's
 // "veth" and eight hex digits.
-func VethName(hostIf int) string {
+func vethName(hostIf int) string {
 	return fmt.Sprintf("veth%08x", uint32(hostIf)*2654435761)
 }
 
@@ -148,15 +148,15 @@ func (l Layout) Rules(_ *fixture.Cluster, nd *fixture.Node, t *ruleset.Tables, k
 	if nd != nil {
 		subnet = nd.Subnet
 	}
-	AddRules(t, subnet)
+	addRules(t, subnet)
 }
 
 // IPSets: flannel keeps none.
 func (l Layout) IPSets(*fixture.Cluster) string { return "" }
 
-// AddRules adds what flanneld writes on a node (pkg/trafficmngr/iptables): forwarding for
+// addRules adds what flanneld writes on a node (pkg/trafficmngr/iptables): forwarding for
 // the cluster CIDR and the masquerade of traffic that leaves it.
-func AddRules(t *ruleset.Tables, subnet netip.Prefix) {
+func addRules(t *ruleset.Tables, subnet netip.Prefix) {
 	cidr, sub := fixture.ClusterCIDR.String(), subnet.String()
 	t.Chain("filter", "FLANNEL-FWD")
 	t.Rule("filter", `FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD`)
