@@ -16,13 +16,13 @@ func natNode() *netstack.Netstack {
 // TestRulesetsParsedOncePerContent checks that namespaces with the same rules share one
 // parsed ruleset of each kind, as the nodes of a cluster share kube-proxy's.
 func TestRulesetsParsedOncePerContent(t *testing.T) {
-	ResetRulesetCache()
+	rulesets := NewNetfilterFactory(netfilter.NewCache(netfilter.DefaultCacheSize))
 	nft := `{"nftables": [{"table": {"family": "ip", "name": "kube-proxy"}}, {"chain": {"family": "ip", "table": "kube-proxy", "name": "nat-prerouting", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}]}`
 	var got []*netfilter.Rules
 	for range 2 {
 		stack := natNode()
 		stack.NFTables = nft
-		nf, err := NetfilterRules(stack)
+		nf, err := rulesets(stack)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestRulesetsParsedOncePerContent(t *testing.T) {
 	}
 	other := natNode()
 	other.NFTables = strings.Replace(nft, "kube-proxy", "other", 2)
-	nf, err := NetfilterRules(other)
+	nf, err := rulesets(other)
 	if err != nil {
 		t.Fatal(err)
 	}
