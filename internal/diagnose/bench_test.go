@@ -11,8 +11,8 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
-	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
+	"github.com/netdiag/netdiag/internal/plugins"
 )
 
 var (
