@@ -111,13 +111,6 @@ type stage struct {
 	nat    bool
 }
 
-func (s stage) ruleset() string {
-	if s.nft != nil {
-		return nf.NFTables
-	}
-	return nf.IPTables
-}
-
 // order lays out a hook's stages by priority.
 func (r *Rules) order(h nf.Hook) []stage {
 	var plain, nat []member
