@@ -163,3 +163,23 @@ func (r *Rule) Ruleset() string { return nf.IPTables }
 
 // Place is the rule's table and chain.
 func (r *Rule) Place() (table, chain string) { return r.Table, r.Chain }
+
+// NotUnderstood lists the rules with a match or target the evaluator does not understand
+// (an UnknownMatch or UnknownTarget, which keeps why), in table order, then chain order as
+// saved: what the parser found once, whether or not a packet reaches them.
+func (rs *Ruleset) NotUnderstood() []*Rule {
+	var out []*Rule
+	rs.AllRules(func(r *Rule) {
+		if _, ok := r.Target.(*UnknownTarget); ok {
+			out = append(out, r)
+			return
+		}
+		for _, m := range r.Matches {
+			if _, ok := m.(*UnknownMatch); ok {
+				out = append(out, r)
+				return
+			}
+		}
+	})
+	return out
+}

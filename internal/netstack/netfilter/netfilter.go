@@ -56,6 +56,33 @@ func New(ipt *iptables.Ruleset, nft *nftables.Ruleset, env *iptables.Env, opts O
 	return r
 }
 
+// NotUnderstood lists the rules of both rulesets with something the evaluators do not
+// understand, found when they were parsed: iptables' first, then the nftables tables that
+// are evaluated (not those left to iptables). A packet that reaches one is Unknown where the
+// rule could decide.
+func (r *Rules) NotUnderstood() []nf.Rule {
+	var out []nf.Rule
+	for _, x := range r.IPTables.NotUnderstood() {
+		out = append(out, x)
+	}
+	if r.NFTables == nil {
+		return out
+	}
+	for _, t := range r.NFTables.Tables {
+		if r.skipNFT(t) {
+			continue
+		}
+		for _, c := range t.Order {
+			for _, x := range c.Rules {
+				if x.NotUnderstood != "" {
+					out = append(out, x)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // skipNFT reports whether an nftables table is left to the iptables evaluator: a table
 // iptables-nft manages that iptables-save printed too.
 func (r *Rules) skipNFT(t *nftables.Table) bool {
@@ -82,13 +109,6 @@ type stage struct {
 	// groups are the nat stage's runs, in the order the nat core calls them.
 	groups []stage
 	nat    bool
-}
-
-func (s stage) ruleset() string {
-	if s.nft != nil {
-		return nf.NFTables
-	}
-	return nf.IPTables
 }
 
 // order lays out a hook's stages by priority.

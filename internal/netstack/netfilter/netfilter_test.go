@@ -318,3 +318,39 @@ func readFixture(t testing.TB) string {
 	}
 	return string(b)
 }
+
+// TestNotUnderstood checks that the rules neither evaluator understands are listed once,
+// from the parse, and that on a packet's way the nftables rule that could only count is
+// passed and noted while the iptables rule that could drop makes the hook Unknown, naming
+// it: each ruleset keeps the same honesty through the stages.
+func TestNotUnderstood(t *testing.T) {
+	ipt, err := iptables.Parse(save(map[string][]string{"filter": {"-A FORWARD -m bpf --bytecode 1,6 0 0 0 -j DROP"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	osfCount := `[{"match": {"op": "==", "left": {"osf": {"key": "name"}}, "right": "Linux"}}, {"counter": null}]`
+	rs, err := nftables.Parse(nft([]nftChain{{name: "fwd", typ: "filter", hook: "forward", prio: -10, rules: []string{osfCount}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(ipt, rs, env(t), Options{})
+	var listed []string
+	for _, x := range r.NotUnderstood() {
+		table, chain := x.Place()
+		listed = append(listed, x.Ruleset()+" "+table+"/"+chain)
+	}
+	if d := cmp.Diff([]string{"iptables filter/FORWARD", "nftables t0/fwd"}, listed); d != "" {
+		t.Errorf("rules not understood (-want +got):\n%s", d)
+	}
+	outs := r.Traverse(nf.Forward, packet("10.10.1.2", 40000, "10.10.2.5", 80, "r1", "r2"))
+	if len(outs) != 1 {
+		t.Fatalf("%d outcomes\n%s", len(outs), traces(outs))
+	}
+	o := outs[0]
+	if o.Verdict != nf.Unknown || o.Ruleset != nf.IPTables || o.Undecided != r.NotUnderstood()[0] {
+		t.Errorf("got %s by %s, undecided %v; want Unknown by iptables, its bpf rule undecided\n%s", o.Verdict, o.Ruleset, o.Undecided, traces(outs))
+	}
+	if len(o.Uncertain) != 1 || o.Uncertain[0] != r.NotUnderstood()[1] {
+		t.Errorf("uncertain %v, want the nftables rule that only counts", o.Uncertain)
+	}
+}

@@ -362,10 +362,9 @@ func (e *ctOrigExpr) eval(_ *walker, s *state, _ *Rule) ([]scalar, []hint, stRes
 
 func (e *ctOrigExpr) hints() []hint { return e.hs }
 
-// Interfaces a fib lookup is bound to.
+// Interfaces a fib lookup is bound to; zero is none.
 const (
-	ifNone = iota
-	ifIn
+	ifIn = iota + 1
 	ifOut
 )
 
