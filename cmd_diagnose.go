@@ -78,6 +78,9 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	default:
 		return fmt.Errorf("--protocol %q: want tcp, udp or icmp", o.protocol)
 	}
+	if o.plugins == nil {
+		o.plugins = plugins.Registry()
+	}
 	snap, nodes, err := snapshotdir.Load(o.snapshot)
 	if err != nil {
 		return err

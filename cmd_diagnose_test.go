@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/plugin/calico/calicotest"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
@@ -17,16 +20,16 @@ var update = flag.Bool("update", false, "rewrite the snapshot folders in testdat
 
 // snapshotFolders are the folders in testdata/, made from clusters built in code.
 var snapshotFolders = map[string]func() *fixture.Cluster{
-	"flannel-vxlan": func() *fixture.Cluster { return demoCluster(fixture.VXLAN) },
+	"flannel-vxlan": func() *fixture.Cluster { return demoCluster(flanneltest.VXLAN) },
 	"flannel-host-gw-forward-drop": func() *fixture.Cluster {
-		c := demoCluster(fixture.HostGW)
+		c := demoCluster(flanneltest.HostGW)
 		fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -d 10.244.1.0/24 -p tcp -m tcp --dport 5432 -j DROP")
 		return c
 	},
 	// Calico routed: pods on /32 cali veths, the peer's block via BGP; shop/deny-db isolates db
 	// for ingress and felix's chain on node-1 drops what no policy passed.
 	"calico-routed": func() *fixture.Cluster {
-		return fixture.NewCalico(fixture.CalicoRouted, 2).
+		return calicotest.New(calicotest.Routed, 2).
 			Pod("shop", "client", 0, map[string]string{"app": "client"}).
 			Pod("shop", "web-0", 0, map[string]string{"app": "web"}, 8080).
 			Pod("shop", "web-1", 1, map[string]string{"app": "web"}, 8080).
@@ -38,7 +41,7 @@ var snapshotFolders = map[string]func() *fixture.Cluster{
 }
 
 func demoCluster(backend string) *fixture.Cluster {
-	return fixture.NewFlannel(backend, 2).
+	return flanneltest.New(backend, 2).
 		Pod("shop", "client", 0, map[string]string{"app": "client"}).
 		Pod("shop", "web-0", 0, map[string]string{"app": "web"}, 8080).
 		Pod("shop", "web-1", 1, map[string]string{"app": "web"}, 8080).
@@ -151,7 +154,7 @@ func TestDiagnoseCommand(t *testing.T) {
 
 func TestDiagnoseCommandWrongVersion(t *testing.T) {
 	dir := t.TempDir()
-	c := demoCluster(fixture.VXLAN)
+	c := demoCluster(flanneltest.VXLAN)
 	if err := snapshotdir.Write(dir, c.Snapshot, c.Nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -168,5 +171,41 @@ func TestDiagnoseCommandWrongVersion(t *testing.T) {
 	err := runDiagnose(&bytes.Buffer{}, diagnoseOptions{snapshot: dir, source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text", plugin: "auto"})
 	if err == nil || !strings.Contains(err.Error(), "node-0.json") || !strings.Contains(err.Error(), "netstack.netdiag.dev/v0") {
 		t.Fatalf("error %v, want one naming the file and the wrong version", err)
+	}
+}
+
+// TestDiagnoseCommandPluginOptions runs `netdiag diagnose` as a user types it: a plugin's
+// option on the command line changes what is simulated, and a plugin it does not simulate
+// is refused with the ones it does.
+func TestDiagnoseCommandPluginOptions(t *testing.T) {
+	run := func(args ...string) (string, error) {
+		cmd := newDiagnoseCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs(append([]string{"--snapshot", "testdata/calico-routed", "--source", "pod:shop/client", "--destination", "service:shop/web", "--port", "80"}, args...))
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	routed, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(routed, "Verdict:  Reachable") || strings.Contains(routed, "InterfaceMissing") {
+		t.Fatalf("calico routed as detected:\n%s", routed)
+	}
+	vxlan, err := run("--calico-mode", "vxlan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(vxlan, "InterfaceMissing") || !strings.Contains(vxlan, "vxlan.calico") {
+		t.Errorf("--calico-mode vxlan on a routed cluster does not miss felix's vxlan device:\n%s", vxlan)
+	}
+	if _, err := run("--calico-mode", "bgp"); err == nil || !strings.Contains(err.Error(), `--calico-mode "bgp"`) {
+		t.Errorf("--calico-mode bgp: %v, want it refused", err)
+	}
+	_, err = run("--network-plugin", "cilium")
+	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: calico, flannel, generic)`) {
+		t.Errorf("--network-plugin cilium: %v", err)
 	}
 }

@@ -71,6 +71,9 @@ func runManager(ctx context.Context, o managerOptions) error {
 	if o.namespace == "" {
 		return errors.New("--namespace is required (or set POD_NAMESPACE)")
 	}
+	if o.plugins == nil {
+		o.plugins = plugins.Registry()
+	}
 	for _, name := range o.plugins.Simulated() {
 		if _, err := o.plugins.Config(name, nil); err != nil {
 			return err

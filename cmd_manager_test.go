@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -15,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/plugins"
 )
 
 // TestManagerRunsCollectorsWithItsOwnImage starts `netdiag manager` as a deployment runs
@@ -125,5 +129,29 @@ func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("manager did not stop")
+	}
+}
+
+// TestManagerHelpListsPluginOptions checks that `netdiag manager --help` shows every
+// plugin's options: they are the cluster's defaults each diagnosis starts from.
+func TestManagerHelpListsPluginOptions(t *testing.T) {
+	cmd := newManagerCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--help"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("plugins", pflag.ContinueOnError)
+	plugins.Registry().BindFlags(fs)
+	n := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		n++
+		if !strings.Contains(out.String(), "--"+f.Name+" ") {
+			t.Errorf("manager --help lacks --%s", f.Name)
+		}
+	})
+	if n == 0 {
+		t.Fatal("no plugin has options")
 	}
 }

@@ -95,6 +95,15 @@ func (w *DiagnosisWrapper) NetworkPlugin(p string) *DiagnosisWrapper {
 	return w
 }
 
+// PluginOption overrides one option of the network plugin for this diagnosis.
+func (w *DiagnosisWrapper) PluginOption(key, value string) *DiagnosisWrapper {
+	if w.Spec.NetworkPluginConfig == nil {
+		w.Spec.NetworkPluginConfig = map[string]string{}
+	}
+	w.Spec.NetworkPluginConfig[key] = value
+	return w
+}
+
 // PodWrapper builds a workload pod with its status.
 type PodWrapper struct{ corev1.Pod }
 

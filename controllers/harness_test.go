@@ -236,6 +236,12 @@ func collect(ctx context.Context, pod *corev1.Pod, nodeIP string) *netstack.Node
 // through).
 func collectProbing(ctx context.Context, pod *corev1.Pod, nodeIP string, probe *netstack.ProbeResult) *netstack.NodeSnapshot {
 	GinkgoHelper()
+	return collectEdited(ctx, pod, nodeIP, probe, nil)
+}
+
+// collectEdited is collectProbing with the snapshot changed by edit before it is uploaded.
+func collectEdited(ctx context.Context, pod *corev1.Pod, nodeIP string, probe *netstack.ProbeResult, edit func(*netstack.NodeSnapshot)) *netstack.NodeSnapshot {
+	GinkgoHelper()
 	cmd := parseCollectorCommand(pod)
 	snap := &netstack.NodeSnapshot{
 		Version:     netstack.Version,
@@ -263,6 +269,9 @@ func collectProbing(ctx context.Context, pod *corev1.Pod, nodeIP string, probe *
 			snap.Probe = probe
 		}
 	}
+	if edit != nil {
+		edit(snap)
+	}
 	upload(ctx, snap, cmd)
 	setPodPhase(ctx, pod, corev1.PodSucceeded, &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"})
 	return snap
@@ -289,7 +298,7 @@ func expectedResult(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, node
 	Expect(err).NotTo(HaveOccurred())
 	dst, err := snap.Resolve(dstRef)
 	Expect(err).NotTo(HaveOccurred())
-	res, err := diagnose.Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: question(nd.Spec, src, dst), NetworkPlugin: nd.Spec.NetworkPlugin})
+	res, err := diagnose.Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: question(nd.Spec, src, dst), NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig})
 	Expect(err).NotTo(HaveOccurred())
 	return res
 }

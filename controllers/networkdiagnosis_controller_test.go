@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -284,6 +285,61 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		expectEngineAnswer(got, expectedResult(ctx, nd, map[string]*netstack.NodeSnapshot{}))
 		Expect(got.Status.Collectors).To(BeEmpty())
 	})
+
+	It("simulates the plugin a diagnosis names with the options it overrides", func(ctx SpecContext) {
+		// node1 routes db-2's address to node2 over the underlay, as calico's BGP routes do;
+		// node2's collector fails, so the answer rests on node1's state and the plugin's word.
+		routed := func(snap *netstack.NodeSnapshot) {
+			snap.Host.Routes = append(snap.Host.Routes, netstack.Route{
+				Table: netstack.TableMain, Dst: netip.PrefixFrom(netip.MustParseAddr(db2.Status.PodIP), 32),
+				Gateway: netip.MustParseAddr(node2IP), Device: "eth0", Protocol: "bird",
+			})
+		}
+		diagnoseAs := func(w *DiagnosisWrapper) *diagv1alpha1.NetworkDiagnosis {
+			nd := createDiagnosis(ctx, w.FromNode(node1).ToPod("db-2", 5432))
+			pods := waitForCollectors(ctx, nd, node1, node2)
+			snaps := map[string]*netstack.NodeSnapshot{node1: collectEdited(ctx, pods[node1], node1IP, nil, routed)}
+			setPodPhase(ctx, pods[node2], corev1.PodFailed, &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"})
+			got := waitForPhase(ctx, nd, diagv1alpha1.PhaseSucceeded)
+			expectEngineAnswer(got, expectedResult(ctx, nd, snaps))
+			Expect(meta.FindStatusCondition(got.Status.Conditions, diagv1alpha1.ConditionDiagnosed).Message).To(Equal("Network plugin calico"))
+			return got
+		}
+		missingVXLAN := And(HaveField("Reason", "InterfaceMissing"), HaveField("Node", node1), HaveField("Interface", "vxlan.calico"))
+
+		By("calico as the cluster's defaults have it: routed, as the routes say")
+		asRouted := diagnoseAs(MakeDiagnosis("calico-defaults", ns).NetworkPlugin("calico"))
+		Expect(asRouted.Status.Suspicions).NotTo(ContainElement(missingVXLAN))
+
+		By("calico in vxlan mode, as the diagnosis says this cluster runs it")
+		asVXLAN := diagnoseAs(MakeDiagnosis("calico-vxlan", ns).NetworkPlugin("calico").PluginOption("mode", "vxlan"))
+		Expect(asVXLAN.Status.Suspicions).NotTo(BeEmpty())
+		Expect(asVXLAN.Status.Suspicions[0]).To(And(missingVXLAN, HaveField("Level", diagv1alpha1.LevelCritical)), "the most severe finding")
+	})
+
+	DescribeTable("fails before collecting when the plugin or its options cannot be simulated",
+		func(ctx SpecContext, w *DiagnosisWrapper, reason string, message []string) {
+			w.Namespace = ns
+			nd := createDiagnosis(ctx, w.FromPod("web").ToPod("db-2", 5432))
+			got := waitForPhase(ctx, nd, diagv1alpha1.PhaseFailed)
+			cond := meta.FindStatusCondition(got.Status.Conditions, diagv1alpha1.ConditionDiagnosed)
+			Expect(cond).NotTo(BeNil())
+			Expect(cond.Reason).To(Equal(reason))
+			for _, m := range message {
+				Expect(cond.Message).To(ContainSubstring(m))
+			}
+			Expect(got.Status.Summary).To(Equal(cond.Message))
+			Consistently(func(g Gomega) map[string]*corev1.Pod { return collectorPods(ctx, g, nd) }).Should(BeEmpty())
+		},
+		Entry("a plugin nobody knows", MakeDiagnosis("nosuch", "").NetworkPlugin("nosuch"),
+			diagv1alpha1.ReasonPluginUnknown, []string{`"nosuch" is not known`, "supported: calico, flannel, generic"}),
+		Entry("a plugin recognised but not simulated", MakeDiagnosis("cilium", "").NetworkPlugin("cilium"),
+			diagv1alpha1.ReasonPluginUnknown, []string{`"cilium" is recognised but not simulated`, "supported: calico, flannel, generic"}),
+		Entry("an option the plugin does not have", MakeDiagnosis("no-option", "").NetworkPlugin("calico").PluginOption("backend", "vxlan"),
+			diagv1alpha1.ReasonPluginConfigInvalid, []string{`no option "backend"`, "mode", "interface-prefix", "vxlan-device"}),
+		Entry("a value the plugin does not accept", MakeDiagnosis("bad-mode", "").NetworkPlugin("calico").PluginOption("mode", "bgp"),
+			diagv1alpha1.ReasonPluginConfigInvalid, []string{`--calico-mode "bgp"`, "routed"}),
+	)
 
 	It("fails with a condition naming a missing source pod", func(ctx SpecContext) {
 		nd := createDiagnosis(ctx, MakeDiagnosis("ghost", ns).FromPod("ghost").ToService("db", 5432))

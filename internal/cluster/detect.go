@@ -10,12 +10,15 @@ import (
 // The helpers below are the tell-tales plugins recognise themselves by; each plugin's
 // descriptor says which of its own it looks for.
 
+// DaemonSetEvidence starts the evidence DaemonSetMentioning gives.
+const DaemonSetEvidence = "DaemonSet "
+
 // DaemonSetMentioning returns the first DaemonSet whose name, app labels, container names or
 // images contain one of words (lower case), as "DaemonSet namespace/name".
 func DaemonSetMentioning(s *Snapshot, words ...string) (evidence string, ok bool) {
 	for i := range s.DaemonSets {
 		if dsMentions(&s.DaemonSets[i], words) {
-			return "DaemonSet " + s.DaemonSets[i].Namespace + "/" + s.DaemonSets[i].Name, true
+			return DaemonSetEvidence + s.DaemonSets[i].Namespace + "/" + s.DaemonSets[i].Name, true
 		}
 	}
 	return "", false

@@ -11,6 +11,7 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 var (
@@ -21,7 +22,7 @@ var (
 // largeCluster is 1,000 nodes, 10,000 services of 3 endpoints (30,001 pods) and about
 // 110,000 iptables rules per node, built once per test binary.
 func largeCluster() *fixture.Cluster {
-	largeOnce.Do(func() { large = fixture.Large(1000, 10000, 3) })
+	largeOnce.Do(func() { large = fixture.Large(flanneltest.New(flanneltest.VXLAN, 1000), 10000, 3) })
 	return large
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 // The faults are injected into the healthy two-node cluster, one at a time, on the way from
@@ -209,15 +210,15 @@ func TestFaultsFlannel(t *testing.T) {
 		},
 	}
 	for name, f := range both {
-		for _, backend := range []string{fixture.VXLAN, fixture.HostGW} {
+		for _, backend := range []string{flanneltest.VXLAN, flanneltest.HostGW} {
 			t.Run(backend+"/"+name, func(t *testing.T) { runFlow(t, backend, toDB(f)) })
 		}
 	}
 	for name, f := range vxlan {
-		t.Run("vxlan/"+name, func(t *testing.T) { runFlow(t, fixture.VXLAN, toDB(f)) })
+		t.Run("vxlan/"+name, func(t *testing.T) { runFlow(t, flanneltest.VXLAN, toDB(f)) })
 	}
 	for name, f := range hostgw {
-		t.Run("host-gw/"+name, func(t *testing.T) { runFlow(t, fixture.HostGW, toDB(f)) })
+		t.Run("host-gw/"+name, func(t *testing.T) { runFlow(t, flanneltest.HostGW, toDB(f)) })
 	}
 }
 

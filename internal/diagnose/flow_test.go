@@ -8,11 +8,12 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 // twoNodes is the cluster of the flow tests (flowtest.TwoNodes) on flannel.
 func twoNodes(backend string) *fixture.Cluster {
-	return flowtest.TwoNodes(fixture.NewFlannel(backend, 2))
+	return flowtest.TwoNodes(flanneltest.New(backend, 2))
 }
 
 // endpoint names an endpoint as the command line does: pod:NS/NAME, service:NS/NAME,
@@ -96,7 +97,7 @@ func TestFlowsFlannel(t *testing.T) {
 			want: Unreachable, reasons: []model.Reason{model.ReasonServiceNoEndpoints},
 		},
 	}
-	for _, backend := range []string{fixture.VXLAN, fixture.HostGW} {
+	for _, backend := range []string{flanneltest.VXLAN, flanneltest.HostGW} {
 		for name, f := range cases {
 			t.Run(backend+"/"+name, func(t *testing.T) { runFlow(t, backend, f) })
 		}
@@ -107,7 +108,7 @@ func TestShowOne(t *testing.T) {
 	if testing.Short() {
 		t.Skip()
 	}
-	c := twoNodes(fixture.VXLAN)
+	c := twoNodes(flanneltest.VXLAN)
 	q := model.Question{Source: endpoint(t, c.Snapshot, "pod:default/client"), Destination: endpoint(t, c.Snapshot, "service:default/web"), Protocol: model.TCP, Port: 80}
 	res, err := Diagnose(Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q})
 	if err != nil {

@@ -8,13 +8,14 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 // twoNodesNFT is the flow tests' cluster on flannel host-gw, with kube-proxy in nftables
 // mode on every node: its ruleset (in the recorded shape) in each node's nftables, flannel's
 // rules in iptables.
 func twoNodesNFT() *fixture.Cluster {
-	c := fixture.NewFlannel(fixture.HostGW, 2)
+	c := flanneltest.New(flanneltest.HostGW, 2)
 	c.KubeProxyMode = fixture.KubeProxyNFTables
 	return flowtest.TwoNodes(c)
 }
@@ -131,7 +132,7 @@ func traced(res *Result, component string) bool {
 // service-ips map of 1,000 elements), the parsed rulesets cached as a running controller
 // keeps them.
 func BenchmarkDiagnoseNFTables(b *testing.B) {
-	c := fixture.NewFlannel(fixture.HostGW, 100)
+	c := flanneltest.New(flanneltest.HostGW, 100)
 	c.KubeProxyMode = fixture.KubeProxyNFTables
 	c.Pod("ns-0", "client-0", 0, map[string]string{"app": "client"})
 	next := 1

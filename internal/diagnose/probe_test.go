@@ -9,6 +9,7 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 // The probe the collector on the source's node sent is weighed against the simulation: a
@@ -99,7 +100,7 @@ func TestProbeAgainstVerdict(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := twoNodes(fixture.VXLAN)
+			c := twoNodes(flanneltest.VXLAN)
 			if tc.fault != nil {
 				tc.fault(c)
 			}

@@ -6,6 +6,7 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 // TestReplyPath follows the reply from the destination back to the source: the first
@@ -21,13 +22,13 @@ func TestReplyPath(t *testing.T) {
 		flow     flow
 	}{
 		"a FORWARD rule on the destination node drops only the reply": {
-			backends: []string{fixture.VXLAN, fixture.HostGW},
+			backends: []string{flanneltest.VXLAN, flanneltest.HostGW},
 			flow: with(toDB, func(c *fixture.Cluster) {
 				fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -s 10.244.1.11/32 -p tcp -m tcp --sport 5432 -m conntrack --ctstate ESTABLISHED -j DROP")
 			}, Unreachable, model.ReasonIPTablesDrop),
 		},
 		"a FORWARD rule on the source node drops only the reply": {
-			backends: []string{fixture.VXLAN, fixture.HostGW},
+			backends: []string{flanneltest.VXLAN, flanneltest.HostGW},
 			flow: with(toDB, func(c *fixture.Cluster) {
 				fixture.InsertRule(c.Host("node-0"), "filter", "FORWARD -d 10.244.0.10/32 -m conntrack --ctstate RELATED,ESTABLISHED -j REJECT")
 			}, Unreachable, model.ReasonIPTablesReject),
@@ -35,7 +36,7 @@ func TestReplyPath(t *testing.T) {
 		"the reply goes out another interface and strict rp_filter drops it on the way back": {
 			// node-1 answers by the underlay instead of the tunnel; node-0 routes the pod
 			// subnet of node-1 by flannel.1, so the reply arriving on eth0 fails rp_filter.
-			backends: []string{fixture.VXLAN},
+			backends: []string{flanneltest.VXLAN},
 			flow: with(toDB, func(c *fixture.Cluster) {
 				h := c.Host("node-1")
 				fixture.RemoveRoutes(h, "10.244.0.0/24")
@@ -47,7 +48,7 @@ func TestReplyPath(t *testing.T) {
 			}, Unreachable, model.ReasonRPFilterDrop),
 		},
 		"the same asymmetric reply passes loose rp_filter": {
-			backends: []string{fixture.VXLAN},
+			backends: []string{flanneltest.VXLAN},
 			flow: with(toDB, func(c *fixture.Cluster) {
 				h := c.Host("node-1")
 				fixture.RemoveRoutes(h, "10.244.0.0/24")
@@ -56,7 +57,7 @@ func TestReplyPath(t *testing.T) {
 			}, Reachable),
 		},
 		"a service's reply is un-DNATed on the client's node and the FORWARD rule for the endpoint's replies drops it": {
-			backends: []string{fixture.VXLAN},
+			backends: []string{flanneltest.VXLAN},
 			flow: flow{src: "pod:default/client", dst: "service:default/web", proto: model.TCP, port: 80,
 				fault: func(c *fixture.Cluster) {
 					fixture.InsertRule(c.Host("node-0"), "filter", "FORWARD -s 10.244.1.10/32 -p tcp -m tcp --sport 8080 -j DROP")
@@ -64,7 +65,7 @@ func TestReplyPath(t *testing.T) {
 				want: Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop}},
 		},
 		"pod to the internet: the reply comes back to the masquerading node": {
-			backends: []string{fixture.VXLAN, fixture.HostGW},
+			backends: []string{flanneltest.VXLAN, flanneltest.HostGW},
 			flow: flow{src: "pod:default/client", dst: "ip:1.1.1.1", proto: model.TCP, port: 443,
 				fault: func(c *fixture.Cluster) {
 					// Only the un-SNATed reply (to the pod) matches.

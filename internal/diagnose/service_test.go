@@ -15,6 +15,7 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
@@ -106,7 +107,7 @@ func TestServicesFlannel(t *testing.T) {
 			reasons: []model.Reason{model.ReasonIPTablesDrop},
 		},
 	}
-	for _, backend := range []string{fixture.VXLAN, fixture.HostGW} {
+	for _, backend := range []string{flanneltest.VXLAN, flanneltest.HostGW} {
 		for name, f := range cases {
 			t.Run(backend+"/"+name, func(t *testing.T) { runFlow(t, backend, toWeb(f)) })
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Router looks routes up in one namespace; *netstack.Netstack implements it.
@@ -346,7 +346,7 @@ func (b *BasePluginNode) serve(h *Hop) {
 // on an asymmetric way) fails as surely as one whose first packet is dropped.
 func (b *BasePluginNode) answer(h *Hop) {
 	hr := h.with(h.Packet.Reply())
-	hr.Conn = iptables.Packet{Conn: h.Conn}.Reply().Conn
+	hr.Conn = nf.Packet{Conn: h.Conn}.Reply().Conn
 	hr.Reply, hr.In, hr.IIF = b.NetNode.ID, nil, ""
 	hr.Step("socket", "reply", hr.Packet.String())
 	r, ok := b.route(hr, routeQuery(hr.Packet, ""))

@@ -195,7 +195,7 @@ func reversals(o NFOutcome) string {
 	}
 	var parts []string
 	for _, n := range o.Eval.NAT {
-		if n.Rule.IsZero() {
+		if n.Rule == nil {
 			parts = append(parts, n.String())
 		}
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 func tcp(src, dst string) model.Packet {
@@ -115,7 +115,7 @@ func TestConntrackThroughTheHooks(t *testing.T) {
 func TestReplyConnWithoutForward(t *testing.T) {
 	env := &Env{}
 	c := env.replyConn("node/x", tcp("10.0.0.1:80", "10.0.0.2:40000"))
-	if !c.Reply || c.State != iptables.CtEstablished || c.OrigDst.IsValid() {
+	if !c.Reply || c.State != nf.CtEstablished || c.OrigDst.IsValid() {
 		t.Errorf("got %+v", c)
 	}
 }

@@ -7,8 +7,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
-	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/policy"
 	"github.com/netdiag/netdiag/internal/service"
 )
@@ -40,7 +39,7 @@ type NFOutcome struct {
 	Packet model.Packet
 	// NF is the same packet as the evaluator left it, with its connection: the hop carries
 	// that connection to the next hook.
-	NF iptables.Packet
+	NF nf.Packet
 	// Ruleset is the ruleset whose rule (or base chain's policy) stopped the packet:
 	// "iptables" or "nftables"; empty when every stage accepted it.
 	Ruleset string
@@ -56,7 +55,7 @@ type NFOutcome struct {
 	Probability float64
 	// Eval is the evaluators' own outcome, for what explains it further (the service
 	// processor reads the NAT and the rules from it); nil from other evaluators.
-	Eval *netfilter.Outcome
+	Eval *nf.Outcome
 }
 
 // Netfilter evaluates packets through one network namespace's rules.
@@ -64,7 +63,7 @@ type Netfilter interface {
 	// Hook runs pkt through everything attached to hook (iptables' tables and nftables' base
 	// chains) in the kernel's order. pkt carries the interfaces the kernel knows at that hook
 	// and the packet's connection in this namespace.
-	Hook(hook string, pkt iptables.Packet) []NFOutcome
+	Hook(hook string, pkt nf.Packet) []NFOutcome
 }
 
 // NetfilterFactory builds the evaluator of a namespace's rules; an error is reported as a
@@ -101,7 +100,7 @@ type Env struct {
 // connEntry is a connection a forward packet left a NetNode with, and the packet as it left.
 type connEntry struct {
 	left model.Packet
-	conn iptables.Conn
+	conn nf.Conn
 }
 
 func sameTuple(a, b model.Packet) bool {
@@ -109,7 +108,7 @@ func sameTuple(a, b model.Packet) bool {
 }
 
 // remember records the connection the forward packet left a NetNode with.
-func (e *Env) remember(node string, left model.Packet, conn iptables.Conn) {
+func (e *Env) remember(node string, left model.Packet, conn nf.Conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.conns == nil {
@@ -127,9 +126,9 @@ func (e *Env) remember(node string, left model.Packet, conn iptables.Conn) {
 // replyConn is the connection a reply arriving at a NetNode belongs to, in the reply
 // direction and ESTABLISHED: the one whose forward packet left as the reply's reverse, or a
 // connection without NAT when the NetNode has none (its forward packet was not seen there).
-func (e *Env) replyConn(node string, reply model.Packet) iptables.Conn {
+func (e *Env) replyConn(node string, reply model.Packet) nf.Conn {
 	e.mu.Lock()
-	var conn iptables.Conn
+	var conn nf.Conn
 	for _, x := range e.conns[node] {
 		if sameTuple(x.left.Reply(), reply) {
 			conn = x.conn
@@ -137,7 +136,7 @@ func (e *Env) replyConn(node string, reply model.Packet) iptables.Conn {
 		}
 	}
 	e.mu.Unlock()
-	return iptables.Packet{Conn: conn}.Reply().Conn
+	return nf.Packet{Conn: conn}.Reply().Conn
 }
 
 type addrOwner struct {

@@ -40,7 +40,7 @@ func (noIntent) Serve(h *Hop) error                               { CheckListeni
 func GenericDescriptor() Descriptor {
 	return Descriptor{
 		Name:    GenericName,
-		Summary: "generic: the data plane followed as it is, with no plugin's intent to compare it with",
+		Summary: "the data plane followed as it is, with no plugin's intent to compare it with",
 		New:     func(env *Env, _ Config) (Plugin, error) { return &Generic{Env: env}, nil },
 	}
 }

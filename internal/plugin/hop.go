@@ -8,7 +8,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Hop is one packet at one NetNode: what a SimplePluginNode reads and where it records what
@@ -27,7 +27,7 @@ type Hop struct {
 	// evaluator keeps it: NEW for a forward packet until it is tracked, ESTABLISHED in the
 	// reply direction for a reply, with the NAT the hooks bound so far. It goes from hook
 	// to hook with the packet, as conntrack's entry does.
-	Conn iptables.Conn
+	Conn nf.Conn
 	// In is the transmission the packet arrived by; nil when the packet starts here.
 	In *Transmission
 	// IIF is the interface the kernel sees the packet come in by (a bridge port's master).
@@ -100,18 +100,18 @@ func (h *Hop) after(o NFOutcome) *Hop {
 // tunnel returns a copy of h for a tunnel's outer packet, a flow of its own.
 func (h *Hop) tunnel(outer model.Packet) *Hop {
 	c := h.with(outer)
-	c.Conn = iptables.Conn{}
+	c.Conn = nf.Conn{}
 	return c
 }
 
 // nfPacket is the packet as netfilter sees it at a hook: its headers, the interfaces the
 // kernel knows there, and its connection.
-func (h *Hop) nfPacket(in, out string) iptables.Packet {
-	p := iptables.FromModel(h.Packet)
+func (h *Hop) nfPacket(in, out string) nf.Packet {
+	p := nf.FromModel(h.Packet)
 	p.In, p.Out, p.Conn = in, out, h.Conn
 	if h.Conn.Reply {
 		// The reply's headers: a TCP SYN-ACK, an ICMP echo reply.
-		p.TCPFlags, p.ICMPType = p.TCPFlags|iptables.TCPAck, 0
+		p.TCPFlags, p.ICMPType = p.TCPFlags|nf.TCPAck, 0
 	}
 	return p
 }

@@ -30,8 +30,10 @@ type Descriptor struct {
 	// Summary says in a few words what is simulated, for --help and the docs.
 	Summary string
 	// Recognise reports whether the cluster snapshot shows the plugin running, with the
-	// evidence in words ("DaemonSet kube-system/calico-node"). Nil: never detected, only
-	// named.
+	// evidence in words ("DaemonSet kube-system/calico-node"). Evidence from a DaemonSet, as
+	// cluster.DaemonSetMentioning words it, outranks any other (a node annotation): a running
+	// agent says more than what an earlier plugin left on the nodes. Nil: never detected,
+	// only named.
 	Recognise func(s *cluster.Snapshot) (evidence string, ok bool)
 	// Supersedes names plugins whose tell-tales this one also shows: canal runs calico's and
 	// flannel's images, and is the one meant when all three are recognised.
@@ -232,6 +234,10 @@ func (r *Registry) Detect(s *cluster.Snapshot) (Detection, bool) {
 			found = append(found, Detection{Plugin: d, Evidence: ev})
 		}
 	}
+	// A running agent first; within each kind, registration order.
+	slices.SortStableFunc(found, func(a, b Detection) int {
+		return cmpBool(isDaemonSet(b.Evidence), isDaemonSet(a.Evidence))
+	})
 	for _, f := range found {
 		superseded := false
 		for _, g := range found {
@@ -245,4 +251,16 @@ func (r *Registry) Detect(s *cluster.Snapshot) (Detection, bool) {
 		}
 	}
 	return Detection{}, false
+}
+
+func isDaemonSet(evidence string) bool { return strings.HasPrefix(evidence, cluster.DaemonSetEvidence) }
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

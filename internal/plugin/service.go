@@ -7,8 +7,8 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/service"
 )
 
@@ -150,11 +150,11 @@ func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out st
 
 // evalOf is the evaluator's outcome behind an NFOutcome; a hook without rules passes the
 // packet as it is.
-func evalOf(o NFOutcome) netfilter.Outcome {
+func evalOf(o NFOutcome) nf.Outcome {
 	if o.Eval != nil {
 		return *o.Eval
 	}
-	return netfilter.PassThrough(o.NF)
+	return nf.PassThrough(o.NF)
 }
 
 // rules returns the hop's parsed netfilter rules, nil when they cannot be read.
@@ -209,7 +209,7 @@ func (b *BasePluginNode) proxyService(h *Hop, a service.Arrival) []*Hop {
 
 // dnat records in a connection that a proxy outside netfilter translated the packet from
 // before to after, as ipvs does with conntrack on (kube-proxy turns net.ipv4.vs.conntrack on).
-func dnat(c *iptables.Conn, before, after model.Packet) {
+func dnat(c *nf.Conn, before, after model.Packet) {
 	if before.Dst == after.Dst && before.DstPort == after.DstPort {
 		return
 	}
@@ -217,5 +217,5 @@ func dnat(c *iptables.Conn, before, after model.Packet) {
 		c.OrigSrc = netip.AddrPortFrom(before.Src, before.SrcPort)
 		c.OrigDst = netip.AddrPortFrom(before.Dst, before.DstPort)
 	}
-	c.Status |= iptables.StatusDNAT | iptables.StatusDstNATDone
+	c.Status |= nf.StatusDNAT | nf.StatusDstNATDone
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // explain fills in what each branch means: the endpoint the translation picked, whether it
@@ -321,7 +322,7 @@ func hasReason(list []model.Suspicion, r model.Reason) bool {
 
 // stopReason is the code of a branch a rule stopped, by the rule's ruleset.
 func stopReason(b *Branch) model.Reason {
-	nft := b.decider.NFT != nil
+	nft := b.decider != nil && b.decider.Ruleset() == nf.NFTables
 	switch {
 	case b.Outcome == Rejected && nft:
 		return model.ReasonNFTablesReject

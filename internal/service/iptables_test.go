@@ -9,9 +9,10 @@ import (
 
 	"k8s.io/utils/ptr"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
+
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
-	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // Addresses of the recorded cluster (see record_test.go).

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/netdiag/netdiag/internal/netstack/nf"
+	"github.com/netdiag/netdiag/internal/netstack/nftables"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
@@ -81,8 +84,8 @@ func (p *netfilterProcessor) process(snap *cluster.Snapshot, a Arrival, mode Mod
 // went on from PREROUTING, the outcome of the hook the routing decision took it to (INPUT or
 // FORWARD); nil when Entry decided, or when the caller did not walk on.
 type Pass struct {
-	Entry netfilter.Outcome
-	Next  *netfilter.Outcome
+	Entry nf.Outcome
+	Next  *nf.Outcome
 }
 
 // Traverse runs the arrival's packet through the node's rules as the kernel would: the entry
@@ -90,23 +93,23 @@ type Pass struct {
 // what Process explains; a caller that already walked the hooks (the diagnosis's hop) passes
 // its own passes to Explain instead, so that every packet is translated once.
 func Traverse(rules *netfilter.Rules, a Arrival) []Pass {
-	pkt := iptables.FromModel(a.Packet)
-	hook := iptables.PreRouting
+	pkt := nf.FromModel(a.Packet)
+	hook := nf.PreRouting
 	if a.Origin == FromHost {
-		hook = iptables.Output
+		hook = nf.Output
 		pkt.Out = outInterface(a.Stack, pkt)
 	} else {
 		pkt.In = a.InInterface
 	}
 	var out []Pass
 	for _, o := range rules.Traverse(hook, pkt) {
-		if hook != iptables.PreRouting || o.Verdict != iptables.Accept {
+		if hook != nf.PreRouting || o.Verdict != nf.Accept {
 			out = append(out, Pass{Entry: o})
 			continue
 		}
-		next, fp := iptables.Forward, o.Packet
+		next, fp := nf.Forward, o.Packet
 		if rules.Env.IsLocal(fp.Dst) {
-			next = iptables.Input
+			next = nf.Input
 		} else {
 			fp.Out = outInterface(a.Stack, fp)
 		}
@@ -118,7 +121,7 @@ func Traverse(rules *netfilter.Rules, a Arrival) []Pass {
 }
 
 // outInterface is the interface the node routes the packet out of, when it can tell.
-func outInterface(stack *netstack.Netstack, p iptables.Packet) string {
+func outInterface(stack *netstack.Netstack, p nf.Packet) string {
 	if stack == nil {
 		return ""
 	}
@@ -162,8 +165,8 @@ func explainNetfilter(snap *cluster.Snapshot, a Arrival, mode Mode, rules *netfi
 
 // PassThrough is the outcome of a hook in a namespace without rules: the packet goes on as
 // it came, as the first packet of its connection.
-func PassThrough(pkt model.Packet) netfilter.Outcome {
-	return netfilter.PassThrough(iptables.FromModel(pkt))
+func PassThrough(pkt model.Packet) nf.Outcome {
+	return nf.PassThrough(nf.FromModel(pkt))
 }
 
 // passBranch reads one pass as a branch of the service proxy.
@@ -179,18 +182,18 @@ func passBranch(a Arrival, p Pass) Branch {
 		Packet:      final.Packet.Model(),
 		Probability: prob,
 		Masquerade:  p.Entry.Packet.Mark&masqMark != 0,
-		dnat:        p.Entry.Packet.Conn.Status&iptables.StatusDNAT != 0,
+		dnat:        p.Entry.Packet.Conn.Status&nf.StatusDNAT != 0,
 	}
 	addRules(&b, p.Entry.Trace)
 	if p.Next != nil {
 		addRules(&b, p.Next.Trace)
 	}
 	switch final.Verdict {
-	case iptables.Drop:
+	case nf.Drop:
 		b.Outcome, b.decider = Dropped, final.Decider
-	case iptables.Reject:
+	case nf.Reject:
 		b.Outcome, b.decider = Rejected, final.Decider
-	case iptables.Unknown:
+	case nf.Unknown:
 		b.Outcome, b.decider = Undecided, final.Undecided
 		b.Suspicions = append(b.Suspicions, notUnderstood(a.Node, final))
 	default:
@@ -199,43 +202,45 @@ func passBranch(a Arrival, p Pass) Branch {
 			b.Outcome = Translated
 		}
 	}
-	if b.decider.IsZero() && b.dnat {
+	if b.decider == nil && b.dnat {
 		for _, n := range p.Entry.NAT {
 			if n.Kind == "DNAT" || n.Kind == "REDIRECT" {
 				b.decider = n.Rule
 			}
 		}
 	}
-	if !b.decider.IsZero() {
+	if b.decider != nil {
 		b.Rule = ruleText(b.decider)
 	}
 	b.noEndpoints = passesNoEndpointCheck(p.Entry.Trace) || p.Next != nil && passesNoEndpointCheck(p.Next.Trace)
-	b.unknownPort = b.decider.NFT != nil && b.decider.NFT.Table == nftKubeProxyTable && b.decider.NFT.Chain == nftClusterIPsCheck
+	nft, _ := b.decider.(*nftables.Rule)
+	b.unknownPort = nft != nil && nft.Table == nftKubeProxyTable && nft.Chain == nftClusterIPsCheck
 	return b
 }
 
 // ruleText is a rule as the evidence prints it: an iptables rule after its table, as saved;
 // an nftables rule with its table, chain and handle.
-func ruleText(r netfilter.Rule) string {
-	if r.IPT != nil {
-		return r.IPT.Table + ": " + r.IPT.String()
+func ruleText(r nf.Rule) string {
+	if r, ok := r.(*iptables.Rule); ok {
+		return r.Table + ": " + r.String()
 	}
 	return r.String()
 }
 
 // addRules appends every rule that matched on the way, in order.
-func addRules(b *Branch, trace []netfilter.Step) {
+func addRules(b *Branch, trace []nf.Step) {
 	for _, s := range trace {
-		if !s.Rule.IsZero() {
+		if s.Rule != nil {
 			b.Rules = append(b.Rules, ruleText(s.Rule))
 		}
 	}
 }
 
-func notUnderstood(node string, o netfilter.Outcome) model.Suspicion {
+func notUnderstood(node string, o nf.Outcome) model.Suspicion {
 	rule, table := "", "netfilter"
-	if !o.Undecided.IsZero() {
-		rule, table = ruleText(o.Undecided), o.Undecided.Ruleset()+" "+o.Undecided.Table()
+	if o.Undecided != nil {
+		t, _ := o.Undecided.Place()
+		rule, table = ruleText(o.Undecided), o.Undecided.Ruleset()+" "+t
 	}
 	return model.Suspicion{
 		Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: node, Rule: rule,
@@ -248,14 +253,14 @@ func notUnderstood(node string, o netfilter.Outcome) model.Suspicion {
 // kube-proxy's table reached through its no-endpoints verdict maps (keyed by the packet's own
 // address, protocol and port, so about this service port) or in a chain named after it.
 func kubeProxyNames(b *Branch, svc *corev1.Service, port *corev1.ServicePort) bool {
-	switch {
-	case b.decider.IPT != nil:
-		return commentNames(comment(b.decider.IPT), portName(svc, port))
-	case b.decider.NFT != nil:
-		if b.decider.NFT.Table != nftKubeProxyTable {
+	switch r := b.decider.(type) {
+	case *iptables.Rule:
+		return commentNames(comment(r), portName(svc, port))
+	case *nftables.Rule:
+		if r.Table != nftKubeProxyTable {
 			return false
 		}
-		return b.noEndpoints || b.unknownPort || nftChainNames(b.decider.NFT.Chain, svc, port)
+		return b.noEndpoints || b.unknownPort || nftChainNames(r.Chain, svc, port)
 	}
 	return false
 }

@@ -5,7 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/netstack/nftables"
 )
 
@@ -57,9 +57,9 @@ func nftChainNames(chain string, svc *corev1.Service, p *corev1.ServicePort) boo
 
 // passesNoEndpointCheck reports whether a walk went through kube-proxy's verdict maps of
 // services without endpoints and took one of their elements (a jump or goto out of them).
-func passesNoEndpointCheck(trace []netfilter.Step) bool {
+func passesNoEndpointCheck(trace []nf.Step) bool {
 	for _, s := range trace {
-		if s.Ruleset != netfilter.NFTables || s.Table != nftKubeProxyTable {
+		if s.Ruleset != nf.NFTables || s.Table != nftKubeProxyTable {
 			continue
 		}
 		if (s.Chain == nftNoEndpointServices || s.Chain == nftNoEndpointNodePorts) && strings.HasPrefix(s.Action, "vmap ") {

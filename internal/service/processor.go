@@ -10,7 +10,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/netfilter"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Origin says where a packet comes from when it reaches the node's service rules; it picks
@@ -127,12 +127,12 @@ type Branch struct {
 	Pass int
 
 	// dnat is set when the proxy translated the packet, even if a later rule stopped it;
-	// decider is the netfilter rule Rule prints (zero in ipvs mode); noEndpoints is set when
+	// decider is the netfilter rule Rule prints (nil in ipvs mode); noEndpoints is set when
 	// the walk took kube-proxy's nftables verdict for a service without endpoints, and
 	// unknownPort when kube-proxy's nftables rules stopped it as addressed to a cluster IP's
 	// port they do not know.
 	dnat        bool
-	decider     netfilter.Rule
+	decider     nf.Rule
 	noEndpoints bool
 	unknownPort bool
 }

@@ -8,13 +8,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
 // TestRoundTrip writes a built cluster as a folder and reads it back: every object and
 // every node's state survive, so that `netdiag diagnose --snapshot` sees what was written.
 func TestRoundTrip(t *testing.T) {
-	c := fixture.NewFlannel(fixture.VXLAN, 2).
+	c := flanneltest.New(flanneltest.VXLAN, 2).
 		Pod("default", "client", 0, map[string]string{"app": "client"}).
 		Pod("default", "web-0", 1, map[string]string{"app": "web"}, 8080).
 		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).

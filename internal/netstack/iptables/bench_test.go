@@ -8,6 +8,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/iptables/iptablestest"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // kubeProxy100k is about 100,000 rules: 7,150 services with 3 endpoints and a NodePort
@@ -50,11 +51,11 @@ func BenchmarkTraverseClusterIP(b *testing.B) {
 	}
 	env := &iptables.Env{Local: map[netip.Addr]bool{netip.MustParseAddr("172.18.0.2"): true}}
 	// The last service: the walk passes every KUBE-SERVICES rule before it.
-	pkt := iptables.Packet{Src: netip.MustParseAddr("10.244.1.20"), Dst: netip.MustParseAddr(iptablestest.ClusterIP(kubeProxy100k.Services - 1)),
-		Proto: iptables.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: iptables.TCPSyn, In: "cni0"}
+	pkt := nf.Packet{Src: netip.MustParseAddr("10.244.1.20"), Dst: netip.MustParseAddr(iptablestest.ClusterIP(kubeProxy100k.Services - 1)),
+		Proto: nf.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: nf.TCPSyn, In: "cni0"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if outs := rs.Traverse(iptables.PreRouting, pkt, env); len(outs) != 3 {
+		if outs := rs.Traverse(nf.PreRouting, pkt, env); len(outs) != 3 {
 			b.Fatalf("got %d outcomes, want 3", len(outs))
 		}
 	}
@@ -71,10 +72,10 @@ func TestGeneratedRulesetCount(t *testing.T) {
 	// Every service's first packet reaches each endpoint.
 	env := &iptables.Env{Local: map[netip.Addr]bool{netip.MustParseAddr("172.18.0.2"): true}}
 	for _, i := range []int{0, 4321, kubeProxy100k.Services - 1} {
-		pkt := iptables.Packet{Src: netip.MustParseAddr("10.244.1.20"), Dst: netip.MustParseAddr(iptablestest.ClusterIP(i)),
-			Proto: iptables.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: iptables.TCPSyn}
+		pkt := nf.Packet{Src: netip.MustParseAddr("10.244.1.20"), Dst: netip.MustParseAddr(iptablestest.ClusterIP(i)),
+			Proto: nf.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: nf.TCPSyn}
 		got := map[string]bool{}
-		for _, o := range rs.Traverse(iptables.PreRouting, pkt, env) {
+		for _, o := range rs.Traverse(nf.PreRouting, pkt, env) {
 			got[o.Packet.Dst.String()] = true
 		}
 		for j := range 3 {

@@ -11,10 +11,11 @@
 // becomes an UnknownMatch or UnknownTarget keeping its text, and the rest of the ruleset is
 // unaffected.
 //
-// (*Ruleset).Traverse(hook, packet, env) walks one hook: the tables in priority order
+// (*Ruleset).Traverse(hook, packet, env) walks one hook (an nf.Hook, with an nf.Packet):
+// the tables in priority order
 // (raw, mangle, nat for a connection's first packet only, filter, security), each from the
 // hook's built-in chain through jumps, gotos and RETURNs to a verdict or the policy. It
-// returns one Outcome per way through: a statistic rule forks the walk, so kube-proxy's
+// returns one nf.Outcome per way through, in the vocabulary nftables and netfilter share: a statistic rule forks the walk, so kube-proxy's
 // service chain gives one outcome per endpoint with its probability. Each outcome carries
 // the verdict (Accept, Drop, Reject, Unknown), the packet as rewritten (addresses, ports,
 // mark, connection state and mark), the NAT applied, and the trace of every rule that
@@ -23,7 +24,7 @@
 // MaxOutcomes).
 //
 // A caller follows a packet across hooks by passing an outcome's Packet to the next hook,
-// after its own routing decision (set Packet.Out, Packet.NextHop). Packet.Reply gives the
+// after its own routing decision (set Packet.Out, Packet.NextHop). nf.Packet.Reply gives the
 // reply; at the nat stage conntrack reverses the connection's NAT for it, as the kernel
 // does. Env says what else the rules read: the local and broadcast addresses (addrtype),
 // the interfaces' addresses (MASQUERADE, REDIRECT), the ipsets (set); EnvFromNetstack

@@ -8,6 +8,87 @@ import (
 	"github.com/netdiag/netdiag/internal/netstack/ipset"
 )
 
+// Env is what the evaluator needs to know about the namespace besides the packet: its
+// local and broadcast addresses (addrtype), the interfaces' addresses (MASQUERADE, REDIRECT)
+// and the ipsets (set).
+type Env struct {
+	// Local holds the addresses routed locally (table local, type local); LocalPrefixes
+	// the local routes wider than one address (127.0.0.0/8).
+	Local         map[netip.Addr]bool
+	LocalPrefixes []netip.Prefix
+	// Broadcast holds the broadcast addresses of the namespace's subnets.
+	Broadcast map[netip.Addr]bool
+	// Addrs holds each interface's addresses in the kernel's order (primary first).
+	Addrs map[string][]netip.Prefix
+	// Sets are the ipsets of the namespace; nil when there are none.
+	Sets *ipset.Sets
+	// Recent reports whether an address is on a recent-match list (session affinity).
+	// Nil means no list has any entry: the packet is a client's first.
+	Recent func(list string, addr netip.Addr) bool
+
+	// ConntrackInUse says that something besides the ruleset (nftables rules, ipvs, a
+	// conntrack helper) makes the kernel track connections. Without it, and without a rule
+	// that needs it (Ruleset.UsesConntrack), packets have no connection and the nat table
+	// is skipped, as in the kernel.
+	ConntrackInUse bool
+
+	// MaxOutcomes, MaxSteps and MaxDepth bound a traversal; zero takes the defaults
+	// (4096 outcomes, 1,000,000 rule evaluations, 64 nested jumps).
+	MaxOutcomes, MaxSteps, MaxDepth int
+}
+
+// IsLocal reports whether addr is one of the namespace's own addresses.
+func (e *Env) IsLocal(addr netip.Addr) bool {
+	if e == nil {
+		return false
+	}
+	if e.Local[addr] {
+		return true
+	}
+	for _, p := range e.LocalPrefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// LocalOn reports whether addr is an address of the named interface.
+func (e *Env) LocalOn(addr netip.Addr, iface string) bool {
+	if e == nil {
+		return false
+	}
+	for _, p := range e.Addrs[iface] {
+		if p.Addr() == addr {
+			return true
+		}
+	}
+	return iface == "lo" && addr.IsLoopback()
+}
+
+// PrimaryAddr returns the address a packet leaving by iface towards nextHop takes as its
+// source when masqueraded: the first address whose subnet holds the next hop, else the
+// interface's first address.
+func (e *Env) PrimaryAddr(iface string, nextHop netip.Addr) (netip.Addr, bool) {
+	if e == nil {
+		return netip.Addr{}, false
+	}
+	addrs := e.Addrs[iface]
+	if nextHop.IsValid() {
+		for _, p := range addrs {
+			if p.Addr().Is4() == nextHop.Is4() && p.Masked().Contains(nextHop) {
+				return p.Addr(), true
+			}
+		}
+	}
+	for _, p := range addrs {
+		if p.Addr().Is4() == nextHop.Is4() || !nextHop.IsValid() {
+			return p.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
 // EnvFromNetstack builds the evaluator's view of a namespace from its snapshot: the local
 // and broadcast addresses from the local routing table (or, when the snapshot has none, the
 // interfaces' addresses), each interface's addresses, and the ipsets.

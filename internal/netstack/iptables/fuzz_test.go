@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // FuzzParse checks that Parse never panics, that what it accepts can be evaluated at every
@@ -32,8 +34,8 @@ func FuzzParse(f *testing.F) {
 			}
 		})
 		env := &Env{MaxSteps: 10_000, MaxOutcomes: 64}
-		for _, h := range []Hook{PreRouting, Input, Forward, Output, PostRouting} {
-			for _, pkt := range []Packet{
+		for _, h := range []nf.Hook{nf.PreRouting, nf.Input, nf.Forward, nf.Output, nf.PostRouting} {
+			for _, pkt := range []nf.Packet{
 				tcpPkt("10.0.0.1", 1000, "10.96.0.10", 80),
 				udpPkt("192.168.0.1", 53, "127.0.0.1", 53).Reply(),
 			} {

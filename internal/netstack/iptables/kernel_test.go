@@ -25,6 +25,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/netstack/ipset"
 	"github.com/netdiag/netdiag/internal/netstack/iptables/iptablestest"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // ruleGen writes random rulesets from the terms and targets the evaluator claims to know,
@@ -222,8 +223,8 @@ func routerEnv(t *testing.T, sets string) *Env {
 
 // prediction is the evaluator's answer for one packet through the router.
 type prediction struct {
-	verdict Verdict
-	final   Packet
+	verdict nf.Verdict
+	final   nf.Packet
 	// local is set when the packet is delivered to the router itself.
 	local bool
 	// matched holds "table/chain#index" for every rule that matched, policies holds
@@ -232,44 +233,44 @@ type prediction struct {
 	trace             []string
 }
 
-func predict(t *testing.T, rs *Ruleset, env *Env, pkt Packet) prediction {
+func predict(t *testing.T, rs *Ruleset, env *Env, pkt nf.Packet) prediction {
 	t.Helper()
 	pr := prediction{matched: map[string]int{}, policies: map[string]int{}}
-	record := func(o Outcome) {
+	record := func(o nf.Outcome) {
 		for _, s := range o.Trace {
 			pr.trace = append(pr.trace, s.String())
 			if s.Rule == nil {
 				pr.policies[s.Table+"/"+s.Chain]++
 			} else {
-				pr.matched[fmt.Sprintf("%s/%s#%d", s.Table, s.Chain, s.Rule.Index)]++
+				pr.matched[fmt.Sprintf("%s/%s#%d", s.Table, s.Chain, s.Rule.(*Rule).Index)]++
 			}
 		}
 	}
-	one := func(h Hook, p Packet) Outcome {
+	one := func(h nf.Hook, p nf.Packet) nf.Outcome {
 		outs := rs.Traverse(h, p, env)
 		if len(outs) != 1 {
 			t.Fatalf("%s: %d outcomes for a ruleset without statistic rules", h, len(outs))
 		}
 		record(outs[0])
-		if outs[0].Verdict == Unknown {
+		if outs[0].Verdict == nf.Unknown {
 			t.Fatalf("%s: Unknown for a ruleset of known terms: %s\n%s", h, outs[0].Note, strings.Join(pr.trace, "\n"))
 		}
 		return outs[0]
 	}
-	o := one(PreRouting, pkt)
-	if o.Verdict != Accept {
+	o := one(nf.PreRouting, pkt)
+	if o.Verdict != nf.Accept {
 		pr.verdict, pr.final = o.Verdict, o.Packet
 		return pr
 	}
 	p := o.Packet
 	if env.IsLocal(p.Dst) {
 		pr.local = true
-		o = one(Input, p)
+		o = one(nf.Input, p)
 	} else {
 		p.Out = "r2"
-		o = one(Forward, p)
-		if o.Verdict == Accept {
-			o = one(PostRouting, o.Packet)
+		o = one(nf.Forward, p)
+		if o.Verdict == nf.Accept {
+			o = one(nf.PostRouting, o.Packet)
 		}
 	}
 	pr.verdict, pr.final = o.Verdict, o.Packet
@@ -374,7 +375,7 @@ func TestKernelDifferential(t *testing.T) {
 			}
 			var got *iptablestest.Delivery
 			wait := time.After(150 * time.Millisecond)
-			if pr.verdict == Accept {
+			if pr.verdict == nf.Accept {
 				wait = time.After(2 * time.Second)
 			}
 		recv:
@@ -395,7 +396,7 @@ func TestKernelDifferential(t *testing.T) {
 			ruleDiff, polDiff := settledDiffs(t, l.R, beforeRules, beforePol, pr.matched, pr.policies, func(pol map[string]int) {
 				for k := range pol {
 					// REJECT's ICMP error leaves the router by POSTROUTING too.
-					if pr.verdict == Reject && strings.HasSuffix(k, "/POSTROUTING") {
+					if pr.verdict == nf.Reject && strings.HasSuffix(k, "/POSTROUTING") {
 						delete(pol, k)
 					}
 				}
@@ -406,7 +407,7 @@ func TestKernelDifferential(t *testing.T) {
 			if polDiff != "" {
 				t.Fatalf("policies applied differ (-evaluator +kernel):\n%s\n%s", polDiff, ctx)
 			}
-			if (got != nil) != (pr.verdict == Accept) {
+			if (got != nil) != (pr.verdict == nf.Accept) {
 				t.Fatalf("evaluator says %s, kernel delivered: %v\n%s", pr.verdict, got, ctx)
 			}
 			stats[string(pr.verdict)]++
@@ -421,7 +422,7 @@ func TestKernelDifferential(t *testing.T) {
 			if *got != want {
 				t.Fatalf("delivered %+v, evaluator said %+v\n%s", *got, want, ctx)
 			}
-			if pr.final.Conn.State == CtUntracked || !rs.UsesConntrack() {
+			if pr.final.Conn.State == nf.CtUntracked || !rs.UsesConntrack() {
 				// No connection: untracked, or no rule made the kernel track any.
 				continue
 			}
@@ -446,18 +447,18 @@ func TestKernelDifferential(t *testing.T) {
 				t.Fatal(err)
 			}
 			replyWait := 150 * time.Millisecond
-			if rp.verdict == Accept {
+			if rp.verdict == nf.Accept {
 				replyWait = 2 * time.Second
 			}
 			_ = conn.SetReadDeadline(time.Now().Add(replyWait))
 			buf := make([]byte, 64)
 			n, from, rerr := conn.ReadFrom(buf)
 			rctx := fmt.Sprintf("reply to %s\ntrace:\n  %s\n%s", pr.final.Reply().Model(), strings.Join(rp.trace, "\n  "), ctx)
-			if (rerr == nil) != (rp.verdict == Accept) {
+			if (rerr == nil) != (rp.verdict == nf.Accept) {
 				t.Fatalf("evaluator says %s for the reply, kernel: %v\n%s", rp.verdict, rerr, rctx)
 			}
 			stats["reply "+string(rp.verdict)]++
-			if rp.verdict == Reject {
+			if rp.verdict == nf.Reject {
 				// The ICMP error leaves by r2 and may meet the POSTROUTING rules.
 				continue
 			}
@@ -509,17 +510,17 @@ func dropOutput(pol map[string]int) map[string]int {
 
 // predictReply follows the reply to a delivered packet back through the router: in by r2,
 // routed to the sender's side by r1.
-func predictReply(t *testing.T, rs *Ruleset, env *Env, final Packet) prediction {
+func predictReply(t *testing.T, rs *Ruleset, env *Env, final nf.Packet) prediction {
 	t.Helper()
 	pr := prediction{matched: map[string]int{}, policies: map[string]int{}}
 	p := final.Reply()
 	p.In = "r2"
-	for _, h := range []Hook{PreRouting, Forward, PostRouting} {
-		if h == Forward {
+	for _, h := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
+		if h == nf.Forward {
 			p.Out = "r1"
 		}
 		outs := rs.Traverse(h, p, env)
-		if len(outs) != 1 || outs[0].Verdict == Unknown {
+		if len(outs) != 1 || outs[0].Verdict == nf.Unknown {
 			t.Fatalf("reply at %s: %d outcomes, %+v", h, len(outs), outs)
 		}
 		o := outs[0]
@@ -528,11 +529,11 @@ func predictReply(t *testing.T, rs *Ruleset, env *Env, final Packet) prediction 
 			if s.Rule == nil {
 				pr.policies[s.Table+"/"+s.Chain]++
 			} else {
-				pr.matched[fmt.Sprintf("%s/%s#%d", s.Table, s.Chain, s.Rule.Index)]++
+				pr.matched[fmt.Sprintf("%s/%s#%d", s.Table, s.Chain, s.Rule.(*Rule).Index)]++
 			}
 		}
 		pr.verdict, pr.final, p = o.Verdict, o.Packet, o.Packet
-		if o.Verdict != Accept {
+		if o.Verdict != nf.Accept {
 			break
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // nodeA is the node the kube-proxy fixture was recorded on: eth0 172.18.0.2/24 and a pod
@@ -38,23 +39,23 @@ func nodeA(t *testing.T) (*Ruleset, *Env) {
 
 // endpoint is what a kube-proxy test checks of one way through a node.
 type endpoint struct {
-	Verdict Verdict
+	Verdict nf.Verdict
 	Packet  string
 	Share   string
 	Masq    bool
 	Decider string
 }
 
-func endpoints(outs []Outcome) []endpoint {
+func endpoints(outs []nf.Outcome) []endpoint {
 	var got []endpoint
 	for _, o := range outs {
 		e := endpoint{Verdict: o.Verdict, Packet: o.Packet.Model().String(), Share: fmt.Sprintf("%.3f", o.Probability), Masq: o.Packet.Mark&0x4000 != 0}
 		// The rule that decided where the packet goes: the NAT rule, else the verdict's.
 		switch {
 		case len(o.NAT) > 0:
-			e.Decider = o.NAT[0].Rule.Table + "/" + o.NAT[0].Rule.Chain
+			e.Decider = place(o.NAT[0].Rule)
 		case o.Decider != nil:
-			e.Decider = o.Decider.Table + "/" + o.Decider.Chain
+			e.Decider = place(o.Decider)
 		}
 		got = append(got, e)
 	}
@@ -64,92 +65,92 @@ func endpoints(outs []Outcome) []endpoint {
 
 func TestKubeProxyFixture(t *testing.T) {
 	rs, env := nodeA(t)
-	fromPod := func(p Packet) Packet { p.In = "cni0"; return p }
-	fromOutside := func(p Packet) Packet { p.In = "eth0"; return p }
+	fromPod := func(p nf.Packet) nf.Packet { p.In = "cni0"; return p }
+	fromOutside := func(p nf.Packet) nf.Packet { p.In = "eth0"; return p }
 	cases := map[string]struct {
-		hook Hook
-		pkt  Packet
+		hook nf.Hook
+		pkt  nf.Packet
 		want []endpoint
 	}{
 		"ClusterIP from a pod: one DNAT per endpoint, no masquerade": {
-			hook: PreRouting, pkt: fromPod(tcpPkt("10.244.1.20", 40000, "10.96.0.10", 80)),
+			hook: nf.PreRouting, pkt: fromPod(tcpPkt("10.244.1.20", 40000, "10.96.0.10", 80)),
 			want: []endpoint{
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8080", "0.333", false, "nat/KUBE-SEP-EPVTA2RHFPHQF37H"},
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.333", false, "nat/KUBE-SEP-A4XDIGXZ2YDXHROU"},
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.333", false, "nat/KUBE-SEP-D3V65IDS3FFDYZQI"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8080", "0.333", false, "nat/KUBE-SEP-EPVTA2RHFPHQF37H"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.333", false, "nat/KUBE-SEP-A4XDIGXZ2YDXHROU"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.333", false, "nat/KUBE-SEP-D3V65IDS3FFDYZQI"},
 			},
 		},
 		"ClusterIP second port maps to its own target port": {
-			hook: PreRouting, pkt: fromPod(tcpPkt("10.244.1.20", 40000, "10.96.0.10", 443)),
+			hook: nf.PreRouting, pkt: fromPod(tcpPkt("10.244.1.20", 40000, "10.96.0.10", 443)),
 			want: []endpoint{
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8443", "0.333", false, "nat/KUBE-SEP-UXOM45YG6ZZGVXXV"},
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8443", "0.333", false, "nat/KUBE-SEP-JGJJFZ3GL6QVKJUL"},
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8443", "0.333", false, "nat/KUBE-SEP-ZTBX6X3MD537UHWS"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8443", "0.333", false, "nat/KUBE-SEP-UXOM45YG6ZZGVXXV"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8443", "0.333", false, "nat/KUBE-SEP-JGJJFZ3GL6QVKJUL"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8443", "0.333", false, "nat/KUBE-SEP-ZTBX6X3MD537UHWS"},
 			},
 		},
 		"ClusterIP from the node itself is marked for masquerade": {
-			hook: Output, pkt: tcpPkt("172.18.0.2", 40000, "10.96.0.53", 53),
+			hook: nf.Output, pkt: tcpPkt("172.18.0.2", 40000, "10.96.0.53", 53),
 			want: []endpoint{
-				{Accept, "TCP 172.18.0.2:40000 -> 10.244.1.31:5353", "0.500", true, "nat/KUBE-SEP-6UQCM7VSIKTHFYKP"},
-				{Accept, "TCP 172.18.0.2:40000 -> 10.244.2.32:5353", "0.500", true, "nat/KUBE-SEP-TP5ZYDOLBWZYOX6N"},
+				{nf.Accept, "TCP 172.18.0.2:40000 -> 10.244.1.31:5353", "0.500", true, "nat/KUBE-SEP-6UQCM7VSIKTHFYKP"},
+				{nf.Accept, "TCP 172.18.0.2:40000 -> 10.244.2.32:5353", "0.500", true, "nat/KUBE-SEP-TP5ZYDOLBWZYOX6N"},
 			},
 		},
 		"UDP ClusterIP": {
-			hook: PreRouting, pkt: fromPod(udpPkt("10.244.1.20", 40000, "10.96.0.53", 53)),
+			hook: nf.PreRouting, pkt: fromPod(udpPkt("10.244.1.20", 40000, "10.96.0.53", 53)),
 			want: []endpoint{
-				{Accept, "UDP 10.244.1.20:40000 -> 10.244.1.31:5353", "0.500", false, "nat/KUBE-SEP-NPFPHTQ23UGUQB6I"},
-				{Accept, "UDP 10.244.1.20:40000 -> 10.244.2.32:5353", "0.500", false, "nat/KUBE-SEP-2LZMFVGBRHYLVKMH"},
+				{nf.Accept, "UDP 10.244.1.20:40000 -> 10.244.1.31:5353", "0.500", false, "nat/KUBE-SEP-NPFPHTQ23UGUQB6I"},
+				{nf.Accept, "UDP 10.244.1.20:40000 -> 10.244.2.32:5353", "0.500", false, "nat/KUBE-SEP-2LZMFVGBRHYLVKMH"},
 			},
 		},
 		"hairpin: an endpoint reaching its own service is marked": {
-			hook: PreRouting, pkt: fromPod(tcpPkt("10.244.1.11", 40000, "10.96.0.18", 80)),
-			want: []endpoint{{Accept, "TCP 10.244.1.11:40000 -> 10.244.1.12:8080", "1.000", false, "nat/KUBE-SEP-XMXXTWUZIINJRKHH"}},
+			hook: nf.PreRouting, pkt: fromPod(tcpPkt("10.244.1.11", 40000, "10.96.0.18", 80)),
+			want: []endpoint{{nf.Accept, "TCP 10.244.1.11:40000 -> 10.244.1.12:8080", "1.000", false, "nat/KUBE-SEP-XMXXTWUZIINJRKHH"}},
 		},
 		"NodePort from outside: masquerade mark, one DNAT per endpoint": {
-			hook: PreRouting, pkt: fromOutside(tcpPkt("192.0.2.50", 40000, "172.18.0.2", 30080)),
+			hook: nf.PreRouting, pkt: fromOutside(tcpPkt("192.0.2.50", 40000, "172.18.0.2", 30080)),
 			want: []endpoint{
-				{Accept, "TCP 192.0.2.50:40000 -> 10.244.1.11:8080", "0.500", true, "nat/KUBE-SEP-27JMOCYB73AZ6APN"},
-				{Accept, "TCP 192.0.2.50:40000 -> 10.244.2.13:8080", "0.500", true, "nat/KUBE-SEP-KVXGIRTZSSWKMSEZ"},
+				{nf.Accept, "TCP 192.0.2.50:40000 -> 10.244.1.11:8080", "0.500", true, "nat/KUBE-SEP-27JMOCYB73AZ6APN"},
+				{nf.Accept, "TCP 192.0.2.50:40000 -> 10.244.2.13:8080", "0.500", true, "nat/KUBE-SEP-KVXGIRTZSSWKMSEZ"},
 			},
 		},
 		"NodePort on another node's address is not a NodePort here": {
-			hook: PreRouting, pkt: fromOutside(tcpPkt("192.0.2.50", 40000, "172.18.0.3", 30080)),
-			want: []endpoint{{Accept, "TCP 192.0.2.50:40000 -> 172.18.0.3:30080", "1.000", false, ""}},
+			hook: nf.PreRouting, pkt: fromOutside(tcpPkt("192.0.2.50", 40000, "172.18.0.3", 30080)),
+			want: []endpoint{{nf.Accept, "TCP 192.0.2.50:40000 -> 172.18.0.3:30080", "1.000", false, ""}},
 		},
 		"LoadBalancer with externalTrafficPolicy Local keeps the source, local endpoint only": {
-			hook: PreRouting, pkt: fromOutside(tcpPkt("198.51.100.7", 40000, "203.0.113.10", 80)),
-			want: []endpoint{{Accept, "TCP 198.51.100.7:40000 -> 10.244.1.11:8080", "1.000", false, "nat/KUBE-SEP-P3CVDX23OOMSLJXM"}},
+			hook: nf.PreRouting, pkt: fromOutside(tcpPkt("198.51.100.7", 40000, "203.0.113.10", 80)),
+			want: []endpoint{{nf.Accept, "TCP 198.51.100.7:40000 -> 10.244.1.11:8080", "1.000", false, "nat/KUBE-SEP-P3CVDX23OOMSLJXM"}},
 		},
 		"external IP from outside is masqueraded": {
-			hook: PreRouting, pkt: fromOutside(tcpPkt("198.51.100.7", 40000, "192.0.2.10", 80)),
-			want: []endpoint{{Accept, "TCP 198.51.100.7:40000 -> 10.244.1.12:8080", "1.000", true, "nat/KUBE-SEP-XMXXTWUZIINJRKHH"}},
+			hook: nf.PreRouting, pkt: fromOutside(tcpPkt("198.51.100.7", 40000, "192.0.2.10", 80)),
+			want: []endpoint{{nf.Accept, "TCP 198.51.100.7:40000 -> 10.244.1.12:8080", "1.000", true, "nat/KUBE-SEP-XMXXTWUZIINJRKHH"}},
 		},
 		"session affinity: a first packet may go to either endpoint": {
-			hook: PreRouting, pkt: fromPod(tcpPkt("10.244.1.20", 40000, "10.96.0.15", 80)),
+			hook: nf.PreRouting, pkt: fromPod(tcpPkt("10.244.1.20", 40000, "10.96.0.15", 80)),
 			want: []endpoint{
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.500", false, "nat/KUBE-SEP-WN47FVLI6AWFSPAG"},
-				{Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.500", false, "nat/KUBE-SEP-YAFQTTHKQOPZPZ42"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.500", false, "nat/KUBE-SEP-WN47FVLI6AWFSPAG"},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.500", false, "nat/KUBE-SEP-YAFQTTHKQOPZPZ42"},
 			},
 		},
 		"a service without endpoints is rejected in FORWARD": {
-			hook: Forward, pkt: with(tcpPkt("10.244.1.20", 40000, "10.96.0.11", 80), func(p *Packet) { p.In, p.Out = "cni0", "eth0" }),
-			want: []endpoint{{Reject, "TCP 10.244.1.20:40000 -> 10.96.0.11:80", "1.000", false, "filter/KUBE-SERVICES"}},
+			hook: nf.Forward, pkt: with(tcpPkt("10.244.1.20", 40000, "10.96.0.11", 80), func(p *nf.Packet) { p.In, p.Out = "cni0", "eth0" }),
+			want: []endpoint{{nf.Reject, "TCP 10.244.1.20:40000 -> 10.96.0.11:80", "1.000", false, "filter/KUBE-SERVICES"}},
 		},
 		"a service without endpoints is rejected in OUTPUT": {
-			hook: Output, pkt: tcpPkt("172.18.0.2", 40000, "10.96.0.11", 80),
-			want: []endpoint{{Reject, "TCP 172.18.0.2:40000 -> 10.96.0.11:80", "1.000", false, "filter/KUBE-SERVICES"}},
+			hook: nf.Output, pkt: tcpPkt("172.18.0.2", 40000, "10.96.0.11", 80),
+			want: []endpoint{{nf.Reject, "TCP 172.18.0.2:40000 -> 10.96.0.11:80", "1.000", false, "filter/KUBE-SERVICES"}},
 		},
 		"marked traffic is accepted in FORWARD": {
-			hook: Forward, pkt: with(tcpPkt("192.0.2.50", 40000, "10.244.2.13", 8080), func(p *Packet) { p.Mark = 0x4000; p.Conn.Status |= StatusDNAT }),
-			want: []endpoint{{Accept, "TCP 192.0.2.50:40000 -> 10.244.2.13:8080", "1.000", true, "filter/KUBE-FORWARD"}},
+			hook: nf.Forward, pkt: with(tcpPkt("192.0.2.50", 40000, "10.244.2.13", 8080), func(p *nf.Packet) { p.Mark = 0x4000; p.Conn.Status |= nf.StatusDNAT }),
+			want: []endpoint{{nf.Accept, "TCP 192.0.2.50:40000 -> 10.244.2.13:8080", "1.000", true, "filter/KUBE-FORWARD"}},
 		},
 		"a reply is accepted by the conntrack rule": {
-			hook: Forward, pkt: tcpPkt("192.0.2.50", 40000, "10.244.2.13", 8080).Reply(),
-			want: []endpoint{{Accept, "TCP 10.244.2.13:8080 -> 192.0.2.50:40000", "1.000", false, "filter/KUBE-FORWARD"}},
+			hook: nf.Forward, pkt: tcpPkt("192.0.2.50", 40000, "10.244.2.13", 8080).Reply(),
+			want: []endpoint{{nf.Accept, "TCP 10.244.2.13:8080 -> 192.0.2.50:40000", "1.000", false, "filter/KUBE-FORWARD"}},
 		},
 		"remote access to localhost is dropped": {
-			hook: Input, pkt: fromOutside(tcpPkt("192.0.2.50", 40000, "127.0.0.1", 10249)),
-			want: []endpoint{{Drop, "TCP 192.0.2.50:40000 -> 127.0.0.1:10249", "1.000", false, "filter/KUBE-FIREWALL"}},
+			hook: nf.Input, pkt: fromOutside(tcpPkt("192.0.2.50", 40000, "127.0.0.1", 10249)),
+			want: []endpoint{{nf.Drop, "TCP 192.0.2.50:40000 -> 127.0.0.1:10249", "1.000", false, "filter/KUBE-FIREWALL"}},
 		},
 	}
 	for name, tc := range cases {
@@ -162,7 +163,7 @@ func TestKubeProxyFixture(t *testing.T) {
 	}
 }
 
-func traces(outs []Outcome) string {
+func traces(outs []nf.Outcome) string {
 	var b strings.Builder
 	for i, o := range outs {
 		fmt.Fprintf(&b, "outcome %d: %s %s %s\n", i, o.Verdict, o.Packet.Model(), o.Note)
@@ -186,7 +187,7 @@ func TestKubeProxyNodePortThroughTheNode(t *testing.T) {
 		NAT      []string
 	}
 	var got []way
-	for _, pre := range rs.Traverse(PreRouting, pkt, env) {
+	for _, pre := range rs.Traverse(nf.PreRouting, pkt, env) {
 		p := pre.Packet
 		// The route to the endpoint: a local pod by cni0, a remote one by eth0 via node-b.
 		if netip.MustParsePrefix("10.244.1.0/24").Contains(p.Dst) {
@@ -194,13 +195,13 @@ func TestKubeProxyNodePortThroughTheNode(t *testing.T) {
 		} else {
 			p.Out, p.NextHop = "eth0", addr("172.18.0.3")
 		}
-		for _, fwd := range rs.Traverse(Forward, p, env) {
-			if fwd.Verdict != Accept {
-				t.Fatalf("FORWARD %s: %s\n%s", p.Model(), fwd.Verdict, traces([]Outcome{fwd}))
+		for _, fwd := range rs.Traverse(nf.Forward, p, env) {
+			if fwd.Verdict != nf.Accept {
+				t.Fatalf("FORWARD %s: %s\n%s", p.Model(), fwd.Verdict, traces([]nf.Outcome{fwd}))
 			}
-			for _, post := range rs.Traverse(PostRouting, fwd.Packet, env) {
+			for _, post := range rs.Traverse(nf.PostRouting, fwd.Packet, env) {
 				w := way{Endpoint: p.Dst.String(), Final: post.Packet.Model().String()}
-				for _, o := range []Outcome{pre, post} {
+				for _, o := range []nf.Outcome{pre, post} {
 					for _, n := range o.NAT {
 						w.NAT = append(w.NAT, fmt.Sprintf("%s %s->%s", n.Kind, n.Before, n.After))
 					}
@@ -239,13 +240,13 @@ func TestKubeProxyReply(t *testing.T) {
 	rs, env := nodeA(t)
 	pkt := tcpPkt("10.244.1.20", 40000, "10.96.0.18", 80)
 	pkt.In = "cni0"
-	pre := rs.Traverse(PreRouting, pkt, env)
+	pre := rs.Traverse(nf.PreRouting, pkt, env)
 	if len(pre) != 1 {
 		t.Fatalf("%d ways, want 1 (one endpoint)", len(pre))
 	}
 	fwd := pre[0].Packet
 	fwd.Out = "cni0"
-	post := rs.Traverse(PostRouting, rs.Traverse(Forward, fwd, env)[0].Packet, env)
+	post := rs.Traverse(nf.PostRouting, rs.Traverse(nf.Forward, fwd, env)[0].Packet, env)
 	sent := post[0].Packet
 	if got, want := sent.Model().String(), "TCP 10.244.1.20:40000 -> 10.244.1.12:8080"; got != want {
 		t.Fatalf("to the endpoint: %s, want %s", got, want)
@@ -253,9 +254,9 @@ func TestKubeProxyReply(t *testing.T) {
 	reply := sent.Reply()
 	reply.In, reply.Out = "cni0", "cni0"
 	var got []string
-	for _, h := range []Hook{PreRouting, Forward, PostRouting} {
+	for _, h := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 		outs := rs.Traverse(h, reply, env)
-		if len(outs) != 1 || outs[0].Verdict != Accept {
+		if len(outs) != 1 || outs[0].Verdict != nf.Accept {
 			t.Fatalf("reply at %s: %s", h, traces(outs))
 		}
 		reply = outs[0].Packet
@@ -269,4 +270,9 @@ func TestKubeProxyReply(t *testing.T) {
 	if got, want := reply.Model().String(), "TCP 10.96.0.18:80 -> 10.244.1.20:40000"; got != want {
 		t.Errorf("reply leaves as %s, want %s", got, want)
 	}
+}
+
+func place(r nf.Rule) string {
+	table, chain := r.Place()
+	return table + "/" + chain
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/netstack/ipset"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Result is a match's three-way answer.
@@ -44,7 +45,7 @@ type Match interface {
 	// Module is the module's name as after -m.
 	Module() string
 	// Eval answers whether the packet matches.
-	Eval(p *Packet, env *Env) Result
+	Eval(p *nf.Packet, env *Env) Result
 	// String is the match as saved ("-m tcp --dport 80").
 	String() string
 }
@@ -73,7 +74,7 @@ type UnknownMatch struct {
 	Reason string
 }
 
-func (m *UnknownMatch) Eval(*Packet, *Env) Result { return Unsure }
+func (m *UnknownMatch) Eval(*nf.Packet, *Env) Result { return Unsure }
 
 // CommentMatch is -m comment; it always matches.
 type CommentMatch struct {
@@ -81,7 +82,7 @@ type CommentMatch struct {
 	Comment string
 }
 
-func (m *CommentMatch) Eval(*Packet, *Env) Result { return Hit }
+func (m *CommentMatch) Eval(*nf.Packet, *Env) Result { return Hit }
 
 // PortRange is an inclusive range of ports.
 type PortRange struct{ First, Last uint16 }
@@ -98,7 +99,7 @@ type L4Match struct {
 	HasFlags, NotFlags   bool
 }
 
-func (m *L4Match) Eval(p *Packet, _ *Env) Result {
+func (m *L4Match) Eval(p *nf.Packet, _ *Env) Result {
 	if p.Proto != m.Proto || p.Fragment {
 		return Miss
 	}
@@ -123,8 +124,8 @@ type ICMPMatch struct {
 	Not  bool
 }
 
-func (m *ICMPMatch) Eval(p *Packet, _ *Env) Result {
-	if p.Proto != ProtoICMP {
+func (m *ICMPMatch) Eval(p *nf.Packet, _ *Env) Result {
+	if p.Proto != nf.ProtoICMP {
 		return Miss
 	}
 	ok := m.Type == 255 || (p.ICMPType == m.Type && (m.Code < 0 || int(p.ICMPCode) == m.Code))
@@ -140,9 +141,9 @@ type MultiportMatch struct {
 	Not    bool
 }
 
-func (m *MultiportMatch) Eval(p *Packet, _ *Env) Result {
+func (m *MultiportMatch) Eval(p *nf.Packet, _ *Env) Result {
 	switch p.Proto {
-	case ProtoTCP, ProtoUDP, ProtoSCTP, 136:
+	case nf.ProtoTCP, nf.ProtoUDP, nf.ProtoSCTP, 136:
 	default:
 		return Miss
 	}
@@ -177,24 +178,24 @@ const (
 	StateDNAT
 )
 
-func stateBits(p *Packet) uint8 {
+func stateBits(p *nf.Packet) uint8 {
 	var b uint8
 	switch p.Conn.State {
-	case CtNew:
+	case nf.CtNew:
 		b = StateNew
-	case CtEstablished:
+	case nf.CtEstablished:
 		b = StateEstablished
-	case CtRelated:
+	case nf.CtRelated:
 		b = StateRelated
-	case CtInvalid:
+	case nf.CtInvalid:
 		return StateInvalid
-	case CtUntracked:
+	case nf.CtUntracked:
 		return StateUntracked
 	}
-	if p.Conn.Status&StatusSNAT != 0 {
+	if p.Conn.Status&nf.StatusSNAT != 0 {
 		b |= StateSNAT
 	}
-	if p.Conn.Status&StatusDNAT != 0 {
+	if p.Conn.Status&nf.StatusDNAT != 0 {
 		b |= StateDNAT
 	}
 	return b
@@ -204,7 +205,7 @@ func stateBits(p *Packet) uint8 {
 type ConntrackMatch struct {
 	base
 	States                 uint8
-	Statuses               CtStatus
+	Statuses               nf.CtStatus
 	HasState, HasStatus    bool
 	NotState, NotStatus    bool
 	OrigSrc, OrigDst       *netip.Prefix
@@ -215,7 +216,7 @@ type ConntrackMatch struct {
 	Dir string
 }
 
-func (m *ConntrackMatch) Eval(p *Packet, _ *Env) Result {
+func (m *ConntrackMatch) Eval(p *nf.Packet, _ *Env) Result {
 	if m.HasState && (stateBits(p)&m.States != 0) == m.NotState {
 		return Miss
 	}
@@ -225,13 +226,13 @@ func (m *ConntrackMatch) Eval(p *Packet, _ *Env) Result {
 		return hit(m.HasState)
 	}
 	if m.HasStatus {
-		var s CtStatus
-		if p.Conn.State != CtUntracked && p.Conn.State != CtInvalid {
+		var s nf.CtStatus
+		if p.Conn.State != nf.CtUntracked && p.Conn.State != nf.CtInvalid {
 			s = p.Conn.Status
 		}
 		ok := s&m.Statuses != 0
 		if m.Statuses == 0 { // NONE
-			ok = s&(StatusSeenReply|StatusAssured|StatusConfirmed|StatusExpected) == 0
+			ok = s&(nf.StatusSeenReply|nf.StatusAssured|nf.StatusConfirmed|nf.StatusExpected) == 0
 		}
 		if ok == m.NotStatus {
 			return Miss
@@ -258,10 +259,12 @@ func (m *ConntrackMatch) Eval(p *Packet, _ *Env) Result {
 
 // hasConn reports whether the packet has a conntrack entry: untracked and invalid ones (and
 // every packet in the raw table) have none.
-func hasConn(p *Packet) bool { return p.Conn.State != CtUntracked && p.Conn.State != CtInvalid }
+func hasConn(p *nf.Packet) bool {
+	return p.Conn.State != nf.CtUntracked && p.Conn.State != nf.CtInvalid
+}
 
 // origTuple is the connection's original source and destination.
-func origTuple(p *Packet) (netip.AddrPort, netip.AddrPort) {
+func origTuple(p *nf.Packet) (netip.AddrPort, netip.AddrPort) {
 	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
 	if p.Conn.Reply {
 		src, dst = dst, src
@@ -284,7 +287,7 @@ type MarkMatch struct {
 	Conn bool
 }
 
-func (m *MarkMatch) Eval(p *Packet, _ *Env) Result {
+func (m *MarkMatch) Eval(p *nf.Packet, _ *Env) Result {
 	mark := p.Mark
 	if m.Conn {
 		if !hasConn(p) {
@@ -305,7 +308,7 @@ type SetMatch struct {
 	ReturnNoMatch bool
 }
 
-func (m *SetMatch) Eval(p *Packet, env *Env) Result {
+func (m *SetMatch) Eval(p *nf.Packet, env *Env) Result {
 	if env == nil || env.Sets == nil {
 		return Unsure
 	}
@@ -372,7 +375,7 @@ func addrType(a netip.Addr, env *Env, iface string) (uint16, bool) {
 	return AddrUnicast, true
 }
 
-func (m *AddrTypeMatch) Eval(p *Packet, env *Env) Result {
+func (m *AddrTypeMatch) Eval(p *nf.Packet, env *Env) Result {
 	check := func(types uint16, not bool, a netip.Addr) Result {
 		if types == 0 {
 			return Hit
@@ -420,7 +423,7 @@ func (m *StatisticMatch) Share() float64 {
 	return p
 }
 
-func (m *StatisticMatch) Eval(*Packet, *Env) Result {
+func (m *StatisticMatch) Eval(*nf.Packet, *Env) Result {
 	switch s := m.Share(); {
 	case s <= 0:
 		return Miss
@@ -439,7 +442,7 @@ type PhysDevMatch struct {
 	NotIsIn, NotIsOut, NotIsBridged bool
 }
 
-func (m *PhysDevMatch) Eval(p *Packet, _ *Env) Result {
+func (m *PhysDevMatch) Eval(p *nf.Packet, _ *Env) Result {
 	if m.In != nil && (p.PhysIn != "" && IfaceMatch(*m.In, p.PhysIn)) == m.NotIn {
 		return Miss
 	}
@@ -462,7 +465,7 @@ func (m *PhysDevMatch) Eval(p *Packet, _ *Env) Result {
 // follows one packet, which it lets through.
 type LimitMatch struct{ base }
 
-func (m *LimitMatch) Eval(*Packet, *Env) Result { return Hit }
+func (m *LimitMatch) Eval(*nf.Packet, *Env) Result { return Hit }
 
 // IPRangeMatch is -m iprange.
 type IPRangeMatch struct {
@@ -471,7 +474,7 @@ type IPRangeMatch struct {
 	NotSrc, NotDst                       bool
 }
 
-func (m *IPRangeMatch) Eval(p *Packet, _ *Env) Result {
+func (m *IPRangeMatch) Eval(p *nf.Packet, _ *Env) Result {
 	in := func(a, lo, hi netip.Addr) bool { return !a.Less(lo) && !hi.Less(a) }
 	if m.SrcFirst.IsValid() && in(p.Src, m.SrcFirst, m.SrcLast) == m.NotSrc {
 		return Miss
@@ -494,7 +497,7 @@ type RecentMatch struct {
 	Not    bool
 }
 
-func (m *RecentMatch) Eval(p *Packet, env *Env) Result {
+func (m *RecentMatch) Eval(p *nf.Packet, env *Env) Result {
 	addr := p.Dst
 	if m.Source {
 		addr = p.Src
@@ -516,7 +519,7 @@ type PktTypeMatch struct {
 	Not  bool
 }
 
-func (m *PktTypeMatch) Eval(p *Packet, env *Env) Result {
+func (m *PktTypeMatch) Eval(p *nf.Packet, env *Env) Result {
 	t := "unicast"
 	switch {
 	case p.Dst.IsMulticast():
@@ -556,7 +559,8 @@ func (a *allocator) newMatch(module string, opts []option, text string) Match {
 		return m
 	case "tcp", "udp", "sctp", "udplite":
 		m := a.l4Match()
-		*m = L4Match{base: b, Proto: protoNumber(module)}
+		proto, _ := nf.ProtoNumber(module)
+		*m = L4Match{base: b, Proto: proto}
 		for _, o := range opts {
 			switch o.name {
 			case "--sport", "--source-port":
@@ -582,7 +586,7 @@ func (a *allocator) newMatch(module string, opts []option, text string) Match {
 				}
 				m.HasFlags, m.FlagsMask, m.FlagsComp, m.NotFlags = true, mask, comp, o.neg
 			case "--syn":
-				m.HasFlags, m.FlagsMask, m.FlagsComp, m.NotFlags = true, TCPSyn|TCPRst|TCPAck|TCPFin, TCPSyn, o.neg
+				m.HasFlags, m.FlagsMask, m.FlagsComp, m.NotFlags = true, nf.TCPSyn|nf.TCPRst|nf.TCPAck|nf.TCPFin, nf.TCPSyn, o.neg
 			default:
 				return unknown("option " + o.name)
 			}
@@ -900,7 +904,7 @@ func parsePort(s string) (uint16, bool) {
 	return uint16(n), true
 }
 
-var tcpFlagNames = map[string]uint8{"FIN": TCPFin, "SYN": TCPSyn, "RST": TCPRst, "PSH": TCPPsh, "ACK": TCPAck, "URG": TCPUrg, "ECE": TCPEce, "CWR": TCPCwr, "ALL": 0xff, "NONE": 0}
+var tcpFlagNames = map[string]uint8{"FIN": nf.TCPFin, "SYN": nf.TCPSyn, "RST": nf.TCPRst, "PSH": nf.TCPPsh, "ACK": nf.TCPAck, "URG": nf.TCPUrg, "ECE": nf.TCPEce, "CWR": nf.TCPCwr, "ALL": 0xff, "NONE": 0}
 
 func parseTCPFlags(s string) (uint8, bool) {
 	var f uint8
@@ -969,20 +973,20 @@ func parseStates(args []string) (uint8, bool) {
 	return bits, true
 }
 
-func parseStatuses(args []string) (CtStatus, bool) {
-	var bits CtStatus
+func parseStatuses(args []string) (nf.CtStatus, bool) {
+	var bits nf.CtStatus
 	for _, a := range args {
 		for s := range strings.SplitSeq(a, ",") {
 			switch s {
 			case "NONE":
 			case "EXPECTED":
-				bits |= StatusExpected
+				bits |= nf.StatusExpected
 			case "SEEN_REPLY":
-				bits |= StatusSeenReply
+				bits |= nf.StatusSeenReply
 			case "ASSURED":
-				bits |= StatusAssured
+				bits |= nf.StatusAssured
 			case "CONFIRMED":
-				bits |= StatusConfirmed
+				bits |= nf.StatusConfirmed
 			default:
 				return 0, false
 			}

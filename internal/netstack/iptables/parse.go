@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Parse reads a ruleset as iptables-save prints it, with or without counters (-c), every
@@ -453,7 +455,7 @@ func (p *worker) rule(r *Rule, tbl *Table) error {
 				return fmt.Errorf("%s without a protocol", t.s)
 			}
 			name := strings.ToLower(toks[i+1].s)
-			num, ok := protoNames[name]
+			num, ok := nf.ProtoNumber(name)
 			if !ok {
 				n, err := strconv.ParseUint(name, 10, 8)
 				if err != nil {
@@ -625,7 +627,7 @@ func (h Header) String() string {
 }
 
 // match evaluates the header against a packet.
-func (h *Header) match(p *Packet) bool {
+func (h *Header) match(p *nf.Packet) bool {
 	if h.Src.IsValid() && h.Src.Contains(p.Src) == h.NotSrc {
 		return false
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // parsedRule is what a test checks of a parsed rule: its place, header and each term as a
@@ -42,7 +44,7 @@ func describeMatch(m Match) string {
 	case *CommentMatch:
 		return "comment=" + m.Comment
 	case *L4Match:
-		s := fmt.Sprintf("%s", protoName(m.Proto))
+		s := fmt.Sprintf("%s", nf.ProtoName(m.Proto))
 		if m.SPort != nil {
 			s += fmt.Sprintf(" sport%s=%d:%d", neg(m.NotSPort), m.SPort.First, m.SPort.Last)
 		}
@@ -307,8 +309,8 @@ COMMIT
 	if p := rs.Chain("filter", "INPUT").Policy; p != "DROP" {
 		t.Errorf("INPUT policy = %q, want DROP", p)
 	}
-	out := rs.Traverse(Input, tcpPkt("10.0.0.1", 1, "10.0.0.9", 22), nil)
-	if len(out) != 1 || out[0].Verdict != Drop {
+	out := rs.Traverse(nf.Input, tcpPkt("10.0.0.1", 1, "10.0.0.9", 22), nil)
+	if len(out) != 1 || out[0].Verdict != nf.Drop {
 		t.Errorf("10.0.0.1 through MINE and back: %+v, want the DROP policy", out)
 	}
 }

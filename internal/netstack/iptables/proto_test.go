@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack/iptables/iptablestest"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // TestProtocolNamesAsTheKernelSaves loads rules with protocols given by number and by name
@@ -68,14 +69,14 @@ func TestProtocolRoundTrip(t *testing.T) {
 		proto model.Protocol
 		num   uint8
 	}{
-		"IP in IP as iptables-save names it": {"IPENCAP", ProtoIPEncap},
-		"protocol 94":                        {"IPIP", ProtoIPIP},
+		"IP in IP as iptables-save names it": {"IPENCAP", nf.ProtoIPEncap},
+		"protocol 94":                        {"IPIP", nf.ProtoIPIP},
 		"gre":                                {"GRE", 47},
-		"tcp":                                {model.TCP, ProtoTCP},
+		"tcp":                                {model.TCP, nf.ProtoTCP},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := FromModel(model.Packet{Protocol: c.proto})
+			p := nf.FromModel(model.Packet{Protocol: c.proto})
 			if p.Proto != c.num {
 				t.Errorf("FromModel(%s).Proto = %d, want %d", c.proto, p.Proto, c.num)
 			}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Table names in the kernel's order of priority within a hook.
@@ -155,3 +157,9 @@ func tableOrder(rs *Ruleset) []string {
 	slices.Sort(extra)
 	return append(out, extra...)
 }
+
+// Ruleset names iptables as the rule's ruleset.
+func (r *Rule) Ruleset() string { return nf.IPTables }
+
+// Place is the rule's table and chain.
+func (r *Rule) Place() (table, chain string) { return r.Table, r.Chain }

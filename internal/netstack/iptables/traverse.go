@@ -4,120 +4,18 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
-
-// Hook is a netfilter hook: where in the kernel's path a packet meets the rules.
-type Hook int
-
-const (
-	PreRouting Hook = iota
-	Input
-	Forward
-	Output
-	PostRouting
-)
-
-// Chain is the built-in chain's name for the hook.
-func (h Hook) String() string {
-	switch h {
-	case PreRouting:
-		return "PREROUTING"
-	case Input:
-		return "INPUT"
-	case Forward:
-		return "FORWARD"
-	case Output:
-		return "OUTPUT"
-	case PostRouting:
-		return "POSTROUTING"
-	}
-	return fmt.Sprintf("hook(%d)", int(h))
-}
 
 // hookTables lists the tables a hook passes, in the order of their priorities
 // (raw -300, mangle -150, dnat -100, filter 0, security 50, snat 100).
-var hookTables = map[Hook][]string{
-	PreRouting:  {TableRaw, TableMangle, TableNAT},
-	Input:       {TableMangle, TableFilter, TableSecurity, TableNAT},
-	Forward:     {TableMangle, TableFilter, TableSecurity},
-	Output:      {TableRaw, TableMangle, TableNAT, TableFilter, TableSecurity},
-	PostRouting: {TableMangle, TableNAT},
-}
-
-// Verdict is what the rules of a hook decide for a packet.
-type Verdict string
-
-const (
-	Accept Verdict = "Accept"
-	Drop   Verdict = "Drop"
-	Reject Verdict = "Reject"
-	// Unknown: a rule the evaluator does not understand decides; Outcome.Undecided names it.
-	Unknown Verdict = "Unknown"
-)
-
-// Step is one rule that matched (or a policy that applied) on the way, in order.
-type Step struct {
-	Table, Chain string
-	// Rule is nil when the chain's policy decided.
-	Rule *Rule
-	// Action says what followed: "continue", "jump CHAIN", "goto CHAIN", "return",
-	// "ACCEPT", "DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK",
-	// "CONNMARK", "LOG", ..., or "policy ACCEPT" / "policy DROP".
-	Action string
-}
-
-// String prints the step as "nat/KUBE-SERVICES: -A ... => jump KUBE-SVC-X".
-func (s Step) String() string {
-	if s.Rule == nil {
-		return s.Table + "/" + s.Chain + ": " + s.Action
-	}
-	return s.Table + "/" + s.Chain + ": " + s.Rule.String() + " => " + s.Action
-}
-
-// NAT is an address or port rewrite a rule made.
-type NAT struct {
-	// Kind is DNAT, SNAT, MASQUERADE or REDIRECT; or un-DNAT and un-SNAT (Rule nil) when
-	// conntrack reverses them on a reply.
-	Kind          string
-	Rule          *Rule
-	Before, After netip.AddrPort
-	// Note says what the evaluator chose where the kernel may choose otherwise (the first
-	// address of a range, a random source port kept as is).
-	Note string
-}
-
-// Fork is a statistic rule the walk passed: whether this outcome took it, and its share.
-type Fork struct {
-	Rule  *Rule
-	Taken bool
-	Share float64
-}
-
-// Outcome is one way a packet can go through a hook: there are several when statistic rules
-// split the traffic (one per service endpoint).
-type Outcome struct {
-	Verdict Verdict
-	// Packet is the packet as it leaves the hook: rewritten by NAT, marked, its connection
-	// state updated.
-	Packet Packet
-	NAT    []NAT
-	// RejectWith is the REJECT type when Verdict is Reject.
-	RejectWith string
-	// Trace holds every rule that matched and every policy that applied, in order.
-	Trace []Step
-	// Decider is the rule that gave the verdict; nil when a policy or the end of the tables
-	// did.
-	Decider *Rule
-	// Undecided is the rule whose unknown match or target decided, when Verdict is Unknown.
-	Undecided *Rule
-	// Uncertain holds rules with an unknown match whose target would not have changed the
-	// outcome (LOG, a counter): the walk went on past them.
-	Uncertain []*Rule
-	// Forks are the statistic rules passed, Probability the share of traffic on this way.
-	Forks       []Fork
-	Probability float64
-	// Note explains an Unknown verdict (what was not understood, or which bound was hit).
-	Note string
+var hookTables = map[nf.Hook][]string{
+	nf.PreRouting:  {TableRaw, TableMangle, TableNAT},
+	nf.Input:       {TableMangle, TableFilter, TableSecurity, TableNAT},
+	nf.Forward:     {TableMangle, TableFilter, TableSecurity},
+	nf.Output:      {TableRaw, TableMangle, TableNAT, TableFilter, TableSecurity},
+	nf.PostRouting: {TableMangle, TableNAT},
 }
 
 const (
@@ -133,24 +31,24 @@ const (
 // endpoints gives three outcomes. An ACCEPT ends one table and the packet goes on to the
 // next; DROP and REJECT end the hook. A missing table or chain is an empty one with policy
 // ACCEPT, as in the kernel.
-func (rs *Ruleset) Traverse(hook Hook, pkt Packet, env *Env) []Outcome {
+func (rs *Ruleset) Traverse(hook nf.Hook, pkt nf.Packet, env *Env) []nf.Outcome {
 	return rs.TraverseTables(hook, pkt, env, hookTables[hook]...)
 }
 
 // HookTables lists the tables a hook passes, in the kernel's order.
-func HookTables(hook Hook) []string { return slices.Clone(hookTables[hook]) }
+func HookTables(hook nf.Hook) []string { return slices.Clone(hookTables[hook]) }
 
 // TablePriority is the netfilter priority an iptables table registers its chains with (raw
 // -300, mangle -150, nat -100 for the destination and 100 for the source, filter 0, security
 // 50): where the tables stand among other rulesets' base chains on the same hook.
-func TablePriority(hook Hook, table string) int {
+func TablePriority(hook nf.Hook, table string) int {
 	switch table {
 	case TableRaw:
 		return -300
 	case TableMangle:
 		return -150
 	case TableNAT:
-		if hook == PostRouting || hook == Input {
+		if hook.SourceNAT() {
 			return 100
 		}
 		return -100
@@ -165,7 +63,7 @@ func TablePriority(hook Hook, table string) int {
 // walks the hook one stage at a time, carrying the packet and its connection between them.
 // The nat stage, where conntrack also reverses a reply's NAT, is walked only when TableNAT is
 // named.
-func (rs *Ruleset) TraverseTables(hook Hook, pkt Packet, env *Env, tables ...string) []Outcome {
+func (rs *Ruleset) TraverseTables(hook nf.Hook, pkt nf.Packet, env *Env, tables ...string) []nf.Outcome {
 	w := walker{rs: rs, env: env, hook: hook, maxOut: defaultMaxOutcomes, steps: defaultMaxSteps, maxDepth: defaultMaxDepth,
 		conntrack: rs.UsesConntrack() || env != nil && env.ConntrackInUse}
 	if env != nil {
@@ -208,15 +106,15 @@ type frame struct {
 }
 
 type state struct {
-	pkt Packet
+	pkt nf.Packet
 	// inRaw holds the packet's connection while the raw table runs: raw comes before
 	// conntrack, so there the packet has none (its state reads INVALID).
-	inRaw *Conn
+	inRaw *nf.Conn
 	table int
 	base  *Chain
 	cur   frame
 	stack []frame
-	o     Outcome
+	o     nf.Outcome
 	prob  float64
 }
 
@@ -233,10 +131,10 @@ func (s *state) clone() *state {
 type walker struct {
 	rs       *Ruleset
 	env      *Env
-	hook     Hook
+	hook     nf.Hook
 	tables   []*Chain
 	queue    []*state
-	out      []Outcome
+	out      []nf.Outcome
 	maxOut   int
 	steps    int
 	maxDepth int
@@ -244,18 +142,24 @@ type walker struct {
 	conntrack bool
 }
 
-func (w *walker) finish(s *state, v Verdict, decider *Rule) {
+func (w *walker) finish(s *state, v nf.Verdict, decider *Rule) {
 	leaveRaw(s)
 	s.o.Verdict, s.o.Packet, s.o.Probability = v, s.pkt, s.prob
 	if decider != nil {
 		s.o.Decider = decider
 	}
+	if v != nf.Accept {
+		s.o.Ruleset = nf.IPTables
+	}
 	w.out = append(w.out, s.o)
 }
 
 func (w *walker) unknown(s *state, r *Rule, note string) {
-	s.o.Undecided, s.o.Note = r, note
-	w.finish(s, Unknown, nil)
+	if r != nil {
+		s.o.Undecided = r
+	}
+	s.o.Note = note
+	w.finish(s, nf.Unknown, nil)
 }
 
 // leaveRaw gives the packet its connection back after the raw table, untracked when a
@@ -265,8 +169,8 @@ func leaveRaw(s *state) {
 		return
 	}
 	conn := *s.inRaw
-	if s.pkt.Conn.State == CtUntracked {
-		conn.State = CtUntracked
+	if s.pkt.Conn.State == nf.CtUntracked {
+		conn.State = nf.CtUntracked
 	}
 	s.pkt.Conn, s.inRaw = conn, nil
 }
@@ -277,24 +181,21 @@ func (w *walker) nextTable(s *state) bool {
 	for s.table++; s.table < len(w.tables); s.table++ {
 		c := w.tables[s.table]
 		if c == nil || c.Table == TableNAT {
-			if unNAT(w.hook, &s.pkt, &s.o) || c == nil {
+			if nf.UnNAT(w.hook, &s.pkt, &s.o) || c == nil {
 				continue
 			}
 		}
-		if c.Table == TableRaw && s.pkt.Conn.State != CtUntracked {
+		if c.Table == TableRaw && s.pkt.Conn.State != nf.CtUntracked {
 			conn := s.pkt.Conn
 			s.inRaw = &conn
-			s.pkt.Conn = Conn{State: CtInvalid}
+			s.pkt.Conn = nf.Conn{State: nf.CtInvalid}
 		}
 		if c.Table == TableNAT {
 			// Only a connection's first packet sees the nat table, once for the destination
 			// and once for the source; later ones take the binding conntrack made, and an
 			// untracked packet none at all.
-			done := StatusDstNATDone
-			if w.hook == PostRouting || w.hook == Input {
-				done = StatusSrcNATDone
-			}
-			if s.pkt.Conn.State != CtNew || s.pkt.Conn.Status&(StatusConfirmed|done) != 0 || !w.conntrack {
+			done := w.hook.NATDone()
+			if s.pkt.Conn.State != nf.CtNew || s.pkt.Conn.Status&(nf.StatusConfirmed|done) != 0 || !w.conntrack {
 				continue
 			}
 			s.pkt.Conn.Status |= done
@@ -305,35 +206,10 @@ func (w *walker) nextTable(s *state) bool {
 	return false
 }
 
-// unNAT undoes, at a hook's nat stage, the NAT of the connection a reply belongs to, as
-// conntrack does: the destination at PREROUTING and OUTPUT (a SNAT undone), the source at
-// POSTROUTING and INPUT (a DNAT undone). True when the packet is a reply.
-func unNAT(h Hook, p *Packet, o *Outcome) bool {
-	if !p.Conn.Reply || (p.Conn.State != CtEstablished && p.Conn.State != CtRelated) {
-		return false
-	}
-	switch h {
-	case PreRouting, Output:
-		if p.Conn.Status&StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() && netip.AddrPortFrom(p.Dst, p.DstPort) != p.Conn.OrigSrc {
-			// (A reply another ruleset's nat stage already reversed is left as it is.)
-			before := netip.AddrPortFrom(p.Dst, p.DstPort)
-			p.Dst, p.DstPort = p.Conn.OrigSrc.Addr(), p.Conn.OrigSrc.Port()
-			o.NAT = append(o.NAT, NAT{Kind: "un-SNAT", Before: before, After: p.Conn.OrigSrc, Note: "conntrack reverses the connection's source NAT"})
-		}
-	case PostRouting, Input:
-		if p.Conn.Status&StatusDNAT != 0 && p.Conn.OrigDst.IsValid() && netip.AddrPortFrom(p.Src, p.SrcPort) != p.Conn.OrigDst {
-			before := netip.AddrPortFrom(p.Src, p.SrcPort)
-			p.Src, p.SrcPort = p.Conn.OrigDst.Addr(), p.Conn.OrigDst.Port()
-			o.NAT = append(o.NAT, NAT{Kind: "un-DNAT", Before: before, After: p.Conn.OrigDst, Note: "conntrack reverses the connection's destination NAT"})
-		}
-	}
-	return true
-}
-
 // run walks one state to its end, queueing the other ways of each statistic fork.
 func (w *walker) run(s *state) {
 	if s.table < 0 && !w.nextTable(s) {
-		w.finish(s, Accept, nil)
+		w.finish(s, nf.Accept, nil)
 		return
 	}
 	for {
@@ -353,19 +229,19 @@ func (w *walker) run(s *state) {
 			if policy == "" {
 				policy = "ACCEPT"
 			}
-			s.o.Trace = append(s.o.Trace, Step{Table: s.base.Table, Chain: s.base.Name, Action: "policy " + policy})
+			s.o.Trace = append(s.o.Trace, nf.Step{Ruleset: nf.IPTables, Table: s.base.Table, Chain: s.base.Name, Action: "policy " + policy})
 			switch policy {
 			case "ACCEPT":
 				if !w.nextTable(s) {
-					w.finish(s, Accept, nil)
+					w.finish(s, nf.Accept, nil)
 					return
 				}
 				continue
 			case "DROP":
-				w.finish(s, Drop, nil)
+				w.finish(s, nf.Drop, nil)
 			default:
 				s.o.Note = "policy " + policy
-				w.finish(s, Unknown, nil)
+				w.finish(s, nf.Unknown, nil)
 			}
 			return
 		}
@@ -389,10 +265,10 @@ func (w *walker) run(s *state) {
 			}
 			other := s.clone()
 			other.prob *= 1 - share
-			other.o.Forks = append(other.o.Forks, Fork{Rule: r, Taken: false, Share: share})
+			other.o.Forks = append(other.o.Forks, nf.Fork{Rule: r, Taken: false, Share: share})
 			w.queue = append(w.queue, other)
 			s.prob *= share
-			s.o.Forks = append(s.o.Forks, Fork{Rule: r, Taken: true, Share: share})
+			s.o.Forks = append(s.o.Forks, nf.Fork{Rule: r, Taken: true, Share: share})
 		}
 		if done := w.apply(s, r); done {
 			return
@@ -402,7 +278,7 @@ func (w *walker) run(s *state) {
 
 // match evaluates a rule's header and matches. A known miss anywhere beats an unknown
 // elsewhere, since a rule holds only when all its terms do.
-func (w *walker) match(r *Rule, p *Packet) (Result, float64) {
+func (w *walker) match(r *Rule, p *nf.Packet) (Result, float64) {
 	if !r.Header.match(p) {
 		return Miss, 0
 	}
@@ -450,7 +326,7 @@ func unknownText(r *Rule) string {
 
 // apply runs a matched rule's target; true when the state is finished.
 func (w *walker) apply(s *state, r *Rule) bool {
-	step := Step{Table: r.Table, Chain: r.Chain, Rule: r, Action: "continue"}
+	step := nf.Step{Ruleset: nf.IPTables, Table: r.Table, Chain: r.Chain, Rule: r, Action: "continue"}
 	switch t := r.Target.(type) {
 	case nil:
 		s.o.Trace = append(s.o.Trace, step)
@@ -460,11 +336,11 @@ func (w *walker) apply(s *state, r *Rule) bool {
 		switch t.name {
 		case "ACCEPT":
 			if !w.nextTable(s) {
-				w.finish(s, Accept, r)
+				w.finish(s, nf.Accept, r)
 				return true
 			}
 		case "DROP":
-			w.finish(s, Drop, r)
+			w.finish(s, nf.Drop, r)
 			return true
 		case "RETURN":
 			if len(s.stack) == 0 {
@@ -478,7 +354,7 @@ func (w *walker) apply(s *state, r *Rule) bool {
 		step.Action = "REJECT"
 		s.o.Trace = append(s.o.Trace, step)
 		s.o.RejectWith = t.With
-		w.finish(s, Reject, r)
+		w.finish(s, nf.Reject, r)
 		return true
 	case *JumpTarget:
 		next := w.rs.Tables[r.Table].Chains[t.Chain]
@@ -515,7 +391,7 @@ func (w *walker) apply(s *state, r *Rule) bool {
 		}
 		// A NAT target ends the nat table with ACCEPT.
 		if !w.nextTable(s) {
-			w.finish(s, Accept, r)
+			w.finish(s, nf.Accept, r)
 			return true
 		}
 	case *MarkTarget:
@@ -526,7 +402,7 @@ func (w *walker) apply(s *state, r *Rule) bool {
 		step.Action = t.name
 		s.o.Trace = append(s.o.Trace, step)
 		if t.NoTrack {
-			s.pkt.Conn.State = CtUntracked
+			s.pkt.Conn.State = nf.CtUntracked
 		}
 	case *UnknownTarget:
 		step.Action = t.name
@@ -537,7 +413,7 @@ func (w *walker) apply(s *state, r *Rule) bool {
 	return false
 }
 
-func applyMark(p *Packet, t *MarkTarget) {
+func applyMark(p *nf.Packet, t *MarkTarget) {
 	switch {
 	case t.Conn && !hasConn(p):
 		// No connection (raw, untracked, invalid): CONNMARK has nothing to mark.
@@ -560,8 +436,8 @@ func (w *walker) nat(s *state, r *Rule, t *NATTarget) (string, bool) {
 		p.Conn.OrigSrc = netip.AddrPortFrom(p.Src, p.SrcPort)
 		p.Conn.OrigDst = netip.AddrPortFrom(p.Dst, p.DstPort)
 	}
-	n := NAT{Kind: t.name, Rule: r}
-	hasPorts := p.Proto == ProtoTCP || p.Proto == ProtoUDP || p.Proto == ProtoSCTP
+	n := nf.NAT{Kind: t.name, Rule: r}
+	hasPorts := p.Proto == nf.ProtoTCP || p.Proto == nf.ProtoUDP || p.Proto == nf.ProtoSCTP
 	var notes []string
 	if t.Range {
 		notes = append(notes, "the first address and port of the range taken")
@@ -589,7 +465,7 @@ func (w *walker) nat(s *state, r *Rule, t *NATTarget) (string, bool) {
 		}
 		n.After = netip.AddrPortFrom(p.Dst, p.DstPort)
 		if n.After != n.Before {
-			p.Conn.Status |= StatusDNAT
+			p.Conn.Status |= nf.StatusDNAT
 		}
 	case "SNAT", "MASQUERADE":
 		n.Before = netip.AddrPortFrom(p.Src, p.SrcPort)
@@ -610,7 +486,7 @@ func (w *walker) nat(s *state, r *Rule, t *NATTarget) (string, bool) {
 		}
 		n.After = netip.AddrPortFrom(p.Src, p.SrcPort)
 		if n.After != n.Before {
-			p.Conn.Status |= StatusSNAT
+			p.Conn.Status |= nf.StatusSNAT
 		}
 	}
 	for i, note := range notes {

@@ -9,5 +9,7 @@
 // (nf_hook_entries_grow inserts a new hook before its equals); the nftables listing keeps the
 // order tables were made in, iptables-nft's among them. The packet and its connection are carried from stage
 // to stage, every fork of one stage runs through the next (branches multiply), and an outcome
-// names the ruleset whose stage decided it.
+// names the ruleset whose stage decided it. Both evaluators speak package nf's vocabulary, so
+// an outcome is the same nf.Outcome a stage returned, continued (nf.Outcome.Then) through
+// the next.
 package netfilter

@@ -18,6 +18,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/iptables/iptablestest"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/netstack/nftables"
 )
 
@@ -120,7 +121,7 @@ func TestKernelOrder(t *testing.T) {
 
 			sport++
 			src := netip.AddrPortFrom(netip.MustParseAddr("10.10.1.2"), uint16(sport))
-			pkt := iptables.Packet{Src: src.Addr(), SrcPort: src.Port(), Dst: netip.MustParseAddr("10.10.2.2"), DstPort: 7001, Proto: iptables.ProtoUDP, In: "r1"}
+			pkt := nf.Packet{Src: src.Addr(), SrcPort: src.Port(), Dst: netip.MustParseAddr("10.10.2.2"), DstPort: 7001, Proto: nf.ProtoUDP, In: "r1"}
 			predicted, trace := predictForward(t, rules, pkt)
 
 			conn := iptablestest.InNetns(t, l.A, func() (net.PacketConn, error) { return net.ListenPacket("udp4", src.String()) })
@@ -162,12 +163,12 @@ func TestKernelOrder(t *testing.T) {
 
 // predictForward follows the packet through PREROUTING, FORWARD (out r2) and POSTROUTING
 // and says where it arrives, as the test names it.
-func predictForward(t *testing.T, rules *Rules, pkt iptables.Packet) (string, string) {
+func predictForward(t *testing.T, rules *Rules, pkt nf.Packet) (string, string) {
 	t.Helper()
 	var trace strings.Builder
 	p := pkt
-	for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Forward, iptables.PostRouting} {
-		if h != iptables.PreRouting {
+	for _, h := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
+		if h != nf.PreRouting {
 			p.Out = "r2"
 		}
 		outs := rules.Traverse(h, p)
@@ -176,8 +177,8 @@ func predictForward(t *testing.T, rules *Rules, pkt iptables.Packet) (string, st
 			t.Fatalf("%s: %d outcomes\n%s", h, len(outs), trace.String())
 		}
 		switch outs[0].Verdict {
-		case iptables.Accept:
-		case iptables.Drop, iptables.Reject:
+		case nf.Accept:
+		case nf.Drop, nf.Reject:
 			return "dropped", trace.String()
 		default:
 			t.Fatalf("%s: %s\n%s", h, outs[0].Verdict, trace.String())

@@ -3,18 +3,12 @@ package netfilter
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/netstack/nftables"
-)
-
-// Names of the rulesets, as outcomes and steps name them.
-const (
-	IPTables = "iptables"
-	NFTables = "nftables"
 )
 
 // maxOutcomes bounds the branches of one hook across stages; each evaluator bounds its own.
@@ -34,7 +28,7 @@ type Rules struct {
 	// legacy is set when iptables uses its legacy backend: its tables are then not in the
 	// nftables listing and were registered first.
 	legacy bool
-	stages map[iptables.Hook][]stage
+	stages map[nf.Hook][]stage
 }
 
 // Options say what New cannot tell from the rulesets.
@@ -54,11 +48,11 @@ func New(ipt *iptables.Ruleset, nft *nftables.Ruleset, env *iptables.Env, opts O
 	if env == nil {
 		env = &iptables.Env{}
 	}
-	r := &Rules{IPTables: ipt, NFTables: nft, Env: env, legacy: opts.Legacy, stages: map[iptables.Hook][]stage{}}
+	r := &Rules{IPTables: ipt, NFTables: nft, Env: env, legacy: opts.Legacy, stages: map[nf.Hook][]stage{}}
 	if nft != nil && nftTracks(nft) {
 		env.ConntrackInUse = true
 	}
-	for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Input, iptables.Forward, iptables.Output, iptables.PostRouting} {
+	for _, h := range []nf.Hook{nf.PreRouting, nf.Input, nf.Forward, nf.Output, nf.PostRouting} {
 		r.stages[h] = r.order(h)
 	}
 	return r
@@ -113,13 +107,13 @@ type stage struct {
 
 func (s stage) ruleset() string {
 	if s.nft != nil {
-		return NFTables
+		return nf.NFTables
 	}
-	return IPTables
+	return nf.IPTables
 }
 
 // order lays out a hook's stages by priority.
-func (r *Rules) order(h iptables.Hook) []stage {
+func (r *Rules) order(h nf.Hook) []stage {
 	var plain, nat []member
 	for _, t := range iptables.HookTables(h) {
 		m := member{prio: iptables.TablePriority(h, t), order: r.iptOrder(t), ipt: t, nat: t == iptables.TableNAT}
@@ -152,7 +146,7 @@ func (r *Rules) order(h iptables.Hook) []stage {
 	slices.SortStableFunc(nat, byPrio)
 	var out []stage
 	natAt := -1
-	if h != iptables.Forward {
+	if h != nf.Forward {
 		natPrio := iptables.TablePriority(h, iptables.TableNAT)
 		natAt = len(plain)
 		for i, m := range plain {
@@ -227,140 +221,15 @@ func (r *Rules) nftOrder(c *nftables.Chain) int {
 	return 1 << 30
 }
 
-// Rule is a rule of either ruleset; the zero Rule is none (a policy decided).
-type Rule struct {
-	IPT *iptables.Rule
-	NFT *nftables.Rule
-}
-
-// IsZero reports whether r names no rule.
-func (r Rule) IsZero() bool { return r.IPT == nil && r.NFT == nil }
-
-// Ruleset is IPTables or NFTables; empty for the zero Rule.
-func (r Rule) Ruleset() string {
-	switch {
-	case r.IPT != nil:
-		return IPTables
-	case r.NFT != nil:
-		return NFTables
-	}
-	return ""
-}
-
-// Table and Chain are where the rule is.
-func (r Rule) Table() string {
-	switch {
-	case r.IPT != nil:
-		return r.IPT.Table
-	case r.NFT != nil:
-		return r.NFT.Table
-	}
-	return ""
-}
-
-// Chain is the rule's chain.
-func (r Rule) Chain() string {
-	switch {
-	case r.IPT != nil:
-		return r.IPT.Chain
-	case r.NFT != nil:
-		return r.NFT.Chain
-	}
-	return ""
-}
-
-// String prints an iptables rule as iptables-save does, and an nftables rule with its table,
-// chain, handle and statements.
-func (r Rule) String() string {
-	switch {
-	case r.IPT != nil:
-		return r.IPT.String()
-	case r.NFT != nil:
-		return "nftables " + r.NFT.String()
-	}
-	return ""
-}
-
-// Step is one rule that matched, or a policy that applied, in either ruleset.
-type Step struct {
-	Ruleset string
-	Table   string
-	Chain   string
-	Rule    Rule
-	// Action is what followed, in the evaluator's words ("jump X", "DNAT", "vmap goto X",
-	// "policy ACCEPT", ...).
-	Action string
-}
-
-func (s Step) String() string {
-	where := s.Table + "/" + s.Chain
-	if s.Rule.IsZero() {
-		return s.Ruleset + " " + where + ": " + s.Action
-	}
-	if s.Rule.NFT != nil {
-		return s.Rule.String() + " => " + s.Action
-	}
-	return s.Ruleset + " " + where + ": " + s.Rule.String() + " => " + s.Action
-}
-
-// NAT is an address or port rewrite a rule made, or conntrack's reversal of one on a reply
-// (Rule zero, Kind un-DNAT or un-SNAT).
-type NAT struct {
-	// Kind is DNAT, SNAT, MASQUERADE, REDIRECT, un-DNAT or un-SNAT, whichever ruleset made it.
-	Kind          string
-	Rule          Rule
-	Before, After netip.AddrPort
-	Note          string
-}
-
-func (n NAT) String() string { return fmt.Sprintf("%s %s -> %s", n.Kind, n.Before, n.After) }
-
-// Outcome is one way a packet goes through a hook, across both rulesets.
-type Outcome struct {
-	Verdict iptables.Verdict
-	// Packet is the packet as it leaves the hook, with its connection.
-	Packet iptables.Packet
-	NAT    []NAT
-	Trace  []Step
-	// Ruleset is the ruleset whose stage ended the hook with Drop, Reject or Unknown; empty
-	// when every stage accepted.
-	Ruleset string
-	// Decider is the rule that dropped or rejected (zero when a policy did); Undecided the
-	// rule not understood that decided an Unknown.
-	Decider, Undecided Rule
-	// Uncertain are rules with a match not understood that the walk went past (their
-	// target would not have changed the outcome).
-	Uncertain  []Rule
-	RejectWith string
-	// Probability is the share of packets on this way.
-	Probability float64
-	Note        string
-}
-
-// LastNAT returns the last rewrite a rule made (not conntrack's reversal), or nil.
-func (o *Outcome) LastNAT() *NAT {
-	for i := len(o.NAT) - 1; i >= 0; i-- {
-		if !o.NAT[i].Rule.IsZero() {
-			return &o.NAT[i]
-		}
-	}
-	return nil
-}
-
-// PassThrough is the outcome of a hook without rules: the packet goes on as it came.
-func PassThrough(pkt iptables.Packet) Outcome {
-	return Outcome{Verdict: iptables.Accept, Packet: pkt, Probability: 1}
-}
-
 // Traverse evaluates pkt through every stage of the hook in priority order and returns one
 // outcome per way it goes. A Drop, Reject or Unknown ends an outcome at its stage; an Accept
 // goes on to the next stage, as in the kernel, where an accept ends only its own base chain.
-func (r *Rules) Traverse(hook iptables.Hook, pkt iptables.Packet) []Outcome {
-	cur := []Outcome{PassThrough(pkt)}
+func (r *Rules) Traverse(hook nf.Hook, pkt nf.Packet) []nf.Outcome {
+	cur := []nf.Outcome{nf.PassThrough(pkt)}
 	for _, st := range r.stages[hook] {
-		var next []Outcome
+		var next []nf.Outcome
 		for _, o := range cur {
-			if o.Verdict != iptables.Accept {
+			if o.Verdict != nf.Accept {
 				next = append(next, o)
 				continue
 			}
@@ -371,7 +240,7 @@ func (r *Rules) Traverse(hook iptables.Hook, pkt iptables.Packet) []Outcome {
 			}
 			if len(next) > maxOutcomes {
 				last := &next[len(next)-1]
-				last.Verdict, last.Note = iptables.Unknown, fmt.Sprintf("more than %d ways through the rules", maxOutcomes)
+				last.Verdict, last.Note = nf.Unknown, fmt.Sprintf("more than %d ways through the rules", maxOutcomes)
 				return next
 			}
 		}
@@ -381,16 +250,16 @@ func (r *Rules) Traverse(hook iptables.Hook, pkt iptables.Packet) []Outcome {
 }
 
 // run walks one stage of one ruleset and continues o with each of its outcomes.
-func (r *Rules) run(hook iptables.Hook, st stage, o Outcome) []Outcome {
-	var out []Outcome
+func (r *Rules) run(hook nf.Hook, st stage, o nf.Outcome) []nf.Outcome {
+	var out []nf.Outcome
 	if st.nft == nil {
 		for _, so := range r.IPTables.TraverseTables(hook, o.Packet, r.Env, st.ipt...) {
-			out = append(out, o.then(fromIPT(so)))
+			out = append(out, o.Then(so))
 		}
 		return out
 	}
 	for _, so := range r.NFTables.TraverseChains(hook, o.Packet, r.Env, func(c *nftables.Chain) bool { return st.nft[c] }) {
-		out = append(out, o.then(fromNFT(so)))
+		out = append(out, o.Then(so))
 	}
 	return out
 }
@@ -399,25 +268,22 @@ func (r *Rules) run(hook iptables.Hook, st stage, o Outcome) []Outcome {
 // order, each only while none before it bound the connection (the kernel's
 // nf_nat_initialized), and the stage counted as done afterwards (its null binding). A reply
 // skips the chains and has its connection's NAT reversed instead.
-func (r *Rules) natStage(hook iptables.Hook, groups []stage, o Outcome) []Outcome {
-	done := iptables.StatusDstNATDone
-	if hook == iptables.PostRouting || hook == iptables.Input {
-		done = iptables.StatusSrcNATDone
-	}
+func (r *Rules) natStage(hook nf.Hook, groups []stage, o nf.Outcome) []nf.Outcome {
+	done := hook.NATDone()
 	// Only a new connection's first packet is bound here, once per direction.
-	binds := o.Packet.Conn.State == iptables.CtNew && o.Packet.Conn.Status&(done|iptables.StatusConfirmed) == 0
+	binds := o.Packet.Conn.State == nf.CtNew && o.Packet.Conn.Status&(done|nf.StatusConfirmed) == 0
 	if len(groups) == 0 {
 		// No nat chain at all: conntrack still reverses a reply's NAT here.
 		groups = []stage{{ipt: []string{iptables.TableNAT}}}
 	}
-	cur := []Outcome{o}
-	var finished []Outcome
+	cur := []nf.Outcome{o}
+	var finished []nf.Outcome
 	for gi, g := range groups {
-		var next []Outcome
+		var next []nf.Outcome
 		for _, c := range cur {
 			for _, so := range r.run(hook, g, c) {
 				switch {
-				case so.Verdict != iptables.Accept, natSince(so.NAT[len(c.NAT):]), gi == len(groups)-1:
+				case so.Verdict != nf.Accept, natSince(so.NAT[len(c.NAT):]), gi == len(groups)-1:
 					if binds {
 						so.Packet.Conn.Status |= done
 					}
@@ -437,92 +303,11 @@ func (r *Rules) natStage(hook iptables.Hook, groups []stage, o Outcome) []Outcom
 }
 
 // natSince reports whether a rule (not conntrack) rewrote the packet among ns.
-func natSince(ns []NAT) bool {
+func natSince(ns []nf.NAT) bool {
 	for _, n := range ns {
-		if !n.Rule.IsZero() {
+		if n.Rule != nil {
 			return true
 		}
 	}
 	return false
-}
-
-// then continues o with the outcome of one more stage.
-func (o Outcome) then(s Outcome) Outcome {
-	n := o
-	n.Packet = s.Packet
-	n.Probability = o.Probability * s.Probability
-	n.Trace = append(slices.Clip(o.Trace), s.Trace...)
-	n.NAT = append(slices.Clip(o.NAT), s.NAT...)
-	n.Uncertain = append(slices.Clip(o.Uncertain), s.Uncertain...)
-	if s.Verdict != iptables.Accept {
-		n.Verdict, n.Ruleset = s.Verdict, s.Ruleset
-		n.Decider, n.Undecided, n.RejectWith, n.Note = s.Decider, s.Undecided, s.RejectWith, s.Note
-	}
-	return n
-}
-
-func fromIPT(o iptables.Outcome) Outcome {
-	n := Outcome{Verdict: o.Verdict, Packet: o.Packet, Probability: o.Probability, RejectWith: o.RejectWith, Note: o.Note}
-	if o.Verdict != iptables.Accept {
-		n.Ruleset = IPTables
-	}
-	if o.Decider != nil && o.Verdict != iptables.Accept {
-		n.Decider = Rule{IPT: o.Decider}
-	}
-	if o.Undecided != nil {
-		n.Undecided = Rule{IPT: o.Undecided}
-	}
-	for _, s := range o.Trace {
-		st := Step{Ruleset: IPTables, Table: s.Table, Chain: s.Chain, Action: s.Action}
-		if s.Rule != nil {
-			st.Rule = Rule{IPT: s.Rule}
-		}
-		n.Trace = append(n.Trace, st)
-	}
-	for _, x := range o.NAT {
-		nat := NAT{Kind: x.Kind, Before: x.Before, After: x.After, Note: x.Note}
-		if x.Rule != nil {
-			nat.Rule = Rule{IPT: x.Rule}
-		}
-		n.NAT = append(n.NAT, nat)
-	}
-	for _, u := range o.Uncertain {
-		n.Uncertain = append(n.Uncertain, Rule{IPT: u})
-	}
-	return n
-}
-
-// nftNATKinds names nftables' nat statements as iptables' targets are named.
-var nftNATKinds = map[string]string{"dnat": "DNAT", "snat": "SNAT", "masquerade": "MASQUERADE", "redirect": "REDIRECT", "un-dnat": "un-DNAT", "un-snat": "un-SNAT"}
-
-func fromNFT(o nftables.Outcome) Outcome {
-	n := Outcome{Verdict: o.Verdict, Packet: o.Packet, Probability: o.Probability, RejectWith: o.RejectWith, Note: o.Note}
-	if o.Verdict != iptables.Accept {
-		n.Ruleset = NFTables
-	}
-	if o.Decider != nil {
-		n.Decider = Rule{NFT: o.Decider}
-	}
-	if o.Undecided != nil {
-		n.Undecided = Rule{NFT: o.Undecided}
-	}
-	for _, s := range o.Trace {
-		st := Step{Ruleset: NFTables, Table: s.Table, Chain: s.Chain, Action: s.Action}
-		if s.Rule != nil {
-			st.Rule = Rule{NFT: s.Rule}
-		}
-		n.Trace = append(n.Trace, st)
-	}
-	for _, x := range o.NAT {
-		kind := nftNATKinds[x.Kind]
-		if kind == "" {
-			kind = x.Kind
-		}
-		nat := NAT{Kind: kind, Before: x.Before, After: x.After, Note: x.Note}
-		if x.Rule != nil {
-			nat.Rule = Rule{NFT: x.Rule}
-		}
-		n.NAT = append(n.NAT, nat)
-	}
-	return n
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/netstack/nftables"
 )
 
@@ -89,13 +90,13 @@ const (
 )
 
 type way struct {
-	Verdict iptables.Verdict
+	Verdict nf.Verdict
 	Packet  string
 	Share   string
 	Ruleset string
 }
 
-func ways(outs []Outcome) []way {
+func ways(outs []nf.Outcome) []way {
 	var got []way
 	for _, o := range outs {
 		got = append(got, way{o.Verdict, o.Packet.Model().String(), fmt.Sprintf("%.2f", o.Probability), o.Ruleset})
@@ -104,7 +105,7 @@ func ways(outs []Outcome) []way {
 	return got
 }
 
-func traces(outs []Outcome) string {
+func traces(outs []nf.Outcome) string {
 	var b strings.Builder
 	for i, o := range outs {
 		fmt.Fprintf(&b, "outcome %d: %s %s p=%.2f by %s %s\n", i, o.Verdict, o.Packet.Model(), o.Probability, o.Ruleset, o.Note)
@@ -118,8 +119,8 @@ func traces(outs []Outcome) string {
 	return b.String()
 }
 
-func packet(src string, sport uint16, dst string, dport uint16, in, out string) iptables.Packet {
-	return iptables.Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: iptables.ProtoTCP, SrcPort: sport, DstPort: dport, TCPFlags: iptables.TCPSyn, In: in, Out: out}
+func packet(src string, sport uint16, dst string, dport uint16, in, out string) nf.Packet {
+	return nf.Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: nf.ProtoTCP, SrcPort: sport, DstPort: dport, TCPFlags: nf.TCPSyn, In: in, Out: out}
 }
 
 func TestPriorityOrder(t *testing.T) {
@@ -127,27 +128,27 @@ func TestPriorityOrder(t *testing.T) {
 	cases := map[string]struct {
 		ipt  map[string][]string
 		nft  string
-		hook iptables.Hook
-		pkt  iptables.Packet
+		hook nf.Hook
+		pkt  nf.Packet
 		want []way
 	}{
 		"iptables mangle (-150) marks before an nftables chain at -110 reads the mark": {
 			ipt:  map[string][]string{"mangle": {iptMark1}},
 			nft:  nft([]nftChain{{"pre", "filter", "prerouting", -110, []string{markIs1Drop}}}),
-			hook: iptables.PreRouting, pkt: toService,
-			want: []way{{iptables.Drop, "TCP 10.10.1.2:40000 -> 10.96.0.1:80", "1.00", NFTables}},
+			hook: nf.PreRouting, pkt: toService,
+			want: []way{{nf.Drop, "TCP 10.10.1.2:40000 -> 10.96.0.1:80", "1.00", nf.NFTables}},
 		},
 		"an nftables chain at -200 runs before iptables mangle marks": {
 			ipt:  map[string][]string{"mangle": {iptMark1}},
 			nft:  nft([]nftChain{{"pre", "filter", "prerouting", -200, []string{markIs1Drop}}}),
-			hook: iptables.PreRouting, pkt: toService,
-			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.96.0.1:80", "1.00", ""}},
+			hook: nf.PreRouting, pkt: toService,
+			want: []way{{nf.Accept, "TCP 10.10.1.2:40000 -> 10.96.0.1:80", "1.00", ""}},
 		},
 		"nat stage at one priority: the nftables chain registered after iptables' table binds first": {
 			ipt:  map[string][]string{"nat": {iptDNAT5}},
 			nft:  nft([]nftChain{{"nat", "nat", "prerouting", -100, []string{dnatTo9}}}),
-			hook: iptables.PreRouting, pkt: toService,
-			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.9:8080", "1.00", ""}},
+			hook: nf.PreRouting, pkt: toService,
+			want: []way{{nf.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.9:8080", "1.00", ""}},
 		},
 		"nat stage at one priority: iptables-nft's table made after the nftables one binds first": {
 			ipt: map[string][]string{"nat": {iptDNAT5}},
@@ -156,47 +157,47 @@ func TestPriorityOrder(t *testing.T) {
 {"rule": {"family": "ip", "table": "t0", "chain": "nat", "expr": ` + dnatTo9 + `}},
 {"table": {"family": "ip", "name": "nat"}},
 {"chain": {"family": "ip", "table": "nat", "name": "PREROUTING", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}]}`,
-			hook: iptables.PreRouting, pkt: toService,
-			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.5:8080", "1.00", ""}},
+			hook: nf.PreRouting, pkt: toService,
+			want: []way{{nf.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.5:8080", "1.00", ""}},
 		},
 		"nat stage: an nftables nat chain of higher priority (-150) binds first": {
 			ipt:  map[string][]string{"nat": {iptDNAT5}},
 			nft:  nft([]nftChain{{"nat", "nat", "prerouting", -150, []string{dnatTo9}}}),
-			hook: iptables.PreRouting, pkt: toService,
-			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.9:8080", "1.00", ""}},
+			hook: nf.PreRouting, pkt: toService,
+			want: []way{{nf.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.9:8080", "1.00", ""}},
 		},
 		"nat stage: an nftables nat chain that translates nothing lets iptables' nat run": {
 			ipt:  map[string][]string{"nat": {iptDNAT5}},
 			nft:  nft([]nftChain{{"nat", "nat", "prerouting", -150, []string{dnatOther}}}),
-			hook: iptables.PreRouting, pkt: toService,
-			want: []way{{iptables.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.5:8080", "1.00", ""}},
+			hook: nf.PreRouting, pkt: toService,
+			want: []way{{nf.Accept, "TCP 10.10.1.2:40000 -> 10.10.2.5:8080", "1.00", ""}},
 		},
 		"branches multiply: nftables' numgen at the nat stage, then iptables' statistic in filter": {
 			ipt:  map[string][]string{"filter": {"-A OUTPUT -m statistic --mode random --probability 0.50000000000 -j DROP"}},
 			nft:  nft([]nftChain{{"nat", "nat", "output", -100, []string{numgen2}}}),
-			hook: iptables.Output, pkt: packet("10.10.1.1", 40000, "10.96.0.1", 80, "", "r2"),
+			hook: nf.Output, pkt: packet("10.10.1.1", 40000, "10.96.0.1", 80, "", "r2"),
 			want: []way{
-				{iptables.Accept, "TCP 10.10.1.1:40000 -> 10.10.2.2:8080", "0.25", ""},
-				{iptables.Drop, "TCP 10.10.1.1:40000 -> 10.10.2.2:8080", "0.25", IPTables},
-				{iptables.Accept, "TCP 10.10.1.1:40000 -> 10.10.2.3:8080", "0.25", ""},
-				{iptables.Drop, "TCP 10.10.1.1:40000 -> 10.10.2.3:8080", "0.25", IPTables},
+				{nf.Accept, "TCP 10.10.1.1:40000 -> 10.10.2.2:8080", "0.25", ""},
+				{nf.Drop, "TCP 10.10.1.1:40000 -> 10.10.2.2:8080", "0.25", nf.IPTables},
+				{nf.Accept, "TCP 10.10.1.1:40000 -> 10.10.2.3:8080", "0.25", ""},
+				{nf.Drop, "TCP 10.10.1.1:40000 -> 10.10.2.3:8080", "0.25", nf.IPTables},
 			},
 		},
 		"a drop in an nftables filter chain after iptables' filter accepted": {
 			ipt:  map[string][]string{"filter": {"-A FORWARD -j ACCEPT"}},
 			nft:  nft([]nftChain{{"fwd", "filter", "forward", 10, []string{dropPort81}}}),
-			hook: iptables.Forward, pkt: packet("10.10.1.2", 40000, "10.10.2.2", 81, "r1", "r2"),
-			want: []way{{iptables.Drop, "TCP 10.10.1.2:40000 -> 10.10.2.2:81", "1.00", NFTables}},
+			hook: nf.Forward, pkt: packet("10.10.1.2", 40000, "10.10.2.2", 81, "r1", "r2"),
+			want: []way{{nf.Drop, "TCP 10.10.1.2:40000 -> 10.10.2.2:81", "1.00", nf.NFTables}},
 		},
 		"iptables-nft's own tables in the listing are left to iptables-save": {
 			ipt: map[string][]string{"filter": {"-A FORWARD -m foo --bar -j ACCEPT"}},
 			nft: `{"nftables": [{"table": {"family": "ip", "name": "filter"}},
 {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}},
 {"rule": {"family": "ip", "table": "filter", "chain": "FORWARD", "expr": [{"xt": {"type": "match", "name": "foo"}}, {"drop": null}]}}]}`,
-			hook: iptables.Forward, pkt: packet("10.10.1.2", 40000, "10.10.2.2", 81, "r1", "r2"),
+			hook: nf.Forward, pkt: packet("10.10.1.2", 40000, "10.10.2.2", 81, "r1", "r2"),
 			// iptables-save's rule has an unknown match whose target is ACCEPT: Unknown,
 			// decided by iptables (the xt statement of its nft form is never reached).
-			want: []way{{iptables.Unknown, "TCP 10.10.1.2:40000 -> 10.10.2.2:81", "1.00", IPTables}},
+			want: []way{{nf.Unknown, "TCP 10.10.1.2:40000 -> 10.10.2.2:81", "1.00", nf.IPTables}},
 		},
 	}
 	for name, c := range cases {
@@ -232,10 +233,10 @@ func TestReplyReversedOnce(t *testing.T) {
 	}
 	rules := New(ipt, nrs, env(t), Options{})
 	p := packet("10.10.1.2", 40000, "10.96.0.1", 80, "r1", "")
-	for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Forward, iptables.PostRouting} {
+	for _, h := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 		p.Out = "r2"
 		outs := rules.Traverse(h, p)
-		if len(outs) != 1 || outs[0].Verdict != iptables.Accept {
+		if len(outs) != 1 || outs[0].Verdict != nf.Accept {
 			t.Fatalf("forward %s:\n%s", h, traces(outs))
 		}
 		p = outs[0].Packet
@@ -246,9 +247,9 @@ func TestReplyReversedOnce(t *testing.T) {
 	r := p.Reply()
 	r.In, r.Out = "r2", "r1"
 	var nats []string
-	for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Forward, iptables.PostRouting} {
+	for _, h := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 		outs := rules.Traverse(h, r)
-		if len(outs) != 1 || outs[0].Verdict != iptables.Accept {
+		if len(outs) != 1 || outs[0].Verdict != nf.Accept {
 			t.Fatalf("reply %s:\n%s", h, traces(outs))
 		}
 		for _, n := range outs[0].NAT {
@@ -281,19 +282,19 @@ func TestKubeProxyFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules := New(ipt, nrs, env(t), Options{})
-	pre := rules.Traverse(iptables.PreRouting, packet("10.244.1.20", 40000, "10.96.0.10", 80, "r1", ""))
+	pre := rules.Traverse(nf.PreRouting, packet("10.244.1.20", 40000, "10.96.0.10", 80, "r1", ""))
 	if diff := cmp.Diff([]way{
-		{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8080", "0.33", ""},
-		{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.33", ""},
-		{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.33", ""},
+		{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8080", "0.33", ""},
+		{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.33", ""},
+		{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.33", ""},
 	}, ways(pre)); diff != "" {
 		t.Fatalf("(-want +got):\n%s\n%s", diff, traces(pre))
 	}
 	// Through FORWARD both rulesets' filter chains accept.
 	p := pre[0].Packet
 	p.Out = "r2"
-	fwd := rules.Traverse(iptables.Forward, p)
-	if len(fwd) != 1 || fwd[0].Verdict != iptables.Accept {
+	fwd := rules.Traverse(nf.Forward, p)
+	if len(fwd) != 1 || fwd[0].Verdict != nf.Accept {
 		t.Fatalf("forward:\n%s", traces(fwd))
 	}
 	var rulesets []string
@@ -304,7 +305,7 @@ func TestKubeProxyFixture(t *testing.T) {
 	}
 	// Both filter chains are at priority 0; kube-proxy made its table after iptables-nft
 	// made "ip filter" (the listing's order), so its chain runs first.
-	if diff := cmp.Diff([]string{NFTables, IPTables}, rulesets); diff != "" {
+	if diff := cmp.Diff([]string{nf.NFTables, nf.IPTables}, rulesets); diff != "" {
 		t.Errorf("rulesets on the way (-want +got):\n%s\n%s", diff, traces(fwd))
 	}
 }

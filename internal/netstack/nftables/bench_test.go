@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 func BenchmarkParseKubeProxy(b *testing.B) {
@@ -31,10 +32,10 @@ func BenchmarkTraverseClusterIP(b *testing.B) {
 		b.Fatal(err)
 	}
 	env := &iptables.Env{}
-	p := pkt(iptables.ProtoTCP, "10.244.1.20", 40000, "10.96.0.10", 80, "cni0")
+	p := pkt(nf.ProtoTCP, "10.244.1.20", 40000, "10.96.0.10", 80, "cni0")
 	b.ReportAllocs()
 	for b.Loop() {
-		if outs := rs.Traverse(iptables.PreRouting, p, env, nil); len(outs) != 3 {
+		if outs := rs.Traverse(nf.PreRouting, p, env, nil); len(outs) != 3 {
 			b.Fatalf("%d outcomes, want 3", len(outs))
 		}
 	}

@@ -8,52 +8,13 @@ import (
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
-// Step is one rule that matched, or a policy that applied, in order.
-type Step struct {
-	Table, Chain string
-	// Rule is nil when the chain's policy decided.
-	Rule *Rule
-	// Action: "continue", "jump X", "goto X", "return", "accept", "drop", "reject",
-	// "dnat", "snat", "masquerade", "redirect", "mark", "vmap jump X", ..., "policy accept".
-	Action string
-}
-
-func (s Step) String() string {
-	if s.Rule == nil {
-		return s.Table + "/" + s.Chain + ": " + s.Action
-	}
-	return s.Rule.String() + " => " + s.Action
-}
-
-// NAT is an address or port rewrite a rule made.
-type NAT struct {
-	Kind          string
-	Rule          *Rule
-	Before, After netip.AddrPort
-	Note          string
-}
-
-// Outcome is one way a packet goes through a hook; a numgen map gives one per branch.
-type Outcome struct {
-	Verdict    iptables.Verdict
-	Packet     iptables.Packet
-	NAT        []NAT
-	RejectWith string
-	Trace      []Step
-	// Decider is the rule that gave a Drop or Reject verdict.
-	Decider *Rule
-	// Undecided is the rule whose unknown expression decided an Unknown verdict.
-	Undecided   *Rule
-	Probability float64
-	Note        string
-}
-
 // Hook names as nft writes them, by the evaluator's hooks.
-var hookNames = map[iptables.Hook]string{
-	iptables.PreRouting: "prerouting", iptables.Input: "input", iptables.Forward: "forward",
-	iptables.Output: "output", iptables.PostRouting: "postrouting",
+var hookNames = map[nf.Hook]string{
+	nf.PreRouting: "prerouting", nf.Input: "input", nf.Forward: "forward",
+	nf.Output: "output", nf.PostRouting: "postrouting",
 }
 
 // Traverse evaluates a packet through every IPv4 base chain (families ip and inet) of a
@@ -61,7 +22,7 @@ var hookNames = map[iptables.Hook]string{
 // connection's first packet only, until one of them translates. skip, when not nil, leaves
 // out tables (e.g. those iptables-nft manages, which the iptables evaluator reads from
 // iptables-save).
-func (rs *Ruleset) Traverse(hook iptables.Hook, pkt iptables.Packet, env *iptables.Env, skip func(t *Table) bool) []Outcome {
+func (rs *Ruleset) Traverse(hook nf.Hook, pkt nf.Packet, env *iptables.Env, skip func(t *Table) bool) []nf.Outcome {
 	return rs.traverse(hook, pkt, env, func(c *Chain) bool { return skip == nil || !skip(c.Table) }, true)
 }
 
@@ -69,14 +30,14 @@ func (rs *Ruleset) Traverse(hook iptables.Hook, pkt iptables.Packet, env *iptabl
 // interleaves these chains with another ruleset's by priority walks the hook one stage at a
 // time, carrying the packet and its connection between them. The nat stage, where conntrack
 // also reverses a reply's NAT, is part of the walk only when keep accepts a nat chain.
-func (rs *Ruleset) TraverseChains(hook iptables.Hook, pkt iptables.Packet, env *iptables.Env, keep func(c *Chain) bool) []Outcome {
+func (rs *Ruleset) TraverseChains(hook nf.Hook, pkt nf.Packet, env *iptables.Env, keep func(c *Chain) bool) []nf.Outcome {
 	return rs.traverse(hook, pkt, env, keep, false)
 }
 
 // BaseChains lists the IPv4 base chains (families ip and inet) of a hook in priority order.
-func (rs *Ruleset) BaseChains(hook iptables.Hook) []*Chain { return rs.baseChains(hookNames[hook]) }
+func (rs *Ruleset) BaseChains(hook nf.Hook) []*Chain { return rs.baseChains(hookNames[hook]) }
 
-func (rs *Ruleset) traverse(hook iptables.Hook, pkt iptables.Packet, env *iptables.Env, keep func(c *Chain) bool, natStage bool) []Outcome {
+func (rs *Ruleset) traverse(hook nf.Hook, pkt nf.Packet, env *iptables.Env, keep func(c *Chain) bool, natStage bool) []nf.Outcome {
 	w := &walker{rs: rs, env: env, hook: hook, steps: 1_000_000, maxOut: 4096}
 	if env != nil && env.MaxSteps > 0 {
 		w.steps = env.MaxSteps
@@ -85,7 +46,7 @@ func (rs *Ruleset) traverse(hook iptables.Hook, pkt iptables.Packet, env *iptabl
 		w.maxOut = env.MaxOutcomes
 	}
 	natPrio := -100
-	if hook == iptables.PostRouting || hook == iptables.Input {
+	if hook.SourceNAT() {
 		natPrio = 100
 	}
 	for _, c := range rs.baseChains(hookNames[hook]) {
@@ -100,7 +61,7 @@ func (rs *Ruleset) traverse(hook iptables.Hook, pkt iptables.Packet, env *iptabl
 	}
 	// The nat chains run at the nat core's priority: put a marker there. Forward has no
 	// nat stage; at the others conntrack also reverses a reply's NAT.
-	if hook != iptables.Forward && (natStage || len(w.nat) > 0) {
+	if hook != nf.Forward && (natStage || len(w.nat) > 0) {
 		at := len(w.chains)
 		for i, c := range w.chains {
 			if c.Prio > natPrio {
@@ -125,13 +86,13 @@ type frame struct {
 }
 
 type state struct {
-	pkt iptables.Packet
+	pkt nf.Packet
 	// base indexes walker.chains; natIdx walks the nat chains at the nat marker.
 	base, natIdx int
 	inNat        bool
 	cur          frame
 	stack        []frame
-	o            Outcome
+	o            nf.Outcome
 	prob         float64
 	// ngRule and ngValue pin the numgen of one rule to a branch.
 	ngRule  *Rule
@@ -149,33 +110,36 @@ func (s *state) clone() *state {
 type walker struct {
 	rs     *Ruleset
 	env    *iptables.Env
-	hook   iptables.Hook
+	hook   nf.Hook
 	chains []*Chain // nil marks the nat chains' place
 	nat    []*Chain
 	queue  []*state
-	out    []Outcome
+	out    []nf.Outcome
 	steps  int
 	maxOut int
 }
 
-func (w *walker) finish(s *state, v iptables.Verdict) {
+func (w *walker) finish(s *state, v nf.Verdict) {
 	s.o.Verdict, s.o.Packet, s.o.Probability = v, s.pkt, s.prob
+	if v != nf.Accept {
+		s.o.Ruleset = nf.NFTables
+	}
 	w.out = append(w.out, s.o)
 }
 
 func (w *walker) unknown(s *state, r *Rule, note string) {
-	s.o.Undecided, s.o.Note = r, note
-	w.finish(s, iptables.Unknown)
+	if r != nil {
+		s.o.Undecided = r
+	}
+	s.o.Note = note
+	w.finish(s, nf.Unknown)
 }
 
 // enter moves to the next base chain that applies; false when the hook is done.
 func (w *walker) enter(s *state) bool {
 	if s.inNat {
 		// After an accepting nat chain the next one runs, unless this one translated.
-		done := iptables.StatusDstNATDone
-		if w.hook == iptables.PostRouting || w.hook == iptables.Input {
-			done = iptables.StatusSrcNATDone
-		}
+		done := w.hook.NATDone()
 		if s.pkt.Conn.Status&natTranslated(w.hook) == 0 && s.natIdx+1 < len(w.nat) {
 			s.natIdx++
 			s.cur, s.stack = frame{chain: w.nat[s.natIdx]}, s.stack[:0]
@@ -187,14 +151,11 @@ func (w *walker) enter(s *state) bool {
 	for s.base++; s.base < len(w.chains); s.base++ {
 		c := w.chains[s.base]
 		if c == nil {
-			if unNAT(w.hook, &s.pkt, &s.o) || len(w.nat) == 0 {
+			if nf.UnNAT(w.hook, &s.pkt, &s.o) || len(w.nat) == 0 {
 				continue
 			}
-			done := iptables.StatusDstNATDone
-			if w.hook == iptables.PostRouting || w.hook == iptables.Input {
-				done = iptables.StatusSrcNATDone
-			}
-			if s.pkt.Conn.State != iptables.CtNew || s.pkt.Conn.Status&(done|iptables.StatusConfirmed) != 0 {
+			done := w.hook.NATDone()
+			if s.pkt.Conn.State != nf.CtNew || s.pkt.Conn.Status&(done|nf.StatusConfirmed) != 0 {
 				continue
 			}
 			s.inNat, s.natIdx = true, 0
@@ -207,34 +168,9 @@ func (w *walker) enter(s *state) bool {
 	return false
 }
 
-// unNAT undoes the NAT of the connection a reply belongs to, as conntrack does at the nat
-// stage: the destination at prerouting and output, the source at postrouting and input.
-// True when the packet is a reply.
-func unNAT(h iptables.Hook, p *iptables.Packet, o *Outcome) bool {
-	if !p.Conn.Reply || (p.Conn.State != iptables.CtEstablished && p.Conn.State != iptables.CtRelated) {
-		return false
-	}
-	switch h {
-	case iptables.PreRouting, iptables.Output:
-		if p.Conn.Status&iptables.StatusSNAT != 0 && p.Conn.OrigSrc.IsValid() && netip.AddrPortFrom(p.Dst, p.DstPort) != p.Conn.OrigSrc {
-			// (A reply another ruleset's nat stage already reversed is left as it is.)
-			before := netip.AddrPortFrom(p.Dst, p.DstPort)
-			p.Dst, p.DstPort = p.Conn.OrigSrc.Addr(), p.Conn.OrigSrc.Port()
-			o.NAT = append(o.NAT, NAT{Kind: "un-snat", Before: before, After: p.Conn.OrigSrc, Note: "conntrack reverses the connection's source NAT"})
-		}
-	case iptables.PostRouting, iptables.Input:
-		if p.Conn.Status&iptables.StatusDNAT != 0 && p.Conn.OrigDst.IsValid() && netip.AddrPortFrom(p.Src, p.SrcPort) != p.Conn.OrigDst {
-			before := netip.AddrPortFrom(p.Src, p.SrcPort)
-			p.Src, p.SrcPort = p.Conn.OrigDst.Addr(), p.Conn.OrigDst.Port()
-			o.NAT = append(o.NAT, NAT{Kind: "un-dnat", Before: before, After: p.Conn.OrigDst, Note: "conntrack reverses the connection's destination NAT"})
-		}
-	}
-	return true
-}
-
 // natTranslated is the status bit a nat statement at the hook sets.
-func natTranslated(h iptables.Hook) iptables.CtStatus {
-	if h == iptables.PostRouting || h == iptables.Input {
+func natTranslated(h nf.Hook) nf.CtStatus {
+	if h.SourceNAT() {
 		return natSrcSetUp
 	}
 	return natDstSetUp
@@ -243,8 +179,8 @@ func natTranslated(h iptables.Hook) iptables.CtStatus {
 // natSrcSetUp and natDstSetUp record that a nat statement ran (even one that changed
 // nothing), which ends the hook's nat chains as the kernel's nf_nat_initialized does.
 const (
-	natSrcSetUp iptables.CtStatus = 1 << 14
-	natDstSetUp iptables.CtStatus = 1 << 15
+	natSrcSetUp nf.CtStatus = 1 << 14
+	natDstSetUp nf.CtStatus = 1 << 15
 )
 
 func (w *walker) baseChain(s *state) *Chain {
@@ -256,7 +192,7 @@ func (w *walker) baseChain(s *state) *Chain {
 
 func (w *walker) run(s *state) {
 	if s.base < 0 && !s.inNat && !w.enter(s) {
-		w.finish(s, iptables.Accept)
+		w.finish(s, nf.Accept)
 		return
 	}
 	for {
@@ -275,13 +211,13 @@ func (w *walker) run(s *state) {
 			if policy == "" {
 				policy = "accept"
 			}
-			s.o.Trace = append(s.o.Trace, Step{Table: b.Table.Name, Chain: b.Name, Action: "policy " + policy})
+			s.o.Trace = append(s.o.Trace, nf.Step{Ruleset: nf.NFTables, Table: b.Table.Name, Chain: b.Name, Action: "policy " + policy})
 			if policy == "drop" {
-				w.finish(s, iptables.Drop)
+				w.finish(s, nf.Drop)
 				return
 			}
 			if !w.enter(s) {
-				w.finish(s, iptables.Accept)
+				w.finish(s, nf.Accept)
 				return
 			}
 			continue
@@ -304,7 +240,7 @@ type verdict struct {
 // rule evaluates one rule's statements; true when the state is finished (or replaced by
 // its forks).
 func (w *walker) rule(s, snap *state, r *Rule) bool {
-	step := Step{Table: r.Table, Chain: r.Chain, Rule: r, Action: "continue"}
+	step := nf.Step{Ruleset: nf.NFTables, Table: r.Table, Chain: r.Chain, Rule: r, Action: "continue"}
 	for _, e := range r.Exprs {
 		m, ok := e.(map[string]any)
 		if !ok || len(m) != 1 {
@@ -346,9 +282,9 @@ func (w *walker) rule(s, snap *state, r *Rule) bool {
 				s.o.Decider = r
 				if res.action == "reject" {
 					s.o.RejectWith = res.note
-					w.finish(s, iptables.Reject)
+					w.finish(s, nf.Reject)
 				} else {
-					w.finish(s, iptables.Drop)
+					w.finish(s, nf.Drop)
 				}
 				return true
 			}
@@ -364,12 +300,12 @@ func (w *walker) apply(s *state, r *Rule, v verdict) bool {
 	switch v.kind {
 	case "accept":
 		if !w.enter(s) {
-			w.finish(s, iptables.Accept)
+			w.finish(s, nf.Accept)
 			return true
 		}
 	case "drop":
 		s.o.Decider = r
-		w.finish(s, iptables.Drop)
+		w.finish(s, nf.Drop)
 		return true
 	case "return":
 		if len(s.stack) == 0 {
@@ -504,7 +440,7 @@ func (w *walker) statement(s *state, r *Rule, kind string, arg any) stResult {
 	case "dnat", "snat", "masquerade", "redirect":
 		return w.natStatement(s, r, kind, arg)
 	case "notrack":
-		s.pkt.Conn.State = iptables.CtUntracked
+		s.pkt.Conn.State = nf.CtUntracked
 		return stResult{outcome: stAction, action: "notrack"}
 	case "set":
 		// update/add @set: it records the packet (session affinity); no effect now.
@@ -550,8 +486,9 @@ func (w *walker) natStatement(s *state, r *Rule, kind string, arg any) stResult 
 		p.Conn.OrigSrc = netip.AddrPortFrom(p.Src, p.SrcPort)
 		p.Conn.OrigDst = netip.AddrPortFrom(p.Dst, p.DstPort)
 	}
-	hasPorts := p.Proto == iptables.ProtoTCP || p.Proto == iptables.ProtoUDP || p.Proto == iptables.ProtoSCTP
-	n := NAT{Kind: kind, Rule: r}
+	hasPorts := p.Proto == nf.ProtoTCP || p.Proto == nf.ProtoUDP || p.Proto == nf.ProtoSCTP
+	// The kinds are named as iptables names its targets, whichever ruleset rewrote.
+	n := nf.NAT{Kind: strings.ToUpper(kind), Rule: r}
 	var addr netip.Addr
 	var port uint16
 	if a, ok := m["addr"]; ok {
@@ -607,7 +544,7 @@ func (w *walker) natStatement(s *state, r *Rule, kind string, arg any) stResult 
 		}
 		n.After = netip.AddrPortFrom(p.Dst, p.DstPort)
 		if n.After != n.Before {
-			p.Conn.Status |= iptables.StatusDNAT
+			p.Conn.Status |= nf.StatusDNAT
 		}
 		p.Conn.Status |= natDstSetUp
 	default:
@@ -625,7 +562,7 @@ func (w *walker) natStatement(s *state, r *Rule, kind string, arg any) stResult 
 		}
 		n.After = netip.AddrPortFrom(p.Src, p.SrcPort)
 		if n.After != n.Before {
-			p.Conn.Status |= iptables.StatusSNAT
+			p.Conn.Status |= nf.StatusSNAT
 		}
 		p.Conn.Status |= natSrcSetUp
 	}
@@ -747,8 +684,8 @@ func (w *walker) eval(s *state, r *Rule, e any) ([]scalar, []hint, stResult) {
 					return []scalar{{n: uint64(p.Proto)}}, []hint{hProto}, stResult{}
 				}
 			case "tcp", "udp", "sctp", "th":
-				want := map[string]uint8{"tcp": iptables.ProtoTCP, "udp": iptables.ProtoUDP, "sctp": iptables.ProtoSCTP}[proto]
-				if (proto == "th" && p.Proto != iptables.ProtoTCP && p.Proto != iptables.ProtoUDP && p.Proto != iptables.ProtoSCTP) ||
+				want := map[string]uint8{"tcp": nf.ProtoTCP, "udp": nf.ProtoUDP, "sctp": nf.ProtoSCTP}[proto]
+				if (proto == "th" && p.Proto != nf.ProtoTCP && p.Proto != nf.ProtoUDP && p.Proto != nf.ProtoSCTP) ||
 					(proto != "th" && p.Proto != want) {
 					// No such header: the expression has no value and the rule ends.
 					return nil, nil, stResult{outcome: stMiss}
@@ -760,7 +697,7 @@ func (w *walker) eval(s *state, r *Rule, e any) ([]scalar, []hint, stResult) {
 					return []scalar{{n: uint64(p.DstPort)}}, []hint{hPort}, stResult{}
 				}
 			case "icmp":
-				if p.Proto != iptables.ProtoICMP {
+				if p.Proto != nf.ProtoICMP {
 					return nil, nil, stResult{outcome: stMiss}
 				}
 				switch field {
@@ -807,23 +744,23 @@ func (w *walker) eval(s *state, r *Rule, e any) ([]scalar, []hint, stResult) {
 			case "state":
 				var bit uint64
 				switch p.Conn.State {
-				case iptables.CtNew:
+				case nf.CtNew:
 					bit = 8
-				case iptables.CtEstablished:
+				case nf.CtEstablished:
 					bit = 2
-				case iptables.CtRelated:
+				case nf.CtRelated:
 					bit = 4
-				case iptables.CtInvalid:
+				case nf.CtInvalid:
 					bit = 1
-				case iptables.CtUntracked:
+				case nf.CtUntracked:
 					bit = 64
 				}
 				return []scalar{{n: bit}}, []hint{hCtState}, stResult{}
 			case "status":
 				var bits uint64
 				st := p.Conn.Status
-				for flag, b := range map[iptables.CtStatus]uint64{iptables.StatusExpected: 1, iptables.StatusSeenReply: 2,
-					iptables.StatusAssured: 4, iptables.StatusConfirmed: 8, iptables.StatusSNAT: 16, iptables.StatusDNAT: 32} {
+				for flag, b := range map[nf.CtStatus]uint64{nf.StatusExpected: 1, nf.StatusSeenReply: 2,
+					nf.StatusAssured: 4, nf.StatusConfirmed: 8, nf.StatusSNAT: 16, nf.StatusDNAT: 32} {
 					if st&flag != 0 {
 						bits |= b
 					}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/iptables/iptablestest"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 type nftGen struct {
@@ -159,17 +160,17 @@ func routerEnv() *iptables.Env {
 }
 
 type prediction struct {
-	verdict iptables.Verdict
-	final   iptables.Packet
+	verdict nf.Verdict
+	final   nf.Packet
 	local   bool
 	matched map[string]int
 	trace   []string
 }
 
-func predict(t *testing.T, rs *Ruleset, env *iptables.Env, pkt iptables.Packet) prediction {
+func predict(t *testing.T, rs *Ruleset, env *iptables.Env, pkt nf.Packet) prediction {
 	t.Helper()
 	pr := prediction{matched: map[string]int{}}
-	one := func(h iptables.Hook, p iptables.Packet) Outcome {
+	one := func(h nf.Hook, p nf.Packet) nf.Outcome {
 		outs := rs.Traverse(h, p, env, nil)
 		if len(outs) != 1 {
 			t.Fatalf("%s: %d outcomes for a ruleset without numgen", h, len(outs))
@@ -177,24 +178,24 @@ func predict(t *testing.T, rs *Ruleset, env *iptables.Env, pkt iptables.Packet) 
 		for _, s := range outs[0].Trace {
 			pr.trace = append(pr.trace, s.String())
 			if s.Rule != nil {
-				pr.matched[fmt.Sprintf("%s#%d", s.Chain, s.Rule.Index)]++
+				pr.matched[fmt.Sprintf("%s#%d", s.Chain, s.Rule.(*Rule).Index)]++
 			}
 		}
-		if outs[0].Verdict == iptables.Unknown {
+		if outs[0].Verdict == nf.Unknown {
 			t.Fatalf("%s: Unknown for a ruleset of known expressions: %s\n%s", h, outs[0].Note, strings.Join(pr.trace, "\n"))
 		}
 		return outs[0]
 	}
-	o := one(iptables.PreRouting, pkt)
-	if o.Verdict == iptables.Accept {
+	o := one(nf.PreRouting, pkt)
+	if o.Verdict == nf.Accept {
 		p := o.Packet
 		if env.IsLocal(p.Dst) {
 			pr.local = true
-			o = one(iptables.Input, p)
+			o = one(nf.Input, p)
 		} else {
 			p.Out = "r2"
-			if o = one(iptables.Forward, p); o.Verdict == iptables.Accept {
-				o = one(iptables.PostRouting, o.Packet)
+			if o = one(nf.Forward, p); o.Verdict == nf.Accept {
+				o = one(nf.PostRouting, o.Packet)
 			}
 		}
 	}
@@ -232,7 +233,7 @@ func TestKernelDifferential(t *testing.T) {
 	g := &nftGen{rnd: rand.New(rand.NewPCG(seed, 2))}
 	env := routerEnv()
 	senders := map[string]net.PacketConn{}
-	stats := map[iptables.Verdict]int{}
+	stats := map[nf.Verdict]int{}
 	trial, nat := 0, 0
 	for i := range rulesets {
 		text := g.ruleset()
@@ -248,7 +249,7 @@ func TestKernelDifferential(t *testing.T) {
 			src := g.pick("10.10.1.2", "10.10.1.3")
 			dst := g.pick("10.10.2.2", "10.10.2.3", "10.10.1.1", "10.10.2.1", "10.10.2.2")
 			dport := uint16(7001 + g.rnd.IntN(4))
-			pkt := iptables.Packet{Src: addr(src), Dst: addr(dst), Proto: iptables.ProtoUDP, SrcPort: sport, DstPort: dport, In: "r1"}
+			pkt := nf.Packet{Src: addr(src), Dst: addr(dst), Proto: nf.ProtoUDP, SrcPort: sport, DstPort: dport, In: "r1"}
 			pr := predict(t, rs, env, pkt)
 			_ = exec.Command("ip", "netns", "exec", l.R, "conntrack", "-F").Run()
 			before := counters(t, l.R)
@@ -265,7 +266,7 @@ func TestKernelDifferential(t *testing.T) {
 			}
 			var got *iptablestest.Delivery
 			wait := time.After(150 * time.Millisecond)
-			if pr.verdict == iptables.Accept {
+			if pr.verdict == nf.Accept {
 				wait = time.After(2 * time.Second)
 			}
 		recv:
@@ -294,7 +295,7 @@ func TestKernelDifferential(t *testing.T) {
 			if len(diff) > 0 {
 				t.Fatalf("rule counters differ:\n%s\n%s", strings.Join(diff, "\n"), ctx)
 			}
-			if (got != nil) != (pr.verdict == iptables.Accept) {
+			if (got != nil) != (pr.verdict == nf.Accept) {
 				t.Fatalf("evaluator says %s, kernel delivered: %v\n%s", pr.verdict, got, ctx)
 			}
 			stats[pr.verdict]++

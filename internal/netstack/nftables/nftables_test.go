@@ -12,6 +12,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -38,27 +39,27 @@ func nodeA(t *testing.T) (*Ruleset, *iptables.Env) {
 	return rs, env
 }
 
-func pkt(proto uint8, src string, sport uint16, dst string, dport uint16, in string) iptables.Packet {
-	p := iptables.Packet{Src: addr(src), Dst: addr(dst), Proto: proto, SrcPort: sport, DstPort: dport, In: in}
-	if proto == iptables.ProtoTCP {
-		p.TCPFlags = iptables.TCPSyn
+func pkt(proto uint8, src string, sport uint16, dst string, dport uint16, in string) nf.Packet {
+	p := nf.Packet{Src: addr(src), Dst: addr(dst), Proto: proto, SrcPort: sport, DstPort: dport, In: in}
+	if proto == nf.ProtoTCP {
+		p.TCPFlags = nf.TCPSyn
 	}
 	return p
 }
 
 type way struct {
-	Verdict iptables.Verdict
+	Verdict nf.Verdict
 	Packet  string
 	Share   string
 	Mark    string
 	Note    string
 }
 
-func ways(outs []Outcome) []way {
+func ways(outs []nf.Outcome) []way {
 	var got []way
 	for _, o := range outs {
 		w := way{Verdict: o.Verdict, Packet: o.Packet.Model().String(), Share: fmt.Sprintf("%.3f", o.Probability), Mark: fmt.Sprintf("%#x", o.Packet.Mark)}
-		if o.Verdict == iptables.Unknown || o.Verdict == iptables.Reject {
+		if o.Verdict == nf.Unknown || o.Verdict == nf.Reject {
 			w.Note = o.Note + o.RejectWith
 		}
 		got = append(got, w)
@@ -67,7 +68,7 @@ func ways(outs []Outcome) []way {
 	return got
 }
 
-func traces(outs []Outcome) string {
+func traces(outs []nf.Outcome) string {
 	var b strings.Builder
 	for i, o := range outs {
 		fmt.Fprintf(&b, "outcome %d: %s %s %s\n", i, o.Verdict, o.Packet.Model(), o.Note)
@@ -80,61 +81,61 @@ func traces(outs []Outcome) string {
 
 func TestKubeProxyNFTables(t *testing.T) {
 	rs, env := nodeA(t)
-	tcp, udp := iptables.ProtoTCP, iptables.ProtoUDP
+	tcp, udp := nf.ProtoTCP, nf.ProtoUDP
 	cases := map[string]struct {
-		hook iptables.Hook
-		pkt  iptables.Packet
+		hook nf.Hook
+		pkt  nf.Packet
 		want []way
 	}{
 		"ClusterIP from a pod: numgen map, one outcome per endpoint": {
-			hook: iptables.PreRouting, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.10", 80, "cni0"),
+			hook: nf.PreRouting, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.10", 80, "cni0"),
 			want: []way{
-				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8080", "0.333", "0x0", ""},
-				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.333", "0x0", ""},
-				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.333", "0x0", ""},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.11:8080", "0.333", "0x0", ""},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.333", "0x0", ""},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.333", "0x0", ""},
 			},
 		},
 		"ClusterIP from outside the pod network is marked for masquerade": {
-			hook: iptables.PreRouting, pkt: pkt(udp, "172.18.0.9", 40000, "10.96.0.53", 53, "eth0"),
+			hook: nf.PreRouting, pkt: pkt(udp, "172.18.0.9", 40000, "10.96.0.53", 53, "eth0"),
 			want: []way{
-				{iptables.Accept, "UDP 172.18.0.9:40000 -> 10.244.1.31:5353", "0.500", "0x4000", ""},
-				{iptables.Accept, "UDP 172.18.0.9:40000 -> 10.244.2.32:5353", "0.500", "0x4000", ""},
+				{nf.Accept, "UDP 172.18.0.9:40000 -> 10.244.1.31:5353", "0.500", "0x4000", ""},
+				{nf.Accept, "UDP 172.18.0.9:40000 -> 10.244.2.32:5353", "0.500", "0x4000", ""},
 			},
 		},
 		"NodePort from outside": {
-			hook: iptables.PreRouting, pkt: pkt(tcp, "192.0.2.50", 40000, "172.18.0.2", 30080, "eth0"),
+			hook: nf.PreRouting, pkt: pkt(tcp, "192.0.2.50", 40000, "172.18.0.2", 30080, "eth0"),
 			want: []way{
-				{iptables.Accept, "TCP 192.0.2.50:40000 -> 10.244.1.11:8080", "0.500", "0x4000", ""},
-				{iptables.Accept, "TCP 192.0.2.50:40000 -> 10.244.2.13:8080", "0.500", "0x4000", ""},
+				{nf.Accept, "TCP 192.0.2.50:40000 -> 10.244.1.11:8080", "0.500", "0x4000", ""},
+				{nf.Accept, "TCP 192.0.2.50:40000 -> 10.244.2.13:8080", "0.500", "0x4000", ""},
 			},
 		},
 		"LoadBalancer with externalTrafficPolicy Local: the local endpoint, source kept": {
-			hook: iptables.PreRouting, pkt: pkt(tcp, "198.51.100.7", 40000, "203.0.113.10", 80, "eth0"),
-			want: []way{{iptables.Accept, "TCP 198.51.100.7:40000 -> 10.244.1.11:8080", "1.000", "0x0", ""}},
+			hook: nf.PreRouting, pkt: pkt(tcp, "198.51.100.7", 40000, "203.0.113.10", 80, "eth0"),
+			want: []way{{nf.Accept, "TCP 198.51.100.7:40000 -> 10.244.1.11:8080", "1.000", "0x0", ""}},
 		},
 		"session affinity, first packet": {
-			hook: iptables.PreRouting, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.15", 80, "cni0"),
+			hook: nf.PreRouting, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.15", 80, "cni0"),
 			want: []way{
-				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.500", "0x0", ""},
-				{iptables.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.500", "0x0", ""},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.1.12:8080", "0.500", "0x0", ""},
+				{nf.Accept, "TCP 10.244.1.20:40000 -> 10.244.2.13:8080", "0.500", "0x0", ""},
 			},
 		},
 		"a service without endpoints is rejected": {
-			hook: iptables.Forward, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.11", 80, "cni0"),
-			want: []way{{iptables.Reject, "TCP 10.244.1.20:40000 -> 10.96.0.11:80", "1.000", "0x0", "port-unreachable"}},
+			hook: nf.Forward, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.0.11", 80, "cni0"),
+			want: []way{{nf.Reject, "TCP 10.244.1.20:40000 -> 10.96.0.11:80", "1.000", "0x0", "port-unreachable"}},
 		},
 		"a ClusterIP on a port it does not serve is rejected": {
-			hook: iptables.Output, pkt: pkt(tcp, "172.18.0.2", 40000, "10.96.0.10", 81, ""),
+			hook: nf.Output, pkt: pkt(tcp, "172.18.0.2", 40000, "10.96.0.10", 81, ""),
 			// The node's own traffic to a ClusterIP is marked for masquerade on the way.
-			want: []way{{iptables.Reject, "TCP 172.18.0.2:40000 -> 10.96.0.10:81", "1.000", "0x4000", "port-unreachable"}},
+			want: []way{{nf.Reject, "TCP 172.18.0.2:40000 -> 10.96.0.10:81", "1.000", "0x4000", "port-unreachable"}},
 		},
 		"an unallocated ClusterIP is dropped": {
-			hook: iptables.Forward, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.7.7", 80, "cni0"),
-			want: []way{{iptables.Drop, "TCP 10.244.1.20:40000 -> 10.96.7.7:80", "1.000", "0x0", ""}},
+			hook: nf.Forward, pkt: pkt(tcp, "10.244.1.20", 40000, "10.96.7.7", 80, "cni0"),
+			want: []way{{nf.Drop, "TCP 10.244.1.20:40000 -> 10.96.7.7:80", "1.000", "0x0", ""}},
 		},
 		"remote access to localhost is not understood (an iptables-nft xt match)": {
-			hook: iptables.Input, pkt: pkt(tcp, "192.0.2.50", 40000, "127.0.0.1", 10249, "eth0"),
-			want: []way{{iptables.Unknown, "TCP 192.0.2.50:40000 -> 127.0.0.1:10249", "1.000", "0x0", "statement xt is not understood"}},
+			hook: nf.Input, pkt: pkt(tcp, "192.0.2.50", 40000, "127.0.0.1", 10249, "eth0"),
+			want: []way{{nf.Unknown, "TCP 192.0.2.50:40000 -> 127.0.0.1:10249", "1.000", "0x0", "statement xt is not understood"}},
 		},
 	}
 	for name, tc := range cases {
@@ -153,15 +154,15 @@ func TestKubeProxyNFTables(t *testing.T) {
 func TestNodePortThroughTheNode(t *testing.T) {
 	rs, env := nodeA(t)
 	var got []string
-	for _, pre := range rs.Traverse(iptables.PreRouting, pkt(iptables.ProtoTCP, "192.0.2.50", 40000, "172.18.0.2", 30080, "eth0"), env, nil) {
+	for _, pre := range rs.Traverse(nf.PreRouting, pkt(nf.ProtoTCP, "192.0.2.50", 40000, "172.18.0.2", 30080, "eth0"), env, nil) {
 		p := pre.Packet
 		if netip.MustParsePrefix("10.244.1.0/24").Contains(p.Dst) {
 			p.Out = "cni0"
 		} else {
 			p.Out, p.NextHop = "eth0", addr("172.18.0.3")
 		}
-		for _, fwd := range rs.Traverse(iptables.Forward, p, env, nil) {
-			for _, post := range rs.Traverse(iptables.PostRouting, fwd.Packet, env, nil) {
+		for _, fwd := range rs.Traverse(nf.Forward, p, env, nil) {
+			for _, post := range rs.Traverse(nf.PostRouting, fwd.Packet, env, nil) {
 				got = append(got, fmt.Sprintf("%s %s mark %#x", post.Verdict, post.Packet.Model(), post.Packet.Mark))
 			}
 		}
@@ -180,8 +181,8 @@ func TestSkipIPTablesNFT(t *testing.T) {
 	rs, env := nodeA(t)
 	// Without the iptables-nft tables (evaluated from iptables-save instead), the packet
 	// to localhost meets only kube-proxy's table.
-	outs := rs.Traverse(iptables.Input, pkt(iptables.ProtoTCP, "192.0.2.50", 40000, "127.0.0.1", 10249, "eth0"), env, IPTablesNFT)
-	if len(outs) != 1 || outs[0].Verdict != iptables.Accept {
+	outs := rs.Traverse(nf.Input, pkt(nf.ProtoTCP, "192.0.2.50", 40000, "127.0.0.1", 10249, "eth0"), env, IPTablesNFT)
+	if len(outs) != 1 || outs[0].Verdict != nf.Accept {
 		t.Fatalf("got %s", traces(outs))
 	}
 }
@@ -207,26 +208,26 @@ func TestEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]struct {
-		hook iptables.Hook
-		pkt  iptables.Packet
+		hook nf.Hook
+		pkt  nf.Packet
 		want way
 	}{
-		"loopback accepted":           {iptables.Input, pkt(iptables.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 9, "lo"), way{iptables.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:9", "1.000", "0x0", ""}},
-		"port in the anonymous set":   {iptables.Input, pkt(iptables.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{iptables.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x7", ""}},
-		"port in the range":           {iptables.Input, pkt(iptables.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 8042, "eth0"), way{iptables.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:8042", "1.000", "0x7", ""}},
-		"udp has no tcp header":       {iptables.Input, pkt(iptables.ProtoUDP, "1.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{iptables.Drop, "UDP 1.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
-		"wildcard interface returns":  {iptables.Input, pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "veth3"), way{iptables.Drop, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
-		"prefix marks, then accepted": {iptables.Input, pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{iptables.Accept, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x7", ""}},
-		"snat with a port": {iptables.PostRouting, func() iptables.Packet {
-			p := pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "")
+		"loopback accepted":           {nf.Input, pkt(nf.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 9, "lo"), way{nf.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:9", "1.000", "0x0", ""}},
+		"port in the anonymous set":   {nf.Input, pkt(nf.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{nf.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x7", ""}},
+		"port in the range":           {nf.Input, pkt(nf.ProtoTCP, "1.1.1.1", 1, "2.2.2.2", 8042, "eth0"), way{nf.Accept, "TCP 1.1.1.1:1 -> 2.2.2.2:8042", "1.000", "0x7", ""}},
+		"udp has no tcp header":       {nf.Input, pkt(nf.ProtoUDP, "1.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{nf.Drop, "UDP 1.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+		"wildcard interface returns":  {nf.Input, pkt(nf.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "veth3"), way{nf.Drop, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+		"prefix marks, then accepted": {nf.Input, pkt(nf.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "eth0"), way{nf.Accept, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x7", ""}},
+		"snat with a port": {nf.PostRouting, func() nf.Packet {
+			p := pkt(nf.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "")
 			p.Out = "eth0"
 			return p
-		}(), way{iptables.Accept, "UDP 192.0.2.1:5000 -> 2.2.2.2:22", "1.000", "0x0", ""}},
-		"snat not on another interface": {iptables.PostRouting, func() iptables.Packet {
-			p := pkt(iptables.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "")
+		}(), way{nf.Accept, "UDP 192.0.2.1:5000 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+		"snat not on another interface": {nf.PostRouting, func() nf.Packet {
+			p := pkt(nf.ProtoUDP, "10.1.1.1", 1, "2.2.2.2", 22, "")
 			p.Out = "eth1"
 			return p
-		}(), way{iptables.Accept, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
+		}(), way{nf.Accept, "UDP 10.1.1.1:1 -> 2.2.2.2:22", "1.000", "0x0", ""}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -249,8 +250,8 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		env := &iptables.Env{MaxSteps: 10_000, MaxOutcomes: 64}
-		for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Input, iptables.Forward, iptables.Output, iptables.PostRouting} {
-			for _, o := range rs.Traverse(h, pkt(iptables.ProtoTCP, "10.244.1.20", 40000, "10.96.0.10", 80, "eth0"), env, nil) {
+		for _, h := range []nf.Hook{nf.PreRouting, nf.Input, nf.Forward, nf.Output, nf.PostRouting} {
+			for _, o := range rs.Traverse(h, pkt(nf.ProtoTCP, "10.244.1.20", 40000, "10.96.0.10", 80, "eth0"), env, nil) {
 				if o.Verdict == "" {
 					t.Fatal("outcome without a verdict")
 				}
@@ -261,18 +262,18 @@ func FuzzParse(f *testing.F) {
 
 func TestReplyUndoesNAT(t *testing.T) {
 	rs, env := nodeA(t)
-	pre := rs.Traverse(iptables.PreRouting, pkt(iptables.ProtoTCP, "10.244.1.20", 40000, "10.96.0.18", 80, "cni0"), env, nil)
+	pre := rs.Traverse(nf.PreRouting, pkt(nf.ProtoTCP, "10.244.1.20", 40000, "10.96.0.18", 80, "cni0"), env, nil)
 	if len(pre) != 1 {
 		t.Fatalf("got %s", traces(pre))
 	}
 	p := pre[0].Packet
 	p.Out = "cni0"
-	sent := rs.Traverse(iptables.PostRouting, rs.Traverse(iptables.Forward, p, env, nil)[0].Packet, env, nil)[0].Packet
+	sent := rs.Traverse(nf.PostRouting, rs.Traverse(nf.Forward, p, env, nil)[0].Packet, env, nil)[0].Packet
 	reply := sent.Reply()
 	reply.In, reply.Out = "cni0", "cni0"
-	for _, h := range []iptables.Hook{iptables.PreRouting, iptables.Forward, iptables.PostRouting} {
+	for _, h := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 		outs := rs.Traverse(h, reply, env, nil)
-		if len(outs) != 1 || outs[0].Verdict != iptables.Accept {
+		if len(outs) != 1 || outs[0].Verdict != nf.Accept {
 			t.Fatalf("reply at %s: %s", h, traces(outs))
 		}
 		reply = outs[0].Packet

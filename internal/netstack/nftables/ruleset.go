@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
 
 // Ruleset is the parsed `nft -j list ruleset`.
@@ -50,10 +52,17 @@ type Rule struct {
 	HasCounter     bool
 }
 
-// String prints the rule's statements as compact JSON with its place, for traces.
+// Ruleset names nftables as the rule's ruleset.
+func (r *Rule) Ruleset() string { return nf.NFTables }
+
+// Place is the rule's table and chain.
+func (r *Rule) Place() (table, chain string) { return r.Table, r.Chain }
+
+// String prints the rule's statements as compact JSON with its ruleset and place, for
+// traces.
 func (r *Rule) String() string {
 	b, _ := json.Marshal(r.Exprs)
-	s := fmt.Sprintf("%s %s handle %d: %s", r.Table, r.Chain, r.Handle, b)
+	s := fmt.Sprintf("nftables %s %s handle %d: %s", r.Table, r.Chain, r.Handle, b)
 	if r.Comment != "" {
 		s += " comment " + fmt.Sprintf("%q", r.Comment)
 	}

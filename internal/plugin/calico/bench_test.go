@@ -6,8 +6,8 @@ import (
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
-	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin/calico/calicotest"
 )
 
 // BenchmarkDiagnoseCalico diagnoses a pod-to-service flow on a calico cluster of 200 nodes
@@ -15,10 +15,10 @@ import (
 // endpoints on other nodes, and every node's ruleset carries kube-proxy's rules and felix's
 // per-workload chains.
 func BenchmarkDiagnoseCalico(b *testing.B) {
-	for _, mode := range []string{fixture.CalicoRouted, fixture.CalicoVXLAN, fixture.CalicoIPIP} {
+	for _, mode := range []string{calicotest.Routed, calicotest.VXLAN, calicotest.IPIP} {
 		b.Run(mode, func(b *testing.B) {
 			const nodes, services = 200, 1000
-			c := fixture.NewCalico(mode, nodes).Pod("ns-0", "client-0", 0, map[string]string{"app": "client"})
+			c := calicotest.New(mode, nodes).Pod("ns-0", "client-0", 0, map[string]string{"app": "client"})
 			next := 1
 			for s := range services {
 				app := fmt.Sprintf("svc-%d", s)

@@ -9,7 +9,7 @@ import (
 func Descriptor() plugin.Descriptor {
 	return plugin.Descriptor{
 		Name:    Name,
-		Summary: "calico: pods on routed /32 veths, BGP-routed, vxlan or IP-in-IP between nodes",
+		Summary: "pods on routed /32 veths, BGP-routed, vxlan or IP-in-IP between nodes",
 		Recognise: func(s *cluster.Snapshot) (string, bool) {
 			if ev, ok := cluster.DaemonSetMentioning(s, "calico-node", "calico/node"); ok {
 				return ev, true

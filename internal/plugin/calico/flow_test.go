@@ -16,13 +16,14 @@ import (
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
+	"github.com/netdiag/netdiag/internal/plugin/calico/calicotest"
 )
 
 // twoNodes is the calico cluster of the flow tests (flowtest.TwoNodes): client and web-0 on
 // node-0 (block 10.244.0.0/26), web-1 and db (10.244.1.11) on node-1 (block 10.244.1.0/26,
 // address 172.18.1.3).
 func twoNodes(mode string) *fixture.Cluster {
-	return flowtest.TwoNodes(fixture.NewCalico(mode, 2))
+	return flowtest.TwoNodes(calicotest.New(mode, 2))
 }
 
 type flow struct {
@@ -68,13 +69,13 @@ func runFlow(t *testing.T, mode string, f flow) {
 		func(b *strings.Builder) error { return diagnose.WriteText(b, q, res) })
 }
 
-var modes = []string{fixture.CalicoRouted, fixture.CalicoVXLAN, fixture.CalicoIPIP}
+var modes = []string{calicotest.Routed, calicotest.VXLAN, calicotest.IPIP}
 
 func host(c *fixture.Cluster, node string) *netstack.Netstack { return c.Host(node) }
 
 // veth is the host end of a pod's veth.
 func veth(c *fixture.Cluster, node, namespace, name string) *netstack.Interface {
-	return fixture.Interface(host(c, node), fixture.CalicoVethName(namespace, name))
+	return fixture.Interface(host(c, node), calicotest.VethName(namespace, name))
 }
 
 func TestFlowsCalico(t *testing.T) {
@@ -113,7 +114,7 @@ func TestFlowsCalico(t *testing.T) {
 		},
 		"proxy_arp off, but the pod keeps its static entry for 169.254.1.1": {
 			fault: func(c *fixture.Cluster) {
-				host(c, "node-0").Sysctls["ipv4/conf/"+fixture.CalicoVethName("default", "client")+"/proxy_arp"] = "0"
+				host(c, "node-0").Sysctls["ipv4/conf/"+calicotest.VethName("default", "client")+"/proxy_arp"] = "0"
 			},
 			want: diagnose.Reachable, info: []model.Reason{model.ReasonProxyARPDisabled},
 		},
@@ -136,7 +137,7 @@ func TestFlowsCalico(t *testing.T) {
 		"the destination pod's cali veth is gone": {
 			fault: func(c *fixture.Cluster) {
 				h := host(c, "node-1")
-				name := fixture.CalicoVethName("default", "db")
+				name := calicotest.VethName("default", "db")
 				h.Interfaces = slices.DeleteFunc(h.Interfaces, func(i netstack.Interface) bool { return i.Name == name })
 				fixture.RemoveRoutes(h, "10.244.1.11/32")
 				c.PodStack("default", "db").Interfaces[1].Veth.PeerIndex = 0
@@ -153,14 +154,14 @@ func TestFlowsCalico(t *testing.T) {
 		},
 		"proxy_arp off and the pod's entry for 169.254.1.1 gone": {
 			fault: func(c *fixture.Cluster) {
-				host(c, "node-0").Sysctls["ipv4/conf/"+fixture.CalicoVethName("default", "client")+"/proxy_arp"] = "0"
+				host(c, "node-0").Sysctls["ipv4/conf/"+calicotest.VethName("default", "client")+"/proxy_arp"] = "0"
 				fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1")
 			},
 			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonProxyARPDisabled},
 		},
 		"proxy_arp off and the pod's entry for 169.254.1.1 only learned: it will expire": {
 			fault: func(c *fixture.Cluster) {
-				host(c, "node-0").Sysctls["ipv4/conf/"+fixture.CalicoVethName("default", "client")+"/proxy_arp"] = "0"
+				host(c, "node-0").Sysctls["ipv4/conf/"+calicotest.VethName("default", "client")+"/proxy_arp"] = "0"
 				c.PodStack("default", "client").Neighbours[0].State = "STALE"
 			},
 			want: diagnose.Reachable, reasons: []model.Reason{model.ReasonProxyARPDisabled},
@@ -225,7 +226,7 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 		stack.IPSets = strings.ReplaceAll(stack.IPSets, "add "+set+" "+addr+"\n", "")
 	}
 	cases := map[string]map[string]flow{
-		fixture.CalicoRouted: {
+		calicotest.Routed: {
 			"pod MTU larger than the underlay's": {
 				fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },
 				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
@@ -240,7 +241,7 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 				want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteWrongNode, model.ReasonPathDiverges},
 			},
 		},
-		fixture.CalicoVXLAN: {
+		calicotest.VXLAN: {
 			"the fdb entry of the peer's VTEP is missing": {
 				fault: func(c *fixture.Cluster) { fixture.RemoveFDB(host(c, "node-0"), "172.18.1.3") },
 				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonFDBMissing},
@@ -266,7 +267,7 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
 			},
 		},
-		fixture.CalicoIPIP: {
+		calicotest.IPIP: {
 			"tunl0 down on the destination node": {
 				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "tunl0").Up = false },
 				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},

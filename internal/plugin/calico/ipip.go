@@ -8,7 +8,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
-	"github.com/netdiag/netdiag/internal/netstack/iptables"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/plugin"
 )
 
@@ -135,18 +135,18 @@ func (a *nodeAction) decapsulate(res *plugin.HopResult, t *plugin.Transmission) 
 // the tunnel (felix drops IP-in-IP from hosts it does not know) ends t's branch here.
 func (a *nodeAction) tunnelHook(res *plugin.HopResult, stack *netstack.Netstack, t *plugin.Transmission, hook string, outer model.Packet, in, out string) (model.Packet, bool) {
 	id := a.base.NetNode.ID
-	nf, err := a.plugin.filter(stack)
+	filter, err := a.plugin.filter(stack)
 	if err != nil {
 		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: a.node.Name,
 			Message: fmt.Sprintf("The netfilter rules of %s could not be read (%v), so they are not evaluated for the tunnel packet", a.node.Name, err)})
 	}
-	if nf == nil {
+	if filter == nil {
 		return outer, true
 	}
 	// The tunnel is a flow of its own: its first packet, NEW in the node's conntrack.
-	pkt := iptables.FromModel(outer)
+	pkt := nf.FromModel(outer)
 	pkt.In, pkt.Out = in, out
-	outs := nf.Hook(hook, pkt)
+	outs := filter.Hook(hook, pkt)
 	if len(outs) == 0 {
 		return outer, true
 	}

@@ -9,7 +9,7 @@ import (
 func Descriptor() plugin.Descriptor {
 	return plugin.Descriptor{
 		Name:    Name,
-		Summary: "flannel: pods on the cni0 bridge, vxlan or host-gw between nodes",
+		Summary: "pods on the cni0 bridge, vxlan or host-gw between nodes",
 		Recognise: func(s *cluster.Snapshot) (string, bool) {
 			if ev, ok := cluster.DaemonSetMentioning(s, "kube-flannel", "flannel"); ok {
 				return ev, true

@@ -18,27 +18,27 @@ func byDaemonSet(name, summary string, words ...string) plugin.Descriptor {
 // Canal runs calico's policy over flannel's data plane with both projects' images: it is
 // the one meant when calico and flannel are recognised with it.
 func Canal() plugin.Descriptor {
-	d := byDaemonSet("canal", "canal: flannel's data plane with calico's policy (not simulated)", "canal")
+	d := byDaemonSet("canal", "flannel's data plane with calico's policy (not simulated)", "canal")
 	d.Supersedes = []string{"calico", "flannel"}
 	return d
 }
 
 // Cilium is eBPF throughout: its data plane is not in the netfilter rules the engine reads.
 func Cilium() plugin.Descriptor {
-	return byDaemonSet("cilium", "cilium: eBPF data plane (not simulated)", "cilium")
+	return byDaemonSet("cilium", "eBPF data plane (not simulated)", "cilium")
 }
 
 // Antrea is Open vSwitch based.
 func Antrea() plugin.Descriptor {
-	return byDaemonSet("antrea", "antrea: Open vSwitch data plane (not simulated)", "antrea-agent", "antrea/antrea")
+	return byDaemonSet("antrea", "Open vSwitch data plane (not simulated)", "antrea-agent", "antrea/antrea")
 }
 
 // Weave is weave net's own bridge and fastdp.
 func Weave() plugin.Descriptor {
-	return byDaemonSet("weave", "weave net (not simulated)", "weave-net", "weaveworks/weave")
+	return byDaemonSet("weave", "weave net's bridge and fastdp (not simulated)", "weave-net", "weaveworks/weave")
 }
 
 // KubeRouter routes pods over BGP and enforces policy with its own chains.
 func KubeRouter() plugin.Descriptor {
-	return byDaemonSet("kube-router", "kube-router (not simulated)", "kube-router")
+	return byDaemonSet("kube-router", "BGP-routed pods, policy in its own chains (not simulated)", "kube-router")
 }

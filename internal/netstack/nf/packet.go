@@ -1,14 +1,14 @@
-package iptables
+package nf
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/model"
-	"github.com/netdiag/netdiag/internal/netstack/ipset"
 )
 
-// IP protocol numbers the matches name.
+// IP protocol numbers the rules name.
 const (
 	ProtoICMP   uint8 = 1
 	ProtoTCP    uint8 = 6
@@ -67,7 +67,7 @@ const (
 type Conn struct {
 	State  CtState
 	Status CtStatus
-	// Mark is the connection mark (CONNMARK, -m connmark).
+	// Mark is the connection mark (CONNMARK, -m connmark, ct mark).
 	Mark uint32
 	// Reply is set for a packet in the reply direction (--ctdir REPLY).
 	Reply bool
@@ -116,7 +116,7 @@ func FromModel(p model.Packet) Packet {
 		out.Proto, out.ICMPType = ProtoICMP, 8
 		out.SrcPort, out.DstPort = 0, 0
 	default:
-		out.Proto = protoNumber(strings.ToLower(string(p.Protocol)))
+		out.Proto, _ = ProtoNumber(strings.ToLower(string(p.Protocol)))
 	}
 	return out
 }
@@ -132,7 +132,7 @@ func (p Packet) Model() model.Packet {
 	case ProtoICMP:
 		proto = model.ICMP
 	default:
-		proto = model.Protocol(strings.ToUpper(protoName(p.Proto)))
+		proto = model.Protocol(strings.ToUpper(ProtoName(p.Proto)))
 	}
 	return model.Packet{Src: p.Src, Dst: p.Dst, Protocol: proto, SrcPort: p.SrcPort, DstPort: p.DstPort, Mark: p.Mark}
 }
@@ -155,87 +155,6 @@ func (p Packet) Reply() Packet {
 	return r
 }
 
-// Env is what the evaluator needs to know about the namespace besides the packet: its
-// local and broadcast addresses (addrtype), the interfaces' addresses (MASQUERADE, REDIRECT)
-// and the ipsets (set).
-type Env struct {
-	// Local holds the addresses routed locally (table local, type local); LocalPrefixes
-	// the local routes wider than one address (127.0.0.0/8).
-	Local         map[netip.Addr]bool
-	LocalPrefixes []netip.Prefix
-	// Broadcast holds the broadcast addresses of the namespace's subnets.
-	Broadcast map[netip.Addr]bool
-	// Addrs holds each interface's addresses in the kernel's order (primary first).
-	Addrs map[string][]netip.Prefix
-	// Sets are the ipsets of the namespace; nil when there are none.
-	Sets *ipset.Sets
-	// Recent reports whether an address is on a recent-match list (session affinity).
-	// Nil means no list has any entry: the packet is a client's first.
-	Recent func(list string, addr netip.Addr) bool
-
-	// ConntrackInUse says that something besides the ruleset (nftables rules, ipvs, a
-	// conntrack helper) makes the kernel track connections. Without it, and without a rule
-	// that needs it (Ruleset.UsesConntrack), packets have no connection and the nat table
-	// is skipped, as in the kernel.
-	ConntrackInUse bool
-
-	// MaxOutcomes, MaxSteps and MaxDepth bound a traversal; zero takes the defaults
-	// (4096 outcomes, 1,000,000 rule evaluations, 64 nested jumps).
-	MaxOutcomes, MaxSteps, MaxDepth int
-}
-
-// IsLocal reports whether addr is one of the namespace's own addresses.
-func (e *Env) IsLocal(addr netip.Addr) bool {
-	if e == nil {
-		return false
-	}
-	if e.Local[addr] {
-		return true
-	}
-	for _, p := range e.LocalPrefixes {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// LocalOn reports whether addr is an address of the named interface.
-func (e *Env) LocalOn(addr netip.Addr, iface string) bool {
-	if e == nil {
-		return false
-	}
-	for _, p := range e.Addrs[iface] {
-		if p.Addr() == addr {
-			return true
-		}
-	}
-	return iface == "lo" && addr.IsLoopback()
-}
-
-// PrimaryAddr returns the address a packet leaving by iface towards nextHop takes as its
-// source when masqueraded: the first address whose subnet holds the next hop, else the
-// interface's first address.
-func (e *Env) PrimaryAddr(iface string, nextHop netip.Addr) (netip.Addr, bool) {
-	if e == nil {
-		return netip.Addr{}, false
-	}
-	addrs := e.Addrs[iface]
-	if nextHop.IsValid() {
-		for _, p := range addrs {
-			if p.Addr().Is4() == nextHop.Is4() && p.Masked().Contains(nextHop) {
-				return p.Addr(), true
-			}
-		}
-	}
-	for _, p := range addrs {
-		if p.Addr().Is4() == nextHop.Is4() || !nextHop.IsValid() {
-			return p.Addr(), true
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // protoNames are the names iptables-save prints for IP protocols: /etc/protocols' names, which
 // it looks up first. There IP protocol 4 (IP in IP, what tunl0 and calico's IP-in-IP send) is
 // "ipencap", and "ipip" is 94 (IPIP, the older KA9Q encapsulation): a rule loaded with -p 4
@@ -246,9 +165,15 @@ var protoNames = map[string]uint8{
 	"udplite": 136, "vrrp": 112,
 }
 
-func protoNumber(name string) uint8 { return protoNames[name] }
+// ProtoNumber is the IP protocol a name from /etc/protocols stands for; false when the name
+// is not one of them.
+func ProtoNumber(name string) (uint8, bool) {
+	n, ok := protoNames[name]
+	return n, ok
+}
 
-func protoName(n uint8) string {
+// ProtoName is the name iptables-save prints for an IP protocol number.
+func ProtoName(n uint8) string {
 	switch n {
 	case 0:
 		return "all"
@@ -272,5 +197,5 @@ func protoName(n uint8) string {
 			return k
 		}
 	}
-	return "proto-" + itoa(int(n))
+	return "proto-" + strconv.Itoa(int(n))
 }

@@ -1,0 +1,62 @@
+package plugins
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/plugins.md from the registry")
+
+const pluginsDoc = "../../docs/plugins.md"
+
+// TestPluginsDoc keeps docs/plugins.md the registry's own table: every plugin, what is
+// simulated, how it is recognised, its options. `go test ./internal/plugins -run
+// TestPluginsDoc -update` rewrites it.
+func TestPluginsDoc(t *testing.T) {
+	want := pluginsTable()
+	if *update {
+		if err := os.WriteFile(pluginsDoc, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(pluginsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("%s is not the registry's table; run `go test ./internal/plugins -run TestPluginsDoc -update`. Want:\n%s", pluginsDoc, want)
+	}
+}
+
+func pluginsTable() string {
+	var b strings.Builder
+	b.WriteString("# Network plugins\n\n")
+	b.WriteString("The plugins netdiag knows, as `internal/plugins` registers them (this page is written from\n")
+	b.WriteString("that registry by `go test ./internal/plugins -run TestPluginsDoc -update`). A diagnosis\n")
+	b.WriteString("names one in `spec.networkPlugin` (default `auto`: detected from the cluster) and may override\n")
+	b.WriteString("its options in `spec.networkPluginConfig`, keyed by the option's name; the manager's flags\n")
+	b.WriteString("(`netdiag manager --help`) set the cluster's defaults. A plugin that is recognised but not\n")
+	b.WriteString("simulated is diagnosed as `generic`, and the answer says so.\n\n")
+	b.WriteString("| plugin | simulated | what | options (`spec.networkPluginConfig` key: flag) |\n| --- | --- | --- | --- |\n")
+	for _, d := range Descriptors() {
+		var opts []string
+		if d.NewConfig != nil {
+			fs := pflag.NewFlagSet(d.Name, pflag.ContinueOnError)
+			d.NewConfig().BindFlags(fs)
+			fs.VisitAll(func(f *pflag.Flag) {
+				opts = append(opts, fmt.Sprintf("`%s`: `--%s` (default `%s`)", strings.TrimPrefix(f.Name, d.Name+"-"), f.Name, f.DefValue))
+			})
+		}
+		simulated := "no"
+		if d.Simulated() {
+			simulated = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", d.Name, simulated, d.Summary, strings.Join(opts, "<br>"))
+	}
+	return b.String()
+}
