@@ -9,7 +9,7 @@ import (
 func Descriptor() plugin.Descriptor {
 	return plugin.Descriptor{
 		Name:    Name,
-		Summary: "kindnet: pods on ptp veths, each node's pod CIDR routed via its InternalIP, KIND-MASQ-AGENT masquerade",
+		Summary: "pods on ptp veths, each node's pod CIDR routed via its InternalIP, KIND-MASQ-AGENT masquerade",
 		Recognise: func(s *cluster.Snapshot) (string, bool) {
 			// kind's DaemonSet is kube-system/kindnet; minikube's kindnet runs the same image.
 			return cluster.DaemonSetMentioning(s, "kindnet")

@@ -199,7 +199,11 @@ func TestFlowsKindnet(t *testing.T) {
 		"a NetworkPolicy denies, but kindnetd of kind v0.23 enforces none": {
 			fault: func(c *fixture.Cluster) {
 				c.DenyIngress("default", "db", "deny-db")
-				c.Snapshot.DaemonSets[len(c.Snapshot.DaemonSets)-1].Spec.Template.Spec.Containers[0].Image = kindnet.Image + ":v20240513-cd2ac642"
+				for i := range c.Snapshot.DaemonSets {
+					if ds := &c.Snapshot.DaemonSets[i]; ds.Name == kindnet.DaemonSet {
+						ds.Spec.Template.Spec.Containers[0].Image = kindnet.Image + ":v20240513-cd2ac642"
+					}
+				}
 			},
 			want: diagnose.Reachable, info: []model.Reason{model.ReasonPolicyNotEnforced},
 		},

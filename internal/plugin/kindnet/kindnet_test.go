@@ -10,6 +10,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet/kindnettest"
 	"github.com/netdiag/netdiag/internal/plugins"
@@ -26,7 +27,7 @@ func TestDetect(t *testing.T) {
 			snap: &cluster.Snapshot{DaemonSets: []appsv1.DaemonSet{renamed(kindnettest.DaemonSet(kindnet.Image+":v20250512-df8de77b", fixture.ClusterCIDR), "cni")}},
 			want: kindnet.Name,
 		},
-		"a flannel cluster is not kindnet": {snap: fixture.NewFlannel(fixture.HostGW, 2).Build().Snapshot, want: "flannel"},
+		"a flannel cluster is not kindnet": {snap: flanneltest.New(flanneltest.HostGW, 2).Build().Snapshot, want: "flannel"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

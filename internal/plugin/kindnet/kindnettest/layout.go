@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet"
 )
@@ -16,117 +18,90 @@ import (
 // enforces NetworkPolicy.
 const Image = kindnet.Image + ":v20240813-c6f155d6"
 
-// Node is one node as kindnet's layout needs it.
-type Node struct {
-	Name    string
-	IP      netip.Addr
-	PodCIDR netip.Prefix
-	// Underlay is the node's eth0 (its address, MTU and MAC).
-	Underlay netstack.Interface
-	Pods     []Pod
+// New starts a kindnet cluster of n nodes named node-0, node-1, ...: node i holds the pod
+// CIDR 10.244.i.0/24 (its pods get .10, .11, ...; the host end of every pod veth holds .1).
+func New(n int) *fixture.Cluster { return fixture.New(Layout{}, n) }
+
+// TwoNodes is the flow tests' workload (flowtest.TwoNodes) on two kindnet nodes: client and
+// web-0 on node-0 (10.244.0.0/24, InternalIP 172.18.1.2), web-1 and db (10.244.1.11) on
+// node-1 (10.244.1.0/24, 172.18.1.3).
+func TwoNodes() *fixture.Cluster { return flowtest.TwoNodes(New(2)) }
+
+// Layout is kindnet's part of a cluster: what the ptp and host-local CNI plugins and
+// kindnetd lay.
+type Layout struct{}
+
+var _ fixture.Layout = Layout{}
+
+// Node keeps the node's pod CIDR as node IPAM gives it: kindnet has no IPAM of its own.
+func (Layout) Node(int, *fixture.Node) {}
+
+// DaemonSets is kind's kindnet DaemonSet.
+func (Layout) DaemonSets(*fixture.Cluster) ([]appsv1.DaemonSet, []string) {
+	return []appsv1.DaemonSet{DaemonSet(Image, fixture.ClusterCIDR)}, nil
 }
 
-// Pod is one pod of a node.
-type Pod struct {
-	Namespace, Name string
-	IP              netip.Addr
-	// HostIndex and HostVeth are the ifindex and name of the host end of its veth.
-	HostIndex int
-	HostVeth  string
-	HostMAC   string
-	// Listening are the pod's sockets.
-	Listening []netstack.Socket
+// NodeObject: kindnetd writes nothing on the node; it reads its podCIDR and InternalIP.
+func (Layout) NodeObject(*fixture.Cluster, *fixture.Node, *corev1.Node) {}
+
+// Host: no device of kindnet's own; kind's nodes leave rp_filter off.
+func (Layout) Host(*fixture.Cluster, *fixture.Node) fixture.HostParts {
+	return fixture.HostParts{Sysctls: map[string]string{"ipv4/conf/all/rp_filter": "0", "ipv4/conf/eth0/rp_filter": "0"}}
 }
 
-// HostState is a node's own namespace as ptp, host-local and kindnetd leave it: no bridge,
-// the pod gateway as a /32 on the host end of every pod veth, a host-scope /32 route per
-// local pod, a route per peer's pod CIDR via the peer's InternalIP, and the iptables rules
-// given (kube-proxy's and MasqRules).
-func HostState(n Node, peers []Node, iptablesSave string) netstack.Netstack {
-	gw := kindnet.Gateway(n.PodCIDR)
-	under := n.Underlay
-	h := netstack.Netstack{
-		Sysctls: map[string]string{
-			"ipv4/ip_forward":           "1",
-			"ipv4/conf/all/forwarding":  "1",
-			"ipv4/conf/eth0/forwarding": "1",
-			"ipv4/conf/all/rp_filter":   "0",
-			"ipv4/conf/eth0/rp_filter":  "0",
-		},
-		IPTablesBackend: "nft",
-		IPTables:        iptablesSave,
-		Listening:       []netstack.Socket{{Protocol: "TCP", Address: netip.MustParseAddrPort("0.0.0.0:22")}, {Protocol: "TCP", Address: netip.MustParseAddrPort("0.0.0.0:10250")}},
-	}
-	h.Interfaces = []netstack.Interface{
-		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, Up: true, OperState: "unknown", Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
-		under,
-	}
-	var underBits int
-	if len(under.Addresses) > 0 {
-		underBits = under.Addresses[0].Bits()
-	}
-	underlay := netip.PrefixFrom(n.IP, underBits).Masked()
-	h.Routes = []netstack.Route{
-		{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: underlay.Addr().Next(), Device: under.Name, Protocol: "static"},
-		{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: underlay, Device: under.Name, Scope: "link", Src: n.IP, Protocol: "kernel"},
-		{Table: netstack.TableLocal, Type: netstack.RouteLocal, Dst: netip.MustParsePrefix("127.0.0.0/8"), Device: "lo", Scope: "host", Src: netip.MustParseAddr("127.0.0.1"), Protocol: "kernel"},
-		{Table: netstack.TableLocal, Type: netstack.RouteLocal, Dst: netip.MustParsePrefix("127.0.0.1/32"), Device: "lo", Scope: "host", Src: netip.MustParseAddr("127.0.0.1"), Protocol: "kernel"},
-		{Table: netstack.TableLocal, Type: netstack.RouteLocal, Dst: netip.PrefixFrom(n.IP, 32), Device: under.Name, Scope: "host", Src: n.IP, Protocol: "kernel"},
-	}
-	for i, p := range n.Pods {
-		h.Interfaces = append(h.Interfaces, netstack.Interface{Index: p.HostIndex, Name: p.HostVeth, Kind: "veth", MTU: under.MTU, Up: true, OperState: "up",
-			HardwareAddr: p.HostMAC, Addresses: []netip.Prefix{netip.PrefixFrom(gw, 32)}, Veth: &netstack.VethAttrs{PeerIndex: 2, PeerNetNSID: 1}})
-		h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: netip.PrefixFrom(p.IP, 32), Device: p.HostVeth, Scope: "host"})
-		if i == 0 {
-			// The kernel keeps one local route for an address however many interfaces hold it.
-			h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableLocal, Type: netstack.RouteLocal, Dst: netip.PrefixFrom(gw, 32), Device: p.HostVeth, Scope: "host", Src: gw, Protocol: "kernel"})
-		}
-	}
-	for _, peer := range peers {
-		if peer.Name == n.Name {
-			continue
-		}
-		h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: peer.PodCIDR, Gateway: peer.IP, Device: under.Name})
-	}
-	return h
+// Peer is kindnetd's route to peer's pod CIDR via peer's InternalIP.
+func (Layout) Peer(_ *fixture.Cluster, _, peer *fixture.Node, h *netstack.Netstack) {
+	h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: peer.Subnet, Gateway: peer.IP, Device: "eth0"})
 }
 
-// PodState is a pod's namespace as ptp leaves it: eth0 with the pod's address in the pod
-// CIDR, a link route to the gateway, the pod CIDR and the default route via the gateway.
-func PodState(p Pod, n Node) netstack.Netstack {
-	gw := kindnet.Gateway(n.PodCIDR)
-	return netstack.Netstack{
-		Pod:   &netstack.PodRef{Namespace: p.Namespace, Name: p.Name, IP: p.IP},
-		NetNS: "/var/run/netns/cni-" + p.Name,
-		Interfaces: []netstack.Interface{
-			{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, Up: true, OperState: "unknown", Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
-			{Index: 2, Name: "eth0", Kind: "veth", MTU: n.Underlay.MTU, Up: true, OperState: "up",
-				HardwareAddr: fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x", p.IP.As4()[0], p.IP.As4()[1], p.IP.As4()[2], p.IP.As4()[3]),
-				Addresses:    []netip.Prefix{netip.PrefixFrom(p.IP, n.PodCIDR.Bits())}, Veth: &netstack.VethAttrs{PeerIndex: p.HostIndex, PeerNetNSID: 0}},
-		},
+// Pod lays the pod's veth as ptp does: the host end holds the gateway (the pod CIDR's first
+// address) as a /32 with a host-scope /32 route to the pod; in the pod, eth0 holds the
+// address in the pod CIDR, the gateway is a link route, and the pod CIDR and the default
+// route go via it.
+func (Layout) Pod(c *fixture.Cluster, p *fixture.Pod, h *netstack.Netstack) fixture.PodParts {
+	gw, veth, a := kindnet.Gateway(p.Node.Subnet), VethName(p.HostIf), p.IP.As4()
+	h.Interfaces = append(h.Interfaces, netstack.Interface{Index: p.HostIf, Name: veth, Kind: "veth", MTU: c.UnderlayMTU, Up: true, OperState: "up",
+		HardwareAddr: fmt.Sprintf("be:%02x:%02x:%02x:%02x:01", a[0], a[1], a[2], a[3]),
+		Addresses:    []netip.Prefix{netip.PrefixFrom(gw, 32)}, Veth: &netstack.VethAttrs{PeerIndex: 2, PeerNetNSID: 1}})
+	h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: netip.PrefixFrom(p.IP, 32), Device: veth, Scope: "host"})
+	if p == p.Node.Pods[0] {
+		// The kernel keeps one local route for an address however many interfaces hold it.
+		h.Routes = append(h.Routes, fixture.LocalRoute(gw, veth))
+	}
+	return fixture.PodParts{
+		Interface: netstack.Interface{Index: 2, Name: "eth0", Kind: "veth", MTU: c.UnderlayMTU, Up: true, OperState: "up",
+			HardwareAddr: fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3]),
+			Addresses:    []netip.Prefix{netip.PrefixFrom(p.IP, p.Node.Subnet.Bits())}, Veth: &netstack.VethAttrs{PeerIndex: p.HostIf, PeerNetNSID: 0}},
 		Routes: []netstack.Route{
 			{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: gw, Device: "eth0"},
-			{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: n.PodCIDR, Gateway: gw, Device: "eth0", Src: p.IP},
+			{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: p.Node.Subnet, Gateway: gw, Device: "eth0", Src: p.IP},
 			{Table: netstack.TableMain, Type: netstack.RouteUnicast, Dst: netip.PrefixFrom(gw, 32), Device: "eth0", Scope: "link", Src: p.IP},
-			{Table: netstack.TableLocal, Type: netstack.RouteLocal, Dst: netip.MustParsePrefix("127.0.0.0/8"), Device: "lo", Scope: "host", Src: netip.MustParseAddr("127.0.0.1"), Protocol: "kernel"},
-			{Table: netstack.TableLocal, Type: netstack.RouteLocal, Dst: netip.PrefixFrom(p.IP, 32), Device: "eth0", Scope: "host", Src: p.IP, Protocol: "kernel"},
 		},
-		Sysctls:   map[string]string{"ipv4/ip_forward": "0", "ipv4/conf/all/rp_filter": "0", "ipv4/conf/eth0/rp_filter": "0"},
-		Listening: p.Listening,
 	}
 }
 
-// MasqRules are the nat chain and rules kindnetd keeps: POSTROUTING jumps to KIND-MASQ-AGENT
-// for non-local destinations, which returns for each pod subnet and masquerades the rest.
-// chains are the chains to declare, rules the text after "-A ".
-func MasqRules(podSubnets ...netip.Prefix) (chains, rules []string) {
-	chains = []string{kindnet.MasqChain}
-	rules = append(rules, fmt.Sprintf(`POSTROUTING -m addrtype ! --dst-type LOCAL -m comment --comment "kind-masq-agent" -j %s`, kindnet.MasqChain))
+// VethName is the host end of the pod veth whose host index is hostIf: "veth" and eight hex
+// digits, as the CNI plugins name it (they draw the digits at random).
+func VethName(hostIf int) string { return fmt.Sprintf("veth%08x", uint32(hostIf)*0x9e3779b1) }
+
+// Rules writes kube-proxy's rules, then kindnetd's masquerade.
+func (Layout) Rules(_ *fixture.Cluster, _ *fixture.Node, t *fixture.Tables, kubeProxy func()) {
+	kubeProxy()
+	AddMasqRules(t, fixture.ClusterCIDR)
+}
+
+// IPSets: kindnet keeps none.
+func (Layout) IPSets(*fixture.Cluster) string { return "" }
+
+// AddMasqRules adds the nat chain kindnetd keeps: POSTROUTING jumps to KIND-MASQ-AGENT for
+// non-local destinations, which returns for each pod subnet and masquerades the rest.
+func AddMasqRules(t *fixture.Tables, podSubnets ...netip.Prefix) {
+	t.Chain("nat", kindnet.MasqChain)
+	t.Rule("nat", `POSTROUTING -m addrtype ! --dst-type LOCAL -m comment --comment "kind-masq-agent" -j %s`, kindnet.MasqChain)
 	for _, s := range podSubnets {
-		rules = append(rules, fmt.Sprintf(`%s -d %s -m comment --comment "kind-masq-agent" -j RETURN`, kindnet.MasqChain, s))
+		t.Rule("nat", `%s -d %s -m comment --comment "kind-masq-agent" -j RETURN`, kindnet.MasqChain, s)
 	}
-	rules = append(rules, fmt.Sprintf(`%s -m comment --comment "kind-masq-agent" -j MASQUERADE`, kindnet.MasqChain))
-	return chains, rules
+	t.Rule("nat", `%s -m comment --comment "kind-masq-agent" -j MASQUERADE`, kindnet.MasqChain)
 }
 
 // DaemonSet is kind's kindnet DaemonSet with image and the pod subnet kind passes it.
@@ -137,4 +112,17 @@ func DaemonSet(image string, podSubnet netip.Prefix) appsv1.DaemonSet {
 	ds.Spec.Template.Spec.Containers = []corev1.Container{{Name: kindnet.Container, Image: image,
 		Env: []corev1.EnvVar{{Name: kindnet.EnvPodSubnet, Value: podSubnet.String()}}}}
 	return ds
+}
+
+// HostVeth is the host end of a built pod's veth.
+func HostVeth(c *fixture.Cluster, node, namespace, name string) *netstack.Interface {
+	ps := c.PodStack(namespace, name)
+	if ps == nil {
+		return nil
+	}
+	eth0 := ps.InterfaceByName("eth0")
+	if eth0 == nil || eth0.Veth == nil {
+		return nil
+	}
+	return c.Host(node).InterfaceByIndex(eth0.Veth.PeerIndex)
 }

@@ -45,3 +45,28 @@ func NodePort(c *fixture.Cluster, namespace, name string, port int32) {
 		})
 	}
 }
+
+// withNATRules declares chains at the top of the nat table of an iptables-save text and
+// appends rules (the text after "-A ") at its end.
+func withNATRules(save string, chains, rules []string) string {
+	var out []string
+	inNAT := false
+	for _, l := range strings.Split(save, "\n") {
+		switch {
+		case l == "*nat":
+			inNAT = true
+			out = append(out, l)
+			for _, c := range chains {
+				out = append(out, ":"+c+" - [0:0]")
+			}
+			continue
+		case inNAT && l == "COMMIT":
+			inNAT = false
+			for _, r := range rules {
+				out = append(out, "-A "+r)
+			}
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
