@@ -9,6 +9,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/network"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
@@ -35,6 +36,10 @@ type Diagnostor struct {
 	Plugins *plugin.Registry
 	// HopLimit bounds the NetNodes one branch crosses; zero is network.DefaultHopLimit.
 	HopLimit int
+	// Rulesets keeps the parsed netfilter rulesets; a controller shares one across its
+	// diagnoses, since the nodes' rules seldom change between them. Nil gives each
+	// diagnosis a cache of its own, shared by its nodes.
+	Rulesets *netfilter.Cache
 }
 
 // Diagnose is the package-level Diagnose with d's settings.
@@ -53,11 +58,15 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	if note != nil {
 		res.Suspicions = append(res.Suspicions, *note)
 	}
+	rulesets := d.Rulesets
+	if rulesets == nil {
+		rulesets = netfilter.NewCache(netfilter.DefaultCacheSize)
+	}
 	env := &plugin.Env{
 		Cluster:   in.Cluster,
 		Nodes:     in.Nodes,
 		Question:  in.Question,
-		Netfilter: plugin.NetfilterRules,
+		Netfilter: plugin.NewNetfilterFactory(rulesets),
 		Policy:    policy.NewEvaluator(in.Cluster),
 		Services:  service.New(),
 	}

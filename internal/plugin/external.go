@@ -3,7 +3,9 @@ package plugin
 import (
 	"net/netip"
 
+	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin/hop"
 )
 
 // External is the NetNode of a place outside the cluster. The engine does not follow the
@@ -31,7 +33,7 @@ func (e *External) Send(dst model.Endpoint, pkt model.Packet) (*HopResult, error
 		res.Ends = append(res.Ends, End{Kind: Undecided, NodeID: e.NetNode.ID, Packet: pkt, Why: "the way in from outside is not known"})
 		return res, nil
 	}
-	to := nodeNetNode(node)
+	to := NodeNetNode(node)
 	ifc := e.interfaceOf(node, pkt.Dst)
 	res.Next = append(res.Next, &Transmission{
 		Transmission: model.Transmission{From: e.NetNode, To: to, Packet: pkt, Link: model.Link{Type: model.LinkExternal, ToInterface: ifc, Packet: pkt}},
@@ -67,7 +69,7 @@ func (e *External) Receive(t *Transmission) (*HopResult, error) {
 	}
 	res.Steps = append(res.Steps, model.Step{NodeID: e.NetNode.ID, Component: "external", Action: "reply", Detail: "to " + node, Packet: reply})
 	res.Next = append(res.Next, &Transmission{
-		Transmission: model.Transmission{From: e.NetNode, To: nodeNetNode(node), Packet: reply, Link: model.Link{Type: model.LinkExternal, ToInterface: e.interfaceOf(node, reply.Dst), Packet: reply}},
+		Transmission: model.Transmission{From: e.NetNode, To: NodeNetNode(node), Packet: reply, Link: model.Link{Type: model.LinkExternal, ToInterface: e.interfaceOf(node, reply.Dst), Packet: reply}},
 		NextHop:      reply.Dst,
 		Reply:        e.NetNode.ID,
 	})
@@ -80,12 +82,12 @@ func (e *External) interfaceOf(node string, addr netip.Addr) string {
 	if st == nil {
 		return ""
 	}
-	if i := InterfaceWithAddr(st, addr); i != nil {
+	if i := hop.InterfaceWithAddr(st, addr); i != nil {
 		return i.Name
 	}
 	if n := e.Env.Cluster.Node(node); n != nil {
-		if ip, ok := internalIP(n); ok {
-			if i := InterfaceWithAddr(st, ip); i != nil {
+		if ip, ok := cluster.NodeInternalIP(n); ok {
+			if i := hop.InterfaceWithAddr(st, ip); i != nil {
 				return i.Name
 			}
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/hop"
 )
 
 // The helpers below are the parts of a node's SimplePluginNode that do not depend on the
@@ -18,9 +19,9 @@ import (
 // the underlay for another's.
 func HostIntent(h *Hop, other *corev1.Node) *Intent {
 	if other.Name == h.Node {
-		return &Intent{Next: h.NetNode.ID}
+		return &Intent{Next: h.NetNode}
 	}
-	return overUnderlay(h, &Intent{Next: model.NodeID(other.Name), Why: "node addresses are reached over the underlay"})
+	return overUnderlay(h, &Intent{Next: NodeNetNode(other.Name), Why: "node addresses are reached over the underlay"})
 }
 
 // PodIntent is a node's intent towards pod: a host-network pod is its node's address
@@ -46,7 +47,7 @@ func PodIntent(h *Hop, pod *corev1.Pod, local func() *Intent, remote func(other 
 // ExternalIntent is a node's intent towards an address outside the cluster: out by the
 // underlay.
 func ExternalIntent(h *Hop) *Intent {
-	return overUnderlay(h, &Intent{Next: model.ExternalID(h.Packet.Dst), Why: "traffic out of the cluster leaves by the underlay"})
+	return overUnderlay(h, &Intent{Next: ExternalNetNode(h.Packet.Dst), Why: "traffic out of the cluster leaves by the underlay"})
 }
 
 func overUnderlay(h *Hop, in *Intent) *Intent {
@@ -78,7 +79,7 @@ func SendingPod(h *Hop) (ep model.Endpoint, podIf *netstack.Interface, ok bool) 
 	if !ok || ep.Type != model.EndpointPod {
 		return model.Endpoint{}, nil, false
 	}
-	podIf = InterfaceWithAddr(h.Env.PodStack(ep.Namespace, ep.Name), ep.IP)
+	podIf = hop.InterfaceWithAddr(h.Env.PodStack(ep.Namespace, ep.Name), ep.IP)
 	if podIf == nil {
 		return model.Endpoint{}, nil, false
 	}

@@ -1,11 +1,10 @@
 package plugin
 
 import (
-	"net/netip"
-
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin/hop"
 )
 
 // Plugin makes the NetNodeActions of one network plugin.
@@ -29,66 +28,40 @@ type NetNodeAction interface {
 	Receive(t *Transmission) (*HopResult, error)
 }
 
-// Transmission is a model.Transmission with what the receiving NetNode needs to know about
-// the wire: the L3 next hop the sender resolved, the outer header of a tunnel, and the
-// service whose address was translated on the way (for the path).
-type Transmission struct {
-	model.Transmission
-	// NextHop is the address the sender resolved at L2 (its route's gateway, or the
-	// destination itself when directly connected). A bridge forwards a frame whose next hop
-	// is not its own address without routing it.
-	NextHop netip.Addr
-	// Outer is the encapsulating packet of a tunnel (vxlan), nil otherwise.
-	Outer *model.Packet
-	// Via is the service whose address the sender translated, shown between the two NetNodes
-	// in the packet path.
-	Via *model.NetNode
-	// Reply is the NetNode ID of the destination when the packet is its reply to the
-	// connection the forward packet opened (empty for the forward packet): the hooks see it
-	// ESTABLISHED and conntrack undoes the NAT the forward packet got at each NetNode.
-	Reply string
-}
-
-// EndKind says how a branch of the packet's way ended.
-type EndKind string
-
-const (
-	// Delivered: the packet reached its destination (a listening socket, or outside the
-	// cluster where the engine stops following it).
-	Delivered EndKind = "Delivered"
-	// Dropped: the state stops the packet; a Critical or Fatal suspicion says why.
-	Dropped EndKind = "Dropped"
-	// Undecided: the engine cannot tell (missing state, a rule it does not understand); an
-	// Info or Warning suspicion says why.
-	Undecided EndKind = "Undecided"
+// The hop's own types, under the names a plugin author uses.
+type (
+	// Hop is one packet at one NetNode: what a SimplePluginNode reads and where it records
+	// what it finds.
+	Hop = hop.Hop
+	// Env is what every NetNode of one diagnosis shares: the snapshot and the evaluators.
+	Env = hop.Env
+	// Transmission is a packet on its way between two NetNodes.
+	Transmission = hop.Transmission
+	// HopResult is what a NetNode did with a packet.
+	HopResult = hop.Result
+	// End is how one branch ended, and where; EndKind how.
+	End     = hop.End
+	EndKind = hop.EndKind
+	// Intent is where a plugin means a packet to go from a NetNode.
+	Intent = hop.Intent
+	// Extensions are the device kinds, checks and explainers a plugin adds to the hop.
+	Extensions = hop.Extensions
 )
 
-// End is how one branch ended, and where.
-type End struct {
-	Kind   EndKind
-	NodeID string
-	Packet model.Packet
-	// Why is a short phrase for the summary ("route to 10.244.1.0/24 is a blackhole").
-	Why string
+// How a branch ends.
+const (
+	Delivered = hop.Delivered
+	Dropped   = hop.Dropped
+	Undecided = hop.Undecided
+)
+
+// NodeNetNode builds the NetNode of a node.
+func NodeNetNode(name string) *model.NetNode { return hop.NodeNetNode(name) }
+
+// PodNetNode builds the NetNode of a pod.
+func PodNetNode(namespace, name, node string) *model.NetNode {
+	return hop.PodNetNode(namespace, name, node)
 }
 
-// HopResult is what a NetNode did with a packet: the transmissions onward (several when a
-// load-balancing rule forks it), the branches that ended here, what was found and the steps
-// that explain it.
-type HopResult struct {
-	Next       []*Transmission
-	Ends       []End
-	Suspicions []model.Suspicion
-	Steps      []model.Step
-}
-
-// merge appends o to r.
-func (r *HopResult) merge(o *HopResult) {
-	if o == nil {
-		return
-	}
-	r.Next = append(r.Next, o.Next...)
-	r.Ends = append(r.Ends, o.Ends...)
-	r.Suspicions = append(r.Suspicions, o.Suspicions...)
-	r.Steps = append(r.Steps, o.Steps...)
-}
+// ExternalNetNode builds the NetNode of an address outside the cluster.
+var ExternalNetNode = hop.ExternalNetNode

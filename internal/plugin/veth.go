@@ -22,7 +22,7 @@ var _ SimplePluginNode = (*VethPod)(nil)
 // NewVethPod returns the action of a veth-wired pod.
 func NewVethPod(env *Env, pod *corev1.Pod) *BasePluginNode {
 	return &BasePluginNode{
-		NetNode: podNetNode(pod.Namespace, pod.Name, pod.Spec.NodeName),
+		NetNode: PodNetNode(pod.Namespace, pod.Name, pod.Spec.NodeName),
 		Env:     env,
 		Simple:  &VethPod{Pod: pod},
 		Node:    pod.Spec.NodeName,
@@ -35,13 +35,13 @@ func (v *VethPod) toNode(h *Hop) *Intent {
 	if dev == "" {
 		dev = "eth0"
 	}
-	return &Intent{Next: model.NodeID(v.Pod.Spec.NodeName), Device: dev, Why: "a pod sends everything to its node"}
+	return &Intent{Next: NodeNetNode(v.Pod.Spec.NodeName), Device: dev, Why: "a pod sends everything to its node"}
 }
 
 // ToPod sends to the node, or delivers locally to itself.
 func (v *VethPod) ToPod(h *Hop, pod *corev1.Pod) (*Intent, error) {
 	if pod.Namespace == v.Pod.Namespace && pod.Name == v.Pod.Name {
-		return &Intent{Next: h.NetNode.ID}, nil
+		return &Intent{Next: h.NetNode}, nil
 	}
 	return v.toNode(h), nil
 }

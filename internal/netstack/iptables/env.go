@@ -89,6 +89,16 @@ func (e *Env) PrimaryAddr(iface string, nextHop netip.Addr) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// RedirectAddr is where a REDIRECT (or nftables' redirect) sends a packet that came in by
+// the interface in: the interface's primary address, or 127.0.0.1 for the host's own
+// packets (no input interface).
+func (e *Env) RedirectAddr(in string) (netip.Addr, bool) {
+	if in == "" {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
+	}
+	return e.PrimaryAddr(in, netip.Addr{})
+}
+
 // EnvFromNetstack builds the evaluator's view of a namespace from its snapshot: the local
 // and broadcast addresses from the local routing table (or, when the snapshot has none, the
 // interfaces' addresses), each interface's addresses, and the ipsets.

@@ -448,12 +448,7 @@ func (w *walker) nat(s *state, r *Rule, t *NATTarget) (string, bool) {
 		addr := t.Addr
 		if t.name == "REDIRECT" {
 			var ok bool
-			if p.In == "" {
-				addr, ok = netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
-			} else {
-				addr, ok = w.env.PrimaryAddr(p.In, netip.Addr{})
-			}
-			if !ok {
+			if addr, ok = w.env.RedirectAddr(p.In); !ok {
 				return "REDIRECT: the input interface " + p.In + " has no address in the snapshot", false
 			}
 		}

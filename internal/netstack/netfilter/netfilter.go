@@ -1,10 +1,8 @@
 package netfilter
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/netdiag/netdiag/internal/netstack/iptables"
 	"github.com/netdiag/netdiag/internal/netstack/nf"
@@ -49,32 +47,13 @@ func New(ipt *iptables.Ruleset, nft *nftables.Ruleset, env *iptables.Env, opts O
 		env = &iptables.Env{}
 	}
 	r := &Rules{IPTables: ipt, NFTables: nft, Env: env, legacy: opts.Legacy, stages: map[nf.Hook][]stage{}}
-	if nft != nil && nftTracks(nft) {
+	if nft.UsesConntrack() {
 		env.ConntrackInUse = true
 	}
 	for _, h := range []nf.Hook{nf.PreRouting, nf.Input, nf.Forward, nf.Output, nf.PostRouting} {
 		r.stages[h] = r.order(h)
 	}
 	return r
-}
-
-// nftTracks reports whether an nftables ruleset makes the kernel track connections: a nat
-// chain, or an expression that reads or writes the connection.
-func nftTracks(rs *nftables.Ruleset) bool {
-	for _, t := range rs.Tables {
-		for _, c := range t.Order {
-			if c.Type == "nat" {
-				return true
-			}
-			for _, r := range c.Rules {
-				b, _ := json.Marshal(r.Exprs)
-				if strings.Contains(string(b), `"ct"`) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // skipNFT reports whether an nftables table is left to the iptables evaluator: a table

@@ -3,6 +3,13 @@
 // payload, meta, ct and fib, named and anonymous sets and maps, verdict maps, jumps, gotos
 // and returns, mark changes, dnat/snat/masquerade, and `numgen random` maps, whose every
 // branch becomes its own outcome (one per service endpoint in kube-proxy's nftables mode).
-// An expression it does not understand makes the outcome Unknown where it decides, and
-// never a silent match or miss.
+//
+// Parse compiles every rule of the tables it walks (families ip and inet) into typed
+// statements and expressions, with set elements and verdict maps read once and jumps bound
+// to their chains, so a packet's walk reads no JSON. An expression it does not understand is
+// found then, once: the rule keeps its name (Rule.NotUnderstood, listed by
+// Ruleset.NotUnderstood) and the compiled rule holds a marker in its place. As in package
+// iptables, a packet that reaches the marker is Unknown where the rule could decide (a known
+// miss among the rule's other matches still misses, and a rule that could only count is
+// passed and noted in Outcome.Uncertain): never a silent match or miss.
 package nftables

@@ -282,3 +282,75 @@ func TestReplyUndoesNAT(t *testing.T) {
 		t.Errorf("reply leaves as %s, want %s", got, want)
 	}
 }
+
+// TestNotUnderstoodAtParse checks that an expression the evaluator does not know is found
+// when the ruleset is parsed, named on its rule, and that a packet reaching the rule is
+// Unknown where the rule could decide: never accepted or dropped as if the rule matched or
+// missed. A known miss among the rule's other matches still misses, and a rule that could
+// only count is passed and noted.
+func TestNotUnderstoodAtParse(t *testing.T) {
+	const ruleset = `{"nftables": [
+{"table": {"family": "inet", "name": "t"}},
+{"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+{"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": [{"match": {"op": "==", "left": {"osf": {"key": "name"}}, "right": "Linux"}}, {"counter": null}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 3, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "cgroup"}}, "right": 7}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"drop": null}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 4, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"queue": {"num": 1}}]}},
+{"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "@missing"}}, {"accept": null}]}}
+]}`
+	rs, err := Parse(ruleset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]string{}
+	for _, r := range rs.NotUnderstood() {
+		got[r.Handle] = r.NotUnderstood
+	}
+	want := map[int]string{
+		2: "expression osf is not understood",
+		3: "meta cgroup",
+		4: "statement queue is not understood",
+		5: "set @missing is not in the ruleset",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("rules not understood at parse (-want +got):\n%s", d)
+	}
+	type result struct {
+		Verdict   nf.Verdict
+		Undecided int
+		Note      string
+		Uncertain []int
+	}
+	handle := func(r nf.Rule) int {
+		if r == nil {
+			return 0
+		}
+		return r.(*Rule).Handle
+	}
+	cases := map[string]struct {
+		dport uint16
+		want  result
+	}{
+		// Rule 2 only counts: passed and noted. Rule 3 may drop port 22: Unknown.
+		"an unknown term where the rule could drop": {22, result{nf.Unknown, 3, "meta cgroup", []int{2}}},
+		// Rule 3's port match misses for 80; rule 4 queues port 80, which is not understood.
+		"a known miss beats the unknown term; an unknown statement decides": {80, result{nf.Unknown, 4, "statement queue is not understood", []int{2}}},
+		// Port 443 reaches rule 5, whose set is missing: it could accept, so Unknown.
+		"a missing set": {443, result{nf.Unknown, 5, "set @missing is not in the ruleset", []int{2}}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			outs := rs.Traverse(nf.Input, pkt(nf.ProtoTCP, "192.0.2.1", 40000, "192.0.2.2", tc.dport, "eth0"), nil, nil)
+			if len(outs) != 1 {
+				t.Fatalf("%d outcomes:\n%s", len(outs), traces(outs))
+			}
+			o := outs[0]
+			res := result{Verdict: o.Verdict, Undecided: handle(o.Undecided), Note: o.Note}
+			for _, r := range o.Uncertain {
+				res.Uncertain = append(res.Uncertain, handle(r))
+			}
+			if d := cmp.Diff(tc.want, res); d != "" {
+				t.Errorf("(-want +got):\n%s\n%s", d, traces(outs))
+			}
+		})
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/netdiag/netdiag/internal/netstack/nf"
 )
@@ -13,7 +12,14 @@ import (
 // Ruleset is the parsed `nft -j list ruleset`.
 type Ruleset struct {
 	Tables []*Table
+	// usesConntrack is set when a chain is of type nat or a rule reads or writes the
+	// connection (a ct expression or statement).
+	usesConntrack bool
 }
+
+// UsesConntrack reports whether the ruleset makes the kernel track connections: a nat
+// chain, or an expression that reads or writes the connection.
+func (rs *Ruleset) UsesConntrack() bool { return rs != nil && rs.usesConntrack }
 
 // Table is one nftables table with its chains and sets.
 type Table struct {
@@ -47,6 +53,13 @@ type Rule struct {
 	Comment string
 	// Exprs are the statements, decoded from JSON.
 	Exprs []any
+	// NotUnderstood names the first expression of the rule the evaluator does not
+	// understand, found when the ruleset was parsed; empty when it understands them all. A
+	// packet that reaches the rule and could be decided by it ends Unknown.
+	NotUnderstood string
+
+	// stmts are Exprs compiled.
+	stmts []statement
 	// Packets and Bytes are the rule's counter, when it has one.
 	Packets, Bytes uint64
 	HasCounter     bool
@@ -78,9 +91,9 @@ type Set struct {
 	Flags []string
 	Elems []Elem
 
-	once    sync.Once
-	cache   *setCache
-	cacheOK bool
+	// caches holds the elements read as the expressions that look them up read their keys
+	// (by the hints' text), nil for a reading they do not fit; built while parsing.
+	caches map[string]*setCache
 }
 
 // Elem is one element: its key and, for a map, its data.
@@ -189,7 +202,51 @@ func Parse(text string) (*Ruleset, error) {
 			}
 		}
 	}
+	rs.compile()
+	for _, t := range rs.Tables {
+		for _, c := range t.Order {
+			rs.usesConntrack = rs.usesConntrack || c.Type == "nat"
+			for _, r := range c.Rules {
+				rs.usesConntrack = rs.usesConntrack || mentionsCt(r.Exprs)
+			}
+		}
+	}
 	return rs, nil
+}
+
+// mentionsCt reports whether a decoded expression holds a ct object at any depth.
+func mentionsCt(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if k == "ct" || mentionsCt(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if mentionsCt(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// NotUnderstood lists the rules of the tables the evaluator walks that hold an expression
+// it does not understand (Rule.NotUnderstood says which), in the listing's order.
+func (rs *Ruleset) NotUnderstood() []*Rule {
+	var out []*Rule
+	for _, t := range rs.Tables {
+		for _, c := range t.Order {
+			for _, r := range c.Rules {
+				if r.NotUnderstood != "" {
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // unwrapElem takes the value out of {"elem": {"val": ..., "comment": ...}}.

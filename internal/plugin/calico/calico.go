@@ -5,14 +5,13 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
-	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin"
+	"github.com/netdiag/netdiag/internal/plugin/hop"
 )
 
 // Name is the plugin's name for provider.CreateNetwork and detection.
@@ -76,17 +75,6 @@ type Plugin struct {
 	env *plugin.Env
 	cfg Config
 	ds  dsConfig
-
-	mu sync.Mutex
-	// outers are the outer headers of IP-in-IP transmissions, for the receiving node.
-	outers map[*plugin.Transmission]model.Packet
-	// filters are the rule evaluators of the namespaces whose tunnel packets were checked.
-	filters map[*netstack.Netstack]filterEntry
-}
-
-type filterEntry struct {
-	nf  plugin.Netfilter
-	err error
 }
 
 var _ plugin.Plugin = (*Plugin)(nil)
@@ -94,7 +82,7 @@ var _ plugin.Plugin = (*Plugin)(nil)
 // New returns calico on env with cfg. The calico-node DaemonSet of the snapshot fills what
 // cfg leaves open.
 func New(env *plugin.Env, cfg Config) *Plugin {
-	p := &Plugin{env: env, cfg: cfg, outers: map[*plugin.Transmission]model.Packet{}, filters: map[*netstack.Netstack]filterEntry{}}
+	p := &Plugin{env: env, cfg: cfg}
 	if env != nil && env.Cluster != nil {
 		p.ds = readDaemonSet(env.Cluster)
 	}
@@ -115,23 +103,32 @@ func (p *Plugin) Name() string { return Name }
 // EnforcesPolicy is true: felix turns every NetworkPolicy into cali-* chains.
 func (p *Plugin) EnforcesPolicy() bool { return true }
 
-// CreatePod returns a pod on a /32 veth whose gateway is 169.254.1.1.
+// CreatePod returns a pod on a /32 veth whose gateway is 169.254.1.1: the frames it sends
+// must reach the host end of the veth, and felix's marks do not leave the namespace.
 func (p *Plugin) CreatePod(pod *corev1.Pod) (plugin.NetNodeAction, error) {
 	b := plugin.NewVethPod(p.env, pod)
-	b.Simple = &Pod{VethPod: plugin.VethPod{Pod: pod}}
-	return &podAction{base: b, plugin: p, pod: pod}, nil
+	cp := &Pod{VethPod: plugin.VethPod{Pod: pod}, plugin: p}
+	b.Simple = cp
+	b.Ext.Emitting = []func(*plugin.Hop, *plugin.Transmission) bool{cp.checkGateway, scrubMark}
+	return b, nil
 }
 
-// CreateNode returns the node with calico's intent.
+// CreateNode returns the node with calico's intent, its IP-in-IP device, and its
+// explanations of the blackholes of its blocks and of the drops by felix's chains.
 func (p *Plugin) CreateNode(node *corev1.Node) (plugin.NetNodeAction, error) {
 	n := &Node{plugin: p, node: node}
-	b := &plugin.BasePluginNode{
+	return &plugin.BasePluginNode{
 		NetNode: plugin.NodeNetNode(node.Name),
 		Env:     p.env,
 		Simple:  n,
 		Node:    node.Name,
-	}
-	return &nodeAction{base: b, plugin: p, node: node}, nil
+		Ext: plugin.Extensions{
+			Devices:            map[string]hop.Device{"ipip": ipip{plugin: p}},
+			ExplainDrop:        n.explainDrop,
+			ExplainRouteReject: n.explainBlackhole,
+			Emitting:           []func(*plugin.Hop, *plugin.Transmission) bool{scrubMark},
+		},
+	}, nil
 }
 
 // dsConfig is what calico-node's container environment says.
@@ -325,21 +322,6 @@ func (p *Plugin) vtepAddress(node *corev1.Node) (netip.Addr, bool) {
 		return vx.Addresses[0].Addr(), true
 	}
 	return netip.Addr{}, false
-}
-
-// filter returns the rule evaluator of stack, built once per diagnosis.
-func (p *Plugin) filter(stack *netstack.Netstack) (plugin.Netfilter, error) {
-	if p.env.Netfilter == nil || stack == nil || stack.IPTables == "" && stack.NFTables == "" {
-		return nil, nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if f, ok := p.filters[stack]; ok {
-		return f.nf, f.err
-	}
-	nf, err := p.env.Netfilter(stack)
-	p.filters[stack] = filterEntry{nf, err}
-	return nf, err
 }
 
 func sameMAC(a, b string) bool { return strings.EqualFold(a, b) }

@@ -27,7 +27,7 @@ func (n *Node) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
 	return plugin.PodIntent(h, pod,
 		func() *plugin.Intent {
 			dev := VethName(n.plugin.cfg.InterfacePrefix, pod.Namespace, pod.Name)
-			return &plugin.Intent{Next: model.PodID(pod.Namespace, pod.Name), Device: dev, Why: "calico routes a local pod's /32 to its veth " + dev}
+			return &plugin.Intent{Next: plugin.PodNetNode(pod.Namespace, pod.Name, pod.Spec.NodeName), Device: dev, Why: "calico routes a local pod's /32 to its veth " + dev}
 		},
 		func(other *corev1.Node) *plugin.Intent {
 			in, mode := n.toPeer(h, other)
@@ -40,7 +40,7 @@ func (n *Node) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
 // toPeer is the route calico installs on this node for a peer's blocks.
 func (n *Node) toPeer(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, string) {
 	mode := n.peerMode(h, other)
-	in := &plugin.Intent{Next: model.NodeID(other.Name), Why: "calico " + mode + " route to " + other.Name + "'s block"}
+	in := &plugin.Intent{Next: plugin.NodeNetNode(other.Name), Why: "calico " + mode + " route to " + other.Name + "'s block"}
 	switch mode {
 	case ModeVXLAN:
 		in.Device = n.plugin.cfg.VXLANDevice

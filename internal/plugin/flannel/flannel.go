@@ -129,7 +129,7 @@ func (n *Node) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
 	n.nodeChecks(h)
 	return plugin.PodIntent(h, pod,
 		func() *plugin.Intent {
-			return &plugin.Intent{Next: model.PodID(pod.Namespace, pod.Name), Device: n.plugin.cfg.Bridge, Why: "flannel bridges local pods on " + n.plugin.cfg.Bridge}
+			return &plugin.Intent{Next: plugin.PodNetNode(pod.Namespace, pod.Name, pod.Spec.NodeName), Device: n.plugin.cfg.Bridge, Why: "flannel bridges local pods on " + n.plugin.cfg.Bridge}
 		},
 		func(other *corev1.Node) *plugin.Intent { return n.toNodeSubnet(h, other) })
 }
@@ -138,7 +138,7 @@ func (n *Node) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
 // the backend needs.
 func (n *Node) toNodeSubnet(h *plugin.Hop, other *corev1.Node) *plugin.Intent {
 	backend := n.plugin.Backend(n.node, h.Stack)
-	in := &plugin.Intent{Next: model.NodeID(other.Name), Why: "flannel " + backend + " to " + other.Name}
+	in := &plugin.Intent{Next: plugin.NodeNetNode(other.Name), Why: "flannel " + backend + " to " + other.Name}
 	switch backend {
 	case BackendVXLAN:
 		if vx := vxlanDevice(h.Stack, n.plugin.cfg.VXLANDevice); vx != nil {
@@ -176,7 +176,7 @@ func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
 		// An address of a node's pod subnet that no pod holds (a pod that is gone): flannel
 		// routes by subnet, so it still means the node.
 		if other.Name == n.node.Name {
-			return &plugin.Intent{Next: h.NetNode.ID, Device: n.plugin.cfg.Bridge, Why: "flannel bridges its own subnet on " + n.plugin.cfg.Bridge}, nil
+			return &plugin.Intent{Next: h.NetNode, Device: n.plugin.cfg.Bridge, Why: "flannel bridges its own subnet on " + n.plugin.cfg.Bridge}, nil
 		}
 		return n.toNodeSubnet(h, other), nil
 	}

@@ -73,10 +73,11 @@ func (p *Plugin) EnforcesPolicy() bool {
 	return !ok || release >= FirstPolicyRelease
 }
 
-// CreatePod returns a pod on a ptp veth.
+// CreatePod returns a pod on a ptp veth, whose frames to its node are checked to find an
+// answer to their ARP.
 func (p *Plugin) CreatePod(pod *corev1.Pod) (plugin.NetNodeAction, error) {
 	b := plugin.NewVethPod(p.env, pod)
-	b.Simple = &Pod{VethPod: plugin.VethPod{Pod: pod}, plugin: p}
+	b.Ext.Emitting = append(b.Ext.Emitting, gatewayCheck{plugin: p, pod: pod}.check)
 	return b, nil
 }
 

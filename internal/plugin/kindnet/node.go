@@ -60,7 +60,7 @@ func (n *Node) hostVeth(pod *corev1.Pod) string {
 	if ps == nil || host == nil {
 		return ""
 	}
-	podIf := plugin.InterfaceWithAddr(ps, podIP(pod))
+	podIf := ps.InterfaceWithAddr(podIP(pod))
 	if podIf == nil || podIf.Veth == nil {
 		return ""
 	}

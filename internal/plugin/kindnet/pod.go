@@ -10,69 +10,40 @@ import (
 	"github.com/netdiag/netdiag/internal/plugin"
 )
 
-// Pod is kindnet's SimplePluginNode for a pod: everything goes to the pod's gateway on
-// eth0, the first address of its node's pod CIDR, which ptp puts on the host end of the
-// veth so that the node answers the pod's ARP for it.
-type Pod struct {
-	plugin.VethPod
+// gatewayCheck checks what a pod sends to its node: the frame reaches the host end of the
+// veth only if something there answers the pod's ARP for its next hop. ptp's gateway lives
+// only as the /32 on the host ends of the pod veths, and a node that lost it from all of
+// them (or whose veth ignores ARP for addresses of other interfaces) leaves the pod's
+// packets unsent, although the pod's own routes look right.
+type gatewayCheck struct {
 	plugin *Plugin
+	pod    *corev1.Pod
 }
 
-var _ plugin.SimplePluginNode = (*Pod)(nil)
-
-// toNode is the pod's intent for anything but itself, once its gateway is checked.
-func (p *Pod) toNode(h *plugin.Hop) *plugin.Intent {
-	node := p.plugin.env.Cluster.Node(p.Pod.Spec.NodeName)
-	if node == nil || len(podCIDRs(node)) == 0 {
-		return nil
+// check reports false when nothing answers and the branch ended.
+func (g gatewayCheck) check(h *plugin.Hop, t *plugin.Transmission) bool {
+	host := g.plugin.env.NodeStack(g.pod.Spec.NodeName)
+	if h.Stack == nil || host == nil || host.PartError("links") != nil ||
+		t.Link.Type != model.LinkVeth || t.To.Type != model.NetNodeNode || !t.NextHop.IsValid() {
+		return true
 	}
-	gw := Gateway(podCIDRs(node)[0])
-	p.checkGateway(h, gw)
-	return gatewayIntent(p.Pod, "eth0", gw)
-}
-
-// ToPod sends to the node, or delivers locally to itself.
-func (p *Pod) ToPod(h *plugin.Hop, pod *corev1.Pod) (*plugin.Intent, error) {
-	if pod.Namespace == p.Pod.Namespace && pod.Name == p.Pod.Name {
-		return p.VethPod.ToPod(h, pod)
-	}
-	return p.toNode(h), nil
-}
-
-func (p *Pod) ToHost(h *plugin.Hop, _ *corev1.Node) (*plugin.Intent, error) { return p.toNode(h), nil }
-func (p *Pod) ToService(h *plugin.Hop, _ *corev1.Service) (*plugin.Intent, error) {
-	return p.toNode(h), nil
-}
-func (p *Pod) ToExternal(h *plugin.Hop) (*plugin.Intent, error) { return p.toNode(h), nil }
-
-// checkGateway reports a pod whose next hop nothing on its node answers ARP for: ptp's
-// gateway lives only as the /32 on the host ends of the pod veths, and a node that lost it
-// from all of them (or whose veth ignores ARP for addresses of other interfaces) leaves the
-// pod's packets unsent, although the pod's own routes look right.
-func (p *Pod) checkGateway(h *plugin.Hop, gw netip.Addr) {
-	host := p.plugin.env.NodeStack(p.Pod.Spec.NodeName)
-	if h.Stack == nil || host == nil || host.PartError("links") != nil {
-		return
-	}
-	r := h.Stack.LookupRoute(netstack.RouteQuery{Dst: h.Packet.Dst})
-	if !r.Routed() || r.Type != netstack.RouteUnicast || !r.Gateway.IsValid() {
-		return
-	}
-	nh, dev := r.Gateway, r.Device
+	nh, dev := t.NextHop, t.Link.FromInterface
 	if nb := h.Neighbour(dev, nh); nb != nil && nb.Usable() {
-		return
+		return true
 	}
-	podIf := h.Interface(dev)
-	if podIf == nil || podIf.Veth == nil {
-		return
-	}
-	veth := host.InterfaceByIndex(podIf.Veth.PeerIndex)
+	veth := host.InterfaceByName(t.Link.ToInterface)
 	if veth == nil || answersARP(host, veth, nh) {
-		return
+		return true
+	}
+	gw := nh
+	if node := g.plugin.env.Cluster.Node(g.pod.Spec.NodeName); node != nil && len(podCIDRs(node)) > 0 {
+		gw = Gateway(podCIDRs(node)[0])
 	}
 	h.Suspectf(model.Critical, model.ReasonNeighbourMissing, dev, "",
-		"Pod %s/%s sends %s via %s on %s, but no interface of %s that answers ARP on %s, the host end of its veth, holds %s: the pod's ARP for its gateway fails and nothing it sends leaves it (ptp puts %s/32 on the host end of every pod veth: ip addr add %s/32 dev %s on %s)",
-		p.Pod.Namespace, p.Pod.Name, h.Packet, nh, dev, p.Pod.Spec.NodeName, veth.Name, nh, gw, gw, veth.Name, p.Pod.Spec.NodeName)
+		"Pod %s/%s sends %s via %s on %s, but no interface of %s that answers ARP on %s, the host end of its veth, holds %s: the pod's ARP for its next hop fails and nothing it sends leaves it (ptp puts the gateway %s/32 on the host end of every pod veth: ip addr add %s/32 dev %s on %s)",
+		g.pod.Namespace, g.pod.Name, h.Packet, nh, dev, g.pod.Spec.NodeName, veth.Name, nh, gw, gw, veth.Name, g.pod.Spec.NodeName)
+	h.Stop(plugin.Dropped, "nothing on "+g.pod.Spec.NodeName+" answers ARP for "+nh.String())
+	return false
 }
 
 // answersARP reports whether the kernel answers ARP for addr on veth: it holds addr, or, with

@@ -9,19 +9,20 @@ import (
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/ruleset"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
 )
 
 // Rules writes felix's chains around kube-proxy's: felix inserts its jumps at the top of
 // the built-in chains and appends the FORWARD tail after the others' rules.
-func (l Layout) Rules(_ *fixture.Cluster, nd *fixture.Node, t *fixture.Tables, kubeProxy func()) {
+func (l Layout) Rules(_ *fixture.Cluster, nd *fixture.Node, t *ruleset.Tables, kubeProxy func()) {
 	var pods []*fixture.Pod
 	if nd != nil {
 		pods = nd.Pods
 	}
-	AddRules(t, l.Mode, pods)
+	addRules(t, l.Mode, pods)
 	kubeProxy()
-	AddTail(t)
+	addTail(t)
 }
 
 // IPSets are the sets felix keeps: the IP pools (nat-outgoing) and the cluster's hosts
@@ -45,10 +46,10 @@ func (l Layout) IPSets(c *fixture.Cluster) string {
 	return b.String()
 }
 
-// AddRules adds the chains felix (iptables data plane, v3.30) writes before anything else:
+// addRules adds the chains felix (iptables data plane, v3.30) writes before anything else:
 // its jumps are inserted at the top of the built-in chains. Pods get the per-workload
 // chains with their namespace's profile, which allows all; DenyIngress adds a policy.
-func AddRules(t *fixture.Tables, mode string, pods []*fixture.Pod) {
+func addRules(t *ruleset.Tables, mode string, pods []*fixture.Pod) {
 	t.Chain("filter", "cali-INPUT", "cali-FORWARD", "cali-OUTPUT", "cali-wl-to-host", "cali-from-wl-dispatch", "cali-to-wl-dispatch")
 	t.Rule("filter", `INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT`)
 	t.Rule("filter", `FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD`)
@@ -118,9 +119,9 @@ func AddRules(t *fixture.Tables, mode string, pods []*fixture.Pod) {
 	t.Rule("nat", `cali-nat-outgoing -m comment --comment "cali:flqWnvo8yq4ULQLa" -m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully`)
 }
 
-// AddTail adds what felix appends after the other writers' rules: FORWARD accepts what a
+// addTail adds what felix appends after the other writers' rules: FORWARD accepts what a
 // policy or profile accepted (the mark), and marks the rest for the host endpoint rules.
-func AddTail(t *fixture.Tables) {
+func addTail(t *ruleset.Tables) {
 	t.Rule("filter", `FORWARD -m comment --comment "cali:S93hcgKJrXEqnTfs" -m comment --comment "Policy explicitly accepted packet." -m mark --mark 0x10000/0x10000 -j ACCEPT`)
 	t.Rule("filter", `FORWARD -m comment --comment "cali:mp77cMpurHhyjLrM" -j MARK --set-xmark 0x10000/0x10000`)
 }

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/ruleset"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
 )
@@ -118,7 +119,7 @@ func (l Layout) Peer(_ *fixture.Cluster, _, peer *fixture.Node, h *netstack.Nets
 // Pod lays the pod's veth on cni0, as the bridge CNI plugin does.
 func (l Layout) Pod(c *fixture.Cluster, p *fixture.Pod, h *netstack.Netstack) fixture.PodParts {
 	mtu, a, gw := l.podMTU(c), p.IP.As4(), gateway(p.Node)
-	h.Interfaces = append(h.Interfaces, netstack.Interface{Index: p.HostIf, Name: VethName(p.HostIf), Kind: "veth", MTU: mtu, Up: true, OperState: "up",
+	h.Interfaces = append(h.Interfaces, netstack.Interface{Index: p.HostIf, Name: vethName(p.HostIf), Kind: "veth", MTU: mtu, Up: true, OperState: "up",
 		HardwareAddr: fmt.Sprintf("ee:ee:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3]),
 		Master:       l.bridge(), Veth: &netstack.VethAttrs{PeerIndex: 2, PeerNetNSID: 1}})
 	return fixture.PodParts{
@@ -133,29 +134,29 @@ func (l Layout) Pod(c *fixture.Cluster, p *fixture.Pod, h *netstack.Netstack) fi
 	}
 }
 
-// VethName is the host end of the pod veth whose host index is hostIf: the bridge plugin's
+// vethName is the host end of the pod veth whose host index is hostIf: the bridge plugin's
 // "veth" and eight hex digits.
-func VethName(hostIf int) string {
+func vethName(hostIf int) string {
 	return fmt.Sprintf("veth%08x", uint32(hostIf)*2654435761)
 }
 
 // Rules writes kube-proxy's rules, then flanneld's for nd's subnet (the cluster CIDR when
 // nd is nil).
-func (l Layout) Rules(_ *fixture.Cluster, nd *fixture.Node, t *fixture.Tables, kubeProxy func()) {
+func (l Layout) Rules(_ *fixture.Cluster, nd *fixture.Node, t *ruleset.Tables, kubeProxy func()) {
 	kubeProxy()
 	subnet := fixture.ClusterCIDR
 	if nd != nil {
 		subnet = nd.Subnet
 	}
-	AddRules(t, subnet)
+	addRules(t, subnet)
 }
 
 // IPSets: flannel keeps none.
 func (l Layout) IPSets(*fixture.Cluster) string { return "" }
 
-// AddRules adds what flanneld writes on a node (pkg/trafficmngr/iptables): forwarding for
+// addRules adds what flanneld writes on a node (pkg/trafficmngr/iptables): forwarding for
 // the cluster CIDR and the masquerade of traffic that leaves it.
-func AddRules(t *fixture.Tables, subnet netip.Prefix) {
+func addRules(t *ruleset.Tables, subnet netip.Prefix) {
 	cidr, sub := fixture.ClusterCIDR.String(), subnet.String()
 	t.Chain("filter", "FLANNEL-FWD")
 	t.Rule("filter", `FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD`)

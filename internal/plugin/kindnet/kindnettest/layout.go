@@ -10,6 +10,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/fixture/flowtest"
+	"github.com/netdiag/netdiag/internal/fixture/ruleset"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet"
 )
@@ -85,7 +86,7 @@ func (Layout) Pod(c *fixture.Cluster, p *fixture.Pod, h *netstack.Netstack) fixt
 func VethName(hostIf int) string { return fmt.Sprintf("veth%08x", uint32(hostIf)*0x9e3779b1) }
 
 // Rules writes kube-proxy's rules, then kindnetd's masquerade.
-func (Layout) Rules(_ *fixture.Cluster, _ *fixture.Node, t *fixture.Tables, kubeProxy func()) {
+func (Layout) Rules(_ *fixture.Cluster, _ *fixture.Node, t *ruleset.Tables, kubeProxy func()) {
 	kubeProxy()
 	AddMasqRules(t, fixture.ClusterCIDR)
 }
@@ -95,7 +96,7 @@ func (Layout) IPSets(*fixture.Cluster) string { return "" }
 
 // AddMasqRules adds the nat chain kindnetd keeps: POSTROUTING jumps to KIND-MASQ-AGENT for
 // non-local destinations, which returns for each pod subnet and masquerades the rest.
-func AddMasqRules(t *fixture.Tables, podSubnets ...netip.Prefix) {
+func AddMasqRules(t *ruleset.Tables, podSubnets ...netip.Prefix) {
 	t.Chain("nat", kindnet.MasqChain)
 	t.Rule("nat", `POSTROUTING -m addrtype ! --dst-type LOCAL -m comment --comment "kind-masq-agent" -j %s`, kindnet.MasqChain)
 	for _, s := range podSubnets {

@@ -1,4 +1,4 @@
-package plugin
+package hop
 
 import (
 	"net/netip"
@@ -24,11 +24,11 @@ import (
 type serviceLeg struct {
 	// hop carries the packet as it leaves the hooks.
 	hop   *Hop
-	entry NFOutcome
+	entry nf.Outcome
 	// next is the outcome of the hook the route took the packet to after PREROUTING
 	// (nextHook), nil for OUTPUT or a branch that stopped in PREROUTING.
-	next     *NFOutcome
-	nextHook string
+	next     *nf.Outcome
+	nextHook nf.Hook
 	out      string
 	route    netstack.RouteResult
 	local    bool
@@ -38,15 +38,15 @@ type serviceLeg struct {
 
 // serviceArrival returns the packet as this node's service proxy meets it, when it is
 // addressed to a service and the node's state was collected.
-func (b *BasePluginNode) serviceArrival(h *Hop, iif string) (service.Arrival, bool) {
-	if b.Pod != nil || h.Env.Services == nil || h.Stack == nil || h.Reply != "" {
+func (p *Pipeline) serviceArrival(h *Hop, iif string) (service.Arrival, bool) {
+	if p.Pod != nil || h.Env.Services == nil || h.Stack == nil || h.Reply != "" {
 		return service.Arrival{}, false
 	}
-	a := service.Arrival{Node: b.Node, Stack: h.Stack, Packet: h.Packet, InInterface: iif, Origin: service.FromOutside}
+	a := service.Arrival{Node: p.Node, Stack: h.Stack, Packet: h.Packet, InInterface: iif, Origin: service.FromOutside}
 	switch {
 	case h.In == nil:
 		a.Origin = service.FromHost
-	case h.In.From != nil && h.In.From.Type == model.NetNodePod && h.In.From.Node == b.Node:
+	case h.In.From != nil && h.In.From.Type == model.NetNodePod && h.In.From.Node == p.Node:
 		a.Origin = service.FromPod
 	}
 	return a, service.Addressed(h.Env.Cluster, a)
@@ -65,44 +65,40 @@ func inNetfilter(stack *netstack.Netstack) bool {
 // PREROUTING, routes each branch and runs the hook the route takes it to; the service
 // processor explains the passes, the branches the rules stop end here with its findings,
 // and the branches that go on are returned.
-func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out string) []serviceLeg {
+func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out string) []serviceLeg {
 	// The proxy's explanation goes before the routing of the translated branches.
 	mark := len(h.res.Steps)
 	var legs []serviceLeg
-	for _, o := range b.evaluate(h, hook, in, out) {
-		l := serviceLeg{hop: h.after(o), entry: o}
-		if hook != HookPrerouting || o.Verdict != NFAccept {
+	for _, o := range p.Evaluate(h, hook, in, out) {
+		l := serviceLeg{hop: h.After(&o), entry: o}
+		if hook != nf.PreRouting || o.Verdict != nf.Accept {
 			legs = append(legs, l)
 			continue
 		}
-		r, ok := b.route(l.hop, routeQuery(o.Packet, in))
+		r, ok := p.Route(l.hop, routeQuery(l.hop.Packet, in))
 		if !ok {
 			l.ended = true
 			legs = append(legs, l)
 			continue
 		}
 		l.route, l.local = r, r.Type == netstack.RouteLocal
-		l.nextHook, l.out = HookForward, r.Device
+		l.nextHook, l.out = nf.Forward, r.Device
 		if l.local {
-			l.nextHook, l.out = HookInput, ""
+			l.nextHook, l.out = nf.Input, ""
 		}
-		for _, f := range b.evaluate(l.hop, l.nextHook, in, l.out) {
+		for _, f := range p.Evaluate(l.hop, l.nextHook, in, l.out) {
 			lf := l
-			lf.next, lf.hop = &f, h.after(f)
+			lf.next, lf.hop = &f, h.After(&f)
 			legs = append(legs, lf)
 		}
 	}
 	passes := make([]service.Pass, len(legs))
 	for i, l := range legs {
-		passes[i] = service.Pass{Entry: evalOf(l.entry)}
-		if l.next != nil {
-			n := evalOf(*l.next)
-			passes[i].Next = &n
-		}
+		passes[i] = service.Pass{Entry: l.entry, Next: l.next}
 	}
-	res, err := service.Explain(h.Env.Cluster, a, b.rules(h), passes)
+	res, err := service.Explain(h.Env.Cluster, a, p.rules(h), passes)
 	if err != nil {
-		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be explained: %v", b.NetNode.Name, err)
+		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be explained: %v", p.NetNode.Name, err)
 		res = &service.Result{}
 	}
 	for _, s := range res.Suspicions {
@@ -116,7 +112,7 @@ func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out st
 		for _, s := range br.Suspicions {
 			l.hop.Suspect(s)
 		}
-		explained[br.Pass] = blocking(br.Suspicions) > 0 || blocking(res.Suspicions) > 0
+		explained[br.Pass] = Blocking(br.Suspicions) > 0 || Blocking(res.Suspicions) > 0
 	}
 	h.res.Steps = slices.Insert(h.res.Steps, mark, steps...)
 	var goOn []serviceLeg
@@ -124,57 +120,46 @@ func (b *BasePluginNode) meetService(h *Hop, a service.Arrival, hook, in, out st
 		if l.ended {
 			continue
 		}
-		last, lastHook, lastOut := l.entry, hook, out
-		b.uncertain(l.hop, hook, l.entry)
+		last, lastHook, lastOut := &l.entry, hook, out
+		p.uncertain(l.hop, hook, last)
 		if l.next != nil {
-			last, lastHook, lastOut = *l.next, l.nextHook, l.out
-			b.uncertain(l.hop, l.nextHook, last)
+			last, lastHook, lastOut = l.next, l.nextHook, l.out
+			p.uncertain(l.hop, l.nextHook, last)
 		}
 		switch {
-		case last.Verdict == NFAccept:
+		case last.Verdict == nf.Accept:
 			goOn = append(goOn, l)
-		case last.Verdict == NFUnknown:
+		case last.Verdict == nf.Unknown:
 			// The processor said which rule it does not understand.
-			l.hop.Step("netfilter", lastHook+" UNKNOWN", last.Rule)
-			l.hop.end(Undecided, "a rule of "+b.NetNode.Name+" is not understood")
+			l.hop.Step("netfilter", lastHook.String()+" UNKNOWN", Decider(last))
+			l.hop.end(Undecided, "a rule of "+p.NetNode.Name+" is not understood")
 		case explained[i]:
-			verb := strings.ToLower(string(last.Verdict)) + "s"
-			l.hop.Step("netfilter", lastHook+" "+string(last.Verdict), last.Rule)
-			l.hop.end(Dropped, "the service proxy of "+b.NetNode.Name+" "+verb+" it")
+			verb := strings.ToLower(VerdictWord(last.Verdict)) + "s"
+			l.hop.Step("netfilter", lastHook.String()+" "+VerdictWord(last.Verdict), Decider(last))
+			l.hop.end(Dropped, "the service proxy of "+p.NetNode.Name+" "+verb+" it")
 		default:
-			b.settle(l.hop, lastHook, in, lastOut, last)
+			p.settle(l.hop, lastHook, in, lastOut, last)
 		}
 	}
 	return goOn
 }
 
-// evalOf is the evaluator's outcome behind an NFOutcome; a hook without rules passes the
-// packet as it is.
-func evalOf(o NFOutcome) nf.Outcome {
-	if o.Eval != nil {
-		return *o.Eval
-	}
-	return nf.PassThrough(o.NF)
-}
-
 // rules returns the hop's parsed netfilter rules, nil when they cannot be read.
-func (b *BasePluginNode) rules(h *Hop) *netfilter.Rules {
-	nf, err := h.Env.filter(h.Stack)
-	if err != nil || nf == nil {
+func (p *Pipeline) rules(h *Hop) *netfilter.Rules {
+	filter, err := h.Env.Filter(h.Stack)
+	if err != nil || filter == nil {
 		return nil
 	}
-	if r, ok := nf.(interface{ Rules() *netfilter.Rules }); ok {
-		return r.Rules()
-	}
-	return nil
+	r, _ := filter.(*netfilter.Rules)
+	return r
 }
 
 // proxyService hands a packet addressed to a service to a proxy outside netfilter (ipvs):
 // the processor translates it, and the hops that go on carry the translated packets.
-func (b *BasePluginNode) proxyService(h *Hop, a service.Arrival) []*Hop {
+func (p *Pipeline) proxyService(h *Hop, a service.Arrival) []*Hop {
 	res, err := h.Env.Services.Process(h.Env.Cluster, a)
 	if err != nil {
-		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be followed: %v", b.NetNode.Name, err)
+		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be followed: %v", p.NetNode.Name, err)
 		return []*Hop{h}
 	}
 	for _, s := range res.Suspicions {
@@ -182,7 +167,7 @@ func (b *BasePluginNode) proxyService(h *Hop, a service.Arrival) []*Hop {
 	}
 	var goOn []*Hop
 	for _, br := range res.Branches {
-		hb := h.with(br.Packet)
+		hb := h.With(br.Packet)
 		if br.Outcome == service.Translated {
 			// The proxy's translation is the connection's: conntrack reverses it on the
 			// reply, at the nat stage of the hooks the reply passes here.
@@ -196,12 +181,12 @@ func (b *BasePluginNode) proxyService(h *Hop, a service.Arrival) []*Hop {
 		case service.Translated, service.Untranslated:
 			goOn = append(goOn, hb)
 		case service.Undecided:
-			hb.end(Undecided, "the service proxy of "+b.NetNode.Name+" is not simulated")
+			hb.end(Undecided, "the service proxy of "+p.NetNode.Name+" is not simulated")
 		default:
-			if blocking(br.Suspicions)+blocking(res.Suspicions) == 0 {
-				hb.Suspectf(model.Critical, model.ReasonIPTablesDrop, "", br.Rule, "The service proxy of %s stops the packet: %s", b.NetNode.Name, br.Rule)
+			if Blocking(br.Suspicions)+Blocking(res.Suspicions) == 0 {
+				hb.Suspectf(model.Critical, model.ReasonIPTablesDrop, "", br.Rule, "The service proxy of %s stops the packet: %s", p.NetNode.Name, br.Rule)
 			}
-			hb.end(Dropped, "the service proxy of "+b.NetNode.Name+" stops it")
+			hb.end(Dropped, "the service proxy of "+p.NetNode.Name+" stops it")
 		}
 	}
 	return goOn

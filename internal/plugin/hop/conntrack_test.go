@@ -1,8 +1,7 @@
-package plugin
+package hop
 
 import (
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -77,30 +76,30 @@ func TestConntrackThroughTheHooks(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			stack := natNode()
-			nf, err := NetfilterRules(stack)
+			rules, err := netfilter.FromNetstack(stack, netfilter.Parsers{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			env := &Env{}
 			h := &Hop{Packet: c.fwd}
 			var trace []string
-			through := func(h *Hop, hook, in, out string) *Hop {
+			through := func(h *Hop, hook nf.Hook, in, out string) *Hop {
 				t.Helper()
-				outs := nf.Hook(hook, h.nfPacket(in, out))
-				if len(outs) != 1 || outs[0].Verdict != NFAccept {
+				outs := rules.Traverse(hook, h.NFPacket(in, out))
+				if len(outs) != 1 || outs[0].Verdict != nf.Accept {
 					t.Fatalf("%s: %+v", hook, outs)
 				}
-				trace = append(trace, outs[0].Trace...)
-				return h.after(outs[0])
+				trace = append(trace, outs[0].TraceLines()...)
+				return h.After(&outs[0])
 			}
-			for _, hk := range []string{HookPrerouting, HookForward, HookPostrouting} {
+			for _, hk := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 				h = through(h, hk, c.in, c.out)
 			}
 			env.remember("node/a", h.Packet, h.Conn)
 			env.remember("node/b", c.fwd, h.Conn) // another NetNode's table is not consulted
 
 			r := &Hop{Packet: c.reply(h.Packet), Conn: env.replyConn("node/a", c.reply(h.Packet))}
-			for _, hk := range []string{HookPrerouting, HookForward, HookPostrouting} {
+			for _, hk := range []nf.Hook{nf.PreRouting, nf.Forward, nf.PostRouting} {
 				r = through(r, hk, c.out, c.in)
 			}
 			if diff := cmp.Diff(c.want.String(), r.Packet.String()); diff != "" {
@@ -117,34 +116,5 @@ func TestReplyConnWithoutForward(t *testing.T) {
 	c := env.replyConn("node/x", tcp("10.0.0.1:80", "10.0.0.2:40000"))
 	if !c.Reply || c.State != nf.CtEstablished || c.OrigDst.IsValid() {
 		t.Errorf("got %+v", c)
-	}
-}
-
-// TestRulesetsParsedOncePerContent checks that namespaces with the same rules share one
-// parsed ruleset of each kind, as the nodes of a cluster share kube-proxy's.
-func TestRulesetsParsedOncePerContent(t *testing.T) {
-	ResetRulesetCache()
-	nft := `{"nftables": [{"table": {"family": "ip", "name": "kube-proxy"}}, {"chain": {"family": "ip", "table": "kube-proxy", "name": "nat-prerouting", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}]}`
-	var got []*netfilter.Rules
-	for range 2 {
-		stack := natNode()
-		stack.NFTables = nft
-		nf, err := NetfilterRules(stack)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, nf.(*nfFilter).Rules())
-	}
-	if got[0].NFTables != got[1].NFTables || got[0].IPTables != got[1].IPTables {
-		t.Error("the same texts were parsed twice")
-	}
-	other := natNode()
-	other.NFTables = strings.Replace(nft, "kube-proxy", "other", 2)
-	nf, err := NetfilterRules(other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if nf.(*nfFilter).Rules().NFTables == got[0].NFTables {
-		t.Error("another text got the cached ruleset")
 	}
 }

@@ -1,4 +1,4 @@
-package plugin
+package hop
 
 import (
 	"net/netip"
@@ -12,58 +12,13 @@ import (
 	"github.com/netdiag/netdiag/internal/service"
 )
 
-// Netfilter hooks, in the kernel's names.
-const (
-	HookPrerouting  = "PREROUTING"
-	HookInput       = "INPUT"
-	HookForward     = "FORWARD"
-	HookOutput      = "OUTPUT"
-	HookPostrouting = "POSTROUTING"
-)
-
-// NFVerdict is the outcome of one branch through a hook.
-type NFVerdict string
-
-const (
-	NFAccept  NFVerdict = "ACCEPT"
-	NFDrop    NFVerdict = "DROP"
-	NFReject  NFVerdict = "REJECT"
-	NFUnknown NFVerdict = "UNKNOWN"
-)
-
-// NFOutcome is one branch of a packet through a hook: a load-balancing rule makes one per
-// endpoint.
-type NFOutcome struct {
-	Verdict NFVerdict
-	// Packet is the packet after the hook: NAT rewrites addresses and ports, MARK the mark.
-	Packet model.Packet
-	// NF is the same packet as the evaluator left it, with its connection: the hop carries
-	// that connection to the next hook.
-	NF nf.Packet
-	// Ruleset is the ruleset whose rule (or base chain's policy) stopped the packet:
-	// "iptables" or "nftables"; empty when every stage accepted it.
-	Ruleset string
-	// Rule is the rule that decided (the DROP, the DNAT), as its ruleset prints it; Chain is
-	// its table/chain.
-	Rule, Chain string
-	// Trace is the chain path, one line per rule that matched, each naming its ruleset.
-	Trace []string
-	// NotUnderstood holds the rules on the way whose match or target the evaluator does not
-	// know; a verdict of UNKNOWN names the one that decided.
-	NotUnderstood []string
-	// Probability is the share of packets that take this branch (1 without forks).
-	Probability float64
-	// Eval is the evaluators' own outcome, for what explains it further (the service
-	// processor reads the NAT and the rules from it); nil from other evaluators.
-	Eval *nf.Outcome
-}
-
 // Netfilter evaluates packets through one network namespace's rules.
 type Netfilter interface {
-	// Hook runs pkt through everything attached to hook (iptables' tables and nftables' base
-	// chains) in the kernel's order. pkt carries the interfaces the kernel knows at that hook
-	// and the packet's connection in this namespace.
-	Hook(hook string, pkt nf.Packet) []NFOutcome
+	// Traverse runs pkt through everything attached to hook (iptables' tables and nftables'
+	// base chains) in the kernel's order, and returns every way it goes (a load-balancing
+	// rule makes one per endpoint). pkt carries the interfaces the kernel knows at that hook
+	// and the packet's connection in this namespace. *netfilter.Rules is one.
+	Traverse(hook nf.Hook, pkt nf.Packet) []nf.Outcome
 }
 
 // NetfilterFactory builds the evaluator of a namespace's rules; an error is reported as a
@@ -207,8 +162,9 @@ func (e *Env) NodeOf(addr netip.Addr) (string, bool) {
 	return "", false
 }
 
-// filter returns the netfilter evaluator of stack, built once.
-func (e *Env) filter(stack *netstack.Netstack) (Netfilter, error) {
+// Filter returns the netfilter evaluator of stack, built once per diagnosis; nil without a
+// factory.
+func (e *Env) Filter(stack *netstack.Netstack) (Netfilter, error) {
 	e.index()
 	if e.Netfilter == nil {
 		return nil, nil

@@ -1,4 +1,4 @@
-package plugin
+package hop
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/nf"
@@ -36,7 +37,7 @@ type Hop struct {
 	// ESTABLISHED in the reply direction); empty for the forward packet.
 	Reply string
 
-	res *HopResult
+	res *Result
 }
 
 // podName is namespace/name of the hop's pod, or empty.
@@ -68,6 +69,15 @@ func (h *Hop) Step(component, action, detail string) {
 	h.res.Steps = append(h.res.Steps, model.Step{NodeID: h.NetNode.ID, Component: component, Action: action, Detail: detail, Packet: h.Packet})
 }
 
+// Record records a suspicion as it is, for a finding about another place than the hop's
+// (the node's end of a pod's veth).
+func (h *Hop) Record(s model.Suspicion) {
+	h.res.Suspicions = append(h.res.Suspicions, s)
+}
+
+// Stop closes the hop's branch at this NetNode.
+func (h *Hop) Stop(kind EndKind, why string) { h.end(kind, why) }
+
 // end closes a branch at this NetNode.
 func (h *Hop) end(kind EndKind, why string) {
 	if h.Reply != "" && why != "" {
@@ -82,31 +92,32 @@ func (h *Hop) drop(reason model.Reason, iface, rule, why, format string, args ..
 	h.end(Dropped, why)
 }
 
-// with returns a copy of h for a branch carrying pkt; results still go to the same place.
-func (h *Hop) with(pkt model.Packet) *Hop {
+// With returns a copy of h for a branch carrying pkt; results still go to the same place.
+func (h *Hop) With(pkt model.Packet) *Hop {
 	c := *h
 	c.Packet = pkt
 	return &c
 }
 
-// after returns a copy of h for the branch of a hook's outcome: the packet and its
+// After returns a copy of h for the branch of a hook's outcome: the packet and its
 // connection as the hook left them.
-func (h *Hop) after(o NFOutcome) *Hop {
-	c := h.with(o.Packet)
-	c.Conn = o.NF.Conn
+func (h *Hop) After(o *nf.Outcome) *Hop {
+	c := h.With(o.Packet.Model())
+	c.Conn = o.Packet.Conn
 	return c
 }
 
-// tunnel returns a copy of h for a tunnel's outer packet, a flow of its own.
-func (h *Hop) tunnel(outer model.Packet) *Hop {
-	c := h.with(outer)
+// Tunnel returns a copy of h for a tunnel's outer packet, a flow of its own: its first
+// packet, NEW in the NetNode's conntrack.
+func (h *Hop) Tunnel(outer model.Packet) *Hop {
+	c := h.With(outer)
 	c.Conn = nf.Conn{}
 	return c
 }
 
-// nfPacket is the packet as netfilter sees it at a hook: its headers, the interfaces the
+// NFPacket is the packet as netfilter sees it at a hook: its headers, the interfaces the
 // kernel knows there, and its connection.
-func (h *Hop) nfPacket(in, out string) nf.Packet {
+func (h *Hop) NFPacket(in, out string) nf.Packet {
 	p := nf.FromModel(h.Packet)
 	p.In, p.Out, p.Conn = in, out, h.Conn
 	if h.Conn.Reply {
@@ -175,7 +186,7 @@ func (h *Hop) Underlay() *netstack.Interface {
 		return nil
 	}
 	if n := h.Env.Cluster.Node(h.Node); n != nil {
-		if ip, ok := internalIP(n); ok {
+		if ip, ok := cluster.NodeInternalIP(n); ok {
 			if ifc := InterfaceWithAddr(h.Stack, ip); ifc != nil {
 				return ifc
 			}
@@ -190,15 +201,4 @@ func FormatRoute(r *netstack.Route) string {
 		return ""
 	}
 	return r.String()
-}
-
-func internalIP(n *corev1.Node) (netip.Addr, bool) {
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			if ip, err := netip.ParseAddr(a.Address); err == nil {
-				return ip.Unmap(), true
-			}
-		}
-	}
-	return netip.Addr{}, false
 }
