@@ -170,6 +170,13 @@ func TestFlowsKindnet(t *testing.T) {
 			fault: func(c *fixture.Cluster) { kindnettest.HostVeth(c, "node-1", "default", "db").Up = false },
 			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
 		},
+		"the destination pod's host veth is down, and the kernel dropped ptp's route with it": {
+			fault: func(c *fixture.Cluster) {
+				kindnettest.HostVeth(c, "node-1", "default", "db").Up = false
+				fixture.RemoveRoutes(host(c, "node-1"), "10.244.1.11/32")
+			},
+			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown, model.ReasonRouteMissing, model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+		},
 		"forwarding off on the destination node": {
 			fault: func(c *fixture.Cluster) {
 				for k := range host(c, "node-1").Sysctls {

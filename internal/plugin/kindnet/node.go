@@ -46,9 +46,14 @@ func (n *Node) toLocalPod(h *plugin.Hop, pod *corev1.Pod) *plugin.Intent {
 			return in
 		}
 	}
+	why := "was the route deleted, or did the pod's CNI ADD fail half-way?"
+	if v := h.Interface(veth); v != nil && !v.Up {
+		// The kernel drops a device's routes when it goes down and brings back only its own.
+		why = veth + " is down, and the kernel dropped the route with it: bringing the link up does not add it back"
+	}
 	h.Suspectf(model.Critical, model.ReasonRouteMissing, veth, "",
-		"%s has no route for pod %s/%s's address %s by %s, the host end of its veth: the ptp plugin adds it when the pod starts (ip route add %s dev %s scope host), and kindnet routes no pod CIDR of its own node, so without it the packet for the pod goes elsewhere (was the route deleted, or did the pod's CNI ADD fail half-way?)",
-		n.node.Name, pod.Namespace, pod.Name, h.Packet.Dst, veth, host, veth)
+		"%s has no route for pod %s/%s's address %s by %s, the host end of its veth: the ptp plugin adds it when the pod starts (ip route add %s dev %s scope host), and kindnet routes no pod CIDR of its own node, so without it the packet for the pod goes elsewhere (%s)",
+		n.node.Name, pod.Namespace, pod.Name, h.Packet.Dst, veth, host, veth, why)
 	return in
 }
 
