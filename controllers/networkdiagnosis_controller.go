@@ -33,6 +33,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/transport"
@@ -195,7 +196,9 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 		r.Plugins = plugins.Registry()
 	}
 	if r.Engine == nil {
-		r.Engine = (&diagnose.Diagnostor{Plugins: r.Plugins}).Diagnose
+		// One diagnostor for the controller's life: the rulesets it parses serve every
+		// diagnosis after, since nodes' rules seldom change between them.
+		r.Engine = (&diagnose.Diagnostor{Plugins: r.Plugins, Rulesets: netfilter.NewCache(netfilter.DefaultCacheSize)}).Diagnose
 	}
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4

@@ -12,6 +12,7 @@ import (
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
+	"github.com/netdiag/netdiag/internal/plugins"
 )
 
 var (
@@ -62,7 +63,7 @@ func benchmarkDiagnose(b *testing.B, cold bool) {
 	c := largeCluster()
 	q := largeQuestion(b, c)
 	b.ReportMetric(float64(fixture.RuleCount(c.Host("node-0").IPTables)), "rules/node")
-	d := &Diagnostor{Rulesets: netfilter.NewCache(netfilter.DefaultCacheSize)}
+	d := &Diagnostor{Plugins: plugins.Registry(), Rulesets: netfilter.NewCache(netfilter.DefaultCacheSize)}
 	// The snapshot's own indexes are built once, as a controller's informer cache would.
 	if _, err := d.Diagnose(Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q}); err != nil {
 		b.Fatal(err)
