@@ -205,7 +205,7 @@ func TestDiagnoseCommandPluginOptions(t *testing.T) {
 		t.Errorf("--calico-mode bgp: %v, want it refused", err)
 	}
 	_, err = run("--network-plugin", "cilium")
-	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: calico, flannel, generic)`) {
+	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: calico, flannel, generic, kindnet)`) {
 		t.Errorf("--network-plugin cilium: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
+	"github.com/netdiag/netdiag/internal/plugin/kindnet"
 	"github.com/netdiag/netdiag/internal/plugin/recognised"
 )
 
@@ -13,6 +14,7 @@ func Descriptors() []plugin.Descriptor {
 		plugin.GenericDescriptor(),
 		flannel.Descriptor(),
 		calico.Descriptor(),
+		kindnet.Descriptor(),
 		recognised.Canal(),
 		recognised.Cilium(),
 		recognised.Antrea(),

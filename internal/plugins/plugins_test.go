@@ -15,7 +15,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	r := Registry()
-	if got, want := strings.Join(r.Simulated(), ","), "calico,flannel,generic"; got != want {
+	if got, want := strings.Join(r.Simulated(), ","), "calico,flannel,generic,kindnet"; got != want {
 		t.Errorf("simulated plugins = %s, want %s", got, want)
 	}
 	for _, d := range r.Descriptors() {

@@ -55,6 +55,9 @@ type env struct {
 
 // plugin is the network plugin the lab's mode is, as netdiag names it.
 func (e *env) plugin() string {
+	if e.mode == lab.ModeKindnet {
+		return "kindnet"
+	}
 	if e.mode.Flannel() {
 		return "flannel"
 	}
@@ -213,6 +216,9 @@ func (e *env) declarePlugin(ctx context.Context) {
 	name, image := "kube-flannel-ds", "ghcr.io/flannel-io/flannel:v0.28.4"
 	if !e.mode.Flannel() {
 		name, image = "calico-node", "docker.io/calico/node:v3.31.0"
+	}
+	if e.mode == lab.ModeKindnet {
+		name, image = "kindnet", "docker.io/kindest/kindnetd:v20250512-df8de77b"
 	}
 	labels := map[string]string{"app": name}
 	e.create(ctx, &appsv1.DaemonSet{

@@ -33,6 +33,7 @@ var modes = []modeSpec{
 	{"ndehg", lab.ModeFlannelHostGW, lab.ProxyNFTables, false},
 	{"ndecr", lab.ModeCalicoRouted, lab.ProxyIPTables, false},
 	{"ndecv", lab.ModeCalicoVXLAN, lab.ProxyNFTables, false},
+	{"ndekn", lab.ModeKindnet, lab.ProxyIPTables, false},
 }
 
 // faultCase is one spec: a question, an optional fault, and what the lab and netdiag must
@@ -61,6 +62,7 @@ var (
 	flannelHostGW = lab.ModeFlannelHostGW
 	calicoRouted  = lab.ModeCalicoRouted
 	calicoVXLAN   = lab.ModeCalicoVXLAN
+	kindnetMode   = lab.ModeKindnet
 	vxlanModes    = []lab.Mode{flannelVXLAN, calicoVXLAN}
 	// fullOnly marks a case for the full mode alone.
 	fullOnly = []lab.Mode{}
@@ -109,7 +111,7 @@ var faultCases = []faultCase{
 	{
 		name: "route to the peer node's pod CIDR removed",
 		// flanneld's host-gw backend puts its routes back within seconds.
-		in: []lab.Mode{calicoRouted, calicoVXLAN}, only: []lab.Mode{flannelVXLAN, calicoRouted, calicoVXLAN},
+		in: []lab.Mode{calicoRouted, calicoVXLAN, kindnetMode}, only: []lab.Mode{flannelVXLAN, calicoRouted, calicoVXLAN, kindnetMode},
 		fault: func(ctx context.Context, e *env) {
 			e.keepRoutes(ctx, e.node("node-1").Netns)
 			e.run(ctx, e.node("node-1").Netns, "ip", "route", "del", e.node("node-2").PodCIDR.String())
@@ -143,7 +145,7 @@ var faultCases = []faultCase{
 	},
 	{
 		name: "the destination pod's host-side veth down",
-		in:   []lab.Mode{flannelHostGW},
+		in:   []lab.Mode{flannelHostGW, kindnetMode},
 		fault: func(ctx context.Context, e *env) {
 			e.linkDown(ctx, e.node("node-2").Netns, e.hostVeth(ctx, "db", "node-2"))
 		},
@@ -243,7 +245,7 @@ var faultCases = []faultCase{
 	},
 	{
 		name: "wrong route to the peer node's pod CIDR",
-		in:   []lab.Mode{calicoRouted}, only: []lab.Mode{flannelVXLAN, calicoRouted, calicoVXLAN},
+		in:   []lab.Mode{calicoRouted, kindnetMode}, only: []lab.Mode{flannelVXLAN, calicoRouted, calicoVXLAN, kindnetMode},
 		fault: func(ctx context.Context, e *env) {
 			n1 := e.node("node-1").Netns
 			e.keepRoutes(ctx, n1)
@@ -278,7 +280,7 @@ var _ = Describe("netdiag on the lab", func() {
 
 			It("does not let a NetworkPolicy the plugin does not enforce make a reachable path Unreachable", func(ctx SpecContext) {
 				if !m.mode.Flannel() {
-					Skip("not applicable: calico enforces NetworkPolicy through felix's chains, which the lab does not lay")
+					Skip("not applicable: " + string(m.mode) + " enforces NetworkPolicy through rules the lab does not lay")
 				}
 				e.denyAllIngress(ctx, "db")
 				nd := e.expectDiagnosis(ctx, paths{e: e, ctx: ctx}.podToPod("web", "db", 5432), reachable())
@@ -286,7 +288,7 @@ var _ = Describe("netdiag on the lab", func() {
 					"the policy that would deny is named")
 			}, SpecTimeout(2*time.Minute))
 
-			for _, c := range faultCases {
+			for _, c := range slices.Concat(faultCases, kindnetCases) {
 				if !c.runsIn(m) {
 					continue
 				}

@@ -87,6 +87,9 @@ func (l *Lab) wirePod(ctx context.Context, n *Node, podNetns, containerID, names
 	if _, err := l.cni(ctx, n, "ADD", "loopback", containerID, podNetns, "lo", loopbackConf()); err != nil {
 		return netip.Addr{}, err
 	}
+	if l.cfg.Mode == ModeKindnet {
+		return l.wireKindnetPod(ctx, n, podNetns, containerID)
+	}
 	if l.cfg.Mode.Flannel() {
 		conf, err := flannelCNIConfig(n, ipamDir)
 		if err != nil {
@@ -141,12 +144,15 @@ func (l *Lab) wirePod(ctx context.Context, n *Node, podNetns, containerID, names
 func (l *Lab) unwirePod(ctx context.Context, n *Node, podNetns, containerID string) error {
 	ipamDir := filepath.Join(n.dir, "ipam")
 	var err error
-	if l.cfg.Mode.Flannel() {
+	switch {
+	case l.cfg.Mode == ModeKindnet:
+		err = l.unwireKindnetPod(ctx, n, podNetns, containerID)
+	case l.cfg.Mode.Flannel():
 		var conf []byte
 		if conf, err = flannelCNIConfig(n, ipamDir); err == nil {
 			_, err = l.cni(ctx, n, "DEL", "bridge", containerID, podNetns, "eth0", conf)
 		}
-	} else {
+	default:
 		_, err = l.cni(ctx, n, "DEL", "host-local", containerID, podNetns, "eth0", calicoIPAMConf(n, ipamDir))
 	}
 	if _, delErr := run(ctx, "ip", "netns", "del", podNetns); delErr != nil && err == nil {

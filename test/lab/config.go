@@ -28,10 +28,14 @@ const (
 	// ModeCalicoVXLAN lays calico's vxlan mode: vxlan.calico (VNI 4096, port 4789) with a
 	// tunnel address per node and permanent neighbour and fdb entries per peer.
 	ModeCalicoVXLAN Mode = "calico-vxlan"
+	// ModeKindnet lays what kindnetd lays on a kind cluster: pods wired by the ptp,
+	// host-local and portmap plugins, a route per peer node's pod CIDR via the peer, and the
+	// KIND-MASQ-AGENT masquerade.
+	ModeKindnet Mode = "kindnet"
 )
 
 // Modes lists every mode the lab can lay.
-var Modes = []Mode{ModeFlannelVXLAN, ModeFlannelHostGW, ModeCalicoRouted, ModeCalicoVXLAN}
+var Modes = []Mode{ModeFlannelVXLAN, ModeFlannelHostGW, ModeCalicoRouted, ModeCalicoVXLAN, ModeKindnet}
 
 // Flannel reports whether the mode runs flanneld.
 func (m Mode) Flannel() bool { return m == ModeFlannelVXLAN || m == ModeFlannelHostGW }
@@ -173,6 +177,9 @@ func requiredBinaries(mode Mode) map[string]string {
 	}
 	if mode == "" || mode.Flannel() {
 		need["flannel/flanneld"] = "hack/build-flannel.sh"
+	}
+	if mode == ModeKindnet {
+		need["cni/ptp"], need["cni/portmap"] = "hack/build-cni.sh", "hack/build-cni.sh"
 	}
 	return need
 }

@@ -46,6 +46,13 @@ func (l *Lab) layPodNetwork(ctx context.Context) error {
 			}
 		}
 		return nil
+	case l.cfg.Mode == ModeKindnet:
+		for _, n := range l.nodes {
+			if err := l.layKindnetNode(ctx, n); err != nil {
+				return fmt.Errorf("lay kindnet on %s: %w", n.Name, err)
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("mode %q has no pod network", l.cfg.Mode)
 }

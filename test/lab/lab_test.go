@@ -242,6 +242,7 @@ func TestModes(t *testing.T) {
 		"flannel host-gw, nftables": {ModeFlannelHostGW, ProxyNFTables},
 		"calico routed, iptables":   {ModeCalicoRouted, ProxyIPTables},
 		"calico vxlan, nftables":    {ModeCalicoVXLAN, ProxyNFTables},
+		"kindnet, iptables":         {ModeKindnet, ProxyIPTables},
 	} {
 		t.Run(name, func(t *testing.T) {
 			l := upForTest(t, "ndlabm", tc.mode, tc.proxy)
