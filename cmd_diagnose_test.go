@@ -13,6 +13,7 @@ import (
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/plugin/calico/calicotest"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
+	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
@@ -205,7 +206,7 @@ func TestDiagnoseCommandPluginOptions(t *testing.T) {
 		t.Errorf("--calico-mode bgp: %v, want it refused", err)
 	}
 	_, err = run("--network-plugin", "cilium")
-	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: calico, flannel, generic, kindnet)`) {
+	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: `+strings.Join(plugins.Registry().Simulated(), ", ")+")") {
 		t.Errorf("--network-plugin cilium: %v", err)
 	}
 }

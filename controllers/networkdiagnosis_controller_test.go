@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -19,6 +20,7 @@ import (
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
@@ -332,9 +334,9 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 			Consistently(func(g Gomega) map[string]*corev1.Pod { return collectorPods(ctx, g, nd) }).Should(BeEmpty())
 		},
 		Entry("a plugin nobody knows", MakeDiagnosis("nosuch", "").NetworkPlugin("nosuch"),
-			diagv1alpha1.ReasonPluginUnknown, []string{`"nosuch" is not known`, "supported: calico, flannel, generic"}),
+			diagv1alpha1.ReasonPluginUnknown, []string{`"nosuch" is not known`, "supported: " + strings.Join(plugins.Registry().Simulated(), ", ")}),
 		Entry("a plugin recognised but not simulated", MakeDiagnosis("cilium", "").NetworkPlugin("cilium"),
-			diagv1alpha1.ReasonPluginUnknown, []string{`"cilium" is recognised but not simulated`, "supported: calico, flannel, generic"}),
+			diagv1alpha1.ReasonPluginUnknown, []string{`"cilium" is recognised but not simulated`, "supported: " + strings.Join(plugins.Registry().Simulated(), ", ")}),
 		Entry("an option the plugin does not have", MakeDiagnosis("no-option", "").NetworkPlugin("calico").PluginOption("backend", "vxlan"),
 			diagv1alpha1.ReasonPluginConfigInvalid, []string{`no option "backend"`, "mode", "interface-prefix", "vxlan-device"}),
 		Entry("a value the plugin does not accept", MakeDiagnosis("bad-mode", "").NetworkPlugin("calico").PluginOption("mode", "bgp"),
