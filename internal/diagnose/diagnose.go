@@ -91,10 +91,25 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	}
 	sortSuspicions(res.Suspicions)
 	res.Verdict, res.Summary = verdict(in.Question, tr.Ends, res.Suspicions)
+	// What is known of the state as a whole informs and does not weigh in the verdict: a
+	// rule not understood that a packet reached already said so on its branch.
+	res.Suspicions = appendNotes(res.Suspicions, env.Notes())
 	// The probe is weighed against the verdict, never folded into it: the status shows both.
 	confirm(in, res)
 	sortSuspicions(res.Suspicions)
 	return res, nil
+}
+
+// appendNotes adds the notes not already said of the same rule at the same place.
+func appendNotes(sus, notes []model.Suspicion) []model.Suspicion {
+	for _, n := range notes {
+		if !slices.ContainsFunc(sus, func(s model.Suspicion) bool {
+			return s.Reason == n.Reason && s.Node == n.Node && s.Pod == n.Pod && s.Rule == n.Rule
+		}) {
+			sus = append(sus, n)
+		}
+	}
+	return sus
 }
 
 // ChoosePlugin settles the plugin a diagnosis simulates and its configuration: the one

@@ -169,3 +169,29 @@ func BenchmarkDiagnoseNFTables(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(c.Host("node-0").NFTables))/1e6, "ruleset-MB")
 }
+
+// TestRulesNotUnderstoodAreNamedOnce: a rule the engine cannot read is named when the
+// diagnosis first evaluates its namespace, even where no packet of the question reaches it,
+// and only once however often the namespace is crossed.
+func TestRulesNotUnderstoodAreNamedOnce(t *testing.T) {
+	c := twoNodesNFT()
+	h := c.Host("node-1")
+	extra := `{"table": {"family": "inet", "name": "extra"}},
+{"chain": {"family": "inet", "table": "extra", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+{"rule": {"family": "inet", "table": "extra", "chain": "in", "handle": 7, "expr": [{"match": {"op": "==", "left": {"osf": {"key": "name"}}, "right": "Linux"}}, {"drop": null}]}}`
+	i := strings.LastIndex(h.NFTables, "]")
+	h.NFTables = h.NFTables[:i] + ",\n" + extra + h.NFTables[i:]
+	res := runFlowOn(t, c, flow{src: "pod:default/client", dst: "pod:default/db", proto: model.TCP, port: 5432, want: Reachable})
+	var named []model.Suspicion
+	for _, s := range res.Suspicions {
+		if s.Reason == model.ReasonRuleNotUnderstood {
+			named = append(named, s)
+		}
+	}
+	if len(named) != 1 || named[0].Node != "node-1" || !strings.Contains(named[0].Rule, "extra") || !strings.Contains(named[0].Message, "An nftables rule of node-1") {
+		t.Fatalf("RuleNotUnderstood suspicions %+v, want one naming the rule of table extra on node-1", named)
+	}
+	if named[0].Level != model.Info {
+		t.Errorf("level %s: a rule no packet of the question reaches decides nothing", named[0].Level)
+	}
+}

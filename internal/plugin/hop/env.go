@@ -2,6 +2,7 @@ package hop
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/netdiag/netdiag/internal/cluster"
@@ -46,6 +47,9 @@ type Env struct {
 	podStack map[string]*netstack.Netstack
 	mu       sync.Mutex
 	filters  map[*netstack.Netstack]filterEntry
+	// announced holds the namespaces whose rules not understood were already reported.
+	announced map[*netstack.Netstack]bool
+	notes     []model.Suspicion
 	// conns is each NetNode's conntrack table: the connections the forward packets left it
 	// with, so that a reply arriving there is evaluated with its connection and the
 	// evaluator's nat stages reverse the NAT, as the kernel's conntrack does.
@@ -177,4 +181,34 @@ func (e *Env) Filter(stack *netstack.Netstack) (Netfilter, error) {
 	nf, err := e.Netfilter(stack)
 	e.filters[stack] = filterEntry{nf, err}
 	return nf, err
+}
+
+// announce reports whether this is the first time the diagnosis evaluates stack's rules, so
+// that what is known of them as a whole (the rules not understood) is said once.
+func (e *Env) announce(stack *netstack.Netstack) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.announced[stack] {
+		return false
+	}
+	if e.announced == nil {
+		e.announced = map[*netstack.Netstack]bool{}
+	}
+	e.announced[stack] = true
+	return true
+}
+
+// note records what is found of the state as a whole rather than on a branch of the walk.
+func (e *Env) note(s model.Suspicion) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.notes = append(e.notes, s)
+}
+
+// Notes are the findings about the state as a whole (the rules its parsers could not read),
+// in the order they were made. They inform, and do not weigh in the verdict.
+func (e *Env) Notes() []model.Suspicion {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.notes)
 }

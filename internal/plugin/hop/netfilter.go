@@ -1,6 +1,7 @@
 package hop
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/model"
@@ -115,7 +116,35 @@ func (p *Pipeline) Evaluate(h *Hop, hook nf.Hook, in, out string) []nf.Outcome {
 		}
 		return []nf.Outcome{nf.PassThrough(pkt)}
 	}
+	if h.Env.announce(h.Stack) {
+		p.notUnderstood(h, filter)
+	}
 	return filter.Traverse(hook, pkt)
+}
+
+// maxNotUnderstood bounds the rules of one namespace named one by one; the rest are counted.
+const maxNotUnderstood = 10
+
+// notUnderstood records, once per namespace, the rules its parser could not turn into
+// something the evaluator applies. They are the diagnosis's, not the branch's: a rule no
+// packet reaches decides nothing, and one a packet reaches says so on its branch.
+func (p *Pipeline) notUnderstood(h *Hop, filter Netfilter) {
+	parsed, ok := filter.(interface{ NotUnderstood() []nf.Rule })
+	if !ok {
+		return
+	}
+	rules := parsed.NotUnderstood()
+	for i, r := range rules {
+		s := model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: h.Node, Pod: h.podName(), Rule: r.String(),
+			Message: fmt.Sprintf("An %s rule of %s uses a match or statement the engine does not understand: where it could decide, the verdict is Unknown", r.Ruleset(), p.NetNode.Name)}
+		if i == maxNotUnderstood {
+			s.Rule, s.Message = "", fmt.Sprintf("%d more rules of %s are not understood", len(rules)-i, p.NetNode.Name)
+		}
+		h.Env.note(s)
+		if i == maxNotUnderstood {
+			return
+		}
+	}
 }
 
 // uncertain reports the rules on an outcome's way that the evaluator passed without
