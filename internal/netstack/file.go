@@ -54,6 +54,7 @@ func ParseNodeSnapshot(data []byte) (*NodeSnapshot, error) {
 	if err := snap.Validate(); err != nil {
 		return nil, err
 	}
+	snap.Index()
 	return snap, nil
 }
 

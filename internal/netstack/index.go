@@ -3,19 +3,17 @@ package netstack
 import (
 	"cmp"
 	"net/netip"
-	"runtime"
 	"slices"
-	"sync"
-	"weak"
 )
 
 // routeIndex holds a namespace's routes by table and prefix, so a lookup costs a map probe
 // per prefix length in use instead of a scan of every route for every rule consulted.
 //
-// Indexes live in a cache keyed by the identity of the Routes and Rules slices (weakly, so
-// a snapshot that is dropped takes its index with it; the index holds positions, not
-// pointers, for the same reason). Replacing or resizing either slice makes a new index;
-// editing a route's table, destination or metric in place after a lookup does not.
+// A snapshot read from a file or a ConfigMap is indexed once, before it is shared (Index);
+// the index remembers the Routes and Rules slices it was built from, and a namespace whose
+// slices were replaced or resized since (a test's fault, a state built in code) is indexed
+// afresh for each lookup instead. Editing a route's table, destination or metric in place
+// after Index is not seen.
 type routeIndex struct {
 	tables map[tableKey]*tableIndex
 	rules4 []Rule
@@ -23,6 +21,8 @@ type routeIndex struct {
 	custom [2]bool // custom rules for IPv4, IPv6
 	// customLocal: someone added a local route by hand.
 	customLocal bool
+	// of identifies the slices the index was built from.
+	of indexKey
 }
 
 type tableKey struct {
@@ -38,40 +38,44 @@ type tableIndex struct {
 }
 
 type indexKey struct {
-	routes  weak.Pointer[Route]
+	routes  *Route
 	nroutes int
-	rules   weak.Pointer[Rule]
+	rules   *Rule
 	nrules  int
 }
 
-var indexCache sync.Map // indexKey -> *routeIndex
-
-func (n *Netstack) idx() *routeIndex {
+func (n *Netstack) key() indexKey {
 	k := indexKey{nroutes: len(n.Routes), nrules: len(n.Rules)}
 	if len(n.Routes) > 0 {
-		k.routes = weak.Make(&n.Routes[0])
+		k.routes = &n.Routes[0]
 	}
 	if len(n.Rules) > 0 {
-		k.rules = weak.Make(&n.Rules[0])
+		k.rules = &n.Rules[0]
 	}
-	if x, ok := indexCache.Load(k); ok {
-		return x.(*routeIndex)
+	return k
+}
+
+// Index builds the namespace's route index, so that every lookup after uses it. Call it
+// once, before the namespace is shared between goroutines: lookups only read it.
+func (n *Netstack) Index() { n.index = n.buildIndex() }
+
+// Index indexes the node's namespace and every pod's.
+func (s *NodeSnapshot) Index() {
+	s.Host.Index()
+	for i := range s.Pods {
+		s.Pods[i].Index()
 	}
-	x := n.buildIndex()
-	if _, loaded := indexCache.LoadOrStore(k, x); !loaded {
-		drop := func(k indexKey) { indexCache.Delete(k) }
-		if len(n.Routes) > 0 {
-			runtime.AddCleanup(&n.Routes[0], drop, k)
-		}
-		if len(n.Rules) > 0 {
-			runtime.AddCleanup(&n.Rules[0], drop, k)
-		}
+}
+
+func (n *Netstack) idx() *routeIndex {
+	if x := n.index; x != nil && x.of == n.key() {
+		return x
 	}
-	return x
+	return n.buildIndex()
 }
 
 func (n *Netstack) buildIndex() *routeIndex {
-	x := &routeIndex{tables: map[tableKey]*tableIndex{}}
+	x := &routeIndex{tables: map[tableKey]*tableIndex{}, of: n.key()}
 	for i := range n.Routes {
 		r := &n.Routes[i]
 		if !r.Dst.IsValid() {

@@ -61,6 +61,9 @@ type Netstack struct {
 	// Errors records the parts that could not be read; the engine turns each into a
 	// suspicion instead of trusting an empty part.
 	Errors []PartError `json:"errors,omitempty"`
+
+	// index is the route index Index built, for the Routes and Rules it was built from.
+	index *routeIndex
 }
 
 // Interface is a network link with its addresses.

@@ -177,6 +177,7 @@ func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool,
 	if snap.Version != netstack.Version {
 		return nil, true, fmt.Errorf("snapshot version %q, want %q", snap.Version, netstack.Version)
 	}
+	snap.Index()
 	return snap, true, nil
 }
 

@@ -31,6 +31,9 @@ func BenchmarkDiagnoseCalico(b *testing.B) {
 				c.Service(fmt.Sprintf("ns-%d", s%10), app, map[string]string{"app": app}, 80, 8080)
 			}
 			c.Build()
+			for _, n := range c.Nodes {
+				n.Index()
+			}
 			src, err := c.Snapshot.Resolve(mustRef(b, "pod:ns-0/client-0"))
 			if err != nil {
 				b.Fatal(err)
