@@ -2,8 +2,6 @@ package service
 
 import (
 	"encoding/json"
-	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/kubeproxytest"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 )
@@ -48,7 +47,7 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: pods[name][1], PodIPs: []corev1.PodIP{{IP: pods[name][1]}}}})
 	}
 	tcpPort := func(name string, port, target int32) corev1.ServicePort {
-		return corev1.ServicePort{Name: name, Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(target)}
+		return kubeproxytest.TCP(name, port, intstr.FromInt32(target))
 	}
 	type svcDef struct {
 		name, ip  string
@@ -69,9 +68,7 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 		{name: "ext", ip: "10.96.0.18", external: []string{"192.0.2.10"}, ports: []corev1.ServicePort{tcpPort("", 80, 8080)}, endpoints: []string{"web-2"}},
 		{name: "lb", ip: "10.96.0.14", typ: corev1.ServiceTypeLoadBalancer, local: true, lb: "203.0.113.10", ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: 30082}}, endpoints: []string{"web-1", "web-3"}},
 	} {
-		svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: d.name}, Spec: corev1.ServiceSpec{
-			Type: cmpOr(d.typ, corev1.ServiceTypeClusterIP), ClusterIP: d.ip, ClusterIPs: []string{d.ip}, Ports: d.ports,
-			Selector: map[string]string{"app": d.name}, ExternalIPs: d.external}}
+		svc := kubeproxytest.NewService(d.name, d.ip, corev1.ServiceSpec{Type: d.typ, Ports: d.ports, ExternalIPs: d.external})
 		if d.local {
 			svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		}
@@ -85,7 +82,7 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 		es := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: d.name + "-x1", Labels: map[string]string{discoveryv1.LabelServiceName: d.name}},
 			AddressType: discoveryv1.AddressTypeIPv4}
 		for _, p := range d.ports {
-			es.Ports = append(es.Ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Protocol: ptr.To(p.Protocol), Port: ptr.To(p.TargetPort.IntVal)})
+			es.Ports = append(es.Ports, kubeproxytest.SlicePort(p.Name, p.Protocol, p.TargetPort.IntVal))
 		}
 		for _, e := range d.endpoints {
 			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{pods[e][1]}, NodeName: ptr.To(pods[e][0]),
@@ -100,21 +97,10 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 	return snap
 }
 
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
-}
-
 // nodeANFT is node-a as the nftables recording saw it, with the ruleset changed by edit.
 func nodeANFT(t testing.TB, edit func(objs []map[string]any) []map[string]any) *netstack.Netstack {
 	t.Helper()
-	b, err := os.ReadFile(nftFixture)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFixture(t, nftFixture)
 	text := string(b)
 	if edit != nil {
 		var doc struct {
@@ -130,13 +116,9 @@ func nodeANFT(t testing.TB, edit func(objs []map[string]any) []map[string]any) *
 		}
 		text = string(out)
 	}
-	return &netstack.Netstack{
-		Interfaces: []netstack.Interface{
-			{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
-			{Index: 2, Name: "eth0", Kind: "veth", MTU: 1500, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix("172.18.0.2/24")}},
-		},
-		NFTables: text,
-	}
+	ns := nodeAStack()
+	ns.NFTables = text
+	return ns
 }
 
 // editMapElems rewrites the elements of one of kube-proxy's sets or maps.
