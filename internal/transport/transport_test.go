@@ -190,16 +190,23 @@ func TestDecodesEarlierCollectors(t *testing.T) {
 	}
 }
 
-func TestDecodeRejects(t *testing.T) {
-	snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "n1", Host: netstack.Netstack{IPTables: transporttest.KubeProxySave(50, 1)}}
+// encodeBoth is snap written both ways a collector may write it: compact and gzipped.
+func encodeBoth(t *testing.T, snap *netstack.NodeSnapshot) (compact, gz []*corev1.ConfigMap) {
+	t.Helper()
 	compact, err := Encode(snap, "ns", "p", "uid")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Encode: %v", err)
 	}
-	gz, err := EncodeGzip(snap, "ns", "p", "uid")
+	gz, err = EncodeGzip(snap, "ns", "p", "uid")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("EncodeGzip: %v", err)
 	}
+	return compact, gz
+}
+
+func TestDecodeRejects(t *testing.T) {
+	snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "n1", Host: netstack.Netstack{IPTables: transporttest.KubeProxySave(50, 1)}}
+	compact, gz := encodeBoth(t, snap)
 	// with returns a copy of the compact chunk changed by f.
 	with := func(f func(cm *corev1.ConfigMap)) []corev1.ConfigMap {
 		cm := compact[0].DeepCopy()
@@ -266,14 +273,7 @@ func TestLargeNodeSize(t *testing.T) {
 	for name, corpus := range corpora {
 		t.Run(name, func(t *testing.T) {
 			snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "big", Host: netstack.Netstack{IPTables: corpus(100_000, 1)}}
-			cms, err := Encode(snap, "ns", "p", "uid")
-			if err != nil {
-				t.Fatal(err)
-			}
-			gz, err := EncodeGzip(snap, "ns", "p", "uid")
-			if err != nil {
-				t.Fatal(err)
-			}
+			cms, gz := encodeBoth(t, snap)
 			t.Logf("compact %d bytes in %d ConfigMaps, gzip %d", size(cms), len(cms), size(gz))
 			if name == "numbered" && (size(cms) >= 1<<20 || len(cms) != 1) {
 				t.Errorf("%d bytes in %d ConfigMaps, want under 1 MiB in one", size(cms), len(cms))
