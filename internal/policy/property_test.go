@@ -226,18 +226,24 @@ func clone(snap *cluster.Snapshot) *cluster.Snapshot {
 	return c
 }
 
+// notVacuous fails a property test that otherwise passed when *changed is still 0: no seed
+// made the change the property speaks of, so it held without being tested. Deferred, it
+// reads the count at the test's end.
+func notVacuous(t *testing.T, changed *int, nothing string) {
+	t.Helper()
+	if !t.Failed() && *changed == 0 {
+		t.Errorf("%s over %d seeds", nothing, propertySeeds)
+	}
+}
+
 // TestPropertyAddingAnAllowNeverRemovesAccess adds a rule to a direction a policy already
 // isolates, a peer to a non-empty peer list, or a port to a non-empty port list: whatever
 // was allowed stays allowed. (Adding a policy or a policyType can isolate a pod and is no
 // pure allow; nor is the first peer or port, which narrows "all".)
 func TestPropertyAddingAnAllowNeverRemovesAccess(t *testing.T) {
 	gained := 0
-	defer func() {
-		// Guard against a vacuous pass: the added allows must open something somewhere.
-		if !t.Failed() && gained == 0 {
-			t.Errorf("no added allow opened any traffic over %d seeds", propertySeeds)
-		}
-	}()
+	// The added allows must open something somewhere.
+	defer notVacuous(t, &gained, "no added allow opened any traffic")
 	for seed := range uint64(propertySeeds) {
 		g := newGen(seed)
 		before := g.cluster()
@@ -350,11 +356,7 @@ func TestPropertyOrderIndependent(t *testing.T) {
 // that was denied becomes allowed.
 func TestPropertyDenyPolicyNeverAddsAccess(t *testing.T) {
 	closed := 0
-	defer func() {
-		if !t.Failed() && closed == 0 {
-			t.Errorf("no deny policy closed any traffic over %d seeds", propertySeeds)
-		}
-	}()
+	defer notVacuous(t, &closed, "no deny policy closed any traffic")
 	for seed := range uint64(propertySeeds) {
 		g := newGen(seed)
 		before := g.cluster()
