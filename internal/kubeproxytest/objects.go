@@ -69,6 +69,18 @@ func SlicePort(name string, proto corev1.Protocol, port int32) discoveryv1.Endpo
 	return discoveryv1.EndpointPort{Name: ptr.To(name), Protocol: ptr.To(proto), Port: ptr.To(port)}
 }
 
+// Slice is the one EndpointSlice of svc, named and labelled as the endpointslice controller
+// writes it.
+func Slice(svc *corev1.Service, ports []discoveryv1.EndpointPort, endpoints []discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name + "-x1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       ports,
+		Endpoints:   endpoints,
+	}
+}
+
 // Create writes the cluster through the API: Namespace, the Ready nodes node-a (172.18.0.2,
 // pods 10.244.1.0/24) and node-b (172.18.0.3, 10.244.2.0/24), the pods with their status, and
 // each service with its status and slice. It returns the objects in the order it made them.
@@ -124,13 +136,7 @@ func Create(t testing.TB, ctx context.Context, c client.Client, pods []Pod, serv
 				t.Fatalf("service %s status: %v", svc.Name, err)
 			}
 		}
-		slice := &discoveryv1.EndpointSlice{
-			ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: svc.Name + "-x1",
-				Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"}},
-			AddressType: discoveryv1.AddressTypeIPv4,
-			Ports:       s.SlicePorts,
-			Endpoints:   []discoveryv1.Endpoint{},
-		}
+		slice := Slice(svc, s.SlicePorts, []discoveryv1.Endpoint{})
 		for _, e := range s.Endpoints {
 			p, ok := byName[e.Pod]
 			if !ok {

@@ -79,8 +79,7 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 			svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: d.lb, IPMode: ptr.To(corev1.LoadBalancerIPModeVIP)}}
 		}
 		snap.Services = append(snap.Services, svc)
-		es := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: d.name + "-x1", Labels: map[string]string{discoveryv1.LabelServiceName: d.name}},
-			AddressType: discoveryv1.AddressTypeIPv4}
+		es := *kubeproxytest.Slice(&svc, nil, nil)
 		for _, p := range d.ports {
 			es.Ports = append(es.Ports, kubeproxytest.SlicePort(p.Name, p.Protocol, p.TargetPort.IntVal))
 		}
