@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -24,27 +23,19 @@ import (
 const nftFixture = "../netstack/iptables/testdata/kube-proxy.nft.json"
 
 func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
-	snap := &cluster.Snapshot{Namespaces: []corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}}}
-	for _, n := range []struct{ name, ip, cidr string }{{"node-a", "172.18.0.2", "10.244.1.0/24"}, {"node-b", "172.18.0.3", "10.244.2.0/24"}} {
-		snap.Nodes = append(snap.Nodes, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name},
-			Spec:   corev1.NodeSpec{PodCIDR: n.cidr, PodCIDRs: []string{n.cidr}},
-			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.ip}}}})
+	snap := &cluster.Snapshot{Namespaces: []corev1.Namespace{*kubeproxytest.NamespaceObject()}}
+	for _, n := range kubeproxytest.Nodes() {
+		snap.Nodes = append(snap.Nodes, *n)
 	}
-	pods := map[string][2]string{
-		"web-1": {"node-a", "10.244.1.11"}, "web-2": {"node-a", "10.244.1.12"}, "web-3": {"node-b", "10.244.2.13"},
-		"db-1": {"node-b", "10.244.2.21"}, "dns-1": {"node-a", "10.244.1.31"}, "dns-2": {"node-b", "10.244.2.32"},
-		"api-1": {"node-a", "10.244.1.41"},
-	}
-	names := make([]string, 0, len(pods))
-	for name := range pods {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		app, _, _ := strings.Cut(name, "-")
-		snap.Pods = append(snap.Pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: map[string]string{"app": app}},
-			Spec:   corev1.PodSpec{NodeName: pods[name][0]},
-			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: pods[name][1], PodIPs: []corev1.PodIP{{IP: pods[name][1]}}}})
+	pods := map[string]kubeproxytest.Pod{}
+	for _, p := range []kubeproxytest.Pod{
+		{Name: "api-1", Node: "node-a", IP: "10.244.1.41"}, {Name: "db-1", Node: "node-b", IP: "10.244.2.21"},
+		{Name: "dns-1", Node: "node-a", IP: "10.244.1.31"}, {Name: "dns-2", Node: "node-b", IP: "10.244.2.32"},
+		{Name: "web-1", Node: "node-a", IP: "10.244.1.11"}, {Name: "web-2", Node: "node-a", IP: "10.244.1.12"},
+		{Name: "web-3", Node: "node-b", IP: "10.244.2.13"},
+	} {
+		pods[p.Name] = p
+		snap.Pods = append(snap.Pods, *kubeproxytest.PodObject(p))
 	}
 	tcpPort := func(name string, port, target int32) corev1.ServicePort {
 		return kubeproxytest.TCP(name, port, intstr.FromInt32(target))
@@ -84,7 +75,7 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 			es.Ports = append(es.Ports, kubeproxytest.SlicePort(p.Name, p.Protocol, p.TargetPort.IntVal))
 		}
 		for _, e := range d.endpoints {
-			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{pods[e][1]}, NodeName: ptr.To(pods[e][0]),
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{pods[e].IP}, NodeName: ptr.To(pods[e].Node),
 				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
 				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: e}})
 		}
