@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,10 +13,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
@@ -25,7 +21,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -53,17 +48,8 @@ func startBenchEnv(b *testing.B) *benchEnv {
 			fmt.Println("LOG", prefix, args)
 		}
 	}, funcr.Options{}))
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(diagv1alpha1.AddToScheme(s))
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: binaryAssets(),
-		Scheme:                s,
-		// A loaded machine may take a while to stop the API server; never leave it running.
-		ControlPlaneStopTimeout: time.Minute,
-	}
+	s := newScheme()
+	env := newTestEnv(s)
 	cfg, err := env.Start()
 	if err != nil {
 		b.Fatal(err)
@@ -91,10 +77,7 @@ func startBenchEnv(b *testing.B) *benchEnv {
 	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}))
 	for i, name := range []string{"n1", "n2"} {
 		node := MakeNode(name).IP(fmt.Sprintf("192.168.0.%d", i+1)).Obj()
-		st := node.Status
-		must(c.Create(ctx, node))
-		node.Status = st
-		must(c.Status().Update(ctx, node))
+		must(createWithStatus(ctx, c, node, &node.Status))
 	}
 	var backends []*corev1.Pod
 	for i, p := range []*PodWrapper{
@@ -103,10 +86,7 @@ func startBenchEnv(b *testing.B) *benchEnv {
 		MakePod("db-2", "shop").Label("app", "db").On("n2", "10.244.2.3"),
 	} {
 		pod := p.Obj()
-		st := pod.Status
-		must(c.Create(ctx, pod))
-		pod.Status = st
-		must(c.Status().Update(ctx, pod))
+		must(createWithStatus(ctx, c, pod, &pod.Status))
 		if i > 0 {
 			backends = append(backends, pod)
 		}

@@ -286,13 +286,13 @@ func wirePod(nodeNS, podNS, hostDev string, ip netip.Addr) {
 	ipCmd("-n", podNS, "route", "add", "default", "via", gw.String())
 }
 
-// serveTCP listens on addr inside the named namespace, accepting and closing connections,
-// until the spec ends.
-func serveTCP(name string, addr netip.AddrPort) {
+// acceptIn listens on addr (TCP) inside the named namespace until the spec ends, and hands
+// each connection to handle on its own goroutine.
+func acceptIn(name, addr string, handle func(net.Conn)) {
 	GinkgoHelper()
 	var ln net.Listener
 	Expect(netnsutil.DoNamed(name, func() (err error) {
-		ln, err = net.Listen("tcp", addr.String())
+		ln, err = net.Listen("tcp", addr)
 		return err
 	})).To(Succeed())
 	DeferCleanup(ln.Close)
@@ -302,9 +302,16 @@ func serveTCP(name string, addr netip.AddrPort) {
 			if err != nil {
 				return
 			}
-			_ = conn.Close()
+			go handle(conn)
 		}
 	}()
+}
+
+// serveTCP listens on addr inside the named namespace, accepting and closing connections,
+// until the spec ends.
+func serveTCP(name string, addr netip.AddrPort) {
+	GinkgoHelper()
+	acceptIn(name, addr.String(), func(conn net.Conn) { _ = conn.Close() })
 }
 
 // relayAPIServer listens inside the named namespace on the loopback address and port of the
@@ -315,39 +322,25 @@ func relayAPIServer(name string) {
 	u, err := url.Parse(cfg.Host)
 	Expect(err).NotTo(HaveOccurred())
 	target := u.Host
-	var ln net.Listener
-	Expect(netnsutil.DoNamed(name, func() (err error) {
-		ln, err = net.Listen("tcp", target)
-		return err
-	})).To(Succeed())
-	DeferCleanup(ln.Close)
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer in.Close()
-				out, err := net.DialTimeout("tcp", target, 5*time.Second)
-				if err != nil {
-					return
-				}
-				defer out.Close()
-				done := make(chan struct{})
-				go func() {
-					_, _ = io.Copy(out, in)
-					if tc, ok := out.(*net.TCPConn); ok {
-						_ = tc.CloseWrite()
-					}
-					close(done)
-				}()
-				_, _ = io.Copy(in, out)
-				if tc, ok := in.(*net.TCPConn); ok {
-					_ = tc.CloseWrite()
-				}
-				<-done
-			}()
+	acceptIn(name, target, func(in net.Conn) {
+		defer in.Close()
+		out, err := net.DialTimeout("tcp", target, 5*time.Second)
+		if err != nil {
+			return
 		}
-	}()
+		defer out.Close()
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(out, in)
+			if tc, ok := out.(*net.TCPConn); ok {
+				_ = tc.CloseWrite()
+			}
+			close(done)
+		}()
+		_, _ = io.Copy(in, out)
+		if tc, ok := in.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		<-done
+	})
 }

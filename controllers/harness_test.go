@@ -46,21 +46,29 @@ func newNamespace(ctx context.Context) string {
 	return ns.Name
 }
 
+// createWithStatus creates obj, then writes the status it was built with (*status, a field
+// of obj), which the API server drops on create: the scheduler's and kubelet's part.
+func createWithStatus[S any](ctx context.Context, c client.Client, obj client.Object, status *S) error {
+	built := *status
+	if err := c.Create(ctx, obj); err != nil {
+		return fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
+	}
+	*status = built
+	if err := c.Status().Update(ctx, obj); err != nil {
+		return fmt.Errorf("status of %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
 func createNode(ctx context.Context, w *NodeWrapper) *corev1.Node {
 	node := w.Obj()
-	status := node.Status
-	Expect(k8sClient.Create(ctx, node)).To(Succeed())
-	node.Status = status
-	Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+	Expect(createWithStatus(ctx, k8sClient, node, &node.Status)).To(Succeed())
 	return node
 }
 
 func createPod(ctx context.Context, w *PodWrapper) *corev1.Pod {
 	pod := w.Obj()
-	status := pod.Status
-	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-	pod.Status = status
-	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+	Expect(createWithStatus(ctx, k8sClient, pod, &pod.Status)).To(Succeed())
 	return pod
 }
 

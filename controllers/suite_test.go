@@ -40,7 +40,7 @@ var (
 	testEnv   *envtest.Environment
 	cfg       *rest.Config
 	k8sClient client.Client
-	scheme    = runtime.NewScheme()
+	scheme    = newScheme()
 	// fakeClock is the controller's clock: tests step it past timeouts and TTLs.
 	fakeClock *clocktesting.FakeClock
 	// stopManager stops the running manager and waits for it.
@@ -58,17 +58,7 @@ var _ = BeforeSuite(func() {
 	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 	SetDefaultConsistentlyDuration(2 * time.Second)
 
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(diagv1alpha1.AddToScheme(scheme))
-
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: binaryAssets(),
-		Scheme:                scheme,
-		// A loaded machine may take a while to stop the API server; never leave it running.
-		ControlPlaneStopTimeout: time.Minute,
-	}
+	testEnv = newTestEnv(scheme)
 	var err error
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "start envtest; run `make test` or hack/build-controlplane.sh to build etcd and kube-apiserver")
@@ -88,6 +78,28 @@ var _ = AfterSuite(func() {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
+
+// newScheme holds client-go's kinds and NetworkDiagnosis, all the suite and the benchmarks
+// read and write.
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(diagv1alpha1.AddToScheme(s))
+	return s
+}
+
+// newTestEnv is etcd and kube-apiserver with the project's CRDs installed, as the suite and
+// the benchmarks run them.
+func newTestEnv(s *runtime.Scheme) *envtest.Environment {
+	return &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: binaryAssets(),
+		Scheme:                s,
+		// A loaded machine may take a while to stop the API server; never leave it running.
+		ControlPlaneStopTimeout: time.Minute,
+	}
+}
 
 // binaryAssets is where etcd and kube-apiserver are: $KUBEBUILDER_ASSETS, else the
 // binaries hack/build-controlplane.sh built.

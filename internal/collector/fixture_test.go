@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/netdiag/netdiag/internal/netnsutil"
+	"github.com/netdiag/netdiag/internal/netnsutil/netnstest"
 )
 
 // Every namespace a test makes starts with this, so that a stray one is easy to find.
@@ -41,11 +42,7 @@ func requireRoot(tb testing.TB) {
 // sh runs a command and fails the test if it fails.
 func sh(tb testing.TB, name string, args ...string) string {
 	tb.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return netnstest.Run(tb, name, args...)
 }
 
 // ipn runs `ip -n ns <args>`.

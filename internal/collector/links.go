@@ -217,27 +217,36 @@ func convertRoute(r netlink.Route, idx names) netstack.Route {
 	return rt
 }
 
-// nextHopFlags names RTNH_F_* flags as `ip route` prints them.
-func nextHopFlags(f int) []string {
+// bitName is one flag of a bit set and the word iproute2 prints for it.
+type bitName struct {
+	bit  int
+	name string
+}
+
+// setBits names the flags of v that are set, in the order of names.
+func setBits(v int, names []bitName) []string {
 	var out []string
-	for _, fl := range []struct {
-		bit  int
-		name string
-	}{
-		{unix.RTNH_F_DEAD, "dead"},
-		{unix.RTNH_F_PERVASIVE, "pervasive"},
-		{unix.RTNH_F_ONLINK, "onlink"},
-		{unix.RTNH_F_OFFLOAD, "offload"},
-		{unix.RTNH_F_LINKDOWN, "linkdown"},
-		{unix.RTNH_F_UNRESOLVED, "unresolved"},
-		{unix.RTNH_F_TRAP, "trap"},
-	} {
-		if f&fl.bit != 0 {
-			out = append(out, fl.name)
+	for _, n := range names {
+		if v&n.bit != 0 {
+			out = append(out, n.name)
 		}
 	}
 	return out
 }
+
+// nextHopFlagNames are the RTNH_F_* flags as `ip route` prints them.
+var nextHopFlagNames = []bitName{
+	{unix.RTNH_F_DEAD, "dead"},
+	{unix.RTNH_F_PERVASIVE, "pervasive"},
+	{unix.RTNH_F_ONLINK, "onlink"},
+	{unix.RTNH_F_OFFLOAD, "offload"},
+	{unix.RTNH_F_LINKDOWN, "linkdown"},
+	{unix.RTNH_F_UNRESOLVED, "unresolved"},
+	{unix.RTNH_F_TRAP, "trap"},
+}
+
+// nextHopFlags names RTNH_F_* flags as `ip route` prints them.
+func nextHopFlags(f int) []string { return setBits(f, nextHopFlagNames) }
 
 var ruleActions = map[uint8]string{
 	unix.FR_ACT_TO_TBL:      netstack.RuleToTable,
@@ -382,25 +391,22 @@ func ParseRule(msg []byte) (netstack.Rule, error) {
 	return rule, nil
 }
 
-// neighbourState names NUD states as `ip neigh` does.
+// neighbourStates are the NUD states as `ip neigh` prints them, the one it names first.
+var neighbourStates = []bitName{
+	{netlink.NUD_PERMANENT, "PERMANENT"},
+	{netlink.NUD_NOARP, "NOARP"},
+	{netlink.NUD_REACHABLE, "REACHABLE"},
+	{netlink.NUD_STALE, "STALE"},
+	{netlink.NUD_DELAY, "DELAY"},
+	{netlink.NUD_PROBE, "PROBE"},
+	{netlink.NUD_FAILED, "FAILED"},
+	{netlink.NUD_INCOMPLETE, "INCOMPLETE"},
+}
+
+// neighbourState names a NUD state as `ip neigh` does.
 func neighbourState(s int) string {
-	states := []struct {
-		bit  int
-		name string
-	}{
-		{netlink.NUD_PERMANENT, "PERMANENT"},
-		{netlink.NUD_NOARP, "NOARP"},
-		{netlink.NUD_REACHABLE, "REACHABLE"},
-		{netlink.NUD_STALE, "STALE"},
-		{netlink.NUD_DELAY, "DELAY"},
-		{netlink.NUD_PROBE, "PROBE"},
-		{netlink.NUD_FAILED, "FAILED"},
-		{netlink.NUD_INCOMPLETE, "INCOMPLETE"},
-	}
-	for _, st := range states {
-		if s&st.bit != 0 {
-			return st.name
-		}
+	if set := setBits(s, neighbourStates); len(set) > 0 {
+		return set[0]
 	}
 	return "NONE"
 }

@@ -27,6 +27,8 @@ func largeCluster() *fixture.Cluster {
 	return large
 }
 
+// largeQuestion is the question of the generated clusters: client-0 on node-0 to the service
+// ns-0/svc-0, TCP port 80, whose endpoints are on other nodes.
 func largeQuestion(b *testing.B, c *fixture.Cluster) model.Question {
 	b.Helper()
 	src, err := c.Snapshot.Resolve(mustRef(b, "pod:ns-0/client-0"))

@@ -98,11 +98,8 @@ func TestFaultsFlannel(t *testing.T) {
 			fault: func(c *fixture.Cluster) {
 				host(c, "node-0").Sysctls["bridge/bridge-nf-call-iptables"] = "1"
 				client := c.PodStack("default", "client")
-				fixture.RemoveRoutes(client, "0.0.0.0/0")
-				fixture.RemoveRoutes(client, "10.244.0.0/16")
 				for _, dst := range []string{"0.0.0.0/0", "10.244.0.0/16"} {
-					client.Routes = append(client.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
-						Dst: netipPrefix(dst), Gateway: netipAddr("10.244.0.200"), Device: "eth0"})
+					reroute(client, dst, netipAddr("10.244.0.200"), "eth0")
 				}
 			},
 			want: Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
@@ -176,9 +173,7 @@ func TestFaultsFlannel(t *testing.T) {
 		"asymmetric route back with strict rp_filter": {
 			fault: func(c *fixture.Cluster) {
 				h := host(c, "node-1")
-				fixture.RemoveRoutes(h, "10.244.0.0/24")
-				h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
-					Dst: netipPrefix("10.244.0.0/24"), Gateway: fixture.NodeIP(0), Device: "eth0"})
+				reroute(h, "10.244.0.0/24", fixture.NodeIP(0), "eth0")
 				// The kernel applies the larger of conf/all and conf/<dev>.
 				h.Sysctls["ipv4/conf/all/rp_filter"] = "1"
 				h.Sysctls["ipv4/conf/flannel.1/rp_filter"] = "1"
@@ -189,18 +184,13 @@ func TestFaultsFlannel(t *testing.T) {
 	hostgw := map[string]flow{
 		"host-gw route through the wrong gateway": {
 			fault: func(c *fixture.Cluster) {
-				h := host(c, "node-0")
-				fixture.RemoveRoutes(h, "10.244.1.0/24")
-				h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
-					Dst: netipPrefix("10.244.1.0/24"), Gateway: netipAddr("172.18.1.99"), Device: "eth0"})
+				reroute(host(c, "node-0"), "10.244.1.0/24", netipAddr("172.18.1.99"), "eth0")
 			},
 			want: Unreachable, reasons: []model.Reason{model.ReasonRouteWrongNode, model.ReasonPathDiverges},
 		},
 		"two nodes route the pod's address to each other": {
 			fault: func(c *fixture.Cluster) {
-				h := host(c, "node-1")
-				h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
-					Dst: netipPrefix("10.244.1.11/32"), Gateway: fixture.NodeIP(0), Device: "eth0"})
+				addRoute(host(c, "node-1"), "10.244.1.11/32", fixture.NodeIP(0), "eth0")
 			},
 			want: Unreachable, reasons: []model.Reason{model.ReasonRoutingLoop, model.ReasonPathDiverges},
 		},
@@ -223,4 +213,16 @@ func TestFaultsFlannel(t *testing.T) {
 }
 
 func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// addRoute gives a stack a unicast route in its main table to dst via gw on dev.
+func addRoute(stack *netstack.Netstack, dst string, gw netip.Addr, dev string) {
+	stack.Routes = append(stack.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
+		Dst: netipPrefix(dst), Gateway: gw, Device: dev})
+}
+
+// reroute replaces a stack's routes to dst by one via gw on dev.
+func reroute(stack *netstack.Netstack, dst string, gw netip.Addr, dev string) {
+	fixture.RemoveRoutes(stack, dst)
+	addRoute(stack, dst, gw, dev)
+}
 func netipAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }

@@ -145,16 +145,7 @@ func BenchmarkDiagnoseNFTables(b *testing.B) {
 		c.Service("ns-0", app, map[string]string{"app": app}, 80, 8080)
 	}
 	c.Build()
-	src, err := c.Snapshot.Resolve(mustRef(b, "pod:ns-0/client-0"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	dst, err := c.Snapshot.Resolve(mustRef(b, "service:ns-0/svc-0"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	q := model.Question{Source: src, Destination: dst, Protocol: model.TCP, Port: 80}
-	in := Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q}
+	in := Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: largeQuestion(b, c)}
 	res, err := Diagnose(in)
 	if err != nil {
 		b.Fatal(err)

@@ -23,6 +23,10 @@ func TestProbeAgainstVerdict(t *testing.T) {
 	blackhole := func(c *fixture.Cluster) { fixture.Blackhole(c.Host("node-0"), "10.244.1.0/24") }
 	uncollected := func(c *fixture.Cluster) { delete(c.Nodes, "node-1") }
 	client := "default/client"
+	// The probe's suspicions from the client's node, as every row from the pod expects them.
+	disagrees := &model.Suspicion{Level: model.Warning, Reason: model.ReasonProbeDisagrees, Node: "node-0", Pod: client}
+	observed := &model.Suspicion{Level: model.Info, Reason: model.ReasonProbeObserved, Node: "node-0", Pod: client}
+	fromClient := "a real TCP probe from pod default/client on node node-0"
 
 	tests := map[string]struct {
 		src   string
@@ -44,46 +48,46 @@ func TestProbeAgainstVerdict(t *testing.T) {
 		},
 		"Reachable, but the probe timed out": {
 			probe: timedOut, wantVerdict: Reachable,
-			want:       &model.Suspicion{Level: model.Warning, Reason: model.ReasonProbeDisagrees, Node: "node-0", Pod: client},
-			msgHas:     []string{"says Reachable", "a real TCP probe from pod default/client on node node-0 did not get through", timedOut.Message},
-			summaryHas: "; but a real TCP probe from pod default/client on node node-0 did not get through (ProbeDisagrees)",
+			want:       disagrees,
+			msgHas:     []string{"says Reachable", fromClient + " did not get through", timedOut.Message},
+			summaryHas: "; but " + fromClient + " did not get through (ProbeDisagrees)",
 		},
 		"Reachable, but the probe was refused": {
 			probe: refused, wantVerdict: Reachable,
-			want:       &model.Suspicion{Level: model.Warning, Reason: model.ReasonProbeDisagrees, Node: "node-0", Pod: client},
+			want:       disagrees,
 			msgHas:     []string{"says Reachable", "did not get through", "connection refused"},
-			summaryHas: "; but a real TCP probe from pod default/client on node node-0 did not get through (ProbeDisagrees)",
+			summaryHas: "; but " + fromClient + " did not get through (ProbeDisagrees)",
 		},
 		"Unreachable (a blackhole route), but the probe connected": {
 			fault: blackhole, probe: connected, wantVerdict: Unreachable,
-			want:       &model.Suspicion{Level: model.Warning, Reason: model.ReasonProbeDisagrees, Node: "node-0", Pod: client},
-			msgHas:     []string{"says Unreachable", "a real TCP probe from pod default/client on node node-0 got through", connected.Message},
-			summaryHas: "; but a real TCP probe from pod default/client on node node-0 got through (ProbeDisagrees)",
+			want:       disagrees,
+			msgHas:     []string{"says Unreachable", fromClient + " got through", connected.Message},
+			summaryHas: "; but " + fromClient + " got through (ProbeDisagrees)",
 		},
 		"Unreachable, and the probe timed out": {
 			fault: blackhole, probe: timedOut, wantVerdict: Unreachable,
 		},
 		"Unknown (the destination node not collected), and the probe connected": {
 			fault: uncollected, probe: connected, wantVerdict: Unknown,
-			want:       &model.Suspicion{Level: model.Info, Reason: model.ReasonProbeObserved, Node: "node-0", Pod: client},
-			msgHas:     []string{"could not decide", "a real TCP probe from pod default/client on node node-0 got through", connected.Message},
-			summaryHas: "; a real TCP probe from pod default/client on node node-0 got through",
+			want:       observed,
+			msgHas:     []string{"could not decide", fromClient + " got through", connected.Message},
+			summaryHas: "; " + fromClient + " got through",
 		},
 		"Unknown, and the probe timed out": {
 			fault: uncollected, probe: timedOut, wantVerdict: Unknown,
-			want:       &model.Suspicion{Level: model.Info, Reason: model.ReasonProbeObserved, Node: "node-0", Pod: client},
+			want:       observed,
 			msgHas:     []string{"could not decide", "did not get through", timedOut.Message},
-			summaryHas: "; a real TCP probe from pod default/client on node node-0 did not get through",
+			summaryHas: "; " + fromClient + " did not get through",
 		},
 		"Reachable, and the probe was not sent": {
 			probe: notSent, wantVerdict: Reachable,
-			want:   &model.Suspicion{Level: model.Info, Reason: model.ReasonProbeObserved, Node: "node-0", Pod: client},
+			want:   observed,
 			msgHas: []string{"tells neither way", notSent.Message},
 		},
 		"Unreachable, and a UDP probe met silence": {
 			fault: blackhole, wantVerdict: Unreachable,
 			probe: &netstack.ProbeResult{Inconclusive: true, Message: "UDP to 10.244.1.11:5432: no reply and no ICMP error within 3s"},
-			want:  &model.Suspicion{Level: model.Info, Reason: model.ReasonProbeObserved, Node: "node-0", Pod: client},
+			want:  observed,
 		},
 		"from the node itself, Reachable, but the probe timed out": {
 			src: "node:node-0", probe: timedOut, wantVerdict: Reachable,

@@ -5,7 +5,6 @@ import (
 
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
-	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
@@ -38,10 +37,7 @@ func TestReplyPath(t *testing.T) {
 			// subnet of node-1 by flannel.1, so the reply arriving on eth0 fails rp_filter.
 			backends: []string{flanneltest.VXLAN},
 			flow: with(toDB, func(c *fixture.Cluster) {
-				h := c.Host("node-1")
-				fixture.RemoveRoutes(h, "10.244.0.0/24")
-				h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
-					Dst: netipPrefix("10.244.0.0/24"), Gateway: fixture.NodeIP(0), Device: "eth0"})
+				reroute(c.Host("node-1"), "10.244.0.0/24", fixture.NodeIP(0), "eth0")
 				src := c.Host("node-0")
 				src.Sysctls["ipv4/conf/all/rp_filter"] = "1"
 				src.Sysctls["ipv4/conf/eth0/rp_filter"] = "1"
@@ -50,10 +46,7 @@ func TestReplyPath(t *testing.T) {
 		"the same asymmetric reply passes loose rp_filter": {
 			backends: []string{flanneltest.VXLAN},
 			flow: with(toDB, func(c *fixture.Cluster) {
-				h := c.Host("node-1")
-				fixture.RemoveRoutes(h, "10.244.0.0/24")
-				h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
-					Dst: netipPrefix("10.244.0.0/24"), Gateway: fixture.NodeIP(0), Device: "eth0"})
+				reroute(c.Host("node-1"), "10.244.0.0/24", fixture.NodeIP(0), "eth0")
 			}, Reachable),
 		},
 		"a service's reply is un-DNATed on the client's node and the FORWARD rule for the endpoint's replies drops it": {

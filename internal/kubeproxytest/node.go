@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netdiag/netdiag/internal/netnsutil/netnstest"
 )
 
 // innerEnv marks the test process that runs inside the node's namespace.
@@ -54,11 +56,7 @@ func InNodeNamespace(t *testing.T, prefix string, timeout time.Duration) bool {
 // Run runs a command and returns its combined output, failing the test when it fails.
 func Run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return netnstest.Run(t, name, args...)
 }
 
 // WriteFile writes a recorded fixture, failing the test when it cannot.

@@ -69,6 +69,57 @@ func SlicePort(name string, proto corev1.Protocol, port int32) discoveryv1.Endpo
 	return discoveryv1.EndpointPort{Name: ptr.To(name), Protocol: ptr.To(proto), Port: ptr.To(port)}
 }
 
+// Slice is the one EndpointSlice of svc, named and labelled as the endpointslice controller
+// writes it.
+func Slice(svc *corev1.Service, ports []discoveryv1.EndpointPort, endpoints []discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name + "-x1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       ports,
+		Endpoints:   endpoints,
+	}
+}
+
+// NamespaceObject is the Namespace of a recording.
+func NamespaceObject() *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
+}
+
+// Nodes are the Ready nodes of a recording, with their status: node-a (172.18.0.2, pods
+// 10.244.1.0/24) and node-b (172.18.0.3, 10.244.2.0/24).
+func Nodes() []*corev1.Node {
+	var nodes []*corev1.Node
+	for _, n := range []struct{ name, ip, cidr string }{{"node-a", "172.18.0.2", "10.244.1.0/24"}, {"node-b", "172.18.0.3", "10.244.2.0/24"}} {
+		nodes = append(nodes, &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: map[string]string{"kubernetes.io/hostname": n.name}},
+			Spec:       corev1.NodeSpec{PodCIDR: n.cidr, PodCIDRs: []string{n.cidr}},
+			Status: corev1.NodeStatus{
+				Addresses:  []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.ip}, {Type: corev1.NodeHostName, Address: n.name}},
+				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}},
+			},
+		})
+	}
+	return nodes
+}
+
+// PodObject is p running in Namespace, with the status its kubelet would report.
+func PodObject(p Pod) *corev1.Pod {
+	app, _, _ := strings.Cut(p.Name, "-")
+	ready := corev1.ConditionTrue
+	if p.NotReady {
+		ready = corev1.ConditionFalse
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: p.Name, Labels: map[string]string{"app": app}},
+		Spec:       corev1.PodSpec{NodeName: p.Node, Containers: []corev1.Container{{Name: "main", Image: "registry.k8s.io/pause:3.10", Ports: p.Ports}}},
+		Status: corev1.PodStatus{
+			Phase: corev1.PodRunning, PodIP: p.IP, PodIPs: []corev1.PodIP{{IP: p.IP}},
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}},
+		},
+	}
+}
+
 // Create writes the cluster through the API: Namespace, the Ready nodes node-a (172.18.0.2,
 // pods 10.244.1.0/24) and node-b (172.18.0.3, 10.244.2.0/24), the pods with their status, and
 // each service with its status and slice. It returns the objects in the order it made them.
@@ -81,36 +132,22 @@ func Create(t testing.TB, ctx context.Context, c client.Client, pods []Pod, serv
 		}
 		objs = append(objs, o)
 	}
-	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}})
-	for _, n := range []struct{ name, ip, cidr string }{{"node-a", "172.18.0.2", "10.244.1.0/24"}, {"node-b", "172.18.0.3", "10.244.2.0/24"}} {
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: map[string]string{"kubernetes.io/hostname": n.name}},
-			Spec: corev1.NodeSpec{PodCIDR: n.cidr, PodCIDRs: []string{n.cidr}}}
+	create(NamespaceObject())
+	for _, node := range Nodes() {
+		status := node.Status
 		create(node)
-		node.Status = corev1.NodeStatus{
-			Addresses:  []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.ip}, {Type: corev1.NodeHostName, Address: n.name}},
-			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}},
-		}
+		node.Status = status
 		if err := c.Status().Update(ctx, node); err != nil {
-			t.Fatalf("node %s status: %v", n.name, err)
+			t.Fatalf("node %s status: %v", node.Name, err)
 		}
 	}
 	byName := map[string]Pod{}
 	for _, p := range pods {
 		byName[p.Name] = p
-		app, _, _ := strings.Cut(p.Name, "-")
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: p.Name, Labels: map[string]string{"app": app}},
-			Spec:       corev1.PodSpec{NodeName: p.Node, Containers: []corev1.Container{{Name: "main", Image: "registry.k8s.io/pause:3.10", Ports: p.Ports}}},
-		}
+		pod := PodObject(p)
+		status := pod.Status
 		create(pod)
-		ready := corev1.ConditionTrue
-		if p.NotReady {
-			ready = corev1.ConditionFalse
-		}
-		pod.Status = corev1.PodStatus{
-			Phase: corev1.PodRunning, PodIP: p.IP, PodIPs: []corev1.PodIP{{IP: p.IP}},
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}},
-		}
+		pod.Status = status
 		if err := c.Status().Update(ctx, pod); err != nil {
 			t.Fatalf("pod %s status: %v", p.Name, err)
 		}
@@ -124,13 +161,7 @@ func Create(t testing.TB, ctx context.Context, c client.Client, pods []Pod, serv
 				t.Fatalf("service %s status: %v", svc.Name, err)
 			}
 		}
-		slice := &discoveryv1.EndpointSlice{
-			ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: svc.Name + "-x1",
-				Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"}},
-			AddressType: discoveryv1.AddressTypeIPv4,
-			Ports:       s.SlicePorts,
-			Endpoints:   []discoveryv1.Endpoint{},
-		}
+		slice := Slice(svc, s.SlicePorts, []discoveryv1.Endpoint{})
 		for _, e := range s.Endpoints {
 			p, ok := byName[e.Pod]
 			if !ok {

@@ -226,22 +226,35 @@ func clone(snap *cluster.Snapshot) *cluster.Snapshot {
 	return c
 }
 
+// forEachSeed runs check on the cluster generated from each seed (before) and a copy of it
+// (after), which check changes and compares.
+func forEachSeed(check func(seed uint64, g *gen, before, after *cluster.Snapshot)) {
+	for seed := range uint64(propertySeeds) {
+		g := newGen(seed)
+		before := g.cluster()
+		check(seed, g, before, clone(before))
+	}
+}
+
+// notVacuous fails a property test that otherwise passed when *changed is still 0: no seed
+// made the change the property speaks of, so it held without being tested. Deferred, it
+// reads the count at the test's end.
+func notVacuous(t *testing.T, changed *int, nothing string) {
+	t.Helper()
+	if !t.Failed() && *changed == 0 {
+		t.Errorf("%s over %d seeds", nothing, propertySeeds)
+	}
+}
+
 // TestPropertyAddingAnAllowNeverRemovesAccess adds a rule to a direction a policy already
 // isolates, a peer to a non-empty peer list, or a port to a non-empty port list: whatever
 // was allowed stays allowed. (Adding a policy or a policyType can isolate a pod and is no
 // pure allow; nor is the first peer or port, which narrows "all".)
 func TestPropertyAddingAnAllowNeverRemovesAccess(t *testing.T) {
 	gained := 0
-	defer func() {
-		// Guard against a vacuous pass: the added allows must open something somewhere.
-		if !t.Failed() && gained == 0 {
-			t.Errorf("no added allow opened any traffic over %d seeds", propertySeeds)
-		}
-	}()
-	for seed := range uint64(propertySeeds) {
-		g := newGen(seed)
-		before := g.cluster()
-		after := clone(before)
+	// The added allows must open something somewhere.
+	defer notVacuous(t, &gained, "no added allow opened any traffic")
+	forEachSeed(func(seed uint64, g *gen, before, after *cluster.Snapshot) {
 		np := &after.NetworkPolicies[g.r.IntN(len(after.NetworkPolicies))]
 		ingress, egress := policyTypes(&np.Spec)
 		var change string
@@ -260,7 +273,7 @@ func TestPropertyAddingAnAllowNeverRemovesAccess(t *testing.T) {
 			np.Spec.Ingress = append(np.Spec.Ingress, g.ingressRule())
 			change = "ingress rule"
 		default:
-			continue
+			return
 		}
 		was, is := decideAll(before), decideAll(after)
 		for pkt, d := range was {
@@ -272,16 +285,13 @@ func TestPropertyAddingAnAllowNeverRemovesAccess(t *testing.T) {
 					seed, change, np.Name, pkt, d.Egress.Explain(), d.Ingress.Explain(), is[pkt].Egress.Explain(), is[pkt].Ingress.Explain())
 			}
 		}
-	}
+	})
 }
 
 // TestPropertyPolicySelectingNoPodChangesNothing adds a random policy whose podSelector no pod
 // matches: every decision stays exactly the same.
 func TestPropertyPolicySelectingNoPodChangesNothing(t *testing.T) {
-	for seed := range uint64(propertySeeds) {
-		g := newGen(seed)
-		before := g.cluster()
-		after := clone(before)
+	forEachSeed(func(seed uint64, g *gen, before, after *cluster.Snapshot) {
 		np := g.policy("selects-nothing", g.pick(genNamespaces...))
 		if g.r.IntN(2) == 0 {
 			np.Spec.PodSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "none"}}
@@ -292,16 +302,13 @@ func TestPropertyPolicySelectingNoPodChangesNothing(t *testing.T) {
 		if was, is := decideAll(before), decideAll(after); !reflect.DeepEqual(was, is) {
 			t.Fatalf("seed %d: a policy selecting no pod changed decisions (-before +after):\n%s", seed, cmp.Diff(was, is))
 		}
-	}
+	})
 }
 
 // TestPropertyAllowAllIngress adds {podSelector: {}, ingress: [{}]} to a namespace: ingress to
 // every pod-network pod there is allowed, and egress decisions do not change.
 func TestPropertyAllowAllIngress(t *testing.T) {
-	for seed := range uint64(propertySeeds) {
-		g := newGen(seed)
-		before := g.cluster()
-		after := clone(before)
+	forEachSeed(func(seed uint64, g *gen, before, after *cluster.Snapshot) {
 		ns := g.pick(genNamespaces...)
 		after.NetworkPolicies = append(after.NetworkPolicies, networkingv1.NetworkPolicy{
 			ObjectMeta: metav1.ObjectMeta{Name: "allow-all", Namespace: ns},
@@ -324,7 +331,7 @@ func TestPropertyAllowAllIngress(t *testing.T) {
 				t.Fatalf("seed %d: %+v: an ingress policy changed egress (-before +after):\n%s", seed, pkt, cmp.Diff(was[pkt].Egress, d.Egress))
 			}
 		}
-	}
+	})
 }
 
 // TestPropertyOrderIndependent shuffles the policies: every decision, including the order of
@@ -350,15 +357,8 @@ func TestPropertyOrderIndependent(t *testing.T) {
 // that was denied becomes allowed.
 func TestPropertyDenyPolicyNeverAddsAccess(t *testing.T) {
 	closed := 0
-	defer func() {
-		if !t.Failed() && closed == 0 {
-			t.Errorf("no deny policy closed any traffic over %d seeds", propertySeeds)
-		}
-	}()
-	for seed := range uint64(propertySeeds) {
-		g := newGen(seed)
-		before := g.cluster()
-		after := clone(before)
+	defer notVacuous(t, &closed, "no deny policy closed any traffic")
+	forEachSeed(func(seed uint64, g *gen, before, after *cluster.Snapshot) {
 		np := g.policy("deny", g.pick(genNamespaces...))
 		np.Spec.Ingress, np.Spec.Egress = nil, nil
 		after.NetworkPolicies = append(after.NetworkPolicies, np)
@@ -371,7 +371,7 @@ func TestPropertyDenyPolicyNeverAddsAccess(t *testing.T) {
 				t.Fatalf("seed %d: a deny policy allowed %+v", seed, pkt)
 			}
 		}
-	}
+	})
 }
 
 func containsMatch(ms []Match, m Match) bool {

@@ -8,11 +8,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/kubeproxytest"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 )
@@ -32,18 +32,14 @@ func synthetic(n int) (*cluster.Snapshot, *netstack.Netstack) {
 	for i := range n {
 		name := fmt.Sprintf("svc-%d", i)
 		ip := fmt.Sprintf("10.%d.%d.%d", 96+i/65536, (i/256)%256, i%256)
-		svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name},
-			Spec: corev1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Selector: map[string]string{"app": name},
-				Ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+		svc := kubeproxytest.NewService(name, ip, corev1.ServiceSpec{Ports: []corev1.ServicePort{kubeproxytest.TCP("", 80, intstr.FromInt32(8080))}})
 		snap.Services = append(snap.Services, svc)
-		es := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name + "-x",
-			Labels: map[string]string{discoveryv1.LabelServiceName: name}}, AddressType: discoveryv1.AddressTypeIPv4,
-			Ports: []discoveryv1.EndpointPort{{Name: ptr.To(""), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(int32(8080))}}}
+		es := *kubeproxytest.Slice(&svc, []discoveryv1.EndpointPort{kubeproxytest.SlicePort("", corev1.ProtocolTCP, 8080)}, nil)
 		p := &snap.Services[len(snap.Services)-1].Spec.Ports[0]
 		svcChain := ServiceChains(&svc, p)[0]
 		chains.WriteString(":" + svcChain + " - [0:0]\n")
-		fmt.Fprintf(&svcRules, "-A KUBE-SERVICES -d %s/32 -p tcp -m comment --comment \"bench/%s cluster IP\" -m tcp --dport 80 -j %s\n", ip, name, svcChain)
-		fmt.Fprintf(&rules, "-A %s ! -s 10.244.0.0/16 -d %s/32 -p tcp -m comment --comment \"bench/%s cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ\n", svcChain, ip, name)
+		fmt.Fprintf(&svcRules, "-A KUBE-SERVICES -d %s/32 -p tcp -m comment --comment \"shop/%s cluster IP\" -m tcp --dport 80 -j %s\n", ip, name, svcChain)
+		fmt.Fprintf(&rules, "-A %s ! -s 10.244.0.0/16 -d %s/32 -p tcp -m comment --comment \"shop/%s cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ\n", svcChain, ip, name)
 		for j := range 3 {
 			ep := netip.MustParseAddrPort(fmt.Sprintf("10.244.%d.%d:8080", (i*3+j)/250%250, (i*3+j)%250+1))
 			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{ep.Addr().String()}, NodeName: ptr.To("node-b")})
@@ -53,9 +49,9 @@ func synthetic(n int) (*cluster.Snapshot, *netstack.Netstack) {
 			if j < 2 {
 				stat = fmt.Sprintf(" -m statistic --mode random --probability %.11f", 1/float64(3-j))
 			}
-			fmt.Fprintf(&rules, "-A %s -m comment --comment \"bench/%s -> %s\"%s -j %s\n", svcChain, name, ep, stat, sep)
-			fmt.Fprintf(&rules, "-A %s -s %s/32 -m comment --comment \"bench/%s\" -j KUBE-MARK-MASQ\n", sep, ep.Addr(), name)
-			fmt.Fprintf(&rules, "-A %s -p tcp -m comment --comment \"bench/%s\" -m tcp -j DNAT --to-destination %s\n", sep, name, ep)
+			fmt.Fprintf(&rules, "-A %s -m comment --comment \"shop/%s -> %s\"%s -j %s\n", svcChain, name, ep, stat, sep)
+			fmt.Fprintf(&rules, "-A %s -s %s/32 -m comment --comment \"shop/%s\" -j KUBE-MARK-MASQ\n", sep, ep.Addr(), name)
+			fmt.Fprintf(&rules, "-A %s -p tcp -m comment --comment \"shop/%s\" -m tcp -j DNAT --to-destination %s\n", sep, name, ep)
 		}
 		snap.EndpointSlices = append(snap.EndpointSlices, es)
 	}

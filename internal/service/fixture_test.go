@@ -36,22 +36,32 @@ func loadCluster(t testing.TB, edit func(*cluster.Snapshot)) *cluster.Snapshot {
 // eth0 with the node's address, and the rules from testdata/iptables (changed by edit).
 func nodeA(t testing.TB, edit func(string) string) *netstack.Netstack {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "iptables", "node-a.iptables"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := string(b)
+	rules := string(readFixture(t, filepath.Join("testdata", "iptables", "node-a.iptables")))
 	if edit != nil {
 		rules = edit(rules)
 	}
-	return &netstack.Netstack{
-		Interfaces: []netstack.Interface{
-			{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
-			{Index: 2, Name: "eth0", Kind: "veth", MTU: 1500, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix("172.18.0.2/24")}},
-		},
-		IPTables:        rules,
-		IPTablesBackend: "nft",
+	ns := nodeAStack()
+	ns.IPTables, ns.IPTablesBackend = rules, "nft"
+	return ns
+}
+
+// nodeAStack is node-a's namespace without rules, as both recordings saw it: lo, and eth0
+// with the node's address.
+func nodeAStack() *netstack.Netstack {
+	return &netstack.Netstack{Interfaces: []netstack.Interface{
+		{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+		{Index: 2, Name: "eth0", Kind: "veth", MTU: 1500, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix(nodeAIP + "/24")}},
+	}}
+}
+
+// readFixture is the content of a file under testdata (or another package's).
+func readFixture(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return b
 }
 
 // dropLines removes every line of text that contains one of subs.

@@ -2,7 +2,6 @@ package service
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,10 +13,7 @@ import (
 // nodeAIPVS is node-a in ipvs mode, from the hand-written testdata/ipvs fixture.
 func nodeAIPVS(t testing.TB, edit func(*netstack.Netstack)) *netstack.Netstack {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "ipvs", "node-a.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFixture(t, filepath.Join("testdata", "ipvs", "node-a.json"))
 	var ns netstack.Netstack
 	if err := json.Unmarshal(b, &ns); err != nil {
 		t.Fatalf("parse ipvs fixture: %v", err)

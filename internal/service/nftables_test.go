@@ -2,19 +2,17 @@ package service
 
 import (
 	"encoding/json"
-	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/kubeproxytest"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 )
@@ -25,30 +23,22 @@ import (
 const nftFixture = "../netstack/iptables/testdata/kube-proxy.nft.json"
 
 func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
-	snap := &cluster.Snapshot{Namespaces: []corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}}}
-	for _, n := range []struct{ name, ip, cidr string }{{"node-a", "172.18.0.2", "10.244.1.0/24"}, {"node-b", "172.18.0.3", "10.244.2.0/24"}} {
-		snap.Nodes = append(snap.Nodes, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name},
-			Spec:   corev1.NodeSpec{PodCIDR: n.cidr, PodCIDRs: []string{n.cidr}},
-			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.ip}}}})
+	snap := &cluster.Snapshot{Namespaces: []corev1.Namespace{*kubeproxytest.NamespaceObject()}}
+	for _, n := range kubeproxytest.Nodes() {
+		snap.Nodes = append(snap.Nodes, *n)
 	}
-	pods := map[string][2]string{
-		"web-1": {"node-a", "10.244.1.11"}, "web-2": {"node-a", "10.244.1.12"}, "web-3": {"node-b", "10.244.2.13"},
-		"db-1": {"node-b", "10.244.2.21"}, "dns-1": {"node-a", "10.244.1.31"}, "dns-2": {"node-b", "10.244.2.32"},
-		"api-1": {"node-a", "10.244.1.41"},
-	}
-	names := make([]string, 0, len(pods))
-	for name := range pods {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		app, _, _ := strings.Cut(name, "-")
-		snap.Pods = append(snap.Pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: map[string]string{"app": app}},
-			Spec:   corev1.PodSpec{NodeName: pods[name][0]},
-			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: pods[name][1], PodIPs: []corev1.PodIP{{IP: pods[name][1]}}}})
+	pods := map[string]kubeproxytest.Pod{}
+	for _, p := range []kubeproxytest.Pod{
+		{Name: "api-1", Node: "node-a", IP: "10.244.1.41"}, {Name: "db-1", Node: "node-b", IP: "10.244.2.21"},
+		{Name: "dns-1", Node: "node-a", IP: "10.244.1.31"}, {Name: "dns-2", Node: "node-b", IP: "10.244.2.32"},
+		{Name: "web-1", Node: "node-a", IP: "10.244.1.11"}, {Name: "web-2", Node: "node-a", IP: "10.244.1.12"},
+		{Name: "web-3", Node: "node-b", IP: "10.244.2.13"},
+	} {
+		pods[p.Name] = p
+		snap.Pods = append(snap.Pods, *kubeproxytest.PodObject(p))
 	}
 	tcpPort := func(name string, port, target int32) corev1.ServicePort {
-		return corev1.ServicePort{Name: name, Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(target)}
+		return kubeproxytest.TCP(name, port, intstr.FromInt32(target))
 	}
 	type svcDef struct {
 		name, ip  string
@@ -69,9 +59,7 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 		{name: "ext", ip: "10.96.0.18", external: []string{"192.0.2.10"}, ports: []corev1.ServicePort{tcpPort("", 80, 8080)}, endpoints: []string{"web-2"}},
 		{name: "lb", ip: "10.96.0.14", typ: corev1.ServiceTypeLoadBalancer, local: true, lb: "203.0.113.10", ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: 30082}}, endpoints: []string{"web-1", "web-3"}},
 	} {
-		svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: d.name}, Spec: corev1.ServiceSpec{
-			Type: cmpOr(d.typ, corev1.ServiceTypeClusterIP), ClusterIP: d.ip, ClusterIPs: []string{d.ip}, Ports: d.ports,
-			Selector: map[string]string{"app": d.name}, ExternalIPs: d.external}}
+		svc := kubeproxytest.NewService(d.name, d.ip, corev1.ServiceSpec{Type: d.typ, Ports: d.ports, ExternalIPs: d.external})
 		if d.local {
 			svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		}
@@ -82,13 +70,12 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 			svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: d.lb, IPMode: ptr.To(corev1.LoadBalancerIPModeVIP)}}
 		}
 		snap.Services = append(snap.Services, svc)
-		es := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: d.name + "-x1", Labels: map[string]string{discoveryv1.LabelServiceName: d.name}},
-			AddressType: discoveryv1.AddressTypeIPv4}
+		es := *kubeproxytest.Slice(&svc, nil, nil)
 		for _, p := range d.ports {
-			es.Ports = append(es.Ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Protocol: ptr.To(p.Protocol), Port: ptr.To(p.TargetPort.IntVal)})
+			es.Ports = append(es.Ports, kubeproxytest.SlicePort(p.Name, p.Protocol, p.TargetPort.IntVal))
 		}
 		for _, e := range d.endpoints {
-			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{pods[e][1]}, NodeName: ptr.To(pods[e][0]),
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{pods[e].IP}, NodeName: ptr.To(pods[e].Node),
 				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
 				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: e}})
 		}
@@ -100,21 +87,10 @@ func nftCluster(edit func(*cluster.Snapshot)) *cluster.Snapshot {
 	return snap
 }
 
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
-}
-
 // nodeANFT is node-a as the nftables recording saw it, with the ruleset changed by edit.
 func nodeANFT(t testing.TB, edit func(objs []map[string]any) []map[string]any) *netstack.Netstack {
 	t.Helper()
-	b, err := os.ReadFile(nftFixture)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFixture(t, nftFixture)
 	text := string(b)
 	if edit != nil {
 		var doc struct {
@@ -130,13 +106,9 @@ func nodeANFT(t testing.TB, edit func(objs []map[string]any) []map[string]any) *
 		}
 		text = string(out)
 	}
-	return &netstack.Netstack{
-		Interfaces: []netstack.Interface{
-			{Index: 1, Name: "lo", Kind: "loopback", MTU: 65536, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
-			{Index: 2, Name: "eth0", Kind: "veth", MTU: 1500, Up: true, Addresses: []netip.Prefix{netip.MustParsePrefix("172.18.0.2/24")}},
-		},
-		NFTables: text,
-	}
+	ns := nodeAStack()
+	ns.NFTables = text
+	return ns
 }
 
 // editMapElems rewrites the elements of one of kube-proxy's sets or maps.

@@ -12,6 +12,10 @@ import (
 	"slices"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -129,29 +133,43 @@ func add(snap *cluster.Snapshot, js []byte) (int, error) {
 		}
 		return n, nil
 	}
-	var err error
-	switch tm.Kind {
-	case "Pod":
-		err = decode(js, &snap.Pods)
-	case "Node":
-		err = decode(js, &snap.Nodes)
-	case "Namespace":
-		err = decode(js, &snap.Namespaces)
-	case "Service":
-		err = decode(js, &snap.Services)
-	case "EndpointSlice":
-		err = decode(js, &snap.EndpointSlices)
-	case "NetworkPolicy":
-		err = decode(js, &snap.NetworkPolicies)
-	case "DaemonSet":
-		err = decode(js, &snap.DaemonSets)
-	default:
+	i := slices.IndexFunc(kinds, func(k kind) bool { return k.name == tm.Kind })
+	if i < 0 {
 		return 0, nil
 	}
-	if err != nil {
+	if err := kinds[i].add(snap, js); err != nil {
 		return 0, fmt.Errorf("%s: %w", tm.Kind, err)
 	}
 	return 1, nil
+}
+
+// kind is one kind of object a snapshot folder holds: the file Write puts them in, how they
+// are named, and the snapshot's list of them.
+type kind struct {
+	file, name, apiVersion string
+	// add decodes one object onto the list; items are the list's objects stamped with
+	// apiVersion and kind, as kubectl prints them.
+	add   func(snap *cluster.Snapshot, js []byte) error
+	items func(snap *cluster.Snapshot) []map[string]any
+}
+
+func kindOf[T any](file, name, apiVersion string, list func(*cluster.Snapshot) *[]T) kind {
+	return kind{file: file, name: name, apiVersion: apiVersion,
+		add:   func(snap *cluster.Snapshot, js []byte) error { return decode(js, list(snap)) },
+		items: func(snap *cluster.Snapshot) []map[string]any { return withKind(*list(snap), apiVersion, name) },
+	}
+}
+
+// kinds are every kind the engine reads, in the order Write writes them; Load and
+// ReadObjects skip the others.
+var kinds = []kind{
+	kindOf("namespaces.yaml", "Namespace", "v1", func(s *cluster.Snapshot) *[]corev1.Namespace { return &s.Namespaces }),
+	kindOf("nodes.yaml", "Node", "v1", func(s *cluster.Snapshot) *[]corev1.Node { return &s.Nodes }),
+	kindOf("pods.yaml", "Pod", "v1", func(s *cluster.Snapshot) *[]corev1.Pod { return &s.Pods }),
+	kindOf("services.yaml", "Service", "v1", func(s *cluster.Snapshot) *[]corev1.Service { return &s.Services }),
+	kindOf("endpointslices.yaml", "EndpointSlice", "discovery.k8s.io/v1", func(s *cluster.Snapshot) *[]discoveryv1.EndpointSlice { return &s.EndpointSlices }),
+	kindOf("networkpolicies.yaml", "NetworkPolicy", "networking.k8s.io/v1", func(s *cluster.Snapshot) *[]networkingv1.NetworkPolicy { return &s.NetworkPolicies }),
+	kindOf("daemonsets.yaml", "DaemonSet", "apps/v1", func(s *cluster.Snapshot) *[]appsv1.DaemonSet { return &s.DaemonSets }),
 }
 
 func decode[T any](js []byte, into *[]T) error {
@@ -169,29 +187,17 @@ func Write(dir string, snap *cluster.Snapshot, nodes map[string]*netstack.NodeSn
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("make snapshot folder: %w", err)
 	}
-	lists := []struct {
-		file, kind, apiVersion string
-		items                  any
-		n                      int
-	}{
-		{"namespaces.yaml", "Namespace", "v1", withKind(snap.Namespaces, "v1", "Namespace"), len(snap.Namespaces)},
-		{"nodes.yaml", "Node", "v1", withKind(snap.Nodes, "v1", "Node"), len(snap.Nodes)},
-		{"pods.yaml", "Pod", "v1", withKind(snap.Pods, "v1", "Pod"), len(snap.Pods)},
-		{"services.yaml", "Service", "v1", withKind(snap.Services, "v1", "Service"), len(snap.Services)},
-		{"endpointslices.yaml", "EndpointSlice", "discovery.k8s.io/v1", withKind(snap.EndpointSlices, "discovery.k8s.io/v1", "EndpointSlice"), len(snap.EndpointSlices)},
-		{"networkpolicies.yaml", "NetworkPolicy", "networking.k8s.io/v1", withKind(snap.NetworkPolicies, "networking.k8s.io/v1", "NetworkPolicy"), len(snap.NetworkPolicies)},
-		{"daemonsets.yaml", "DaemonSet", "apps/v1", withKind(snap.DaemonSets, "apps/v1", "DaemonSet"), len(snap.DaemonSets)},
-	}
-	for _, l := range lists {
-		if l.n == 0 {
+	for _, k := range kinds {
+		items := k.items(snap)
+		if len(items) == 0 {
 			continue
 		}
-		out, err := yaml.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": l.items})
+		out, err := yaml.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", l.kind, err)
+			return fmt.Errorf("encode %s: %w", k.name, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, l.file), out, 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", l.file, err)
+		if err := os.WriteFile(filepath.Join(dir, k.file), out, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", k.file, err)
 		}
 	}
 	names := make([]string, 0, len(nodes))

@@ -109,9 +109,7 @@ func TestRoundTripRandomSnapshots(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for i := range 200 {
 		snap := randomSnapshot(r)
-		for name, encode := range map[string]func(*netstack.NodeSnapshot, string, string, string) ([]*corev1.ConfigMap, error){
-			EncodingCompact: Encode, EncodingGzipJSON: EncodeGzip,
-		} {
+		for name, encode := range encoders {
 			if name == EncodingGzipJSON && !validUTF8(snap) {
 				// JSON strings are UTF-8: gzip-json replaces other bytes, compact-v1 keeps
 				// the rulesets as they are.
@@ -190,16 +188,23 @@ func TestDecodesEarlierCollectors(t *testing.T) {
 	}
 }
 
-func TestDecodeRejects(t *testing.T) {
-	snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "n1", Host: netstack.Netstack{IPTables: transporttest.KubeProxySave(50, 1)}}
+// encodeBoth is snap written both ways a collector may write it: compact and gzipped.
+func encodeBoth(t *testing.T, snap *netstack.NodeSnapshot) (compact, gz []*corev1.ConfigMap) {
+	t.Helper()
 	compact, err := Encode(snap, "ns", "p", "uid")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Encode: %v", err)
 	}
-	gz, err := EncodeGzip(snap, "ns", "p", "uid")
+	gz, err = EncodeGzip(snap, "ns", "p", "uid")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("EncodeGzip: %v", err)
 	}
+	return compact, gz
+}
+
+func TestDecodeRejects(t *testing.T) {
+	snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "n1", Host: netstack.Netstack{IPTables: transporttest.KubeProxySave(50, 1)}}
+	compact, gz := encodeBoth(t, snap)
 	// with returns a copy of the compact chunk changed by f.
 	with := func(f func(cm *corev1.ConfigMap)) []corev1.ConfigMap {
 		cm := compact[0].DeepCopy()
@@ -256,6 +261,16 @@ var corpora = map[string]func(rules int, seed uint64) string{
 	"named":    transporttest.KubeProxySave,
 }
 
+// bigNode is a node whose iptables hold 100,000 rules of corpus.
+func bigNode(corpus func(rules int, seed uint64) string) *netstack.NodeSnapshot {
+	return &netstack.NodeSnapshot{Version: netstack.Version, Node: "big", Host: netstack.Netstack{IPTables: corpus(100_000, 1)}}
+}
+
+// encoders are the encodings a collector may write, by name.
+var encoders = map[string]func(*netstack.NodeSnapshot, string, string, string) ([]*corev1.ConfigMap, error){
+	EncodingCompact: Encode, EncodingGzipJSON: EncodeGzip,
+}
+
 // TestLargeNodeSize checks the size target of a node with 100,000 kube-proxy rules: under
 // 1 MiB, in one ConfigMap, for the collector benchmark's ruleset; and under half of what
 // gzip makes of any.
@@ -265,15 +280,8 @@ func TestLargeNodeSize(t *testing.T) {
 	}
 	for name, corpus := range corpora {
 		t.Run(name, func(t *testing.T) {
-			snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "big", Host: netstack.Netstack{IPTables: corpus(100_000, 1)}}
-			cms, err := Encode(snap, "ns", "p", "uid")
-			if err != nil {
-				t.Fatal(err)
-			}
-			gz, err := EncodeGzip(snap, "ns", "p", "uid")
-			if err != nil {
-				t.Fatal(err)
-			}
+			snap := bigNode(corpus)
+			cms, gz := encodeBoth(t, snap)
 			t.Logf("compact %d bytes in %d ConfigMaps, gzip %d", size(cms), len(cms), size(gz))
 			if name == "numbered" && (size(cms) >= 1<<20 || len(cms) != 1) {
 				t.Errorf("%d bytes in %d ConfigMaps, want under 1 MiB in one", size(cms), len(cms))
@@ -324,10 +332,8 @@ func FuzzDecode(f *testing.F) {
 // quarter with traffic counted, in both encodings; bytes is what the API server stores.
 func BenchmarkEncode(b *testing.B) {
 	for corpusName, corpus := range corpora {
-		snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "big", Host: netstack.Netstack{IPTables: corpus(100_000, 1)}}
-		for name, encode := range map[string]func(*netstack.NodeSnapshot, string, string, string) ([]*corev1.ConfigMap, error){
-			EncodingCompact: Encode, EncodingGzipJSON: EncodeGzip,
-		} {
+		snap := bigNode(corpus)
+		for name, encode := range encoders {
 			b.Run(corpusName+"/"+name, func(b *testing.B) {
 				var cms []*corev1.ConfigMap
 				for b.Loop() {
@@ -346,10 +352,8 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	for corpusName, corpus := range corpora {
-		snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "big", Host: netstack.Netstack{IPTables: corpus(100_000, 1)}}
-		for name, encode := range map[string]func(*netstack.NodeSnapshot, string, string, string) ([]*corev1.ConfigMap, error){
-			EncodingCompact: Encode, EncodingGzipJSON: EncodeGzip,
-		} {
+		snap := bigNode(corpus)
+		for name, encode := range encoders {
 			b.Run(corpusName+"/"+name, func(b *testing.B) {
 				cms, err := encode(snap, "ns", "p", "uid")
 				if err != nil {
