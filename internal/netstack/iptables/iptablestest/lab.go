@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netdiag/netdiag/internal/netnsutil"
+	"github.com/netdiag/netdiag/internal/netnsutil/netnstest"
 )
 
 // Lab is three network namespaces for differential tests of netfilter rules against the
@@ -47,11 +48,7 @@ const LabSets = "create NDTA hash:ip family inet\nadd NDTA 10.10.2.3\nadd NDTA 1
 // Run runs a command and fails the test when it fails.
 func Run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return netnstest.Run(t, name, args...)
 }
 
 // RunIn runs a command inside a namespace with stdin.
