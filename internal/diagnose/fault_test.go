@@ -225,4 +225,4 @@ func reroute(stack *netstack.Netstack, dst string, gw netip.Addr, dev string) {
 	fixture.RemoveRoutes(stack, dst)
 	addRoute(stack, dst, gw, dev)
 }
-func netipAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
