@@ -15,6 +15,27 @@ import (
 // addresses and the world outside the cluster over the underlay, and has a sending pod's
 // MTU to check against the way it chose. They are for the hop of a node, not of a pod.
 
+// NodeDefaults is what a node says where its plugin has nothing of its own to add: node
+// addresses are reached over the underlay (HostIntent), a service address left untranslated
+// has no intent (the service processor the hop consults says why), and a packet delivered
+// to the node must find a listening socket. A plugin's node embeds it and writes ToPod and
+// ToExternal, and whichever of these it means differently.
+type NodeDefaults struct{}
+
+// ToHost is HostIntent.
+func (NodeDefaults) ToHost(h *Hop, other *corev1.Node) (*Intent, error) {
+	return HostIntent(h, other), nil
+}
+
+// ToService has no intent for a virtual address.
+func (NodeDefaults) ToService(*Hop, *corev1.Service) (*Intent, error) { return nil, nil }
+
+// Serve checks the node's sockets.
+func (NodeDefaults) Serve(h *Hop) error {
+	CheckListening(h)
+	return nil
+}
+
 // HostIntent is a node's intent towards a node's address: delivered here for its own, over
 // the underlay for another's.
 func HostIntent(h *Hop, other *corev1.Node) *Intent {

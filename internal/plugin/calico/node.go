@@ -13,6 +13,7 @@ import (
 
 // Node is calico's SimplePluginNode for a node.
 type Node struct {
+	plugin.NodeDefaults
 	plugin *Plugin
 	node   *corev1.Node
 	// checked avoids repeating the node-wide checks for every packet.
@@ -110,11 +111,6 @@ func (n *Node) checkBlockRoute(h *plugin.Hop, other *corev1.Node, in *plugin.Int
 		n.node.Name, other.Name, block, mode, block, in.Gateway, in.Device, who)
 }
 
-// ToHost: this node's own addresses locally, other nodes over the underlay.
-func (n *Node) ToHost(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, error) {
-	return plugin.HostIntent(h, other), nil
-}
-
 // ToService is reached when no rule translated the service's address on this node.
 func (n *Node) ToService(h *plugin.Hop, svc *corev1.Service) (*plugin.Intent, error) {
 	h.Suspectf(model.Critical, model.ReasonServiceRulesMissing, "", "",
@@ -132,12 +128,6 @@ func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
 			"calico's nat-outgoing rule", "is natOutgoing on for the pool, and are felix's cali-nat-outgoing rule and ipsets in place?")
 	}
 	return in, nil
-}
-
-// Serve checks the node's sockets.
-func (n *Node) Serve(h *plugin.Hop) error {
-	plugin.CheckListening(h)
-	return nil
 }
 
 // nodeChecks runs once per node: the tunnel device of the mode, and its MTU against the

@@ -65,6 +65,7 @@ func (p *Plugin) CreateNode(node *corev1.Node) (plugin.NetNodeAction, error) {
 
 // Node is flannel's SimplePluginNode for a node.
 type Node struct {
+	plugin.NodeDefaults
 	plugin *Plugin
 	node   *corev1.Node
 	// checked avoids repeating the node-wide checks for every packet.
@@ -157,18 +158,6 @@ func (n *Node) toNodeSubnet(h *plugin.Hop, other *corev1.Node) *plugin.Intent {
 	return in
 }
 
-// ToHost: this node's own addresses locally, other nodes over the underlay.
-func (n *Node) ToHost(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, error) {
-	return plugin.HostIntent(h, other), nil
-}
-
-// ToService is reached when no rule translated the service's address on this node; the
-// service processor, which the node's hop consults, says why, so flannel has no intent of
-// its own for a virtual address.
-func (n *Node) ToService(h *plugin.Hop, svc *corev1.Service) (*plugin.Intent, error) {
-	return nil, nil
-}
-
 // ToExternal: out of the underlay, masqueraded to the node's address so that the reply comes
 // back (flannel's FLANNEL-POSTRTG chain).
 func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
@@ -184,12 +173,6 @@ func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
 	plugin.CheckMasqueraded(h, in, "-A FLANNEL-POSTRTG -s <cluster CIDR> ! -d <cluster CIDR> -j MASQUERADE",
 		"flannel's masquerade rule", "is flanneld running with --ip-masq?")
 	return in, nil
-}
-
-// Serve checks the node's sockets.
-func (n *Node) Serve(h *plugin.Hop) error {
-	plugin.CheckListening(h)
-	return nil
 }
 
 // nodeChecks runs once per node: the backend's device against the underlay's MTU.

@@ -15,6 +15,7 @@ import (
 
 // Node is kindnet's SimplePluginNode for a node.
 type Node struct {
+	plugin.NodeDefaults
 	plugin *Plugin
 	node   *corev1.Node
 }
@@ -118,17 +119,6 @@ func (n *Node) toPeer(h *plugin.Hop, other *corev1.Node, dst netip.Addr) *plugin
 	return in
 }
 
-// ToHost: this node's own addresses locally, other nodes over the underlay.
-func (n *Node) ToHost(h *plugin.Hop, other *corev1.Node) (*plugin.Intent, error) {
-	return plugin.HostIntent(h, other), nil
-}
-
-// ToService is reached when no rule translated the service's address on this node; the
-// service processor says why, and kindnet has no intent of its own for a virtual address.
-func (n *Node) ToService(h *plugin.Hop, svc *corev1.Service) (*plugin.Intent, error) {
-	return nil, nil
-}
-
 // ToExternal: an address of another node's pod CIDR that no pod holds still goes to that
 // node, since kindnetd routes by pod CIDR; anything else leaves by the underlay,
 // masqueraded by KIND-MASQ-AGENT.
@@ -181,12 +171,6 @@ func natTable(save string) string {
 	}
 	nat, _, _ := strings.Cut(rest, "\nCOMMIT")
 	return nat
-}
-
-// Serve checks the node's sockets.
-func (n *Node) Serve(h *plugin.Hop) error {
-	plugin.CheckListening(h)
-	return nil
 }
 
 // checkPodMTU checks the sending pod's MTU against the underlay, which kindnet carries pod
