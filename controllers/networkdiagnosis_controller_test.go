@@ -506,9 +506,12 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		Expect(got.Status.Verdict).To(BeEmpty(), "the previous answer is gone")
 
 		By("changing it again mid-run")
+		// As kubectl apply does: a patch of the spec, which the controller's status patches
+		// in flight cannot make conflict.
 		changed = getDiagnosis(ctx, Default, nd)
+		before := changed.DeepCopy()
 		changed.Spec.Port = ptrInt32(5433)
-		Expect(k8sClient.Update(ctx, changed)).To(Succeed())
+		Expect(k8sClient.Patch(ctx, changed, client.MergeFrom(before))).To(Succeed())
 		Eventually(func(g Gomega) {
 			reapTerminating(ctx, g)
 			now := collectorPods(ctx, g, nd)
