@@ -38,6 +38,7 @@ func Parse(save string) (*Ruleset, error) {
 	if err := p.parseRules(); err != nil {
 		return nil, err
 	}
+	p.rs.notUnderstood = p.rs.findNotUnderstood()
 	return p.rs, nil
 }
 

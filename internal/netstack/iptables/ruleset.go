@@ -28,6 +28,9 @@ type Ruleset struct {
 	// namespace only when something needs it, and without it the nat table is never
 	// consulted.
 	usesConntrack bool
+	// notUnderstood are the rules whose match or target the parser did not know, found once
+	// when parsed: a cached ruleset serves many diagnoses.
+	notUnderstood []*Rule
 }
 
 // UsesConntrack reports whether a rule of the ruleset makes the kernel track connections.
@@ -167,7 +170,9 @@ func (r *Rule) Place() (table, chain string) { return r.Table, r.Chain }
 // NotUnderstood lists the rules with a match or target the evaluator does not understand
 // (an UnknownMatch or UnknownTarget, which keeps why), in table order, then chain order as
 // saved: what the parser found once, whether or not a packet reaches them.
-func (rs *Ruleset) NotUnderstood() []*Rule {
+func (rs *Ruleset) NotUnderstood() []*Rule { return rs.notUnderstood }
+
+func (rs *Ruleset) findNotUnderstood() []*Rule {
 	var out []*Rule
 	rs.AllRules(func(r *Rule) {
 		if _, ok := r.Target.(*UnknownTarget); ok {

@@ -68,16 +68,15 @@ func (r *Rules) NotUnderstood() []nf.Rule {
 	if r.NFTables == nil {
 		return out
 	}
+	skipped := map[string]bool{}
 	for _, t := range r.NFTables.Tables {
 		if r.skipNFT(t) {
-			continue
+			skipped[t.Name] = true
 		}
-		for _, c := range t.Order {
-			for _, x := range c.Rules {
-				if x.NotUnderstood != "" {
-					out = append(out, x)
-				}
-			}
+	}
+	for _, x := range r.NFTables.NotUnderstood() {
+		if !skipped[x.Table] {
+			out = append(out, x)
 		}
 	}
 	return out

@@ -15,6 +15,9 @@ type Ruleset struct {
 	// usesConntrack is set when a chain is of type nat or a rule reads or writes the
 	// connection (a ct expression or statement).
 	usesConntrack bool
+	// notUnderstood are the rules compiling left a part of not understood, found once when
+	// parsed: a cached ruleset serves many diagnoses.
+	notUnderstood []*Rule
 }
 
 // UsesConntrack reports whether the ruleset makes the kernel track connections: a nat
@@ -211,6 +214,7 @@ func Parse(text string) (*Ruleset, error) {
 			}
 		}
 	}
+	rs.notUnderstood = rs.findNotUnderstood()
 	return rs, nil
 }
 
@@ -235,7 +239,9 @@ func mentionsCt(v any) bool {
 
 // NotUnderstood lists the rules of the tables the evaluator walks that hold an expression
 // it does not understand (Rule.NotUnderstood says which), in the listing's order.
-func (rs *Ruleset) NotUnderstood() []*Rule {
+func (rs *Ruleset) NotUnderstood() []*Rule { return rs.notUnderstood }
+
+func (rs *Ruleset) findNotUnderstood() []*Rule {
 	var out []*Rule
 	for _, t := range rs.Tables {
 		for _, c := range t.Order {
