@@ -9,7 +9,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/fixture/flowtest"
@@ -17,6 +16,7 @@ import (
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
 	"github.com/netdiag/netdiag/internal/plugin/calico/calicotest"
+	"github.com/netdiag/netdiag/internal/plugin/plugintest"
 )
 
 // twoNodes is the calico cluster of the flow tests (flowtest.TwoNodes): client and web-0 on
@@ -26,47 +26,12 @@ func twoNodes(mode string) *fixture.Cluster {
 	return flowtest.TwoNodes(calicotest.New(mode, 2))
 }
 
-type flow struct {
-	// src, dst, proto and port default to TCP from pod client to pod db on 5432.
-	src, dst string
-	proto    model.Protocol
-	port     uint16
-	// fault breaks the built cluster before the diagnosis.
-	fault func(c *fixture.Cluster)
-
-	want diagnose.Verdict
-	// reasons are the suspicion codes at Warning or above, most severe first.
-	reasons []model.Reason
-	// info are codes that must be among the Info suspicions.
-	info []model.Reason
-	// via are NetNode IDs the path must contain.
-	via []string
-}
-
-func endpoint(t *testing.T, snap *cluster.Snapshot, s string) model.Endpoint {
-	t.Helper()
-	return flowtest.Endpoint(t, snap, diagnose.ParseEndpointRef, s)
-}
+type flow = plugintest.Flow
 
 // runFlow diagnoses one flow on a fresh cluster and prints the whole trace when it fails.
 func runFlow(t *testing.T, mode string, f flow) {
 	t.Helper()
-	if f.src == "" {
-		f.src, f.dst, f.proto, f.port = "pod:default/client", "pod:default/db", model.TCP, 5432
-	}
-	c := twoNodes(mode)
-	if f.fault != nil {
-		f.fault(c)
-	}
-	q := model.Question{Source: endpoint(t, c.Snapshot, f.src), Destination: endpoint(t, c.Snapshot, f.dst), Protocol: f.proto, Port: f.port}
-	res, err := diagnose.Diagnose(diagnose.Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q})
-	if err != nil {
-		t.Fatalf("Diagnose: %v", err)
-	}
-	flowtest.Check(t,
-		flowtest.Want{Verdict: string(f.want), Plugin: calico.Name, Reasons: f.reasons, Info: f.info, Via: f.via},
-		flowtest.Got{Verdict: string(res.Verdict), Plugin: res.NetworkPlugin, Suspicions: res.Suspicions, Path: res.Path},
-		func(b *strings.Builder) error { return diagnose.WriteText(b, q, res) })
+	plugintest.Run(t, calico.Name, twoNodes(mode), f)
 }
 
 var modes = []string{calicotest.Routed, calicotest.VXLAN, calicotest.IPIP}
@@ -82,136 +47,136 @@ func TestFlowsCalico(t *testing.T) {
 	tcp := model.TCP
 	cases := map[string]flow{
 		"pod to pod on the same node": {
-			src: "pod:default/client", dst: "pod:default/web-0", proto: tcp, port: 8080,
-			want: diagnose.Reachable, via: []string{"pod/default/client", "node/node-0", "pod/default/web-0"},
+			Src: "pod:default/client", Dst: "pod:default/web-0", Proto: tcp, Port: 8080,
+			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "pod/default/web-0"},
 		},
 		"pod to pod on another node": {
-			want: diagnose.Reachable, via: []string{"pod/default/client", "node/node-0", "node/node-1", "pod/default/db"},
+			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "node/node-1", "pod/default/db"},
 		},
 		"pod to service with endpoints on both nodes": {
-			src: "pod:default/client", dst: "service:default/web", proto: tcp, port: 80,
-			want: diagnose.Reachable, via: []string{"service/default/web", "pod/default/web-0", "pod/default/web-1"},
+			Src: "pod:default/client", Dst: "service:default/web", Proto: tcp, Port: 80,
+			Want: diagnose.Reachable, Via: []string{"service/default/web", "pod/default/web-0", "pod/default/web-1"},
 		},
 		"node to pod on another node": {
-			src: "node:node-0", dst: "pod:default/db", proto: tcp, port: 5432,
-			want: diagnose.Reachable, via: []string{"node/node-0", "node/node-1", "pod/default/db"},
+			Src: "node:node-0", Dst: "pod:default/db", Proto: tcp, Port: 5432,
+			Want: diagnose.Reachable, Via: []string{"node/node-0", "node/node-1", "pod/default/db"},
 		},
 		"node to its own pod": {
-			src: "node:node-1", dst: "pod:default/db", proto: tcp, port: 5432,
-			want: diagnose.Reachable, via: []string{"node/node-1", "pod/default/db"},
+			Src: "node:node-1", Dst: "pod:default/db", Proto: tcp, Port: 5432,
+			Want: diagnose.Reachable, Via: []string{"node/node-1", "pod/default/db"},
 		},
 		"pod to a node": {
-			src: "pod:default/client", dst: "node:node-1", proto: tcp, port: 10250,
-			want: diagnose.Reachable, via: []string{"node/node-1"},
+			Src: "pod:default/client", Dst: "node:node-1", Proto: tcp, Port: 10250,
+			Want: diagnose.Reachable, Via: []string{"node/node-1"},
 		},
 		"pod to the internet is masqueraded by nat-outgoing": {
-			src: "pod:default/client", dst: "ip:1.1.1.1", proto: tcp, port: 443,
-			want: diagnose.Reachable, via: []string{"external/1.1.1.1"},
+			Src: "pod:default/client", Dst: "ip:1.1.1.1", Proto: tcp, Port: 443,
+			Want: diagnose.Reachable, Via: []string{"external/1.1.1.1"},
 		},
 		"the pod's entry for 169.254.1.1 is gone: proxy ARP answers": {
-			fault: func(c *fixture.Cluster) { fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1") },
-			want:  diagnose.Reachable,
+			Fault: func(c *fixture.Cluster) { fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1") },
+			Want:  diagnose.Reachable,
 		},
 		"proxy_arp off, but the pod keeps its static entry for 169.254.1.1": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				host(c, "node-0").Sysctls["ipv4/conf/"+calicotest.VethName("default", "client")+"/proxy_arp"] = "0"
 			},
-			want: diagnose.Reachable, info: []model.Reason{model.ReasonProxyARPDisabled},
+			Want: diagnose.Reachable, Info: []model.Reason{model.ReasonProxyARPDisabled},
 		},
 		"nothing listening": {
-			port: 3306, src: "pod:default/client", dst: "pod:default/db", proto: tcp,
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonNotListening},
+			Port: 3306, Src: "pod:default/client", Dst: "pod:default/db", Proto: tcp,
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonNotListening},
 		},
 		"service without endpoints": {
-			src: "pod:default/client", dst: "service:default/empty", proto: tcp, port: 80,
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonServiceNoEndpoints},
+			Src: "pod:default/client", Dst: "service:default/empty", Proto: tcp, Port: 80,
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonServiceNoEndpoints},
 		},
 		"the route to the peer's block is missing: the packet leaves for the router": {
-			fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-0"), "10.244.1.0/26") },
-			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteMissing, model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+			Fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-0"), "10.244.1.0/26") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteMissing, model.ReasonRouteWrongNode, model.ReasonPathDiverges},
 		},
 		"the destination pod's cali veth is down: its packets fall into the block's blackhole": {
-			fault: func(c *fixture.Cluster) { veth(c, "node-1", "default", "db").Up = false },
-			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown, model.ReasonRouteBlackhole},
+			Fault: func(c *fixture.Cluster) { veth(c, "node-1", "default", "db").Up = false },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceDown, model.ReasonRouteBlackhole},
 		},
 		"the destination pod's cali veth is gone": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				h := host(c, "node-1")
 				name := calicotest.VethName("default", "db")
 				h.Interfaces = slices.DeleteFunc(h.Interfaces, func(i netstack.Interface) bool { return i.Name == name })
 				fixture.RemoveRoutes(h, "10.244.1.11/32")
 				c.PodStack("default", "db").Interfaces[1].Veth.PeerIndex = 0
 			},
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceMissing, model.ReasonRouteBlackhole},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceMissing, model.ReasonRouteBlackhole},
 		},
 		"felix's route to the destination pod is missing": {
-			fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-1"), "10.244.1.11/32") },
-			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteBlackhole, model.ReasonRouteMissing},
+			Fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-1"), "10.244.1.11/32") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteBlackhole, model.ReasonRouteMissing},
 		},
 		"the source pod's cali veth is down": {
-			fault: func(c *fixture.Cluster) { veth(c, "node-0", "default", "client").Up = false },
-			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
+			Fault: func(c *fixture.Cluster) { veth(c, "node-0", "default", "client").Up = false },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceDown},
 		},
 		"proxy_arp off and the pod's entry for 169.254.1.1 gone": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				host(c, "node-0").Sysctls["ipv4/conf/"+calicotest.VethName("default", "client")+"/proxy_arp"] = "0"
 				fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1")
 			},
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonProxyARPDisabled},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonProxyARPDisabled},
 		},
 		"proxy_arp off and the pod's entry for 169.254.1.1 only learned: it will expire": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				host(c, "node-0").Sysctls["ipv4/conf/"+calicotest.VethName("default", "client")+"/proxy_arp"] = "0"
 				c.PodStack("default", "client").Neighbours[0].State = "STALE"
 			},
-			want: diagnose.Reachable, reasons: []model.Reason{model.ReasonProxyARPDisabled},
+			Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonProxyARPDisabled},
 		},
 		"the pod's entry for 169.254.1.1 holds another MAC": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				c.PodStack("default", "client").Neighbours[0].HardwareAddr = "ee:ee:ee:ee:ee:01"
 			},
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonNeighbourMissing},
 		},
 		"a NetworkPolicy denies and felix's chains drop": {
-			fault: func(c *fixture.Cluster) { c.DenyIngress("default", "db", "deny-db") },
-			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop, model.ReasonNetworkPolicyDenied},
+			Fault: func(c *fixture.Cluster) { c.DenyIngress("default", "db", "deny-db") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop, model.ReasonNetworkPolicyDenied},
 		},
 		"a NetworkPolicy denies (felix's rules not in the snapshot)": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				c.Snapshot.NetworkPolicies = append(c.Snapshot.NetworkPolicies, networkingv1.NetworkPolicy{
 					ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deny-db"},
 					Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
 						PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}},
 				})
 			},
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonNetworkPolicyDenied},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonNetworkPolicyDenied},
 		},
 		"a DROP in FORWARD on the destination node": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				fixture.InsertRule(host(c, "node-1"), "filter", "FORWARD -d 10.244.1.0/26 -p tcp -m tcp --dport 5432 -j DROP")
 			},
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop},
 		},
 		"forwarding off on the destination node": {
-			fault: func(c *fixture.Cluster) {
+			Fault: func(c *fixture.Cluster) {
 				for k := range host(c, "node-1").Sysctls {
 					if k == "ipv4/ip_forward" || strings.HasSuffix(k, "/forwarding") {
 						host(c, "node-1").Sysctls[k] = "0"
 					}
 				}
 			},
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPForwardDisabled},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPForwardDisabled},
 		},
 		"nat-outgoing removed: a pod's traffic leaves the cluster with its own address": {
-			src: "pod:default/client", dst: "ip:1.1.1.1", proto: tcp, port: 443,
-			fault: func(c *fixture.Cluster) {
+			Src: "pod:default/client", Dst: "ip:1.1.1.1", Proto: tcp, Port: 443,
+			Fault: func(c *fixture.Cluster) {
 				fixture.InsertRule(host(c, "node-0"), "nat", "cali-nat-outgoing -d 1.1.1.1/32 -j RETURN")
 			},
-			want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonMasqueradeMissing},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonMasqueradeMissing},
 		},
 		"the destination pod has no route back": {
-			fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(c.PodStack("default", "db"), "0.0.0.0/0") },
-			want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteMissing},
+			Fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(c.PodStack("default", "db"), "0.0.0.0/0") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteMissing},
 		},
 	}
 	for _, mode := range modes {
@@ -228,69 +193,69 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 	cases := map[string]map[string]flow{
 		calicotest.Routed: {
 			"pod MTU larger than the underlay's": {
-				fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },
-				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+				Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },
+				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
 			},
 			"the peer's block routed through the wrong node": {
-				fault: func(c *fixture.Cluster) {
+				Fault: func(c *fixture.Cluster) {
 					h := host(c, "node-0")
 					fixture.RemoveRoutes(h, "10.244.1.0/26")
 					h.Routes = append(h.Routes, netstack.Route{Table: netstack.TableMain, Type: netstack.RouteUnicast,
 						Dst: netip.MustParsePrefix("10.244.1.0/26"), Gateway: netip.MustParseAddr("172.18.1.99"), Device: "eth0", Protocol: "bird"})
 				},
-				want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+				Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteWrongNode, model.ReasonPathDiverges},
 			},
 		},
 		calicotest.VXLAN: {
 			"the fdb entry of the peer's VTEP is missing": {
-				fault: func(c *fixture.Cluster) { fixture.RemoveFDB(host(c, "node-0"), "172.18.1.3") },
-				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonFDBMissing},
+				Fault: func(c *fixture.Cluster) { fixture.RemoveFDB(host(c, "node-0"), "172.18.1.3") },
+				Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonFDBMissing},
 			},
 			"the neighbour entry of the peer's VTEP is missing": {
-				fault: func(c *fixture.Cluster) { fixture.RemoveNeighbour(host(c, "node-0"), "10.244.1.0") },
-				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonNeighbourMissing},
+				Fault: func(c *fixture.Cluster) { fixture.RemoveNeighbour(host(c, "node-0"), "10.244.1.0") },
+				Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonNeighbourMissing},
 			},
 			"vxlan.calico down on the destination node": {
-				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "vxlan.calico").Up = false },
-				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
+				Fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "vxlan.calico").Up = false },
+				Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceDown},
 			},
 			"vxlan packets from a host felix does not know are dropped": {
-				fault: func(c *fixture.Cluster) { removeFromSet(host(c, "node-1"), "cali40all-vxlan-net", "172.18.1.2") },
-				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop},
+				Fault: func(c *fixture.Cluster) { removeFromSet(host(c, "node-1"), "cali40all-vxlan-net", "172.18.1.2") },
+				Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop},
 			},
 			"MTU of vxlan.calico too large for the underlay": {
-				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-0"), "vxlan.calico").MTU = 1500 },
-				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+				Fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-0"), "vxlan.calico").MTU = 1500 },
+				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
 			},
 			"pod MTU larger than the tunnel's": {
-				fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
-				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+				Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
+				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
 			},
 		},
 		calicotest.IPIP: {
 			"tunl0 down on the destination node": {
-				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "tunl0").Up = false },
-				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonInterfaceDown},
+				Fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "tunl0").Up = false },
+				Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceDown},
 			},
 			"IP-in-IP from a host felix does not know is dropped": {
-				fault: func(c *fixture.Cluster) { removeFromSet(host(c, "node-1"), "cali40all-hosts-net", "172.18.1.2") },
-				want:  diagnose.Unreachable, reasons: []model.Reason{model.ReasonIPTablesDrop},
+				Fault: func(c *fixture.Cluster) { removeFromSet(host(c, "node-1"), "cali40all-hosts-net", "172.18.1.2") },
+				Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop},
 			},
 			"MTU of tunl0 too large for the underlay": {
-				fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-0"), "tunl0").MTU = 1500 },
-				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+				Fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-0"), "tunl0").MTU = 1500 },
+				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
 			},
 			"pod MTU larger than the tunnel's": {
-				fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
-				want:  diagnose.Reachable, reasons: []model.Reason{model.ReasonMTUMismatch},
+				Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
+				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
 			},
 			"the underlay route to the peer is gone": {
-				fault: func(c *fixture.Cluster) {
+				Fault: func(c *fixture.Cluster) {
 					h := host(c, "node-0")
 					fixture.RemoveRoutes(h, "172.18.0.0/16")
 					fixture.RemoveRoutes(h, "0.0.0.0/0")
 				},
-				want: diagnose.Unreachable, reasons: []model.Reason{model.ReasonRouteMissing},
+				Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteMissing},
 			},
 		},
 	}

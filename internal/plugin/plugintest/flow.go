@@ -1,0 +1,58 @@
+package plugintest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
+	"github.com/netdiag/netdiag/internal/model"
+)
+
+// Flow is one row of a packet-flow table.
+type Flow struct {
+	// Src, Dst, Proto and Port default to TCP from pod client to pod db on 5432, the
+	// flowtest.TwoNodes workload's way across nodes.
+	Src, Dst string
+	Proto    model.Protocol
+	Port     uint16
+	// Fault breaks the built cluster before the diagnosis.
+	Fault func(c *fixture.Cluster)
+	// Config overrides the plugin's options for the diagnosis.
+	Config map[string]string
+
+	Want diagnose.Verdict
+	// Reasons are the suspicion codes at Warning or above, most severe first.
+	Reasons []model.Reason
+	// Info are codes that must be among the Info suspicions.
+	Info []model.Reason
+	// Via are NetNode IDs the path must contain.
+	Via []string
+}
+
+// Run diagnoses f on c, a cluster built for this row alone, and checks that the plugin
+// simulated is plugin and the answer is f's.
+func Run(t *testing.T, plugin string, c *fixture.Cluster, f Flow) *diagnose.Result {
+	t.Helper()
+	if f.Src == "" {
+		f.Src, f.Dst, f.Proto, f.Port = "pod:default/client", "pod:default/db", model.TCP, 5432
+	}
+	if f.Fault != nil {
+		f.Fault(c)
+	}
+	q := model.Question{
+		Source:      flowtest.Endpoint(t, c.Snapshot, diagnose.ParseEndpointRef, f.Src),
+		Destination: flowtest.Endpoint(t, c.Snapshot, diagnose.ParseEndpointRef, f.Dst),
+		Protocol:    f.Proto, Port: f.Port,
+	}
+	res, err := diagnose.Diagnose(diagnose.Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q, NetworkPluginConfig: f.Config})
+	if err != nil {
+		t.Fatalf("Diagnose: %v", err)
+	}
+	flowtest.Check(t,
+		flowtest.Want{Verdict: string(f.Want), Plugin: plugin, Reasons: f.Reasons, Info: f.Info, Via: f.Via},
+		flowtest.Got{Verdict: string(res.Verdict), Plugin: res.NetworkPlugin, Suspicions: res.Suspicions, Path: res.Path},
+		func(b *strings.Builder) error { return diagnose.WriteText(b, q, res) })
+	return res
+}
