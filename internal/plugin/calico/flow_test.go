@@ -1,6 +1,7 @@
 package calico_test
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -45,22 +46,8 @@ func veth(c *fixture.Cluster, node, namespace, name string) *netstack.Interface 
 
 func TestFlowsCalico(t *testing.T) {
 	tcp := model.TCP
-	cases := map[string]flow{
-		"pod to pod on the same node": {
-			Src: "pod:default/client", Dst: "pod:default/web-0", Proto: tcp, Port: 8080,
-			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "pod/default/web-0"},
-		},
-		"pod to pod on another node": {
-			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "node/node-1", "pod/default/db"},
-		},
-		"pod to service with endpoints on both nodes": {
-			Src: "pod:default/client", Dst: "service:default/web", Proto: tcp, Port: 80,
-			Want: diagnose.Reachable, Via: []string{"service/default/web", "pod/default/web-0", "pod/default/web-1"},
-		},
-		"node to pod on another node": {
-			Src: "node:node-0", Dst: "pod:default/db", Proto: tcp, Port: 5432,
-			Want: diagnose.Reachable, Via: []string{"node/node-0", "node/node-1", "pod/default/db"},
-		},
+	cases := plugintest.Healthy()
+	maps.Copy(cases, map[string]flow{
 		"node to its own pod": {
 			Src: "node:node-1", Dst: "pod:default/db", Proto: tcp, Port: 5432,
 			Want: diagnose.Reachable, Via: []string{"node/node-1", "pod/default/db"},
@@ -178,7 +165,7 @@ func TestFlowsCalico(t *testing.T) {
 			Fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(c.PodStack("default", "db"), "0.0.0.0/0") },
 			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteMissing},
 		},
-	}
+	})
 	for _, mode := range modes {
 		for name, f := range cases {
 			t.Run(mode+"/"+name, func(t *testing.T) { runFlow(t, mode, f) })

@@ -1,6 +1,7 @@
 package kindnet_test
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
@@ -44,25 +45,11 @@ func withoutChain(stack *netstack.Netstack, chain string) {
 
 func TestFlowsKindnet(t *testing.T) {
 	tcp := model.TCP
-	cases := map[string]flow{
-		"pod to pod on the same node": {
-			Src: "pod:default/client", Dst: "pod:default/web-0", Proto: tcp, Port: 8080,
-			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "pod/default/web-0"},
-		},
-		"pod to pod on another node": {
-			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "node/node-1", "pod/default/db"},
-		},
-		"pod to a ClusterIP service with endpoints on both nodes": {
-			Src: "pod:default/client", Dst: "service:default/web", Proto: tcp, Port: 80,
-			Want: diagnose.Reachable, Via: []string{"service/default/web", "pod/default/web-0", "pod/default/web-1"},
-		},
+	cases := plugintest.Healthy()
+	maps.Copy(cases, map[string]flow{
 		"NodePort from outside the cluster": {
 			Src: "ip:203.0.113.10", Dst: "node:node-1", Proto: tcp, Port: nodePort,
 			Want: diagnose.Reachable, Via: []string{"node/node-1", "pod/default/web-1"},
-		},
-		"node to a pod on another node": {
-			Src: "node:node-0", Dst: "pod:default/db", Proto: tcp, Port: 5432,
-			Want: diagnose.Reachable, Via: []string{"node/node-0", "node/node-1", "pod/default/db"},
 		},
 		"node to its own pod": {
 			Src: "node:node-1", Dst: "pod:default/db", Proto: tcp, Port: 5432,
@@ -184,7 +171,7 @@ func TestFlowsKindnet(t *testing.T) {
 			Config: map[string]string{"network-policy": kindnet.PolicyNotEnforced},
 			Want:   diagnose.Reachable, Info: []model.Reason{model.ReasonPolicyNotEnforced},
 		},
-	}
+	})
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) { runFlow(t, f) })
 	}

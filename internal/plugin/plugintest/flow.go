@@ -56,3 +56,26 @@ func Run(t *testing.T, plugin string, c *fixture.Cluster, f Flow) *diagnose.Resu
 		func(b *strings.Builder) error { return diagnose.WriteText(b, q, res) })
 	return res
 }
+
+// Healthy are the paths every plugin must find Reachable on a healthy flowtest.TwoNodes
+// cluster: a plugin's table starts from them and adds its own ways and faults.
+func Healthy() map[string]Flow {
+	tcp := model.TCP
+	return map[string]Flow{
+		"pod to pod on the same node": {
+			Src: "pod:default/client", Dst: "pod:default/web-0", Proto: tcp, Port: 8080,
+			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "pod/default/web-0"},
+		},
+		"pod to pod on another node": {
+			Want: diagnose.Reachable, Via: []string{"pod/default/client", "node/node-0", "node/node-1", "pod/default/db"},
+		},
+		"pod to a ClusterIP service with endpoints on both nodes": {
+			Src: "pod:default/client", Dst: "service:default/web", Proto: tcp, Port: 80,
+			Want: diagnose.Reachable, Via: []string{"service/default/web", "pod/default/web-0", "pod/default/web-1"},
+		},
+		"node to a pod on another node": {
+			Src: "node:node-0", Dst: "pod:default/db", Proto: tcp, Port: 5432,
+			Want: diagnose.Reachable, Via: []string{"node/node-0", "node/node-1", "pod/default/db"},
+		},
+	}
+}
