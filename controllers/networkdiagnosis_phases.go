@@ -163,14 +163,8 @@ func (r *NetworkDiagnosisReconciler) pluginValid(s *scope) bool {
 	if spec.NetworkPlugin == "" || spec.NetworkPlugin == plugin.Auto {
 		return true
 	}
-	d, ok := r.Plugins.Lookup(spec.NetworkPlugin)
-	if !ok || !d.Simulated() {
-		err := &plugin.UnknownPluginError{Name: spec.NetworkPlugin, Recognised: ok, Supported: r.Plugins.Simulated()}
-		s.fail(diagv1alpha1.ConditionDiagnosed, diagv1alpha1.ReasonPluginUnknown, upperFirst(err.Error()))
-		return false
-	}
-	if _, err := r.Plugins.Config(spec.NetworkPlugin, spec.NetworkPluginConfig); err != nil {
-		s.fail(diagv1alpha1.ConditionDiagnosed, diagv1alpha1.ReasonPluginConfigInvalid, upperFirst(err.Error()))
+	if _, _, err := r.Plugins.Resolve(spec.NetworkPlugin, spec.NetworkPluginConfig); err != nil {
+		s.fail(diagv1alpha1.ConditionDiagnosed, engineFailure(err), upperFirst(err.Error()))
 		return false
 	}
 	return true

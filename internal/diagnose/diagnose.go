@@ -135,11 +135,7 @@ func ChoosePlugin(reg *plugin.Registry, s *cluster.Snapshot, name string, overri
 			name = det.Plugin.Name
 		}
 	}
-	d, ok := reg.Lookup(name)
-	if !ok || !d.Simulated() {
-		return plugin.Descriptor{}, nil, nil, &plugin.UnknownPluginError{Name: name, Recognised: ok, Supported: reg.Simulated()}
-	}
-	cfg, err := reg.Config(name, overrides)
+	d, cfg, err := reg.Resolve(name, overrides)
 	if err != nil {
 		return plugin.Descriptor{}, nil, nil, err
 	}

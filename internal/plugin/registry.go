@@ -135,6 +135,21 @@ func (r *Registry) Simulated() []string {
 // defaults, which each diagnosis starts from.
 func (r *Registry) BindFlags(fs *pflag.FlagSet) { fs.AddFlagSet(r.flags) }
 
+// Resolve returns the named plugin, which must be simulated, with its configuration for one
+// diagnosis (Config). A plugin the registry does not know or only recognises is an
+// *UnknownPluginError; options it does not accept are a *ConfigError.
+func (r *Registry) Resolve(name string, overrides map[string]string) (Descriptor, Config, error) {
+	d, ok := r.Lookup(name)
+	if !ok || !d.Simulated() {
+		return Descriptor{}, nil, &UnknownPluginError{Name: name, Recognised: ok, Supported: r.Simulated()}
+	}
+	cfg, err := r.Config(name, overrides)
+	if err != nil {
+		return Descriptor{}, nil, err
+	}
+	return d, cfg, nil
+}
+
 // Config returns the configuration of the named plugin for one diagnosis: the plugin's
 // defaults, then the registry's flags as the command line set them, then overrides, keyed
 // by the flag's name without the plugin's prefix ("mode" for --calico-mode). A key the
