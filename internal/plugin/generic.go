@@ -23,7 +23,7 @@ func (g *Generic) CreatePod(pod *corev1.Pod) (NetNodeAction, error) {
 }
 
 func (g *Generic) CreateNode(node *corev1.Node) (NetNodeAction, error) {
-	return &BasePluginNode{NetNode: NodeNetNode(node.Name), Env: g.Env, Simple: noIntent{}, Node: node.Name}, nil
+	return NewNode(g.Env, node, noIntent{}), nil
 }
 
 // noIntent is a SimplePluginNode without intent.

@@ -30,6 +30,11 @@ func NewVethPod(env *Env, pod *corev1.Pod) *BasePluginNode {
 	}
 }
 
+// NewNode returns the action of a node whose plugin says what it means by simple.
+func NewNode(env *Env, node *corev1.Node, simple SimplePluginNode) *BasePluginNode {
+	return &BasePluginNode{NetNode: NodeNetNode(node.Name), Env: env, Simple: simple, Node: node.Name}
+}
+
 func (v *VethPod) toNode(h *Hop) *Intent {
 	dev := v.Interface
 	if dev == "" {

@@ -117,18 +117,14 @@ func (p *Plugin) CreatePod(pod *corev1.Pod) (plugin.NetNodeAction, error) {
 // explanations of the blackholes of its blocks and of the drops by felix's chains.
 func (p *Plugin) CreateNode(node *corev1.Node) (plugin.NetNodeAction, error) {
 	n := &Node{plugin: p, node: node}
-	return &plugin.BasePluginNode{
-		NetNode: plugin.NodeNetNode(node.Name),
-		Env:     p.env,
-		Simple:  n,
-		Node:    node.Name,
-		Ext: plugin.Extensions{
-			Devices:            map[string]hop.Device{"ipip": ipip{plugin: p}},
-			ExplainDrop:        n.explainDrop,
-			ExplainRouteReject: n.explainBlackhole,
-			Emitting:           []func(*plugin.Hop, *plugin.Transmission) bool{scrubMark},
-		},
-	}, nil
+	b := plugin.NewNode(p.env, node, n)
+	b.Ext = plugin.Extensions{
+		Devices:            map[string]hop.Device{"ipip": ipip{plugin: p}},
+		ExplainDrop:        n.explainDrop,
+		ExplainRouteReject: n.explainBlackhole,
+		Emitting:           []func(*plugin.Hop, *plugin.Transmission) bool{scrubMark},
+	}
+	return b, nil
 }
 
 // dsConfig is what calico-node's container environment says.

@@ -55,12 +55,7 @@ func (p *Plugin) CreatePod(pod *corev1.Pod) (plugin.NetNodeAction, error) {
 
 // CreateNode returns the node with flannel's intent.
 func (p *Plugin) CreateNode(node *corev1.Node) (plugin.NetNodeAction, error) {
-	return &plugin.BasePluginNode{
-		NetNode: plugin.NodeNetNode(node.Name),
-		Env:     p.env,
-		Simple:  &Node{plugin: p, node: node},
-		Node:    node.Name,
-	}, nil
+	return plugin.NewNode(p.env, node, &Node{plugin: p, node: node}), nil
 }
 
 // Node is flannel's SimplePluginNode for a node.

@@ -83,12 +83,7 @@ func (p *Plugin) CreatePod(pod *corev1.Pod) (plugin.NetNodeAction, error) {
 
 // CreateNode returns the node with kindnet's intent.
 func (p *Plugin) CreateNode(node *corev1.Node) (plugin.NetNodeAction, error) {
-	return &plugin.BasePluginNode{
-		NetNode: plugin.NodeNetNode(node.Name),
-		Env:     p.env,
-		Simple:  &Node{plugin: p, node: node},
-		Node:    node.Name,
-	}, nil
+	return plugin.NewNode(p.env, node, &Node{plugin: p, node: node}), nil
 }
 
 // daemonSet is what the kindnet DaemonSet says.
