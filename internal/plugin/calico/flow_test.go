@@ -145,14 +145,8 @@ func TestFlowsCalico(t *testing.T) {
 			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop},
 		},
 		"forwarding off on the destination node": {
-			Fault: func(c *fixture.Cluster) {
-				for k := range host(c, "node-1").Sysctls {
-					if k == "ipv4/ip_forward" || strings.HasSuffix(k, "/forwarding") {
-						host(c, "node-1").Sysctls[k] = "0"
-					}
-				}
-			},
-			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPForwardDisabled},
+			Fault: func(c *fixture.Cluster) { fixture.DisableForwarding(host(c, "node-1")) },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPForwardDisabled},
 		},
 		"nat-outgoing removed: a pod's traffic leaves the cluster with its own address": {
 			Src: "pod:default/client", Dst: "ip:1.1.1.1", Proto: tcp, Port: 443,

@@ -130,14 +130,8 @@ func TestFlowsKindnet(t *testing.T) {
 			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceDown, model.ReasonRouteMissing, model.ReasonRouteWrongNode, model.ReasonPathDiverges},
 		},
 		"forwarding off on the destination node": {
-			Fault: func(c *fixture.Cluster) {
-				for k := range host(c, "node-1").Sysctls {
-					if k == "ipv4/ip_forward" || strings.HasSuffix(k, "/forwarding") {
-						host(c, "node-1").Sysctls[k] = "0"
-					}
-				}
-			},
-			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPForwardDisabled},
+			Fault: func(c *fixture.Cluster) { fixture.DisableForwarding(host(c, "node-1")) },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPForwardDisabled},
 		},
 		"pod MTU larger than the underlay's": {
 			Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },
