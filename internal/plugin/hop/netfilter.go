@@ -134,16 +134,15 @@ func (p *Pipeline) notUnderstood(h *Hop, filter Netfilter) {
 		return
 	}
 	rules := parsed.NotUnderstood()
+	note := func(rule, format string, args ...any) {
+		h.Env.note(model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: h.Node, Pod: h.podName(), Rule: rule, Message: fmt.Sprintf(format, args...)})
+	}
 	for i, r := range rules {
-		s := model.Suspicion{Level: model.Info, Reason: model.ReasonRuleNotUnderstood, Node: h.Node, Pod: h.podName(), Rule: r.String(),
-			Message: fmt.Sprintf("An %s rule of %s uses a match or statement the engine does not understand: where it could decide, the verdict is Unknown", r.Ruleset(), p.NetNode.Name)}
 		if i == maxNotUnderstood {
-			s.Rule, s.Message = "", fmt.Sprintf("%d more rules of %s are not understood", len(rules)-i, p.NetNode.Name)
-		}
-		h.Env.note(s)
-		if i == maxNotUnderstood {
+			note("", "%d more rules of %s are not understood", len(rules)-i, p.NetNode.Name)
 			return
 		}
+		note(r.String(), "An %s rule of %s uses a match or statement the engine does not understand: where it could decide, the verdict is Unknown", r.Ruleset(), p.NetNode.Name)
 	}
 }
 
