@@ -78,11 +78,19 @@ func overUnderlay(h *Hop, in *Intent) *Intent {
 	return in
 }
 
+// Unmasqueraded reports whether the packet at h still carries a pod's address as source, so
+// that leaving the cluster it could not be answered. A plugin whose hint for
+// CheckMasqueraded takes work to find asks this first.
+func Unmasqueraded(h *Hop) bool {
+	ep, ok := h.Env.Cluster.IPCache().Lookup(h.Packet.Src)
+	return ok && ep.Type == model.EndpointPod
+}
+
 // CheckMasqueraded reports a packet that leaves the cluster by in with a pod's address as
 // source: the plugin's masquerade rule (rule as it is written, what in words) did not apply,
 // and no reply can come back to an address only the cluster routes. hint says what to look at.
 func CheckMasqueraded(h *Hop, in *Intent, rule, what, hint string) {
-	if ep, ok := h.Env.Cluster.IPCache().Lookup(h.Packet.Src); ok && ep.Type == model.EndpointPod {
+	if Unmasqueraded(h) {
 		h.Suspectf(model.Critical, model.ReasonMasqueradeMissing, in.Device, rule,
 			"The packet leaves %s for %s with the pod address %s as source: %s did not apply, so replies from outside cannot find their way back (%s)",
 			h.Node, h.Packet.Dst, h.Packet.Src, what, hint)

@@ -127,8 +127,11 @@ func (n *Node) ToExternal(h *plugin.Hop) (*plugin.Intent, error) {
 		return n.toPeer(h, other, h.Packet.Dst), nil
 	}
 	in := plugin.ExternalIntent(h)
-	plugin.CheckMasqueraded(h, in, "-A "+MasqChain+" -j MASQUERADE",
-		"kindnetd's masquerade ("+MasqChain+" in the nat table)", n.masqueradeHint(h))
+	// The hint reads the node's nat table: only for a packet that needs it.
+	if plugin.Unmasqueraded(h) {
+		plugin.CheckMasqueraded(h, in, "-A "+MasqChain+" -j MASQUERADE",
+			"kindnetd's masquerade ("+MasqChain+" in the nat table)", n.masqueradeHint(h))
+	}
 	return in, nil
 }
 
