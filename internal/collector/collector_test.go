@@ -194,6 +194,8 @@ func TestCollectNodeAndPod(t *testing.T) {
 			"ipv4/conf/eth0/proxy_arp":         "0",
 			"ipv4/conf/all/rp_filter":          "2",
 			"ipv4/conf/eth0/route_localnet":    "1",
+			"ipv4/conf/eth0/arp_ignore":        "1",
+			"ipv4/conf/all/arp_ignore":         "0",
 			"ipv4/conf/vxlan0/forwarding":      "1",
 			"ipv6/conf/all/disable_ipv6":       "1",
 			"ipv4/conf/default/accept_local":   "0",

@@ -153,7 +153,7 @@ func makeNode(tb testing.TB) node {
 	}
 	sh(tb, "bridge", "-n", n.name, "fdb", "append", "00:00:00:00:00:00", "dev", "vxlan0", "dst", "192.168.231.3", "self", "permanent")
 	sh(tb, "bridge", "-n", n.name, "fdb", "add", "02:00:00:00:42:03", "dev", "vxlan0", "dst", "192.168.231.3", "self", "permanent")
-	nsExec(tb, n.name, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.veth-pod.proxy_arp=1", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.eth0.route_localnet=1")
+	nsExec(tb, n.name, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.veth-pod.proxy_arp=1", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.eth0.route_localnet=1", "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.all.arp_ignore=0")
 	nsExec(tb, n.name, "iptables", "-A", "FORWARD", "-s", podIP+"/32", "-p", "tcp", "--dport", "5432", "-j", "DROP")
 	nsExec(tb, n.name, "nft", "add table inet ndtest; add chain inet ndtest input { type filter hook input priority 0; }; add rule inet ndtest input tcp dport 22 drop")
 	nsExec(tb, n.name, "ipset", "create", "ndtest", "hash:ip")

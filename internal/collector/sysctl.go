@@ -27,7 +27,7 @@ var globalSysctls = []string{
 
 // confSysctls are read for every entry of ipv4/conf (all, default and each interface): the
 // kernel combines "all" with the interface's own value, so the engine needs both.
-var confSysctls = []string{"rp_filter", "forwarding", "proxy_arp", "accept_local", "route_localnet"}
+var confSysctls = []string{"rp_filter", "forwarding", "proxy_arp", "arp_ignore", "accept_local", "route_localnet"}
 
 // readSysctls reads the keys straight from procRoot/sys/net, one file each, in the calling
 // thread's network namespace (the kernel picks the namespace of the reading thread).
