@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -107,6 +108,20 @@ func (n *Netstack) IPv4Conf(dev, name string) int {
 		return v
 	}
 	return ipv4ConfDefaults[name]
+}
+
+// AnswersARP reports whether the namespace answers an ARP request for addr that arrives on
+// dev: with proxy ARP on (conf/all or conf/dev) for any address; else for an address of dev
+// itself; else, with arp_ignore 0 (the kernel's default; it takes the larger of conf/all and
+// conf/dev), for an address of any of its interfaces.
+func (n *Netstack) AnswersARP(dev string, addr netip.Addr) bool {
+	if n.confOr(dev, "proxy_arp") {
+		return true
+	}
+	if ifc := n.InterfaceByName(dev); ifc != nil && slices.ContainsFunc(ifc.Addresses, func(p netip.Prefix) bool { return p.Addr() == addr.Unmap() }) {
+		return true
+	}
+	return max(n.IPv4Conf("all", "arp_ignore"), n.IPv4Conf(dev, "arp_ignore")) == 0 && n.InterfaceWithAddr(addr) != nil
 }
 
 // confOr is IN_DEV_ORCONF: the setting is on when conf/all or conf/<dev> is.

@@ -53,7 +53,7 @@ func (p *Pipeline) bridgedNextHopAnswers(h *Hop, host *netstack.Netstack, port, 
 	if nb := h.Neighbour(dev.Name, nh); nb != nil && nb.Usable() {
 		return true
 	}
-	if InterfaceWithAddr(host, nh) != nil || host.IPv4Conf("all", "proxy_arp") != 0 || host.IPv4Conf(port.Master, "proxy_arp") != 0 {
+	if host.AnswersARP(port.Master, nh) {
 		return true
 	}
 	if ep, ok := h.Env.Cluster.IPCache().Lookup(nh); ok && ep.Type == model.EndpointPod && ep.Node == p.Node {

@@ -1,12 +1,9 @@
 package kindnet
 
 import (
-	"net/netip"
-
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/model"
-	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin"
 )
 
@@ -32,7 +29,7 @@ func (g gatewayCheck) check(h *plugin.Hop, t *plugin.Transmission) bool {
 		return true
 	}
 	veth := host.InterfaceByName(t.Link.ToInterface)
-	if veth == nil || answersARP(host, veth, nh) {
+	if veth == nil || host.AnswersARP(veth.Name, nh) {
 		return true
 	}
 	gw := nh
@@ -44,19 +41,4 @@ func (g gatewayCheck) check(h *plugin.Hop, t *plugin.Transmission) bool {
 		g.pod.Namespace, g.pod.Name, h.Packet, nh, dev, g.pod.Spec.NodeName, veth.Name, nh, gw, gw, veth.Name, g.pod.Spec.NodeName)
 	h.Stop(plugin.Dropped, "nothing on "+g.pod.Spec.NodeName+" answers ARP for "+nh.String())
 	return false
-}
-
-// answersARP reports whether the kernel answers ARP for addr on veth: it holds addr, or, with
-// arp_ignore 0 (the default), any interface of the namespace does; proxy ARP answers for all.
-func answersARP(host *netstack.Netstack, veth *netstack.Interface, addr netip.Addr) bool {
-	for _, a := range veth.Addresses {
-		if a.Addr() == addr {
-			return true
-		}
-	}
-	if host.IPv4Conf("all", "proxy_arp") != 0 || host.IPv4Conf(veth.Name, "proxy_arp") != 0 {
-		return true
-	}
-	ignore := max(host.IPv4Conf("all", "arp_ignore"), host.IPv4Conf(veth.Name, "arp_ignore"))
-	return ignore == 0 && host.InterfaceWithAddr(addr) != nil
 }
