@@ -14,29 +14,31 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 )
 
-// Two tenants' namespaces, and users bound to the shipped roles in different ways. envtest
-// runs no kube-controller-manager, so the built-in view and edit ClusterRoles stay empty:
-// users get the shipped roles bound directly, and readerRole stands in for what view grants
-// on pods and services.
+// Two tenants' namespaces, and users bound to the built-in roles (which the controller
+// manager fills from the shipped roles' aggregation labels) and to the shipped ones.
 const (
 	tenantNS = "team-a"
 	otherNS  = "team-b"
 
-	readerRole  = "test-pod-and-service-reader"
 	editorRole  = "netdiag-networkdiagnosis-editor"
+	viewerRole  = "netdiag-networkdiagnosis-viewer"
 	probeRole   = "netdiag-probe"
 	nodesRole   = "netdiag-nodes"
 	managerSA   = "system:serviceaccount:netdiag-system:netdiag-manager"
 	clusterRoot = "root"
 )
 
-// The users. Every one but editorOnly diagnoses in tenantNS and reads its pods and services.
+// The users. All but editorOnly, viewer and nsAdmin hold the built-in edit in tenantNS.
 const (
-	// tenant may diagnose in its namespace, and nothing more.
+	// tenant is a namespace editor, and nothing more.
 	tenant = "alice"
-	// editorOnly may create diagnoses but not read the namespace's pods or services.
+	// nsAdmin holds the built-in admin in tenantNS.
+	nsAdmin = "adam"
+	// viewer holds the built-in view in tenantNS.
+	viewer = "vera"
+	// editorOnly holds netdiag's editor role but may not read the namespace's pods or services.
 	editorOnly = "erin"
-	// crossReader also reads pods and services in otherNS.
+	// crossReader also holds view in otherNS.
 	crossReader = "carol"
 	// prober also holds netdiag-probe in tenantNS.
 	prober = "paul"
@@ -59,15 +61,11 @@ func setUpTenants(ctx context.Context) {
 	for _, ns := range []string{tenantNS, otherNS} {
 		Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	}
-	Expect(admin.Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: readerRole},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}}},
-	})).To(Succeed())
-
-	diagnosers := []string{tenant, crossReader, prober, proberElsewhere, nodeViewer, nodeLocal}
-	bind(ctx, tenantNS, editorRole, append(diagnosers, editorOnly)...)
-	bind(ctx, tenantNS, readerRole, diagnosers...)
-	bind(ctx, otherNS, readerRole, crossReader)
+	bind(ctx, tenantNS, "edit", tenant, crossReader, prober, proberElsewhere, nodeViewer, nodeLocal)
+	bind(ctx, tenantNS, "admin", nsAdmin)
+	bind(ctx, tenantNS, "view", viewer)
+	bind(ctx, tenantNS, editorRole, editorOnly)
+	bind(ctx, otherNS, "view", crossReader)
 	bind(ctx, tenantNS, probeRole, prober)
 	bind(ctx, otherNS, probeRole, proberElsewhere)
 	bind(ctx, tenantNS, nodesRole, nodeLocal)

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -39,6 +40,8 @@ var (
 	// admin is the envtest user, in system:masters.
 	admin  client.Client
 	scheme = runtime.NewScheme()
+	// stopControllerManager stops the kube-controller-manager the suite runs.
+	stopControllerManager func()
 )
 
 func TestAdmission(t *testing.T) {
@@ -73,11 +76,16 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 			Expect(admin.Create(ctx, obj)).To(Succeed(), "apply %s %s from config/%s", obj.GetKind(), obj.GetName(), dir)
 		}
 	}
+	stopControllerManager = startControllerManager()
+	waitForAggregation(ctx)
 	setUpTenants(ctx)
 	waitForPolicy(ctx)
 })
 
 var _ = AfterSuite(func() {
+	if stopControllerManager != nil {
+		stopControllerManager()
+	}
 	if testEnv != nil {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
@@ -145,6 +153,19 @@ func as(user string) client.Client {
 	return cl
 }
 
+// waitForAggregation waits, bounded, until the controller manager has aggregated the shipped
+// roles into the built-in ones.
+func waitForAggregation(ctx context.Context) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		for _, role := range []string{"admin", "edit", "view"} {
+			cr := &rbacv1.ClusterRole{}
+			g.Expect(admin.Get(ctx, client.ObjectKey{Name: role}, cr)).To(Succeed())
+			g.Expect(cr.Rules).To(ContainElement(HaveField("APIGroups", ContainElement(diagv1alpha1.GroupVersion.Group))), "the built-in %s", role)
+		}
+	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed(), "kube-controller-manager never aggregated the shipped roles")
+}
+
 // waitForPolicy waits until the API server enforces the new policy (about two seconds after
 // it is created), bounded: a user without node rights naming a node is refused.
 func waitForPolicy(ctx context.Context) {
@@ -152,7 +173,7 @@ func waitForPolicy(ctx context.Context) {
 	probe := diagnosis("policy-enforced", tenantNS).fromNode("node-1").toPod("", "db", 5432).obj()
 	Eventually(func() error {
 		return as(tenant).Create(ctx, probe.DeepCopy(), client.DryRunAll)
-	}).WithContext(ctx).Should(Satisfy(apierrors.IsForbidden), "the policy of config/admission is never enforced")
+	}).WithContext(ctx).WithTimeout(30*time.Second).Should(Satisfy(apierrors.IsForbidden), "the policy of config/admission is never enforced")
 }
 
 // refusal matches an admission refusal (403 Forbidden) whose message has every part.
