@@ -18,9 +18,14 @@ import (
 // what stops it.
 func startControllerManager() func() {
 	GinkgoHelper()
+	// envtest's usual asset bundles hold no controller manager; hack/build-controlplane.sh
+	// builds one beside the API server.
 	bin := filepath.Join(binaryAssets(), "kube-controller-manager")
 	if _, err := os.Stat(bin); err != nil {
-		Fail("no kube-controller-manager beside kube-apiserver; run hack/build-controlplane.sh: " + err.Error())
+		bin = filepath.Join(repoRoot, "bin", "k8s", "current", "kube-controller-manager")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		Fail("no kube-controller-manager in $KUBEBUILDER_ASSETS or bin/k8s/current; run hack/build-controlplane.sh: " + err.Error())
 	}
 	user, err := testEnv.AddUser(envtest.User{Name: "kube-controller-manager", Groups: []string{"system:masters"}}, nil)
 	Expect(err).NotTo(HaveOccurred())
