@@ -21,7 +21,6 @@ const (
 	otherNS  = "team-b"
 
 	editorRole  = "netdiag-networkdiagnosis-editor"
-	viewerRole  = "netdiag-networkdiagnosis-viewer"
 	probeRole   = "netdiag-probe"
 	nodesRole   = "netdiag-nodes"
 	managerSA   = "system:serviceaccount:netdiag-system:netdiag-manager"
