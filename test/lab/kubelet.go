@@ -293,7 +293,7 @@ func (k *kubelet) setup(ctx context.Context, pod *corev1.Pod, node *Node) (*podS
 		return st, nil
 	}
 	st.netns = k.podNetnsName(pod)
-	if _, err := run(ctx, "ip", "netns", "add", st.netns); err != nil {
+	if err := addNetns(ctx, st.netns); err != nil {
 		return nil, err
 	}
 	ip, err := k.l.wirePod(ctx, node, st.netns, string(pod.UID), pod.Namespace, pod.Name)
