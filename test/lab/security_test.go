@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -187,6 +188,36 @@ func TestCollectorCapabilities(t *testing.T) {
 		}
 		if diff := cmp.Diff(asRoot, withCaps, volatile...); diff != "" {
 			t.Errorf("snapshot (-as root +with the collector's capabilities):\n%s", diff)
+		}
+	})
+
+	t.Run("a pod found only through another user's process", func(t *testing.T) {
+		var self *corev1.Pod
+		for _, p := range pods {
+			if p.Spec.NodeName == node.Name {
+				self = p
+			}
+		}
+		podNetns, ok := l.PodNetns(self.Namespace, self.Name)
+		if !ok {
+			t.Fatalf("no namespace for pod %s/%s", self.Namespace, self.Name)
+		}
+		// A runtime that mounts no namespace where the collector looks: the pod's namespace
+		// is reached only through /proc/<pid>/ns/net of its process, which runs as another
+		// user, as a container's does.
+		sleeper := exec.CommandContext(ctx, "ip", "netns", "exec", podNetns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60")
+		sleeper.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := sleeper.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = sleeper.Process.Kill()
+			_ = sleeper.Wait()
+		})
+		snap := decodeSnapshot(t, run(t, collector, bin, "collect", "--node", node.Name, "--output", "-", "--netns-dirs", "/nonexistent",
+			"--pod", fmt.Sprintf("%s/%s=%s", self.Namespace, self.Name, self.Status.PodIP)))
+		if len(snap.Pods) != 1 || len(snap.Pods[0].Errors) > 0 || !strings.HasPrefix(snap.Pods[0].NetNS, "/proc/") {
+			t.Errorf("pod collected with the collector's capabilities: %+v, want it found under /proc without errors", snap.Pods)
 		}
 	})
 }
