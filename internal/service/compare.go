@@ -219,9 +219,8 @@ func noEndpointsWhy(snap *cluster.Snapshot, svc *corev1.Service, port *corev1.Se
 		return fmt.Sprintf("no EndpointSlice lists the port: targetPort %q is not the name of a container port of the selected pods", port.TargetPort.StrVal)
 	}
 	n := 0
-	for i := range snap.Pods {
-		p := &snap.Pods[i]
-		if p.Namespace == svc.Namespace && selects(svc.Spec.Selector, p.Labels) {
+	for _, p := range snap.PodsIn(svc.Namespace) {
+		if selects(svc.Spec.Selector, p.Labels) {
 			n++
 		}
 	}
