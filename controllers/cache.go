@@ -20,8 +20,9 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // stripObject drops, before an object enters the cache, what neither the engine nor the
 // controller reads. Pods and nodes are most of a large cluster's cache, so they lose the
-// most: a pod keeps its identity, labels, node, host-network flag, container ports and
-// addresses; a node keeps its addresses, conditions, pod CIDRs and taints.
+// most: a pod keeps its identity, labels, node, host-network flag, container ports,
+// container states and addresses; a node keeps its addresses, conditions, pod CIDRs and
+// taints.
 func stripObject(in any) (any, error) {
 	if obj, err := meta.Accessor(in); err == nil {
 		if obj.GetManagedFields() != nil {
@@ -55,6 +56,13 @@ func stripPod(p *corev1.Pod) {
 	p.Spec.SchedulingGates = nil
 	p.Spec.ResourceClaims = nil
 	p.Spec.Overhead = nil
+	p.Spec.Tolerations = nil
+	p.Spec.NodeSelector = nil
+	if p.Status.Phase != corev1.PodPending {
+		// A started pod's conditions only say it is ready, which its EndpointSlices say
+		// for the engine; a pending pod's say why it waits.
+		p.Status.Conditions = nil
+	}
 	p.Status.InitContainerStatuses = nil
 	p.Status.EphemeralContainerStatuses = nil
 	p.Status.ResourceClaimStatuses = nil

@@ -172,3 +172,31 @@ func TestIndexedSnapshotAnswersAsLists(t *testing.T) {
 		}
 	}
 }
+
+// TestStripObjectDropsWhatScheduledPodsNoLongerNeed: a running pod loses its tolerations,
+// node selector and conditions, which nothing reads; a pending pod keeps its conditions,
+// which say why it waits.
+func TestStripObjectDropsWhatScheduledPodsNoLongerNeed(t *testing.T) {
+	pod := func(phase corev1.PodPhase) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: corev1.PodSpec{NodeName: "n1", NodeSelector: map[string]string{"disk": "ssd"},
+				Tolerations: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists}}},
+			Status: corev1.PodStatus{Phase: phase, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable"}}},
+		}
+	}
+	for phase, keepConditions := range map[corev1.PodPhase]bool{corev1.PodRunning: false, corev1.PodSucceeded: false, corev1.PodPending: true} {
+		out, err := stripObject(pod(phase))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := pod(phase)
+		want.Spec.NodeSelector, want.Spec.Tolerations = nil, nil
+		if !keepConditions {
+			want.Status.Conditions = nil
+		}
+		if diff := cmp.Diff(want, out); diff != "" {
+			t.Errorf("%s pod (-want +got):\n%s", phase, diff)
+		}
+	}
+}
