@@ -5,8 +5,13 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
@@ -132,4 +137,73 @@ func TestHundredDiagnosesAtOnce(t *testing.T) {
 	if took > limit {
 		t.Errorf("%d diagnoses took %v to reach a final phase, over %v", n, took, limit)
 	}
+}
+
+// TestEnvtestLoadRate measures how fast a real API server (envtest's etcd and
+// kube-apiserver) takes in generated pods, and how long the controller's cache then takes to
+// sync them: the figure that decides whether the big cluster can be measured through a real
+// API server on this machine. It runs when NETDIAG_SCALE is set.
+func TestEnvtestLoadRate(t *testing.T) {
+	if os.Getenv("NETDIAG_SCALE") == "" || testing.Short() {
+		t.Skip("set NETDIAG_SCALE to measure the API server's load rate")
+	}
+	const pods = 10000
+	s := newScheme()
+	env := newTestEnv(s)
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	fast := rest.CopyConfig(cfg)
+	fast.QPS, fast.Burst = 5000, 10000
+	c, err := client.New(fast, client.Options{Scheme: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	gen := &cluster.Snapshot{}
+	fillCluster(gen, clusterSize{nodes: pods / 30, podsPerNode: 30, namespaces: 10, servicesPerNamespace: 1, policiesPerNamespace: 0})
+	for i := range gen.Namespaces {
+		ns := &gen.Namespaces[i]
+		ns.ResourceVersion, ns.UID = "", ""
+		if err := c.Create(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	work := make(chan *corev1.Pod)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for p := range work {
+				p.ResourceVersion, p.UID, p.ManagedFields = "", "", nil
+				if err := c.Create(ctx, p); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	for i := range gen.Pods {
+		work <- &gen.Pods[i]
+	}
+	close(work)
+	wg.Wait()
+	created := time.Since(start)
+	start = time.Now()
+	objects, err := cache.New(cfg, CacheOptions(controllerNamespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, err := objects.GetInformer(cctx, &corev1.Pod{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = objects.Start(cctx) }()
+	if !objects.WaitForCacheSync(cctx) {
+		t.Fatal("the cache did not sync")
+	}
+	t.Logf("%d pods created in %v (%.0f a second); the cache synced them in %v", pods, created.Round(time.Millisecond),
+		float64(len(gen.Pods))/created.Seconds(), time.Since(start).Round(time.Millisecond))
 }
