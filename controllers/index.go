@@ -150,8 +150,9 @@ func (o cacheObjects) PodsByIP(ip netip.Addr) []*corev1.Pod {
 	return o.pods(client.MatchingFields{podAddressIndex: cluster.AddressKey(ip)})
 }
 
-func (o cacheObjects) PodsIn(namespace string) []*corev1.Pod {
-	return o.pods(client.InNamespace(namespace))
+// PodsSelected filters in the cache, which copies only the pods that match.
+func (o cacheObjects) PodsSelected(namespace string, selector map[string]string) []*corev1.Pod {
+	return o.pods(client.InNamespace(namespace), client.MatchingLabels(selector))
 }
 
 func (o cacheObjects) PodsOn(node string) []*corev1.Pod {

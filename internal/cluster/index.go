@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/netdiag/netdiag/internal/model"
 )
@@ -111,8 +112,15 @@ func (m *memSnapshot) PodsByIP(ip netip.Addr) []*corev1.Pod {
 	return m.mem.podsByIP.get(m.Pods, PodAddresses, AddressKey(ip))
 }
 
-func (m *memSnapshot) PodsIn(namespace string) []*corev1.Pod {
-	return m.mem.podsIn.get(m.Pods, byNamespace, namespace)
+func (m *memSnapshot) PodsSelected(namespace string, selector map[string]string) []*corev1.Pod {
+	var out []*corev1.Pod
+	sel := labels.SelectorFromSet(selector)
+	for _, p := range m.mem.podsIn.get(m.Pods, byNamespace, namespace) {
+		if sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (m *memSnapshot) PodsOn(node string) []*corev1.Pod {
@@ -158,8 +166,10 @@ func (s *Snapshot) Namespace(name string) *corev1.Namespace { return s.source().
 // PodsByIP returns the pods that own ip (PodAddresses).
 func (s *Snapshot) PodsByIP(ip netip.Addr) []*corev1.Pod { return s.source().PodsByIP(ip) }
 
-// PodsIn returns the pods of a namespace.
-func (s *Snapshot) PodsIn(namespace string) []*corev1.Pod { return s.source().PodsIn(namespace) }
+// PodsSelected returns the pods of a namespace that carry every label of selector.
+func (s *Snapshot) PodsSelected(namespace string, selector map[string]string) []*corev1.Pod {
+	return s.source().PodsSelected(namespace, selector)
+}
 
 // PodsOn returns the pods scheduled to a node.
 func (s *Snapshot) PodsOn(node string) []*corev1.Pod { return s.source().PodsOn(node) }

@@ -83,7 +83,7 @@ func TestLookupsAreInNameOrderAndSeeAddedObjects(t *testing.T) {
 	}
 	// Tests add objects to a snapshot they already asked about.
 	snap.Pods = append(snap.Pods, pod("shop", "late", "n1", "10.244.1.9", corev1.PodRunning, false))
-	if snap.Pod("shop", "late") == nil || len(snap.PodsOn("n1")) != 1 || len(snap.PodsIn("shop")) != 1 {
+	if snap.Pod("shop", "late") == nil || len(snap.PodsOn("n1")) != 1 || len(snap.PodsSelected("shop", nil)) != 1 {
 		t.Error("the lookups do not see a pod added after the first")
 	}
 }

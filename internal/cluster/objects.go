@@ -29,8 +29,8 @@ type Objects interface {
 	Namespace(name string) *corev1.Namespace
 	// PodsByIP returns the pods that own ip (PodAddresses).
 	PodsByIP(ip netip.Addr) []*corev1.Pod
-	// PodsIn returns the pods of a namespace.
-	PodsIn(namespace string) []*corev1.Pod
+	// PodsSelected returns the pods of a namespace that carry every label of selector.
+	PodsSelected(namespace string, selector map[string]string) []*corev1.Pod
 	// PodsOn returns the pods scheduled to a node.
 	PodsOn(node string) []*corev1.Pod
 	// NodesByIP returns the nodes that carry ip among their addresses.
