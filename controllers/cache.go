@@ -59,8 +59,8 @@ func stripPod(p *corev1.Pod) {
 	p.Spec.Tolerations = nil
 	p.Spec.NodeSelector = nil
 	if p.Status.Phase != corev1.PodPending {
-		// A started pod's conditions only say it is ready, which its EndpointSlices say
-		// for the engine; a pending pod's say why it waits.
+		// Nothing reads a started pod's conditions (the engine takes readiness from the
+		// EndpointSlices); a pending pod's say why it waits.
 		p.Status.Conditions = nil
 	}
 	p.Status.InitContainerStatuses = nil
