@@ -208,6 +208,9 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 	}); err != nil {
 		return fmt.Errorf("index NetworkDiagnoses by UID: %w", err)
 	}
+	if err := indexObjects(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	// Start the informers of everything the engine reads now, so that the first diagnosis
 	// does not wait for a cluster-wide list.
 	for _, obj := range snapshotObjects() {
