@@ -1,6 +1,7 @@
 package savecodec
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -223,6 +224,24 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		if _, err := Decode(enc); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestDecodeLimit checks the limit at its edge, on a table decoded in blocks and on rules
+// decoded as they come: exactly the text's size decodes, a byte less is ErrTooLarge.
+func TestDecodeLimit(t *testing.T) {
+	for name, text := range map[string]string{
+		"kube-proxy": transporttest.KubeProxySave(200, 1),
+		"literal":    "*nat\n:A - [0:0]\n:B - [0:0]\n[1:2] -A A -j B\nCOMMIT\n",
+	} {
+		data := Encode(text)
+		got, err := DecodeLimit(data, len(text))
+		if err != nil || got != text {
+			t.Errorf("%s: limit %d: %v, intact %v", name, len(text), err, got == text)
+		}
+		if _, err := DecodeLimit(data, len(text)-1); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: limit %d: %v, want ErrTooLarge", name, len(text)-1, err)
 		}
 	}
 }
