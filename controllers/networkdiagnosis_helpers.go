@@ -151,6 +151,13 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 				Env: []corev1.EnvVar{{
 					Name:      "NODE_NAME",
 					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}},
+				}, {
+					// The collector's own pod owns its snapshot: the controller trusts no other.
+					Name:      "POD_NAME",
+					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+				}, {
+					Name:      "POD_UID",
+					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}},
 				}},
 				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
 				Resources: corev1.ResourceRequirements{

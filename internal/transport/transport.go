@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/netdiag/netdiag/internal/netstack"
 )
@@ -212,3 +214,15 @@ func decodeGzip(joined func() io.Reader, l Limits) (*netstack.NodeSnapshot, erro
 
 // ChunkName is the name of chunk i of a node's snapshot with the given prefix.
 func ChunkName(prefix string, i int) string { return prefix + "-" + strconv.Itoa(i) }
+
+// SetOwner makes the collector pod named pod (of UID uid) the owner of every ConfigMap in
+// cms: the controller accepts a snapshot only from the pod it created for the node, and the
+// garbage collector deletes the snapshot with its pod. The reference does not block the
+// pod's deletion, which would need more rights than a collector has.
+func SetOwner(cms []*corev1.ConfigMap, pod string, uid types.UID) {
+	for _, cm := range cms {
+		cm.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: "v1", Kind: "Pod", Name: pod, UID: uid, Controller: ptr.To(true),
+		}}
+	}
+}
