@@ -27,9 +27,9 @@ type Limits struct {
 	MaxJSONValues int
 }
 
-// Defaults of Limits. A node with 100,000 kube-proxy rules is one chunk of about 700 KiB,
-// decompresses to about 11 MiB and decodes to about 26 MiB; a node with 5,000 routes,
-// neighbours and fdb entries each and 110 pods holds about 150,000 JSON values.
+// Defaults of Limits. A node with 100,000 kube-proxy rules is one or two chunks of about
+// 1 MB and decodes to about 16 MB; a node with 5,000 routes, neighbours and fdb entries each
+// and 110 pods holds about 150,000 JSON values.
 const (
 	DefaultMaxChunks         = 32
 	DefaultMaxChunkSize      = 1 << 20
