@@ -3,8 +3,10 @@ package controllers
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	. "github.com/onsi/ginkgo/v2"
@@ -152,3 +154,26 @@ var _ = Describe("Snapshot acceptance", func() {
 			HaveField("Message", Equal("The snapshot of node "+node+" was refused: decoded size over 64 MiB")))))
 	})
 })
+
+// TestSemaphore checks the bound on decodes at once: a full semaphore makes the next one
+// wait until a slot is released, or until its context ends.
+func TestSemaphore(t *testing.T) {
+	s := make(semaphore, 1)
+	if err := s.acquire(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.acquire(ctx); err == nil {
+		t.Fatal("a second decode started while the only slot was taken")
+	}
+	s.release()
+	if err := s.acquire(t.Context()); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	var unbounded semaphore
+	if err := unbounded.acquire(ctx); err != nil {
+		t.Errorf("a nil semaphore bounds nothing: %v", err)
+	}
+	unbounded.release()
+}
