@@ -34,7 +34,8 @@ const (
 	AnnotationDiagnosis = "diagnosis.netdiag.dev/diagnosis"
 
 	// CollectorServiceAccount is the service account collector pods run as. Its Role allows
-	// only creating ConfigMaps in the controller's namespace.
+	// only writing ConfigMaps in the controller's namespace, and the admission policy of
+	// config/collector only those its own pod owns.
 	CollectorServiceAccount = "netdiag-collector"
 
 	// collectorContainer is the name of the collector pod's only container.
