@@ -212,7 +212,7 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 		r.MaxConcurrentReconciles = 4
 	}
 	if r.MaxConcurrentDecodes == 0 {
-		r.MaxConcurrentDecodes = defaultConcurrentDecodes
+		r.MaxConcurrentDecodes = DefaultConcurrentDecodes
 	}
 	r.decodes = make(semaphore, r.MaxConcurrentDecodes)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &diagv1alpha1.NetworkDiagnosis{}, uidIndex, func(o client.Object) []string {

@@ -21,9 +21,9 @@ import (
 // node snapshot would steer the answer. The collector sets an owner reference to its own
 // pod on every chunk; the controller checks name and UID against the pod it created.
 
-// defaultConcurrentDecodes bounds the snapshots decoded at once when the manager does not
+// DefaultConcurrentDecodes bounds the snapshots decoded at once when the manager does not
 // say: each may cost up to about twice the limits' decoded size.
-const defaultConcurrentDecodes = 2
+const DefaultConcurrentDecodes = 2
 
 // semaphore bounds work done at once across reconciles; a nil one bounds nothing.
 type semaphore chan struct{}
