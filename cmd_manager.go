@@ -20,9 +20,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/controllers"
+	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/transport"
@@ -120,6 +122,11 @@ func runManager(ctx context.Context, o managerOptions) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	// The controller's own metrics, served with controller-runtime's on the same endpoint.
+	m := metrics.New(metrics.Options{CollectorsInFlight: controllers.CollectorsInFlight(mgr.GetClient(), o.namespace)})
+	if err := m.Register(ctrlmetrics.Registry); err != nil {
+		return err
+	}
 	r := &controllers.NetworkDiagnosisReconciler{
 		Namespace:               o.namespace,
 		CollectorImage:          o.collectorImage,
@@ -127,6 +134,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		SnapshotLimits:          o.snapshots.limits(),
 		MaxConcurrentDecodes:    o.snapshots.concurrentDecodes,
 		Plugins:                 o.plugins,
+		Metrics:                 m,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("set up the NetworkDiagnosis controller: %w", err)

@@ -33,6 +33,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
@@ -67,6 +68,8 @@ type NetworkDiagnosisReconciler struct {
 	// MaxConcurrentDecodes bounds the snapshots decoded at once by all workers together
 	// (default 2), so that the memory decoding takes is bounded whatever the workers.
 	MaxConcurrentDecodes int
+	// Metrics record how diagnoses go; none when nil.
+	Metrics *metrics.Metrics
 
 	decodes semaphore
 }
@@ -129,6 +132,7 @@ func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		for _, e := range s.events {
 			r.Recorder.Eventf(nd, nil, e.kind, e.reason, e.reason, "%s", e.note)
 		}
+		r.recordMetrics(s)
 		if s.before.Status.Phase != nd.Status.Phase {
 			log.V(1).Info("NetworkDiagnosis changed phase", "from", s.before.Status.Phase, "to", nd.Status.Phase)
 		}
@@ -208,6 +212,7 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 		// diagnosis after, since nodes' rules seldom change between them.
 		r.Engine = (&diagnose.Diagnostor{Plugins: r.Plugins, Rulesets: netfilter.NewCache(netfilter.DefaultCacheSize)}).Diagnose
 	}
+	r.Engine = metrics.TimeEngine(r.Metrics, r.Engine)
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}

@@ -22,6 +22,7 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin"
@@ -44,6 +45,8 @@ type scope struct {
 
 	// events are emitted once the status patch went through.
 	events []pendingEvent
+	// metrics are what the phases measured, recorded with the events.
+	metrics observations
 	// deleted is set once the diagnosis was deleted (its TTL expired).
 	deleted bool
 }
@@ -117,6 +120,7 @@ func (r *NetworkDiagnosisReconciler) reconcileResolve(ctx context.Context, s *sc
 	if st.Phase != diagv1alpha1.PhasePending {
 		return ctrl.Result{}, nil
 	}
+	defer s.metrics.timed(metrics.PhaseResolve, time.Now())
 	if !r.pluginValid(s) {
 		return ctrl.Result{}, nil
 	}
@@ -359,6 +363,7 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	if st.Phase != diagv1alpha1.PhaseDiagnosing {
 		return ctrl.Result{}, nil
 	}
+	defer s.metrics.timed(metrics.PhaseDiagnose, time.Now())
 	q, err := r.resolve(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, r.failResolve(s, err)

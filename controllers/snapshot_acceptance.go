@@ -149,6 +149,7 @@ func (r *NetworkDiagnosisReconciler) decode(ctx context.Context, s *scope, node 
 		s.nodeSnapshots = map[string]*netstack.NodeSnapshot{}
 	}
 	s.nodeSnapshots[node] = snap
+	s.metrics.snapshot(node, chunks.accepted)
 	state.Complete = true
 	return state, nil
 }

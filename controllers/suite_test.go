@@ -125,6 +125,7 @@ func startManager() func() {
 		Namespace:      controllerNamespace,
 		CollectorImage: collectorImage,
 		Clock:          fakeClock,
+		Metrics:        suiteMetrics,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	done := make(chan struct{})
