@@ -205,12 +205,12 @@ func TestCollectorFailureReason(t *testing.T) {
 		status diagv1alpha1.CollectorStatus
 		want   string
 	}{
-		"pod failed": {collectorStatus("n1", "p", pod(corev1.PodFailed), snapshotState{}), diagv1alpha1.ReasonCollectorFailed},
+		"pod failed":                    {collectorStatus("n1", "p", pod(corev1.PodFailed), snapshotState{}), diagv1alpha1.ReasonCollectorFailed},
 		"pod exited without a snapshot": {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{}), diagv1alpha1.ReasonCollectorFailed},
-		"snapshot unreadable": {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: errors.New("bad gzip")}), diagv1alpha1.ReasonSnapshotInvalid},
-		"snapshot over a limit": {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: &transport.LimitError{What: "decoded size", Max: "1 B"}}), diagv1alpha1.ReasonSnapshotInvalid},
-		"pending past the deadline": {giveUp(collectorStatus("n1", "p", pod(corev1.PodPending), snapshotState{}), time.Minute), diagv1alpha1.ReasonTimeout},
-		"running past the deadline": {giveUp(collectorStatus("n1", "p", pod(corev1.PodRunning), snapshotState{}), time.Minute), diagv1alpha1.ReasonTimeout},
+		"snapshot unreadable":           {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: errors.New("bad gzip")}), diagv1alpha1.ReasonSnapshotInvalid},
+		"snapshot over a limit":         {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: &transport.LimitError{What: "decoded size", Max: "1 B"}}), diagv1alpha1.ReasonSnapshotInvalid},
+		"pending past the deadline":     {giveUp(collectorStatus("n1", "p", pod(corev1.PodPending), snapshotState{}), time.Minute), diagv1alpha1.ReasonTimeout},
+		"running past the deadline":     {giveUp(collectorStatus("n1", "p", pod(corev1.PodRunning), snapshotState{}), time.Minute), diagv1alpha1.ReasonTimeout},
 	} {
 		if tc.status.Phase != diagv1alpha1.CollectorFailed {
 			t.Fatalf("%s: the case is not a failure: %+v", name, tc.status)
