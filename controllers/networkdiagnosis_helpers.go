@@ -37,6 +37,10 @@ const (
 	// only creating ConfigMaps in the controller's namespace.
 	CollectorServiceAccount = "netdiag-collector"
 
+	// DefaultCollectorPriorityClass is the PriorityClass config/manager ships for collector
+	// pods, below every workload's.
+	DefaultCollectorPriorityClass = "netdiag-collector"
+
 	// collectorContainer is the name of the collector pod's only container.
 	collectorContainer = "collect"
 
@@ -91,6 +95,10 @@ func dnsPart(s string, n int) string {
 type collectorConfig struct {
 	Image     string
 	Namespace string
+	// PriorityClassName is the collectors' PriorityClass; none when empty.
+	PriorityClassName string
+	// TolerateControlPlane adds the control-plane role's taint to what collectors tolerate.
+	TolerateControlPlane bool
 }
 
 // collectorPod builds the pod that collects node's state for nd. pods are the pods on that
@@ -140,8 +148,9 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 			TerminationGracePeriodSeconds: ptr.To[int64](5),
 			ServiceAccountName:            CollectorServiceAccount,
 			AutomountServiceAccountToken:  ptr.To(true),
-			// A node whose taints keep ordinary pods away is often the very node to look at.
-			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			// Below every workload: under pressure a collector is the first to go.
+			PriorityClassName: cfg.PriorityClassName,
+			Tolerations:       collectorTolerations(cfg.TolerateControlPlane),
 			Containers: []corev1.Container{{
 				Name:            collectorContainer,
 				Image:           cfg.Image,

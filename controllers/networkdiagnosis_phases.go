@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
@@ -130,6 +131,16 @@ func (r *NetworkDiagnosisReconciler) reconcileResolve(ctx context.Context, s *sc
 		fmt.Sprintf("From %s to %s", q.Source, q.Destination))
 
 	nodes := plan.Nodes()
+	if refused, err := r.controlPlaneRefused(ctx, nodes); err != nil || refused != "" {
+		if refused != "" {
+			s.fail(diagv1alpha1.ConditionAdmitted, diagv1alpha1.ReasonControlPlaneNode, fmt.Sprintf(
+				"The path crosses control-plane node %s, where collectors run only when the manager runs with --%s", refused, FlagTolerateControlPlane))
+		}
+		return ctrl.Result{}, err
+	}
+	if wait, err := r.admit(ctx, s, nodes); err != nil || wait > 0 || st.Phase != diagv1alpha1.PhasePending {
+		return ctrl.Result{RequeueAfter: wait}, err
+	}
 	st.Collectors = make([]diagv1alpha1.CollectorStatus, 0, len(nodes))
 	for _, node := range nodes {
 		st.Collectors = append(st.Collectors, diagv1alpha1.CollectorStatus{
@@ -232,6 +243,11 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 				"node", c.Node, "chunks", len(live[c.Node]), "complete", state.Complete)
 		}
 		next := collectorStatus(c.Node, c.Pod, pod, state)
+		if !final(next) {
+			if next, err = r.checkNode(ctx, next); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if pod == nil && !final(next) {
 			missing = append(missing, c.Node)
 		}
@@ -266,10 +282,7 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 		}
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
-	reason := diagv1alpha1.ReasonCollectorFailed
-	if gaveUp {
-		reason = diagv1alpha1.ReasonTimeout
-	}
+	reason := failureReason(st.Collectors, gaveUp)
 	switch {
 	case len(o.Failed) == 0:
 		s.setCondition(diagv1alpha1.ConditionCollected, metav1.ConditionTrue, diagv1alpha1.ReasonCollected,
@@ -341,7 +354,7 @@ func (r *NetworkDiagnosisReconciler) createCollectors(ctx context.Context, s *sc
 	if err != nil {
 		return err
 	}
-	cfg := collectorConfig{Image: r.CollectorImage, Namespace: r.Namespace}
+	cfg := collectorConfig{Image: r.CollectorImage, Namespace: r.Namespace, PriorityClassName: r.CollectorPriorityClass, TolerateControlPlane: r.TolerateControlPlane}
 	// The pod must not outlive the diagnosis it works for.
 	activeDeadline := max(int64(math.Ceil(left.Seconds())), 1)
 	errs := make([]error, len(nodes))
@@ -454,6 +467,11 @@ func (r *NetworkDiagnosisReconciler) reconcileFinished(ctx context.Context, s *s
 	}
 	if err := r.deleteChildren(ctx, r.Client, nd, -1); err != nil {
 		return ctrl.Result{}, err
+	}
+	if controllerutil.ContainsFinalizer(nd, Finalizer) {
+		if gone, err := r.releaseFinalizer(ctx, nd); err != nil || !gone {
+			return ctrl.Result{RequeueAfter: requeueSoon}, err
+		}
 	}
 	ok, expired, left := ttlLeft(nd.Status, nd.Spec.TTLSecondsAfterFinished, s.now)
 	switch {

@@ -90,6 +90,7 @@ func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMo
 	Expect(err).NotTo(HaveOccurred(), "install the NetworkDiagnosis CRD")
 	e.create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}})
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_rbac.yaml"))
+	e.applyFile(ctx, filepath.Join(repoRoot, "config", "manager", "priorityclass.yaml"))
 	e.declarePlugin(ctx)
 	e.deployShop(ctx)
 	e.startManager()
@@ -146,6 +147,9 @@ func (e *env) startManager() {
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
 		"--max-concurrent-reconciles", "8",
+		// The figures start 50 diagnoses at once in one namespace; the cluster-wide caps
+		// (50 in flight, 100 collector pods) still hold.
+		"--max-diagnoses-per-namespace", "0",
 		"-v", "1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
