@@ -1,17 +1,21 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -66,6 +70,39 @@ var _ = Describe("NetworkDiagnosis load and lifecycle", func() {
 	toDB := func(ctx SpecContext, name, namespace string) *diagv1alpha1.NetworkDiagnosis {
 		return createDiagnosis(ctx, MakeDiagnosis(name, namespace).FromPod("web").ToService("db", 5432))
 	}
+
+	It("simulates the plugin of the system namespaces' DaemonSets, whatever a tenant's DaemonSet is named", func(ctx SpecContext) {
+		tenant := newNamespace(ctx)
+		err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-flannel"}})
+		Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
+		for _, ds := range []*appsv1.DaemonSet{
+			daemonSet(tenant, "canal-lookalike", "docker.io/calico/node:v3.29.0", "quay.io/coreos/flannel:v0.15.1"),
+			daemonSet("kube-flannel", "kube-flannel-ds", "ghcr.io/flannel-io/flannel:v0.27.4"),
+		} {
+			Expect(k8sClient.Create(ctx, ds)).To(Succeed())
+			DeferCleanup(func(ctx SpecContext) { Expect(k8sClient.Delete(ctx, ds)).To(Succeed()) })
+		}
+		nd := toDB1(ctx, "detected", ns)
+		pods := waitForCollectors(ctx, nd, node1)
+		collect(ctx, pods[node1], node1IP)
+		got := waitForPhase(ctx, nd, diagv1alpha1.PhaseSucceeded)
+		cond := meta.FindStatusCondition(got.Status.Conditions, diagv1alpha1.ConditionDiagnosed)
+		Expect(cond.Message).To(Equal("Network plugin flannel"), "canal, which a tenant's DaemonSet mimics, would not be simulated")
+
+		By("the controller's cache holding no tenant's DaemonSet")
+		opts := CacheOptions(controllerNamespace)
+		opts.Scheme = scheme
+		c, err := cache.New(cfg, opts)
+		Expect(err).NotTo(HaveOccurred())
+		cacheCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() { _ = c.Start(cacheCtx) }()
+		Expect(c.WaitForCacheSync(ctx)).To(BeTrue())
+		dss := &appsv1.DaemonSetList{}
+		Expect(c.List(ctx, dss)).To(Succeed())
+		Expect(dss.Items).To(ContainElement(HaveField("Name", "kube-flannel-ds")))
+		Expect(dss.Items).NotTo(ContainElement(HaveField("Namespace", tenant)))
+	})
 
 	It("holds a diagnosis over a namespace's or the cluster's cap in Pending, saying which and how many wait ahead, and starts it when one finishes", func(ctx SpecContext) {
 		restart(func(r *NetworkDiagnosisReconciler) { r.Caps = &LoadCaps{PerNamespace: 2, InFlight: 3} })
@@ -231,6 +268,22 @@ var _ = Describe("NetworkDiagnosis load and lifecycle", func() {
 })
 
 var crdKind = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
+
+// daemonSet is a DaemonSet of one container per image, labelled as its project labels it.
+func daemonSet(namespace, name string, images ...string) *appsv1.DaemonSet {
+	labels := map[string]string{"k8s-app": name}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}},
+		},
+	}
+	for i, img := range images {
+		ds.Spec.Template.Spec.Containers = append(ds.Spec.Template.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: img})
+	}
+	return ds
+}
 
 // waitToStart waits until nd waits in phase Pending with its Admitted condition False for
 // reason, the message holding every one of words.
