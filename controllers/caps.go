@@ -246,8 +246,8 @@ func (a *admitter) admit(ctx context.Context, c client.Reader, nd *diagv1alpha1.
 	return d, nil
 }
 
-// waitingDiagnoses maps a diagnosis that left the flight (finished, or deleted) to the
-// oldest diagnoses waiting for room, which may start now.
+// waitingDiagnoses maps a diagnosis that freed room (it finished, was deleted, or has
+// fewer collectors at work) to the oldest diagnoses waiting for it, which may start now.
 func (r *NetworkDiagnosisReconciler) waitingDiagnoses(ctx context.Context, _ client.Object) []reconcile.Request {
 	list := &diagv1alpha1.NetworkDiagnosisList{}
 	if err := r.List(ctx, list, client.MatchingFields{loadIndex: loadWaiting}); err != nil {
@@ -259,15 +259,26 @@ func (r *NetworkDiagnosisReconciler) waitingDiagnoses(ctx context.Context, _ cli
 	return requestsFor(items[:min(len(items), wakeBatch)])
 }
 
-// leftFlight lets through a diagnosis that stops weighing on the caps: one whose phase
-// left Collecting or Diagnosing, and any deletion.
-func leftFlight() predicate.Predicate {
-	running := func(o client.Object) bool { return slices.Contains(loadKey(o), loadRunning) }
+// freedRoom lets through a diagnosis that weighs less on the caps than before: one whose
+// phase left Collecting or Diagnosing, one with fewer collectors at work, and any deletion.
+func freedRoom() predicate.Predicate {
+	weight := func(o client.Object) (running bool, pods int) {
+		nd, ok := o.(*diagv1alpha1.NetworkDiagnosis)
+		if !ok {
+			return false, 0
+		}
+		l := loadOf(nd)
+		return l.running, l.pods
+	}
 	return predicate.Funcs{
 		CreateFunc:  func(event.CreateEvent) bool { return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 		DeleteFunc:  func(event.DeleteEvent) bool { return true },
-		UpdateFunc:  func(e event.UpdateEvent) bool { return running(e.ObjectOld) && !running(e.ObjectNew) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			wasRunning, hadPods := weight(e.ObjectOld)
+			running, pods := weight(e.ObjectNew)
+			return wasRunning && (!running || pods < hadPods)
+		},
 	}
 }
 

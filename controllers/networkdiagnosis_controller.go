@@ -270,7 +270,7 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.diagnosisOf), builder.WithPredicates(inNamespace)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.diagnosisOf), builder.WithPredicates(inNamespace)).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.diagnosesCollectingOn), builder.WithPredicates(nodeHealthChanged())).
-		Watches(&diagv1alpha1.NetworkDiagnosis{}, handler.EnqueueRequestsFromMapFunc(r.waitingDiagnoses), builder.WithPredicates(leftFlight())).
+		Watches(&diagv1alpha1.NetworkDiagnosis{}, handler.EnqueueRequestsFromMapFunc(r.waitingDiagnoses), builder.WithPredicates(freedRoom())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
