@@ -135,8 +135,12 @@ func (r *NetworkDiagnosisReconciler) reconcileResolve(ctx context.Context, s *sc
 		}
 		return ctrl.Result{}, err
 	}
-	if wait, err := r.admit(ctx, s, nodes); err != nil || wait > 0 || st.Phase != diagv1alpha1.PhasePending {
-		return ctrl.Result{RequeueAfter: wait}, err
+	wait, err := r.admit(ctx, s, nodes)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if wait > 0 || st.Phase != diagv1alpha1.PhasePending {
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	st.Collectors = make([]diagv1alpha1.CollectorStatus, 0, len(nodes))
 	for _, node := range nodes {
@@ -417,8 +421,12 @@ func (r *NetworkDiagnosisReconciler) reconcileFinished(ctx context.Context, s *s
 		return ctrl.Result{}, err
 	}
 	if controllerutil.ContainsFinalizer(nd, Finalizer) {
-		if gone, err := r.releaseFinalizer(ctx, nd); err != nil || !gone {
-			return ctrl.Result{RequeueAfter: requeueSoon}, err
+		gone, err := r.releaseFinalizer(ctx, nd)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !gone {
+			return ctrl.Result{RequeueAfter: requeueSoon}, nil
 		}
 	}
 	ok, expired, left := ttlLeft(nd.Status, nd.Spec.TTLSecondsAfterFinished, s.now)
