@@ -21,8 +21,10 @@ import (
 )
 
 const (
-	// Finalizer keeps a NetworkDiagnosis until its collector pods and snapshots, which live
-	// in the controller's namespace where owner references cannot reach, are deleted.
+	// Finalizer is what earlier versions kept a NetworkDiagnosis with until its children
+	// were deleted. It is added no more: a diagnosis must go with its CRD even when no
+	// controller runs, and the orphan collectors delete its children. The controller removes
+	// it from a finished diagnosis once the children are gone.
 	Finalizer = "diagnosis.netdiag.dev/cleanup"
 
 	// LabelGeneration holds the spec generation a collector pod works for, so that a rerun
