@@ -142,6 +142,13 @@ var _ = Describe("NetworkDiagnosis load and lifecycle", func() {
 		waitToStart(ctx, d, diagv1alpha1.ReasonNamespaceCapReached, "0 wait ahead")
 		waitToStart(ctx, f, diagv1alpha1.ReasonInFlightCapReached, "0 wait ahead")
 		Eventually(func(g Gomega) []string { return eventReasons(ctx, g, c) }).Should(ContainElement(diagv1alpha1.ReasonNamespaceCapReached))
+
+		By("one waiting past its timeout")
+		late := createDiagnosis(ctx, MakeDiagnosis("late", ns).FromPod("web").ToPod("db-1", 5432).Timeout(metav1.Duration{Duration: 10 * time.Second}))
+		waitToStart(ctx, late, diagv1alpha1.ReasonNamespaceCapReached, "1 waits ahead")
+		fakeClock.Step(11 * time.Second)
+		poke(ctx, late)
+		waitToFail(ctx, late, diagv1alpha1.ConditionAdmitted, diagv1alpha1.ReasonTimeout, "Did not start within 10s", "--max-diagnoses-per-namespace=2")
 	})
 
 	It("holds a diagnosis whose collectors would pass the pod cap, and fails one that needs more than the cap", func(ctx SpecContext) {
