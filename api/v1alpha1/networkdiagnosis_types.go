@@ -134,8 +134,9 @@ type NetworkDiagnosisSpec struct {
 	// +kubebuilder:validation:Maximum=31536000
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 
-	// networkPlugin is the CNI plugin whose data plane the engine simulates; auto detects it
-	// from the DaemonSets in the cluster.
+	// networkPlugin is the CNI plugin whose data plane the engine simulates; auto takes the
+	// one the manager's --network-plugin names, or detects it from the nodes and the
+	// DaemonSets of the system namespaces (never a tenant's).
 	// +optional
 	// +kubebuilder:default=auto
 	// +kubebuilder:validation:MaxLength=63
