@@ -42,6 +42,18 @@ func (r *NetworkDiagnosisReconciler) createCollectors(ctx context.Context, s *sc
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		// Retried, with backoff, until the timeout; meanwhile the status says why the pod
+		// is missing (a PriorityClass or quota the namespace lacks), not only the log.
+		for i, node := range nodes {
+			if errs[i] == nil {
+				continue
+			}
+			for j := range s.nd.Status.Collectors {
+				if c := &s.nd.Status.Collectors[j]; c.Node == node {
+					c.Message = truncate("Collector pod cannot be created: "+errs[i].Error(), maxMessage)
+				}
+			}
+		}
 		return err
 	}
 	logf.FromContext(ctx).V(1).Info("Created collector Pods", "nodes", nodes)

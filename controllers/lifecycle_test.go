@@ -190,6 +190,16 @@ var _ = Describe("NetworkDiagnosis load and lifecycle", func() {
 			Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}))
 	})
 
+	It("says in the collector's status why its pod cannot be created, here a PriorityClass the cluster lacks", func(ctx SpecContext) {
+		restart(func(r *NetworkDiagnosisReconciler) { r.CollectorPriorityClass = "no-such-class" })
+		nd := toDB1(ctx, "no-class", ns)
+		Eventually(func(g Gomega) {
+			g.Expect(getDiagnosis(ctx, g, nd).Status.Collectors).To(ConsistOf(And(
+				HaveField("Phase", diagv1alpha1.CollectorPending),
+				HaveField("Message", And(HavePrefix("Collector pod cannot be created: "), ContainSubstring("no-such-class"))))))
+		}).Should(Succeed())
+	})
+
 	It("gives a node up at once when it is NotReady or deleted, instead of waiting for the timeout", func(ctx SpecContext) {
 		nd := toDB(ctx, "not-ready", ns)
 		pods := waitForCollectors(ctx, nd, node1, node2)
