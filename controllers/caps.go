@@ -91,8 +91,16 @@ type admission struct {
 	admit bool
 	// never is set when it cannot start however long it waits.
 	never bool
-	// reason and message say which cap holds it back.
-	reason, message string
+	// reason and why say which cap holds it back.
+	reason, why string
+}
+
+// message is the Admitted condition's message while the diagnosis waits.
+func (a admission) message() string {
+	if a.admit || a.never {
+		return upperFirst(a.why)
+	}
+	return "Waiting to start: " + a.why
 }
 
 // admit decides whether self may start among others, first come first served: every
@@ -100,8 +108,8 @@ type admission struct {
 // holds it back anyway.
 func admit(caps LoadCaps, self load, others []load) admission {
 	if caps.CollectorPods > 0 && self.pods > caps.CollectorPods {
-		return admission{never: true, reason: diagv1alpha1.ReasonCollectorPodCapReached, message: fmt.Sprintf(
-			"The path needs %d collector pods, more than --%s=%d allows at once", self.pods, FlagMaxCollectorPods, caps.CollectorPods)}
+		return admission{never: true, reason: diagv1alpha1.ReasonCollectorPodCapReached, why: fmt.Sprintf(
+			"the path needs %d collector pods, more than --%s=%d allows at once", self.pods, FlagMaxCollectorPods, caps.CollectorPods)}
 	}
 	nsRunning := map[string]int{}
 	running, pods := 0, 0
@@ -128,19 +136,19 @@ func admit(caps LoadCaps, self load, others []load) admission {
 	}
 	switch {
 	case caps.PerNamespace > 0 && nsRunning[self.namespace]+nsAhead[self.namespace] >= caps.PerNamespace:
-		return admission{reason: diagv1alpha1.ReasonNamespaceCapReached, message: fmt.Sprintf(
-			"Waiting to start: %d diagnoses of namespace %s are in flight, as many as --%s=%d allows; %s ahead of this one",
+		return admission{reason: diagv1alpha1.ReasonNamespaceCapReached, why: fmt.Sprintf(
+			"%d diagnoses of namespace %s are in flight (--%s=%d) and %s ahead of this one",
 			nsRunning[self.namespace], self.namespace, FlagMaxPerNamespace, caps.PerNamespace, waitAhead(nsAhead[self.namespace]))}
 	case caps.InFlight > 0 && running+ahead >= caps.InFlight:
-		return admission{reason: diagv1alpha1.ReasonInFlightCapReached, message: fmt.Sprintf(
-			"Waiting to start: %d diagnoses are in flight in the cluster, as many as --%s=%d allows; %s ahead of this one",
+		return admission{reason: diagv1alpha1.ReasonInFlightCapReached, why: fmt.Sprintf(
+			"%d diagnoses are in flight in the cluster (--%s=%d) and %s ahead of this one",
 			running, FlagMaxInFlight, caps.InFlight, waitAhead(ahead))}
 	case caps.CollectorPods > 0 && pods+aheadPods+self.pods > caps.CollectorPods:
-		return admission{reason: diagv1alpha1.ReasonCollectorPodCapReached, message: fmt.Sprintf(
-			"Waiting to start: %d collector pods are at work and this diagnosis needs %d more, beyond --%s=%d; %s ahead of this one",
+		return admission{reason: diagv1alpha1.ReasonCollectorPodCapReached, why: fmt.Sprintf(
+			"%d collector pods are at work and this diagnosis needs %d more (--%s=%d), and %s ahead of this one",
 			pods, self.pods, FlagMaxCollectorPods, caps.CollectorPods, waitAhead(ahead))}
 	}
-	return admission{admit: true, reason: diagv1alpha1.ReasonAdmitted, message: "Started within the load caps"}
+	return admission{admit: true, reason: diagv1alpha1.ReasonAdmitted, why: "started within the load caps"}
 }
 
 func waitAhead(n int) string {
@@ -295,20 +303,20 @@ func (r *NetworkDiagnosisReconciler) admit(ctx context.Context, s *scope, nodes 
 	expired, left := deadline(st.StartTime, limit, s.now)
 	switch {
 	case d.admit:
-		s.setCondition(diagv1alpha1.ConditionAdmitted, metav1.ConditionTrue, d.reason, d.message)
+		s.setCondition(diagv1alpha1.ConditionAdmitted, metav1.ConditionTrue, d.reason, d.message())
 		return 0, nil
 	case d.never:
-		s.fail(diagv1alpha1.ConditionAdmitted, d.reason, d.message)
+		s.fail(diagv1alpha1.ConditionAdmitted, d.reason, d.message())
 		return 0, nil
 	case expired:
-		s.fail(diagv1alpha1.ConditionAdmitted, diagv1alpha1.ReasonTimeout, fmt.Sprintf("Did not start within %s. %s", limit, d.message))
+		s.fail(diagv1alpha1.ConditionAdmitted, diagv1alpha1.ReasonTimeout, fmt.Sprintf("Did not start within %s: %s", limit, d.why))
 		return 0, nil
 	}
 	if prev := meta.FindStatusCondition(st.Conditions, diagv1alpha1.ConditionAdmitted); prev == nil || prev.Reason != d.reason {
-		s.event(corev1.EventTypeNormal, d.reason, d.message)
+		s.event(corev1.EventTypeNormal, d.reason, d.message())
 	}
-	s.setCondition(diagv1alpha1.ConditionAdmitted, metav1.ConditionFalse, d.reason, d.message)
-	s.setCondition(diagv1alpha1.ConditionReady, metav1.ConditionFalse, diagv1alpha1.ReasonInProgress, d.message)
+	s.setCondition(diagv1alpha1.ConditionAdmitted, metav1.ConditionFalse, d.reason, d.message())
+	s.setCondition(diagv1alpha1.ConditionReady, metav1.ConditionFalse, diagv1alpha1.ReasonInProgress, d.message())
 	// The collectors it will run are listed already: the caps count them for the
 	// diagnoses queued behind it.
 	st.Collectors = make([]diagv1alpha1.CollectorStatus, 0, len(nodes))

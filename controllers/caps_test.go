@@ -57,7 +57,7 @@ func TestAdmit(t *testing.T) {
 			message: []string{"1 waits ahead"}},
 		"more pods than the cap, ever": {caps: caps, self: at("c", "x", 5, false, 7),
 			want:    admission{never: true, reason: diagv1alpha1.ReasonCollectorPodCapReached},
-			message: []string{"needs 7 collector pods", "--max-collector-pods=6"}},
+			message: []string{"The path needs 7 collector pods", "--max-collector-pods=6"}},
 		"no caps": {caps: LoadCaps{}, self: at("a", "x", 5, false, 500),
 			others: []load{at("a", "r1", 0, true, 100), at("a", "r2", 0, true, 100), at("a", "older", 1, false, 100)},
 			want:   admission{admit: true, reason: diagv1alpha1.ReasonAdmitted}},
@@ -73,8 +73,8 @@ func TestAdmit(t *testing.T) {
 				t.Fatalf("admit() = %+v, want admit=%v never=%v reason=%s", got, tc.want.admit, tc.want.never, tc.want.reason)
 			}
 			for _, w := range tc.message {
-				if !strings.Contains(got.message, w) {
-					t.Errorf("message %q lacks %q", got.message, w)
+				if !strings.Contains(got.message(), w) {
+					t.Errorf("message %q lacks %q", got.message(), w)
 				}
 			}
 		})
