@@ -15,6 +15,6 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables nftables ipset conntrack iproute2 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /out/netdiag /usr/local/bin/netdiag
-# The collector runs as root (privileged, host network); the manager's Deployment sets a
-# non-root user.
+# The collector runs as root with four capabilities (host network); the manager's Deployment
+# sets a non-root user.
 ENTRYPOINT ["netdiag"]

@@ -20,7 +20,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/controllers"
@@ -32,7 +31,7 @@ import (
 type managerOptions struct {
 	collectorImage string
 	namespace      string
-	metricsAddr    string
+	metrics        metricsOptions
 	probeAddr      string
 	leaderElect    bool
 	kubeconfig     string
@@ -104,7 +103,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	f := cmd.Flags()
 	f.StringVar(&o.collectorImage, "collector-image", "", "image of the collector pods (default: the image of this pod's manager container, found through $POD_NAME)")
 	f.StringVar(&o.namespace, "namespace", o.namespace, "namespace of the controller, its collector pods and their snapshots (default $POD_NAMESPACE)")
-	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", `address the metrics endpoint binds to; "0" disables it`)
+	o.metrics.bindFlags(f)
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas acts")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
@@ -144,15 +143,21 @@ func runManager(ctx context.Context, o managerOptions) error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(diagv1alpha1.AddToScheme(scheme))
 	if o.collectorImage == "" {
-		if o.collectorImage, err = ownImage(ctx, cfg, scheme, o.namespace, os.Getenv("POD_NAME")); err != nil {
+		var pinned bool
+		if o.collectorImage, pinned, err = ownImage(ctx, cfg, scheme, o.namespace, os.Getenv("POD_NAME")); err != nil {
 			return err
+		}
+		if pinned {
+			log.Info("Collector image pinned by digest from this manager's Pod", "image", o.collectorImage)
+		} else {
+			log.Info("Collector image named by tag: this manager's Pod status shows no image digest", "image", o.collectorImage)
 		}
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(o.namespace, o.plugins.SystemNamespaces()...),
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                 o.metrics.serverOptions(),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "netdiag.diagnosis.netdiag.dev",
@@ -189,25 +194,58 @@ func runManager(ctx context.Context, o managerOptions) error {
 }
 
 // ownImage is the image of the manager container of the pod this process runs in: the
-// collector pods run the same image, so that a deployment names it once.
-func ownImage(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, namespace, podName string) (string, error) {
+// collector pods run the same image, so that a deployment names it once. pinned says the
+// image is named by the digest the node pulled, not by a tag that may move.
+func ownImage(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, namespace, podName string) (image string, pinned bool, err error) {
 	if podName == "" {
-		return "", errors.New("--collector-image is required outside a pod (or set POD_NAME)")
+		return "", false, errors.New("--collector-image is required outside a pod (or set POD_NAME)")
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return "", fmt.Errorf("create client: %w", err)
+		return "", false, fmt.Errorf("create client: %w", err)
 	}
 	pod := &corev1.Pod{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: podName}, pod); err != nil {
-		return "", fmt.Errorf("read this manager's Pod %s/%s for its image (or set --collector-image): %w", namespace, podName, err)
+		return "", false, fmt.Errorf("read this manager's Pod %s/%s for its image (or set --collector-image): %w", namespace, podName, err)
 	}
+	image, pinned = podImage(pod, managerContainer)
+	return image, pinned, nil
+}
+
+// managerContainer is the name of the manager's container in its Deployment.
+const managerContainer = "manager"
+
+// podImage is the image a pod's container runs: the repository and digest the runtime
+// reports in its status (repo@sha256:...) when it reports one, so that every collector
+// runs the very bytes the manager runs even if the tag moves; the spec's image otherwise
+// (a runtime that reports only a local image ID, or a container not started yet). The
+// container named name, else the first.
+func podImage(pod *corev1.Pod, name string) (image string, pinned bool) {
+	if len(pod.Spec.Containers) == 0 {
+		return "", false
+	}
+	spec := pod.Spec.Containers[0]
 	for _, ctr := range pod.Spec.Containers {
-		if ctr.Name == "manager" {
-			return ctr.Image, nil
+		if ctr.Name == name {
+			spec = ctr
+			break
 		}
 	}
-	return pod.Spec.Containers[0].Image, nil
+	if strings.Contains(spec.Image, "@sha256:") {
+		return spec.Image, true
+	}
+	for _, st := range pod.Status.ContainerStatuses {
+		if st.Name != spec.Name {
+			continue
+		}
+		// Docker's shim prefixed the digest with its own scheme.
+		id := strings.TrimPrefix(st.ImageID, "docker-pullable://")
+		repo, digest, ok := strings.Cut(id, "@sha256:")
+		if ok && repo != "" && !strings.Contains(repo, "://") && len(digest) == 64 {
+			return id, true
+		}
+	}
+	return spec.Image, false
 }
 
 // restConfig reads the kubeconfig named by the flag, or finds one the usual way.

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -25,28 +26,7 @@ import (
 // it (a kubeconfig, a namespace, POD_NAME and no --collector-image) against a real API
 // server, and checks that a diagnosis gets a collector pod running the manager's image.
 func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join("bin", "k8s", "current")
-	}
-	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-		t.Skipf("no kube-apiserver in %s: run `make test` or hack/build-controlplane.sh", assets)
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:       []string{filepath.Join("config", "crd", "bases")},
-		ErrorIfCRDPathMissing:   true,
-		BinaryAssetsDirectory:   assets,
-		ControlPlaneStopTimeout: time.Minute,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
+	env, cfg := startEnvtest(t, filepath.Join("config", "crd", "bases"))
 	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +72,7 @@ func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- runManager(ctx, managerOptions{
-			namespace: ns, kubeconfig: path, metricsAddr: "0", probeAddr: "127.0.0.1:0", concurrency: 1,
+			namespace: ns, kubeconfig: path, metrics: metricsOptions{bindAddress: "0"}, probeAddr: "127.0.0.1:0", concurrency: 1,
 		})
 	}()
 
@@ -132,6 +112,35 @@ func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
 	}
 }
 
+// startEnvtest starts a real API server (and etcd) with the CRDs in crdDirs, stopped when
+// the test ends; it skips the test where the binaries are missing.
+func startEnvtest(t *testing.T, crdDirs ...string) (*envtest.Environment, *rest.Config) {
+	t.Helper()
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join("bin", "k8s", "current")
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		t.Skipf("no kube-apiserver in %s: run `make test` or hack/build-controlplane.sh", assets)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:       crdDirs,
+		ErrorIfCRDPathMissing:   len(crdDirs) > 0,
+		BinaryAssetsDirectory:   assets,
+		ControlPlaneStopTimeout: time.Minute,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return env, cfg
+}
+
 // TestManagerHelpListsPluginOptions checks that `netdiag manager --help` shows every
 // plugin's options: they are the cluster's defaults each diagnosis starts from.
 func TestManagerHelpListsPluginOptions(t *testing.T) {
@@ -153,5 +162,71 @@ func TestManagerHelpListsPluginOptions(t *testing.T) {
 	})
 	if n == 0 {
 		t.Fatal("no plugin has options")
+	}
+}
+
+// TestPodImage checks which image the collectors get from the manager's Pod: the digest
+// the node pulled when the runtime reports one, the spec's tag otherwise.
+func TestPodImage(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	pod := func(image string, statuses ...corev1.ContainerStatus) *corev1.Pod {
+		return &corev1.Pod{
+			Spec: corev1.PodSpec{Containers: []corev1.Container{
+				{Name: "sidecar", Image: "proxy:1"},
+				{Name: "manager", Image: image},
+			}},
+			Status: corev1.PodStatus{ContainerStatuses: statuses},
+		}
+	}
+	status := func(name, imageID string) corev1.ContainerStatus {
+		return corev1.ContainerStatus{Name: name, ImageID: imageID}
+	}
+	for name, tc := range map[string]struct {
+		pod        *corev1.Pod
+		want       string
+		wantPinned bool
+	}{
+		"digest from the status": {
+			pod:  pod("registry.example/netdiag:v9", status("sidecar", "registry.example/proxy@"+digest), status("manager", "registry.example/netdiag@"+digest)),
+			want: "registry.example/netdiag@" + digest, wantPinned: true,
+		},
+		"docker's scheme is dropped": {
+			pod:  pod("netdiag:v9", status("manager", "docker-pullable://docker.io/library/netdiag@"+digest)),
+			want: "docker.io/library/netdiag@" + digest, wantPinned: true,
+		},
+		"the spec names a digest already": {
+			pod:  pod("registry.example/netdiag@"+digest, status("manager", digest)),
+			want: "registry.example/netdiag@" + digest, wantPinned: true,
+		},
+		"only a local image ID: the tag": {
+			pod:  pod("netdiag:dev", status("manager", digest)),
+			want: "netdiag:dev",
+		},
+		"not started yet: the tag": {
+			pod:  pod("registry.example/netdiag:v9"),
+			want: "registry.example/netdiag:v9",
+		},
+		"another container's digest is not ours": {
+			pod:  pod("registry.example/netdiag:v9", status("sidecar", "registry.example/proxy@"+digest)),
+			want: "registry.example/netdiag:v9",
+		},
+		"a runtime's own scheme: the tag": {
+			pod:  pod("netdiag:test", status("manager", "ndlab://netdiag:test")),
+			want: "netdiag:test",
+		},
+		"no container named manager: the first": {
+			pod: &corev1.Pod{
+				Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "netdiag", Image: "netdiag:v9"}}},
+				Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{status("netdiag", "registry.example/netdiag@"+digest)}},
+			},
+			want: "registry.example/netdiag@" + digest, wantPinned: true,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, pinned := podImage(tc.pod, managerContainer)
+			if got != tc.want || pinned != tc.wantPinned {
+				t.Errorf("podImage = %q, pinned %v; want %q, pinned %v", got, pinned, tc.want, tc.wantPinned)
+			}
+		})
 	}
 }

@@ -186,7 +186,12 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 			c := pod.Spec.Containers[0]
 			Expect(c.Image).To(Equal(collectorImage))
 			Expect(c.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
-			Expect(c.SecurityContext.Privileged).To(HaveValue(BeTrue()))
+			// Not privileged: only the capabilities the collector was measured to need.
+			Expect(c.SecurityContext.Privileged).To(BeNil())
+			Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
+			Expect(c.SecurityContext.Capabilities.Add).To(ConsistOf(corev1.Capability("NET_ADMIN"), corev1.Capability("NET_RAW"),
+				corev1.Capability("SYS_ADMIN"), corev1.Capability("SYS_PTRACE")))
+			Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
 			Expect(c.Resources.Requests.Cpu().Cmp(resource.MustParse("50m"))).To(Equal(0))
 			Expect(c.Resources.Limits.Memory().Cmp(resource.MustParse("256Mi"))).To(Equal(0))
 			Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{

@@ -15,6 +15,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/collector"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/transport"
@@ -163,7 +164,7 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 					Name:      "NODE_NAME",
 					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}},
 				}},
-				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
+				SecurityContext: CollectorSecurityContext(),
 				Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{
 						corev1.ResourceCPU:    resource.MustParse("50m"),
@@ -190,22 +191,46 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 }
 
 // probeArgs are the collector flags that make the source's node send a real connection
-// attempt. A source outside the cluster (an ip) cannot be probed from.
+// attempt to the resolved destination's address, nil when none may be sent (probeRefusal).
 func probeArgs(q model.Question) []string {
-	var from string
-	switch q.Source.Type {
-	case model.EndpointPod:
-		from = "pod:" + q.Source.Namespace + "/" + q.Source.Name
-	case model.EndpointNode:
-		from = "node"
-	default:
+	if probeRefusal(q) != "" {
 		return nil
+	}
+	from := "node"
+	if q.Source.Type == model.EndpointPod {
+		from = "pod:" + q.Source.Namespace + "/" + q.Source.Name
 	}
 	args := []string{"--probe-from", from, "--probe-to", q.Destination.IP.String(), "--probe-protocol", string(q.Protocol)}
 	if q.Protocol != model.ICMP {
 		args = append(args, "--probe-port", strconv.Itoa(int(q.Port)))
 	}
 	return args
+}
+
+// probeRefusal says why no probe is sent for the question, or "". The probe goes only where
+// the diagnosis goes, the resolved destination, and never to an address the collector
+// refuses (collector.CheckProbeTarget): a pod or service that resolves to loopback or
+// link-local would otherwise point a privileged collector at its node or a metadata service.
+func probeRefusal(q model.Question) string {
+	if q.Source.Type != model.EndpointPod && q.Source.Type != model.EndpointNode {
+		return "a source outside the cluster cannot be probed from"
+	}
+	if err := collector.CheckProbeTarget(q.Destination.IP); err != nil {
+		return "the destination " + err.Error()
+	}
+	return ""
+}
+
+// probeResult is what the status says of the probe: why none was sent, or what the source's
+// collector observed (nil until it reported).
+func probeResult(q model.Question, src *netstack.NodeSnapshot) *diagv1alpha1.ProbeResult {
+	if why := probeRefusal(q); why != "" {
+		return &diagv1alpha1.ProbeResult{Inconclusive: true, Message: "probe not sent: " + why}
+	}
+	if src == nil || src.Probe == nil {
+		return nil
+	}
+	return &diagv1alpha1.ProbeResult{Reachable: src.Probe.Reachable, Inconclusive: src.Probe.Inconclusive, Message: truncate(src.Probe.Message, maxMessage)}
 }
 
 // endpointRefs turns the spec's source and destination into references the cluster

@@ -14,6 +14,7 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
 )
 
 func TestCollectorPodName(t *testing.T) {
@@ -62,11 +63,57 @@ func TestProbeArgs(t *testing.T) {
 		"from outside the cluster": {
 			q: model.Question{Source: model.Endpoint{Type: model.EndpointExternal, IP: netip.MustParseAddr("203.0.113.1")}, Destination: dst, Protocol: model.TCP, Port: 5432},
 		},
+		"to a pod whose address is loopback": {
+			q: model.Question{Source: model.Endpoint{Type: model.EndpointPod, Namespace: "shop", Name: "web"}, Protocol: model.TCP, Port: 2379,
+				Destination: model.Endpoint{Type: model.EndpointPod, Namespace: "shop", Name: "etcd-proxy", IP: netip.MustParseAddr("127.0.0.1")}},
+		},
+		"to a node whose address is link-local": {
+			q: model.Question{Source: model.Endpoint{Type: model.EndpointNode, Name: "n1"}, Protocol: model.ICMP,
+				Destination: model.Endpoint{Type: model.EndpointNode, Name: "n2", IP: netip.MustParseAddr("169.254.169.254")}},
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, probeArgs(tc.q)); diff != "" {
 				t.Errorf("probeArgs() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestProbeResult(t *testing.T) {
+	web := model.Endpoint{Type: model.EndpointPod, Namespace: "shop", Name: "web", Node: "n1"}
+	to := func(ip string) model.Question {
+		return model.Question{Source: web, Destination: model.Endpoint{Type: model.EndpointService, Namespace: "shop", Name: "db", IP: netip.MustParseAddr(ip)}, Protocol: model.TCP, Port: 5432}
+	}
+	observed := &netstack.NodeSnapshot{Node: "n1", Probe: &netstack.ProbeResult{Reachable: true, Message: "TCP connection to 10.96.0.10:5432 established"}}
+	cases := map[string]struct {
+		q    model.Question
+		src  *netstack.NodeSnapshot
+		want *diagv1alpha1.ProbeResult
+	}{
+		"what the source's collector observed": {
+			q: to("10.96.0.10"), src: observed,
+			want: &diagv1alpha1.ProbeResult{Reachable: true, Message: "TCP connection to 10.96.0.10:5432 established"},
+		},
+		"nothing before the source's collector reported": {q: to("10.96.0.10")},
+		"a destination that resolved to loopback, whatever a snapshot says": {
+			q: to("127.0.0.1"), src: observed,
+			want: &diagv1alpha1.ProbeResult{Inconclusive: true, Message: "probe not sent: the destination 127.0.0.1 is a loopback address, which a probe never targets"},
+		},
+		"a destination that resolved to the metadata service": {
+			q:    to("169.254.169.254"),
+			want: &diagv1alpha1.ProbeResult{Inconclusive: true, Message: "probe not sent: the destination 169.254.169.254 is a link-local address, which a probe never targets"},
+		},
+		"a source outside the cluster": {
+			q:    model.Question{Source: model.Endpoint{Type: model.EndpointExternal, IP: netip.MustParseAddr("203.0.113.1")}, Destination: to("10.96.0.10").Destination, Protocol: model.TCP, Port: 5432},
+			want: &diagv1alpha1.ProbeResult{Inconclusive: true, Message: "probe not sent: a source outside the cluster cannot be probed from"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, probeResult(tc.q, tc.src)); diff != "" {
+				t.Errorf("probeResult() (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -352,9 +352,7 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	}
 	applyResult(st, res, outcome(st.Collectors).Failed)
 	if nd.Spec.Probe {
-		if src := nodes[q.Source.Node]; src != nil && src.Probe != nil {
-			st.Probe = &diagv1alpha1.ProbeResult{Reachable: src.Probe.Reachable, Inconclusive: src.Probe.Inconclusive, Message: truncate(src.Probe.Message, maxMessage)}
-		}
+		st.Probe = probeResult(q, nodes[q.Source.Node])
 	}
 	st.CompletionTime = ptrTime(s.now)
 	s.setCondition(diagv1alpha1.ConditionDiagnosed, metav1.ConditionTrue, diagv1alpha1.ReasonDiagnosed, "Network plugin "+orDefault(res.NetworkPlugin, "unknown"))

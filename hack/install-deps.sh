@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian or Ubuntu machine (CI runs as root): the
 # kernel tools the collector and the lab drive (procps for the sysctl the end-to-end faults
-# use), and the binaries envtest and the lab run, built from the Go module proxy: the control
-# plane (about 8 minutes on 2 cores, once), the CNI plugins and flanneld.
+# use, util-linux for the setpriv that runs a lab pod's command with only its capabilities),
+# and the binaries envtest and the lab run, built from the Go module proxy: the control plane
+# (about 8 minutes on 2 cores, once), the CNI plugins and flanneld.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PACKAGES=(iptables nftables ipset conntrack iproute2 procps ca-certificates git make)
+PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make)
 
 SUDO=""
 if [[ ${EUID} -ne 0 ]]; then

@@ -56,42 +56,52 @@ type ServiceReference struct {
 // Source is where the diagnosed traffic starts: exactly one of pod, node or ip.
 // +kubebuilder:validation:XValidation:rule="[has(self.pod), has(self.node), has(self.ip)].filter(x, x).size() == 1",message="source must name exactly one of pod, node or ip"
 type Source struct {
-	// pod sends the traffic from inside its network namespace.
+	// pod sends the traffic from inside its network namespace. Naming it needs get on
+	// that pod.
 	// +optional
 	Pod *PodReference `json:"pod,omitempty"`
 
-	// node sends the traffic from the node's own network namespace.
+	// node sends the traffic from the node's own network namespace. Naming a node needs
+	// the cluster-scoped create on networkdiagnoses/nodes.
 	// +optional
 	Node *NodeReference `json:"node,omitempty"`
 
 	// ip sends the traffic from an address outside the cluster, for example a client of a
-	// NodePort or LoadBalancer Service.
+	// NodePort or LoadBalancer Service. Loopback, unspecified, multicast, broadcast and
+	// link-local addresses are refused. Naming an ip needs the cluster-scoped create on
+	// networkdiagnoses/nodes.
 	// +optional
 	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="ip must be a valid IPv4 or IPv6 address"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast()",messageExpression="'ip ' + self + ' is ' + (ip(self).isLoopback() ? 'a loopback' : ip(self).isUnspecified() ? 'the unspecified' : ip(self).isLinkLocalUnicast() ? 'a link-local' : self == '255.255.255.255' ? 'the broadcast' : 'a multicast') + ' address: name a unicast address that traffic can be sent to'"
 	IP string `json:"ip,omitempty"`
 }
 
 // Destination is where the diagnosed traffic goes: exactly one of pod, node, service or ip.
 // +kubebuilder:validation:XValidation:rule="[has(self.pod), has(self.node), has(self.service), has(self.ip)].filter(x, x).size() == 1",message="destination must name exactly one of pod, node, service or ip"
 type Destination struct {
-	// pod receives the traffic.
+	// pod receives the traffic. Naming it needs get on that pod.
 	// +optional
 	Pod *PodReference `json:"pod,omitempty"`
 
-	// node receives the traffic in its own network namespace.
+	// node receives the traffic in its own network namespace. Naming a node needs the
+	// cluster-scoped create on networkdiagnoses/nodes.
 	// +optional
 	Node *NodeReference `json:"node,omitempty"`
 
 	// service receives the traffic on its cluster IP and is load-balanced to its endpoints.
+	// Naming it needs get on that service.
 	// +optional
 	Service *ServiceReference `json:"service,omitempty"`
 
 	// ip receives the traffic: a cluster IP, a pod or node address, or an address outside
-	// the cluster.
+	// the cluster. Loopback, unspecified, multicast, broadcast and link-local addresses (the
+	// node itself, a cloud's metadata service) are refused. Naming an ip needs the
+	// cluster-scoped create on networkdiagnoses/nodes.
 	// +optional
 	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="ip must be a valid IPv4 or IPv6 address"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast()",messageExpression="'ip ' + self + ' is ' + (ip(self).isLoopback() ? 'a loopback' : ip(self).isUnspecified() ? 'the unspecified' : ip(self).isLinkLocalUnicast() ? 'a link-local' : self == '255.255.255.255' ? 'the broadcast' : 'a multicast') + ' address: name a unicast address that traffic can be sent to'"
 	IP string `json:"ip,omitempty"`
 }
 
@@ -155,8 +165,11 @@ type NetworkDiagnosisSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 253)",message="option values are at most 253 characters"
 	NetworkPluginConfig map[string]string `json:"networkPluginConfig,omitempty"`
 
-	// probe also sends a real connection attempt from inside the source, bounded in time, and
-	// reports what was observed beside the simulated verdict.
+	// probe also sends a real connection attempt from inside the source to the resolved
+	// destination's address, bounded in time, and reports what was observed beside the
+	// simulated verdict. It needs create on networkdiagnoses/probe in the diagnosis's
+	// namespace. A destination that resolves to a loopback, unspecified, multicast,
+	// broadcast or link-local address is never probed.
 	// +optional
 	Probe bool `json:"probe,omitempty"`
 }

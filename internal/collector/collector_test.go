@@ -221,7 +221,8 @@ func TestCollectNodeAndPod(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("node sysctls (-want +got):\n%s", diff)
 		}
-		// Read in the pod's namespace, not the collector's: forwarding is off there.
+		// Read in the pod's namespace, not the collector's: forwarding is off there (the
+		// kernel's default, which newNetNS sets whatever the root namespace has).
 		if v := pod.Sysctls["ipv4/ip_forward"]; v != "0" {
 			t.Errorf("pod ipv4/ip_forward = %q, want 0", v)
 		}

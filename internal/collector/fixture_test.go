@@ -26,6 +26,16 @@ func newNetNS(tb testing.TB, role string) (name, path string) {
 	name = fmt.Sprintf("%s%d-%d-%s", nsPrefix, os.Getpid(), nsSeq.Add(1), role)
 	sh(tb, "ip", "netns", "add", name)
 	tb.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	// The kernel copies forwarding, rp_filter and the like from the root namespace: start
+	// from its own defaults, whatever this machine's are, so the tests see what they set.
+	// The values a Docker or Kubernetes host hands every new namespace are written first,
+	// so that every run shows the reset, not this machine, decides where the tests start.
+	nsExec(tb, name, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward; "+
+		"for c in all default lo; do for k in rp_filter arp_ignore route_localnet accept_local proxy_arp; do "+
+		"echo 1 > /proc/sys/net/ipv4/conf/$c/$k; done; done")
+	if err := netnsutil.ResetSysctls(netnsutil.Path(name)); err != nil {
+		tb.Fatal(err)
+	}
 	// IPv6 off keeps the link-local routes and addresses out of the expectations.
 	nsExec(tb, name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
 	ipn(tb, name, "link set lo up")
@@ -153,7 +163,8 @@ func makeNode(tb testing.TB) node {
 	}
 	sh(tb, "bridge", "-n", n.name, "fdb", "append", "00:00:00:00:00:00", "dev", "vxlan0", "dst", "192.168.231.3", "self", "permanent")
 	sh(tb, "bridge", "-n", n.name, "fdb", "add", "02:00:00:00:42:03", "dev", "vxlan0", "dst", "192.168.231.3", "self", "permanent")
-	nsExec(tb, n.name, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.veth-pod.proxy_arp=1", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.eth0.route_localnet=1", "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.all.arp_ignore=0")
+	nsExec(tb, n.name, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.veth-pod.proxy_arp=1", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.eth0.route_localnet=1", "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.all.arp_ignore=0",
+		"net.ipv4.ip_local_port_range=32768 60999")
 	nsExec(tb, n.name, "iptables", "-A", "FORWARD", "-s", podIP+"/32", "-p", "tcp", "--dport", "5432", "-j", "DROP")
 	nsExec(tb, n.name, "nft", "add table inet ndtest; add chain inet ndtest input { type filter hook input priority 0; }; add rule inet ndtest input tcp dport 22 drop")
 	nsExec(tb, n.name, "ipset", "create", "ndtest", "hash:ip")

@@ -27,6 +27,9 @@ const DefaultProbeTimeout = 3 * time.Second
 // the collector's own) and says what happened: a TCP connect, a UDP datagram (a reply, or the
 // ICMP port unreachable the kernel turns into ECONNREFUSED, decides) or an ICMP echo.
 func Probe(ctx context.Context, nsPath string, spec ProbeSpec) netstack.ProbeResult {
+	if err := CheckProbeTarget(spec.To); err != nil {
+		return netstack.ProbeResult{Inconclusive: true, Message: "probe not sent: " + err.Error()}
+	}
 	if spec.Timeout <= 0 {
 		spec.Timeout = DefaultProbeTimeout
 	}
@@ -50,6 +53,35 @@ func Probe(ctx context.Context, nsPath string, spec ProbeSpec) netstack.ProbeRes
 		return netstack.ProbeResult{Inconclusive: true, Message: "probe not sent: " + err.Error()}
 	}
 	return res
+}
+
+// CheckProbeTarget says why a probe must never be sent to the address, or nil. The API
+// refuses such an ip and the controller never asks for one; the collector checks again
+// because it runs privileged on the node, where these addresses reach what no diagnosis
+// names: the node's own services (a kubelet, etcd) on loopback or the unspecified address, a
+// cloud's metadata service on link-local, every host of a link on multicast or broadcast.
+func CheckProbeTarget(to netip.Addr) error {
+	a := to.Unmap()
+	var kind string
+	switch {
+	case !a.IsValid():
+		return errors.New("no destination address")
+	case a.IsLoopback():
+		kind = "a loopback"
+	case a.IsUnspecified():
+		kind = "the unspecified"
+	case a.IsMulticast():
+		kind = "a multicast"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		// A subnet's directed broadcast the kernel refuses itself: no probe socket sets
+		// SO_BROADCAST, and TCP never connects to a broadcast route.
+		kind = "the broadcast"
+	case a.IsLinkLocalUnicast():
+		kind = "a link-local"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s is %s address, which a probe never targets", to, kind)
 }
 
 func target(spec ProbeSpec) string {

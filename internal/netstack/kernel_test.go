@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netdiag/netdiag/internal/netnsutil"
 )
 
 // TestLookupRouteAgainstKernel builds random link sets, addresses, routes, rules and
@@ -100,6 +102,10 @@ func newKNS(t *testing.T, seed uint64) *kns {
 				t.Errorf("ip netns del %s: %v: %s", n, err, out)
 			}
 		})
+		// The kernel's defaults, not the root namespace's, which a new namespace copies.
+		if err := netnsutil.ResetSysctls(netnsutil.Path(n)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return k
 }
@@ -376,9 +382,12 @@ func runKernelSeed(t *testing.T, seed uint64, nq int) int {
 	set := func(dev, key string, v int) {
 		sets = append(sets, fmt.Sprintf("echo %d > /proc/sys/net/ipv4/conf/%s/%s", v, dev, key))
 	}
+	// Written either way: a new namespace copies ip_forward from the root namespace.
+	forward := 0
 	if g.chance(0.7) {
-		sets = append(sets, "echo 1 > /proc/sys/net/ipv4/ip_forward")
+		forward = 1
 	}
+	sets = append(sets, fmt.Sprintf("echo %d > /proc/sys/net/ipv4/ip_forward", forward))
 	set("all", "rp_filter", pickOf(g, []int{0, 0, 1, 2}))
 	for _, d := range g.devs {
 		if g.chance(0.2) {

@@ -202,7 +202,7 @@ func Check(binDir string, mode Mode) error {
 			missing = append(missing, fmt.Sprintf("%s (run %s)", filepath.Join(binDir, rel), script))
 		}
 	}
-	for _, tool := range []string{"ip", "bridge", "iptables", "iptables-save", "iptables-restore", "nft", "ipset", "mount", "sh"} {
+	for _, tool := range []string{"ip", "bridge", "iptables", "iptables-save", "iptables-restore", "nft", "ipset", "mount", "setpriv", "sh"} {
 		if _, err := execLookPath(tool); err != nil {
 			missing = append(missing, tool+" (run hack/install-deps.sh)")
 		}

@@ -293,7 +293,7 @@ func (k *kubelet) setup(ctx context.Context, pod *corev1.Pod, node *Node) (*podS
 		return st, nil
 	}
 	st.netns = k.podNetnsName(pod)
-	if _, err := run(ctx, "ip", "netns", "add", st.netns); err != nil {
+	if err := addNetns(ctx, st.netns); err != nil {
 		return nil, err
 	}
 	ip, err := k.l.wirePod(ctx, node, st.netns, string(pod.UID), pod.Namespace, pod.Name)
@@ -467,19 +467,18 @@ func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, c
 		argv[i] = expandVars(argv[i], lookup)
 	}
 	opt := startOptions{env: env}
-	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
+	mountToken := pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken
+	if mountToken {
 		dir, err := k.serviceAccountDir(ctx, pod)
 		if err != nil {
 			return err
 		}
 		st.saDir = dir
-		// ip netns exec gives the command a private mount namespace; the token is mounted
-		// where client libraries look for it, and the mount disappears with the command.
 		opt.env = append(opt.env, "NDLAB_SA_DIR="+dir)
-		opt.shell = `mkdir -p /run/secrets && mount -t tmpfs ndlab /run/secrets && ` +
-			`mkdir -p /run/secrets/kubernetes.io/serviceaccount && ` +
-			`mount --bind "$NDLAB_SA_DIR" /run/secrets/kubernetes.io/serviceaccount && exec "$@"`
 	}
+	// The command runs with what its securityContext leaves it, so a pod that asks for too
+	// little fails here as it would on a real node.
+	opt.shell = containerPrivileges(pod, c).shell(mountToken)
 	logName := fmt.Sprintf("pods/%s_%s_%s", pod.Namespace, pod.Name, c.Name)
 	p, err := startProcess(logName, node.Netns, k.l.logPath(logName), argv, opt)
 	if err != nil {

@@ -278,12 +278,12 @@ func (l *Lab) layUnderlay(ctx context.Context) error {
 			ip       netip.Addr
 		}{l.ns("node-" + strconv.Itoa(i)), "node-" + strconv.Itoa(i), nodeIP(i)})
 	}
-	if _, err := run(ctx, "ip", "netns", "add", u); err != nil {
+	if err := addNetns(ctx, u); err != nil {
 		return err
 	}
 	lines := []string{"link set lo up", "link add br0 type bridge", "link set br0 up"}
 	for _, h := range hosts {
-		if _, err := run(ctx, "ip", "netns", "add", h.ns); err != nil {
+		if err := addNetns(ctx, h.ns); err != nil {
 			return err
 		}
 		lines = append(lines,

@@ -102,6 +102,16 @@ func batch(ctx context.Context, ns string, lines []string) error {
 	return nil
 }
 
+// addNetns makes a named network namespace that starts from the kernel's own sysctl
+// defaults, not from the root namespace's (which the kernel copies into every new one), so
+// that a lab's nodes and pods behave alike on every machine.
+func addNetns(ctx context.Context, name string) error {
+	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
+		return err
+	}
+	return netnsutil.ResetSysctls(netnsutil.Path(name))
+}
+
 // sysctl sets net sysctls ("net/ipv4/ip_forward", "1", ...) inside a namespace. /proc/sys/net
 // resolves against the opening thread's namespace, so the write happens on a switched thread.
 func sysctl(ns string, kv ...string) error {

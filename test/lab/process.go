@@ -43,11 +43,7 @@ func startProcess(name, ns, logPath string, argv []string, opt startOptions) (*p
 	if err != nil {
 		return nil, fmt.Errorf("open log for %s: %w", name, err)
 	}
-	full := []string{"ip", "netns", "exec", ns}
-	if opt.shell != "" {
-		full = append(full, "sh", "-c", opt.shell, name)
-	}
-	full = append(full, argv...)
+	full := netnsCommand(ns, name, argv, opt)
 	cmd := exec.Command(full[0], full[1:]...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -64,6 +60,15 @@ func startProcess(name, ns, logPath string, argv []string, opt startOptions) (*p
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// netnsCommand is the command line that runs argv inside ns, under opt.shell when set.
+func netnsCommand(ns, name string, argv []string, opt startOptions) []string {
+	full := []string{"ip", "netns", "exec", ns}
+	if opt.shell != "" {
+		full = append(full, "sh", "-c", opt.shell, name)
+	}
+	return append(full, argv...)
 }
 
 // exited reports whether the process has ended.

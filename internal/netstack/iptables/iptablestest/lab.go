@@ -80,6 +80,11 @@ func NewLab(t testing.TB, prefix string, tools ...string) *Lab {
 	for _, ns := range []string{l.A, l.R, l.B} {
 		Run(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+		// Before the links: each copies its rp_filter from "default", which a new namespace
+		// copies from the root namespace's.
+		if err := netnsutil.ResetSysctls(netnsutil.Path(ns)); err != nil {
+			t.Fatal(err)
+		}
 		Run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	Run(t, "ip", "-n", l.A, "link", "add", "a0", "type", "veth", "peer", "name", "r1", "netns", l.R)
