@@ -41,7 +41,7 @@ type benchEnv struct {
 	ns string
 }
 
-func startBenchEnv(b *testing.B) *benchEnv {
+func startBenchEnv(b testing.TB) *benchEnv {
 	b.Helper()
 	logf.SetLogger(funcr.New(func(prefix, args string) {
 		if strings.Contains(args, "error") {
@@ -167,7 +167,7 @@ func answer(ctx context.Context, c client.Client, pod *corev1.Pod) {
 }
 
 // waitFinished waits for the diagnoses to reach a final phase.
-func (e *benchEnv) waitFinished(b *testing.B, names ...string) {
+func (e *benchEnv) waitFinished(b testing.TB, names ...string) {
 	b.Helper()
 	for _, name := range names {
 		nd := &diagv1alpha1.NetworkDiagnosis{}
@@ -196,7 +196,7 @@ func (e *benchEnv) waitFinished(b *testing.B, names ...string) {
 	}
 }
 
-func (e *benchEnv) create(b *testing.B, name string) {
+func (e *benchEnv) create(b testing.TB, name string) {
 	b.Helper()
 	if err := e.c.Create(context.Background(), MakeDiagnosis(name, e.ns).FromPod("web").ToService("db", 5432).Obj()); err != nil {
 		b.Fatal(err)

@@ -1,13 +1,13 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,8 +20,9 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // stripObject drops, before an object enters the cache, what neither the engine nor the
 // controller reads. Pods and nodes are most of a large cluster's cache, so they lose the
-// most: a pod keeps its identity, labels, node, host-network flag, container ports and
-// addresses; a node keeps its addresses, conditions, pod CIDRs and taints.
+// most: a pod keeps its identity, labels, node, host-network flag, container ports,
+// container states and addresses; a node keeps its addresses, conditions, pod CIDRs and
+// taints.
 func stripObject(in any) (any, error) {
 	if obj, err := meta.Accessor(in); err == nil {
 		if obj.GetManagedFields() != nil {
@@ -55,6 +56,13 @@ func stripPod(p *corev1.Pod) {
 	p.Spec.SchedulingGates = nil
 	p.Spec.ResourceClaims = nil
 	p.Spec.Overhead = nil
+	p.Spec.Tolerations = nil
+	p.Spec.NodeSelector = nil
+	if p.Status.Phase != corev1.PodPending {
+		// Nothing reads a started pod's conditions (the engine takes readiness from the
+		// EndpointSlices); a pending pod's say why it waits.
+		p.Status.Conditions = nil
+	}
 	p.Status.InitContainerStatuses = nil
 	p.Status.EphemeralContainerStatuses = nil
 	p.Status.ResourceClaimStatuses = nil
@@ -79,31 +87,27 @@ func stripContainers(cs []corev1.Container) []corev1.Container {
 	return out
 }
 
-// clusterSnapshot builds the engine's view of the cluster from the cache. The lists share
-// the cache's objects (no deep copy): the engine only reads them.
+// clusterSnapshot builds the engine's view of the cluster on the cache: the nodes and
+// DaemonSets as lists (the plugins scan them; they share the cache's objects, no deep copy),
+// everything else looked up through the cache's indexes as the diagnosis asks, so that a
+// reconcile costs what its diagnosis reads, not a copy of every pod and service.
 func clusterSnapshot(ctx context.Context, c client.Reader) (*cluster.Snapshot, error) {
-	noCopy := client.UnsafeDisableDeepCopy
+	if err := checkIndexes(ctx, c); err != nil {
+		return nil, err
+	}
 	var (
-		pods     corev1.PodList
-		nodes    corev1.NodeList
-		nss      corev1.NamespaceList
-		svcs     corev1.ServiceList
-		slices   discoveryv1.EndpointSliceList
-		policies networkingv1.NetworkPolicyList
-		dss      appsv1.DaemonSetList
+		nodes corev1.NodeList
+		dss   appsv1.DaemonSetList
 	)
-	for _, l := range []client.ObjectList{&pods, &nodes, &nss, &svcs, &slices, &policies, &dss} {
-		if err := c.List(ctx, l, noCopy); err != nil {
+	for _, l := range []client.ObjectList{&nodes, &dss} {
+		if err := c.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("list %T for the cluster snapshot: %w", l, err)
 		}
 	}
-	return &cluster.Snapshot{
-		Pods:            pods.Items,
-		Nodes:           nodes.Items,
-		Namespaces:      nss.Items,
-		Services:        svcs.Items,
-		EndpointSlices:  slices.Items,
-		NetworkPolicies: policies.Items,
-		DaemonSets:      dss.Items,
-	}, nil
+	// A cache lists in no order; the plugins take the first node or DaemonSet that matches.
+	slices.SortFunc(nodes.Items, func(a, b corev1.Node) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(dss.Items, func(a, b appsv1.DaemonSet) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return cluster.NewSnapshot(cacheObjects{ctx: ctx, c: c}, nodes.Items, dss.Items), nil
 }

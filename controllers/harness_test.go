@@ -315,7 +315,7 @@ func upload(ctx context.Context, snap *netstack.NodeSnapshot, cmd collectorComma
 // objects as the API server holds them, the uploaded snapshots, the spec's question.
 func expectedResult(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, nodes map[string]*netstack.NodeSnapshot) *diagnose.Result {
 	GinkgoHelper()
-	snap, err := clusterSnapshot(ctx, k8sClient)
+	snap, err := listSnapshot(ctx, k8sClient)
 	Expect(err).NotTo(HaveOccurred())
 	srcRef, dstRef, err := endpointRefs(nd)
 	Expect(err).NotTo(HaveOccurred())

@@ -249,6 +249,9 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 			return fmt.Errorf("index NetworkDiagnoses by %s: %w", name, err)
 		}
 	}
+	if err := indexObjects(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	// Start the informers of everything the engine reads now, so that the first diagnosis
 	// does not wait for a cluster-wide list.
 	for _, obj := range snapshotObjects() {

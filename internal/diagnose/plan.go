@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
@@ -78,8 +77,7 @@ func nodePortServices(snap *cluster.Snapshot, q model.Question) []*corev1.Servic
 		return nil
 	}
 	var out []*corev1.Service
-	for i := range snap.Services {
-		svc := &snap.Services[i]
+	for _, svc := range snap.ServicesByNodePort(int32(q.Port)) {
 		for _, sp := range svc.Spec.Ports {
 			proto := string(sp.Protocol)
 			if proto == "" {
@@ -100,11 +98,7 @@ const MaxServiceBackends = 8
 // serviceBackends returns up to max ready endpoints of a service that are pods.
 func serviceBackends(snap *cluster.Snapshot, namespace, name string, max int) []model.Endpoint {
 	var out []model.Endpoint
-	for i := range snap.EndpointSlices {
-		es := &snap.EndpointSlices[i]
-		if es.Namespace != namespace || es.Labels[discoveryv1.LabelServiceName] != name {
-			continue
-		}
+	for _, es := range snap.EndpointSlicesOf(namespace, name) {
 		for _, e := range es.Endpoints {
 			if e.TargetRef == nil || e.TargetRef.Kind != "Pod" || len(e.Addresses) == 0 {
 				continue

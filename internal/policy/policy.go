@@ -3,6 +3,7 @@ package policy
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -184,16 +185,13 @@ func joinRefs(refs []PolicyRef) string {
 }
 
 // Evaluator answers many questions on one snapshot. A question costs the policies of the two
-// namespaces involved, not those of the cluster: a namespace's policies are found and compiled
-// the first time a pod there is evaluated, by a scan while few namespaces have been asked
-// about and through an index by namespace after that. It is safe for concurrent use; the
-// snapshot must not change while it is in use.
+// namespaces involved, not those of the cluster: a namespace's policies are found through the
+// snapshot's index and compiled the first time a pod there is evaluated. It is safe for
+// concurrent use; the snapshot must not change while it is in use.
 type Evaluator struct {
 	snap *cluster.Snapshot
 
 	mu       sync.Mutex
-	scans    int
-	byNS     map[string][]int
 	compiled map[string][]*compiledPolicy
 	nsLabels map[string]namespaceLabels
 }
@@ -202,10 +200,6 @@ type namespaceLabels struct {
 	set   labels.Set
 	found bool
 }
-
-// indexAfter is the number of namespaces looked up by scanning before the evaluator indexes
-// every policy by namespace: one diagnosis asks about two namespaces, a batch about many.
-const indexAfter = 8
 
 // NewEvaluator returns an evaluator over the snapshot's NetworkPolicies.
 func NewEvaluator(snap *cluster.Snapshot) *Evaluator {
@@ -226,24 +220,8 @@ func (e *Evaluator) policies(ns string) []*compiledPolicy {
 		return c
 	}
 	var c []*compiledPolicy
-	if e.byNS == nil && e.scans >= indexAfter {
-		e.byNS = map[string][]int{}
-		for i := range e.snap.NetworkPolicies {
-			n := e.snap.NetworkPolicies[i].Namespace
-			e.byNS[n] = append(e.byNS[n], i)
-		}
-	}
-	if e.byNS != nil {
-		for _, i := range e.byNS[ns] {
-			c = append(c, compile(&e.snap.NetworkPolicies[i]))
-		}
-	} else {
-		e.scans++
-		for i := range e.snap.NetworkPolicies {
-			if e.snap.NetworkPolicies[i].Namespace == ns {
-				c = append(c, compile(&e.snap.NetworkPolicies[i]))
-			}
-		}
+	for _, np := range e.snap.NetworkPoliciesIn(ns) {
+		c = append(c, compile(np))
 	}
 	e.compiled[ns] = c
 	return c
@@ -258,23 +236,16 @@ func (e *Evaluator) namespaceLabels(ns string) (labels.Set, bool) {
 		return l.set, l.found
 	}
 	l := namespaceLabels{set: labels.Set{corev1.LabelMetadataName: ns}}
-	for i := range e.snap.Namespaces {
-		n := &e.snap.Namespaces[i]
-		if n.Name != ns {
-			continue
-		}
+	if n := e.snap.Namespace(ns); n != nil {
 		l.found = true
 		if n.Labels[corev1.LabelMetadataName] == ns {
 			l.set = n.Labels
-			break
+		} else {
+			// Fixtures written by hand may omit the label; the copy keeps the snapshot unchanged.
+			l.set = make(labels.Set, len(n.Labels)+1)
+			maps.Copy(l.set, n.Labels)
+			l.set[corev1.LabelMetadataName] = ns
 		}
-		// Fixtures written by hand may omit the label; the copy keeps the snapshot unchanged.
-		l.set = make(labels.Set, len(n.Labels)+1)
-		for k, v := range n.Labels {
-			l.set[k] = v
-		}
-		l.set[corev1.LabelMetadataName] = ns
-		break
 	}
 	e.nsLabels[ns] = l
 	return l.set, l.found

@@ -218,26 +218,11 @@ func noEndpointsWhy(snap *cluster.Snapshot, svc *corev1.Service, port *corev1.Se
 	if !portListed && port.TargetPort.Type == intstr.String {
 		return fmt.Sprintf("no EndpointSlice lists the port: targetPort %q is not the name of a container port of the selected pods", port.TargetPort.StrVal)
 	}
-	n := 0
-	for i := range snap.Pods {
-		p := &snap.Pods[i]
-		if p.Namespace == svc.Namespace && selects(svc.Spec.Selector, p.Labels) {
-			n++
-		}
-	}
+	n := len(snap.PodsSelected(svc.Namespace, svc.Spec.Selector))
 	if n == 0 {
 		return fmt.Sprintf("the selector %s matches no pod in namespace %s", selectorString(svc.Spec.Selector), svc.Namespace)
 	}
 	return fmt.Sprintf("the selector %s matches %d pods, none of them listed ready", selectorString(svc.Spec.Selector), n)
-}
-
-func selects(sel, labels map[string]string) bool {
-	for k, v := range sel {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func selectorString(sel map[string]string) string {

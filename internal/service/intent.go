@@ -24,8 +24,7 @@ func newResult(mode Mode, snap *cluster.Snapshot, a Arrival) *Result {
 	proto := corev1.Protocol(pkt.Protocol)
 	var byAddr *corev1.Service
 	var kind AddressKind
-	for i := range snap.Services {
-		svc := &snap.Services[i]
+	for _, svc := range snap.ServicesByIP(pkt.Dst) {
 		k, ok := addressKind(svc, pkt.Dst)
 		if !ok {
 			continue
@@ -40,8 +39,7 @@ func newResult(mode Mode, snap *cluster.Snapshot, a Arrival) *Result {
 		}
 	}
 	if pkt.Protocol != model.ICMP && isLocal(a.Stack, pkt.Dst) {
-		for i := range snap.Services {
-			svc := &snap.Services[i]
+		for _, svc := range snap.ServicesByNodePort(int32(pkt.DstPort)) {
 			for j := range svc.Spec.Ports {
 				p := &svc.Spec.Ports[j]
 				if p.NodePort != 0 && p.Protocol == proto && uint16(p.NodePort) == pkt.DstPort {
@@ -77,14 +75,15 @@ func Addressed(snap *cluster.Snapshot, a Arrival) bool {
 	}
 	local := a.Packet.Protocol != model.ICMP && isLocal(a.Stack, dst)
 	proto := corev1.Protocol(a.Packet.Protocol)
-	for i := range snap.Services {
-		svc := &snap.Services[i]
+	for _, svc := range snap.ServicesByIP(dst) {
 		if _, ok := addressKind(svc, dst); ok {
 			return true
 		}
-		if !local {
-			continue
-		}
+	}
+	if !local {
+		return false
+	}
+	for _, svc := range snap.ServicesByNodePort(int32(a.Packet.DstPort)) {
 		for _, p := range svc.Spec.Ports {
 			if p.NodePort != 0 && p.Protocol == proto && uint16(p.NodePort) == a.Packet.DstPort {
 				return true
@@ -187,11 +186,7 @@ func sliceEndpoints(snap *cluster.Snapshot, svc *corev1.Service, p *corev1.Servi
 	seen := map[netip.AddrPort]bool{}
 	var out []sliceEndpoint
 	portListed := false
-	for i := range snap.EndpointSlices {
-		es := &snap.EndpointSlices[i]
-		if es.Namespace != svc.Namespace || es.Labels[discoveryv1.LabelServiceName] != svc.Name {
-			continue
-		}
+	for _, es := range snap.EndpointSlicesOf(svc.Namespace, svc.Name) {
 		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue
 		}

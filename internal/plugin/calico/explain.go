@@ -122,9 +122,8 @@ func (n *Node) describeChain(chain string) (what, dir string) {
 
 func (n *Node) podByVeth(iface string) *corev1.Pod {
 	s := n.plugin.env.Cluster
-	for i := range s.Pods {
-		p := &s.Pods[i]
-		if p.Spec.NodeName == n.node.Name && !p.Spec.HostNetwork && VethName(n.plugin.cfg.InterfacePrefix, p.Namespace, p.Name) == iface {
+	for _, p := range s.PodsOn(n.node.Name) {
+		if !p.Spec.HostNetwork && VethName(n.plugin.cfg.InterfacePrefix, p.Namespace, p.Name) == iface {
 			return p
 		}
 	}

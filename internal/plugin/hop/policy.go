@@ -11,7 +11,7 @@ import (
 // ingress when it arrives (after NAT, so a masqueraded source is seen as its node, as the
 // data plane sees it). It reports false when the policy stops the packet.
 func (p *Pipeline) policy(h *Hop, egress bool) bool {
-	if h.Env.Policy == nil || len(h.Env.Cluster.NetworkPolicies) == 0 {
+	if h.Env.Policy == nil || !h.Env.Cluster.HasNetworkPolicies() {
 		return true
 	}
 	// The source pod's egress to a service is decided on the translated packet, so it is
