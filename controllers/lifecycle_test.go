@@ -259,7 +259,7 @@ var _ = Describe("NetworkDiagnosis load and lifecycle", func() {
 		waitForPhase(ctx, finished, diagv1alpha1.PhaseFailed)
 		running := toDB(ctx, "running", ns)
 		pods := waitForCollectors(ctx, running, node1, node2)
-		upload(ctx, &netstack.NodeSnapshot{Version: netstack.Version, Node: node1}, parseCollectorCommand(pods[node1]))
+		upload(ctx, pods[node1], &netstack.NodeSnapshot{Version: netstack.Version, Node: node1})
 
 		By("stopping the controller, then deleting the CRD")
 		stopManager()

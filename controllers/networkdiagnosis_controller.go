@@ -61,6 +61,14 @@ type NetworkDiagnosisReconciler struct {
 	CollectorImage string
 	// MaxConcurrentReconciles bounds the diagnoses reconciled at once (default 4).
 	MaxConcurrentReconciles int
+	// SnapshotLimits bound what a node snapshot may cost to decode; a zero field takes
+	// its transport.DefaultLimits value.
+	SnapshotLimits transport.Limits
+	// MaxConcurrentDecodes bounds the snapshots decoded at once by all workers together
+	// (default 2), so that the memory decoding takes is bounded whatever the workers.
+	MaxConcurrentDecodes int
+
+	decodes semaphore
 
 	// Caps bound the diagnoses and collector pods at work at once; DefaultLoadCaps when nil.
 	Caps *LoadCaps
@@ -235,6 +243,10 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}
+	if r.MaxConcurrentDecodes == 0 {
+		r.MaxConcurrentDecodes = DefaultConcurrentDecodes
+	}
+	r.decodes = make(semaphore, r.MaxConcurrentDecodes)
 	caps := DefaultLoadCaps()
 	if r.Caps != nil {
 		caps = *r.Caps
