@@ -95,13 +95,13 @@ func TestCollectorStatus(t *testing.T) {
 		"snapshot over a limit": {
 			pod:  podIn(corev1.PodSucceeded),
 			snap: snapshotState{Err: fmt.Errorf("decode snapshot (gzip-json): %w", &transport.LimitError{What: "decoded size", Max: "64 MiB"})},
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed,
 				Message: "The snapshot of node n1 was refused: decoded size over 64 MiB"},
 		},
 		"only chunks from an unexpected writer": {
 			pod:  podIn(corev1.PodSucceeded),
 			snap: snapshotState{Refused: "Refused 1 snapshot ConfigMaps from an unexpected writer (ConfigMap x-0 has no owner, not the collector Pod netdiag-x)"},
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed,
 				Message: "Collector pod exited without uploading a complete snapshot; Refused 1 snapshot ConfigMaps from an unexpected writer (ConfigMap x-0 has no owner, not the collector Pod netdiag-x)"},
 		},
 		"complete, beside chunks from an unexpected writer": {
