@@ -174,7 +174,10 @@ func runManager(ctx context.Context, o managerOptions) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	// The controller's own metrics, served with controller-runtime's on the same endpoint.
-	m := metrics.New(metrics.Options{CollectorsInFlight: controllers.CollectorsInFlight(mgr.GetClient(), o.namespace)})
+	m := metrics.New(metrics.Options{
+		CollectorsInFlight: controllers.CollectorsInFlight(mgr.GetClient(), o.namespace),
+		DiagnosesWaiting:   controllers.DiagnosesWaiting(mgr.GetClient()),
+	})
 	if err := m.Register(ctrlmetrics.Registry); err != nil {
 		return err
 	}

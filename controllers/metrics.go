@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -119,21 +118,17 @@ func finishedLabels(st *diagv1alpha1.NetworkDiagnosisStatus) (result, verdict, r
 	return string(st.Phase), "", reason
 }
 
-// collectorFailureReason is the reason code of a failed collector, read from the message
-// collectorStatus and giveUp write, which a test holds to them.
+// collectorFailureReason is the reason code of a failed collector.
 func collectorFailureReason(c diagv1alpha1.CollectorStatus) string {
-	switch {
-	case strings.HasPrefix(c.Message, "No snapshot from node "):
-		return diagv1alpha1.ReasonTimeout
-	case strings.HasPrefix(c.Message, "The snapshot of node "):
-		return diagv1alpha1.ReasonSnapshotInvalid
+	if c.Reason != "" {
+		return c.Reason
 	}
 	return diagv1alpha1.ReasonCollectorFailed
 }
 
 // CollectorsInFlight counts the collector pods of namespace that have not finished, by
 // phase, from c (the manager's cache): what the collectors-in-flight gauge shows.
-func CollectorsInFlight(c client.Reader, namespace string) func(context.Context) (map[string]int, error) {
+func CollectorsInFlight(c client.Reader, namespace string) metrics.Count {
 	return func(ctx context.Context) (map[string]int, error) {
 		pods := &corev1.PodList{}
 		if err := c.List(ctx, pods, client.InNamespace(namespace),
@@ -145,6 +140,32 @@ func CollectorsInFlight(c client.Reader, namespace string) func(context.Context)
 			p := &pods.Items[i]
 			if p.DeletionTimestamp == nil && (p.Status.Phase == corev1.PodPending || p.Status.Phase == corev1.PodRunning) {
 				counts[string(p.Status.Phase)]++
+			}
+		}
+		return counts, nil
+	}
+}
+
+// DiagnosesWaiting counts the diagnoses that wait for room under the load caps, by the cap
+// that holds them, from c (the manager's cache): what the waiting gauge shows.
+func DiagnosesWaiting(c client.Reader) metrics.Count {
+	return func(ctx context.Context) (map[string]int, error) {
+		list := &diagv1alpha1.NetworkDiagnosisList{}
+		if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, fmt.Errorf("list NetworkDiagnoses: %w", err)
+		}
+		counts := map[string]int{
+			diagv1alpha1.ReasonNamespaceCapReached: 0, diagv1alpha1.ReasonInFlightCapReached: 0, diagv1alpha1.ReasonCollectorPodCapReached: 0,
+		}
+		for i := range list.Items {
+			st := &list.Items[i].Status
+			if st.Phase != diagv1alpha1.PhasePending {
+				continue
+			}
+			if c := meta.FindStatusCondition(st.Conditions, diagv1alpha1.ConditionAdmitted); c != nil && c.Status == metav1.ConditionFalse {
+				if _, isCap := counts[c.Reason]; isCap {
+					counts[c.Reason]++
+				}
 			}
 		}
 		return counts, nil

@@ -25,9 +25,13 @@ var (
 	// metricsRegistry is the suite's own registry, which the suite's reconcilers record to.
 	metricsRegistry = prometheus.NewPedanticRegistry()
 	suiteMetrics    = func() *metrics.Metrics {
-		m := metrics.New(metrics.Options{CollectorsInFlight: func(ctx context.Context) (map[string]int, error) {
-			return CollectorsInFlight(k8sClient, controllerNamespace)(ctx)
-		}})
+		// k8sClient is set when the suite starts, after this runs.
+		m := metrics.New(metrics.Options{
+			CollectorsInFlight: func(ctx context.Context) (map[string]int, error) {
+				return CollectorsInFlight(k8sClient, controllerNamespace)(ctx)
+			},
+			DiagnosesWaiting: func(ctx context.Context) (map[string]int, error) { return DiagnosesWaiting(k8sClient)(ctx) },
+		})
 		utilruntime.Must(m.Register(metricsRegistry))
 		return m
 	}()
@@ -92,11 +96,12 @@ var _ = Describe("NetworkDiagnosis controller metrics", func() {
 	)
 
 	BeforeEach(func(ctx SpecContext) {
+		deleteAllDiagnoses(ctx)
 		ns = newNamespace(ctx)
 		node1, node2 = ns+"-n1", ns+"-n2"
 		node1IP = nextIP("192.168.0.0")
-		createNode(ctx, MakeNode(node1).IP(node1IP).PodCIDR("10.244.1.0/24"))
-		createNode(ctx, MakeNode(node2).IP(nextIP("192.168.0.0")).PodCIDR("10.244.2.0/24"))
+		createNode(ctx, MakeNode(node1).IP(node1IP).PodCIDR("10.244.1.0/24").Ready(corev1.ConditionTrue))
+		createNode(ctx, MakeNode(node2).IP(nextIP("192.168.0.0")).PodCIDR("10.244.2.0/24").Ready(corev1.ConditionTrue))
 		web = createPod(ctx, MakePod("web", ns).On(node1, nextIP("10.244.0.0")))
 		db1 = createPod(ctx, MakePod("db-1", ns).Label("app", "db").On(node1, nextIP("10.244.0.0")).ContainerPort(5432))
 		db2 = createPod(ctx, MakePod("db-2", ns).Label("app", "db").On(node2, nextIP("10.244.0.0")).ContainerPort(5432))
@@ -193,10 +198,33 @@ var _ = Describe("NetworkDiagnosis controller metrics", func() {
 		Eventually(func(g Gomega) float64 { return collectorFails(g, diagv1alpha1.ReasonTimeout) }).Should(BeNumerically(">", timeout0))
 		Expect(timedOut(g)).To(BeNumerically(">", timedOut0))
 	})
+
+	It("counts the diagnoses waiting under a cap, by the cap", func(ctx SpecContext) {
+		stopManager()
+		stopManager = startManager(func(r *NetworkDiagnosisReconciler) { r.Caps = &LoadCaps{PerNamespace: 1} })
+		DeferCleanup(func() {
+			stopManager()
+			stopManager = startManager()
+		})
+		waiting := func(g Gomega) float64 {
+			return scrape(g, metrics.NameDiagnosesWaiting, "reason", diagv1alpha1.ReasonNamespaceCapReached).value
+		}
+		first := createDiagnosis(ctx, MakeDiagnosis("first", ns).FromPod("web").ToPod("db-1", 5432))
+		pods := waitForCollectors(ctx, first, node1)
+		waitForPhase(ctx, first, diagv1alpha1.PhaseCollecting)
+		Expect(waiting(Default)).To(BeZero())
+		second := createDiagnosis(ctx, MakeDiagnosis("second", ns).FromPod("web").ToPod("db-1", 5432))
+		Eventually(waiting).Should(BeEquivalentTo(1), "the second waits for the namespace's cap")
+		Expect(scrape(Default, metrics.NameDiagnosesWaiting, "reason", diagv1alpha1.ReasonInFlightCapReached).value).To(BeZero())
+
+		collect(ctx, pods[node1], node1IP)
+		waitForPhase(ctx, first, diagv1alpha1.PhaseSucceeded)
+		waitForCollectors(ctx, second, node1)
+		Eventually(waiting).Should(BeZero(), "the second started when the first finished")
+	})
 })
 
-// TestCollectorFailureReason holds the reasons to the messages collectorStatus and giveUp
-// really write.
+// TestCollectorFailureReason holds the reasons to what collectorStatus and giveUp write.
 func TestCollectorFailureReason(t *testing.T) {
 	pod := func(phase corev1.PodPhase) *corev1.Pod {
 		return &corev1.Pod{Status: corev1.PodStatus{Phase: phase}}
@@ -207,10 +235,12 @@ func TestCollectorFailureReason(t *testing.T) {
 	}{
 		"pod failed":                    {collectorStatus("n1", "p", pod(corev1.PodFailed), snapshotState{}), diagv1alpha1.ReasonCollectorFailed},
 		"pod exited without a snapshot": {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{}), diagv1alpha1.ReasonCollectorFailed},
-		"snapshot unreadable":           {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: errors.New("bad gzip")}), diagv1alpha1.ReasonSnapshotInvalid},
-		"snapshot over a limit":         {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: &transport.LimitError{What: "decoded size", Max: "1 B"}}), diagv1alpha1.ReasonSnapshotInvalid},
+		"snapshot unreadable":           {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: errors.New("bad gzip")}), diagv1alpha1.ReasonCollectorFailed},
+		"snapshot over a limit":         {collectorStatus("n1", "p", pod(corev1.PodSucceeded), snapshotState{Err: &transport.LimitError{What: "decoded size", Max: "1 B"}}), diagv1alpha1.ReasonCollectorFailed},
 		"pending past the deadline":     {giveUp(collectorStatus("n1", "p", pod(corev1.PodPending), snapshotState{}), time.Minute), diagv1alpha1.ReasonTimeout},
 		"running past the deadline":     {giveUp(collectorStatus("n1", "p", pod(corev1.PodRunning), snapshotState{}), time.Minute), diagv1alpha1.ReasonTimeout},
+		"node gone":                     {diagv1alpha1.CollectorStatus{Node: "n1", Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonNodeGone}, diagv1alpha1.ReasonNodeGone},
+		"written without a reason":      {diagv1alpha1.CollectorStatus{Node: "n1", Phase: diagv1alpha1.CollectorFailed}, diagv1alpha1.ReasonCollectorFailed},
 	} {
 		if tc.status.Phase != diagv1alpha1.CollectorFailed {
 			t.Fatalf("%s: the case is not a failure: %+v", name, tc.status)
@@ -272,7 +302,7 @@ func TestRecordMetrics(t *testing.T) {
 				snapshotBytes: map[string]int{"n1": 2048},
 			},
 			counters: `
-# HELP netdiag_collector_failures_total Collectors that failed, by reason (CollectorFailed, Timeout, SnapshotInvalid).
+# HELP netdiag_collector_failures_total Collectors that failed, by reason (CollectorFailed, Timeout, NodeNotReady, NodeGone).
 # TYPE netdiag_collector_failures_total counter
 netdiag_collector_failures_total{reason="Timeout"} 1
 # HELP netdiag_diagnoses_finished_total Diagnoses that reached a final phase, by result (Succeeded, Failed), verdict (Reachable, Unreachable, Unknown; empty when Failed) and reason (the suspicion code that decided the verdict, or the condition reason of the failure).

@@ -24,6 +24,7 @@ const (
 	NamePhaseDuration      = "netdiag_diagnosis_phase_duration_seconds"
 	NameCollectorFailures  = "netdiag_collector_failures_total"
 	NameCollectorsInFlight = "netdiag_collectors_in_flight"
+	NameDiagnosesWaiting   = "netdiag_diagnoses_waiting"
 	NameSnapshotBytes      = "netdiag_snapshot_compressed_bytes"
 	NameEngineDuration     = "netdiag_engine_duration_seconds"
 )
@@ -31,11 +32,17 @@ const (
 // Options configure what New builds.
 type Options struct {
 	// CollectorsInFlight counts, when a scrape asks, the collectors at work by phase (Pending,
-	// Running). Counted at scrape time rather than kept up to date by the reconciler, so
-	// that a restarted controller or a diagnosis deleted mid-collection never leaves the
-	// gauge wrong. No gauge when nil.
-	CollectorsInFlight func(context.Context) (map[string]int, error)
+	// Running). The gauges are counted at scrape time rather than kept up to date by the
+	// reconciler, so that a restarted controller or a diagnosis deleted mid-run never
+	// leaves them wrong. No gauge when nil.
+	CollectorsInFlight Count
+	// DiagnosesWaiting counts, when a scrape asks, the diagnoses that wait for the load
+	// caps to leave room, by the cap that holds them. No gauge when nil.
+	DiagnosesWaiting Count
 }
+
+// Count counts objects by a label's value when a scrape asks.
+type Count func(context.Context) (map[string]int, error)
 
 // Metrics are the controller's collectors. A nil *Metrics records nothing, so that a
 // reconciler built without one (a benchmark, a test of something else) works unchanged.
@@ -46,7 +53,8 @@ type Metrics struct {
 	collectorFailures *prometheus.CounterVec
 	snapshotBytes     prometheus.Histogram
 	engineDuration    prometheus.Histogram
-	inFlight          *inFlight
+	// counted are the gauges counted at scrape time.
+	counted []*countedGauge
 }
 
 // New builds the collectors; Register exposes them.
@@ -71,7 +79,7 @@ func New(o Options) *Metrics {
 		}, []string{"phase"}),
 		collectorFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameCollectorFailures,
-			Help: "Collectors that failed, by reason (CollectorFailed, Timeout, SnapshotInvalid).",
+			Help: "Collectors that failed, by reason (CollectorFailed, Timeout, NodeNotReady, NodeGone).",
 		}, []string{"reason"}),
 		snapshotBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: NameSnapshotBytes,
@@ -86,11 +94,12 @@ func New(o Options) *Metrics {
 		}),
 	}
 	if o.CollectorsInFlight != nil {
-		m.inFlight = &inFlight{
-			count: o.CollectorsInFlight,
-			desc: prometheus.NewDesc(NameCollectorsInFlight,
-				"Collector pods that have not finished, by phase (Pending, Running).", []string{"phase"}, nil),
-		}
+		m.counted = append(m.counted, &countedGauge{count: o.CollectorsInFlight, desc: prometheus.NewDesc(NameCollectorsInFlight,
+			"Collector pods that have not finished, by phase (Pending, Running).", []string{"phase"}, nil)})
+	}
+	if o.DiagnosesWaiting != nil {
+		m.counted = append(m.counted, &countedGauge{count: o.DiagnosesWaiting, desc: prometheus.NewDesc(NameDiagnosesWaiting,
+			"Diagnoses waiting for room under the load caps, by the cap that holds them (NamespaceCapReached, InFlightCapReached, CollectorPodCapReached).", []string{"reason"}, nil)})
 	}
 	return m
 }
@@ -98,8 +107,8 @@ func New(o Options) *Metrics {
 // Register adds every collector to reg, once.
 func (m *Metrics) Register(reg prometheus.Registerer) error {
 	cs := []prometheus.Collector{m.diagnosesFinished, m.diagnosisDuration, m.phaseDuration, m.collectorFailures, m.snapshotBytes, m.engineDuration}
-	if m.inFlight != nil {
-		cs = append(cs, m.inFlight)
+	for _, g := range m.counted {
+		cs = append(cs, g)
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -164,18 +173,18 @@ func TimeEngine[I, O any](m *Metrics, engine func(I) (O, error)) func(I) (O, err
 	}
 }
 
-// inFlight is the collectors-in-flight gauge, counted when scraped.
-type inFlight struct {
-	count func(context.Context) (map[string]int, error)
+// countedGauge is a gauge counted when scraped.
+type countedGauge struct {
+	count Count
 	desc  *prometheus.Desc
 }
 
 // countTimeout bounds the count a scrape waits for: the cache answers at once once synced.
 const countTimeout = 5 * time.Second
 
-func (g *inFlight) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+func (g *countedGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 
-func (g *inFlight) Collect(ch chan<- prometheus.Metric) {
+func (g *countedGauge) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
 	defer cancel()
 	counts, err := g.count(ctx)

@@ -25,9 +25,10 @@ func newRegistered(t *testing.T, o Options) (*Metrics, *prometheus.Registry) {
 // TestNamesFollowPrometheusConventions runs promlint, the linter of the Prometheus
 // project, over every metric: suffixes, base units, help texts.
 func TestNamesFollowPrometheusConventions(t *testing.T) {
-	m, reg := newRegistered(t, Options{CollectorsInFlight: func(context.Context) (map[string]int, error) {
-		return map[string]int{"Pending": 1}, nil
-	}})
+	m, reg := newRegistered(t, Options{
+		CollectorsInFlight: func(context.Context) (map[string]int, error) { return map[string]int{"Pending": 1}, nil },
+		DiagnosesWaiting:   func(context.Context) (map[string]int, error) { return map[string]int{"InFlightCapReached": 2}, nil },
+	})
 	m.DiagnosisFinished("Succeeded", "Reachable", "", time.Second)
 	m.PhaseDone(PhaseCollect, time.Second)
 	m.CollectorFailed("Timeout")
@@ -44,8 +45,8 @@ func TestNamesFollowPrometheusConventions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 7 {
-		t.Errorf("%d series, want one of each of the 7 metrics", n)
+	if n != 8 {
+		t.Errorf("%d series, want one of each of the 8 metrics", n)
 	}
 }
 
@@ -63,7 +64,7 @@ func TestCounters(t *testing.T) {
 	m.DiagnosisFinished("Failed", "", "SourceNotFound", time.Second)
 	m.CollectorFailed("Timeout")
 	want := `
-# HELP netdiag_collector_failures_total Collectors that failed, by reason (CollectorFailed, Timeout, SnapshotInvalid).
+# HELP netdiag_collector_failures_total Collectors that failed, by reason (CollectorFailed, Timeout, NodeNotReady, NodeGone).
 # TYPE netdiag_collector_failures_total counter
 netdiag_collector_failures_total{reason="Timeout"} 1
 # HELP netdiag_diagnoses_finished_total Diagnoses that reached a final phase, by result (Succeeded, Failed), verdict (Reachable, Unreachable, Unknown; empty when Failed) and reason (the suspicion code that decided the verdict, or the condition reason of the failure).
