@@ -51,6 +51,8 @@ type env struct {
 	manager    *exec.Cmd
 	managerLog string
 	managerErr chan error
+	// metricsAddr is where the manager serves its metrics, on 127.0.0.1.
+	metricsAddr string
 }
 
 // plugin is the network plugin the lab's mode is, as netdiag names it.
@@ -142,11 +144,12 @@ func (e *env) dumpManagerLog() {
 func (e *env) startManager() {
 	logFile, err := os.Create(e.managerLog)
 	Expect(err).NotTo(HaveOccurred())
+	e.metricsAddr = freeLocalAddr()
 	cmd := exec.Command(netdiagBinary, "manager",
 		"--kubeconfig", e.lab.Kubeconfig(),
 		"--namespace", controllerNamespace,
 		"--collector-image", collectorImage,
-		"--metrics-bind-address", "0",
+		"--metrics-bind-address", e.metricsAddr,
 		"--health-probe-bind-address", "0",
 		"--max-concurrent-reconciles", "8",
 		// The figures time 50 diagnoses started at once in one namespace: throughput, not
