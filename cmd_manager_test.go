@@ -17,9 +17,11 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/controllers"
+	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/transport"
 )
@@ -101,6 +103,27 @@ func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
 	}
 	if got := pods.Items[0].Spec.NodeName; got != "n1" {
 		t.Errorf("collector on node %q, want n1", got)
+	}
+	// The controller's metrics are registered with controller-runtime's, which the metrics
+	// endpoint serves: the collector just created is counted in flight.
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
+		families, err := ctrlmetrics.Registry.Gather()
+		if err != nil {
+			return false, err
+		}
+		for _, f := range families {
+			if f.GetName() != metrics.NameCollectorsInFlight {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				if m.GetGauge().GetValue() >= 1 {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Errorf("no collector in flight in %s on controller-runtime's registry: %v", metrics.NameCollectorsInFlight, err)
 	}
 
 	cancel()
