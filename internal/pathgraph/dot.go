@@ -31,7 +31,10 @@ func WriteDOT(w io.Writer, g *Graph) error {
 }
 
 func dotHop(h *Hop, key string) string {
-	attrs := []string{"label=" + dotQuote(strings.Join(hopLines(*h), "\n")), fmt.Sprintf("fillcolor=%q", hopFill(*h)), fmt.Sprintf("color=%q", hopStroke)}
+	attrs := []string{"label=" + dotQuote(strings.Join(hopLines(*h), "\n")), fmt.Sprintf("fillcolor=%q", hopFill(*h))}
+	if !h.Failed {
+		attrs = append(attrs, fmt.Sprintf("color=%q", hopStroke))
+	}
 	switch h.Type {
 	case "Service":
 		attrs = append(attrs, "shape=hexagon")

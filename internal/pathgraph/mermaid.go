@@ -72,4 +72,3 @@ func mermaidText(s string) string {
 func mermaidTitle(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", " ").Replace(s) + `"`
 }
-
