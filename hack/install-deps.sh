@@ -19,6 +19,10 @@ ${SUDO} apt-get update
 DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y --no-install-recommends "${PACKAGES[@]}"
 
 command -v go >/dev/null || { echo "go (1.26) is required: https://go.dev/dl/" >&2; exit 1; }
+# mermaid as GitHub draws it, pinned by hack/mermaid's lock file, for the test that has it draw
+# netdiag's mermaid pictures in chromium.
+command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y --no-install-recommends nodejs npm
+npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 
 "${ROOT}/hack/build-controlplane.sh"
 "${ROOT}/hack/build-cni.sh"

@@ -105,36 +105,11 @@ func screenshot(t *testing.T, browser string, g *Graph, name string) image.Image
 	}
 	lo := layOut(g)
 	out := filepath.Join(dir, name+".png")
-	args := []string{"--headless", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
-		"--user-data-dir=" + filepath.Join(dir, "profile"), "--no-first-run", "--no-default-browser-check",
-		"--disable-extensions", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-		"--window-size=" + strconv.Itoa(lo.width) + "," + strconv.Itoa(lo.height), "--screenshot=" + out, "file://" + svg}
-	if os.Geteuid() == 0 {
-		args = append([]string{"--no-sandbox"}, args...) // chromium's sandbox refuses to run as root
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, args...)
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	err := cmd.Run()
-	if cmd.Process != nil {
-		// The browser's helpers share its group; none outlives the test.
-		if kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); kerr != nil && !errors.Is(kerr, syscall.ESRCH) {
-			t.Logf("kill chromium's process group: %v", kerr)
-		}
-	}
-	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, logs.String())
-	}
+	logs := runChromium(t, browser, dir, "--hide-scrollbars", "--force-device-scale-factor=1",
+		"--window-size="+strconv.Itoa(lo.width)+","+strconv.Itoa(lo.height), "--screenshot="+out, "file://"+svg)
 	f, err := os.Open(out)
 	if err != nil {
-		t.Fatalf("chromium wrote no screenshot: %v\n%s", err, logs.String())
+		t.Fatalf("chromium wrote no screenshot: %v\n%s", err, logs)
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
@@ -145,6 +120,39 @@ func screenshot(t *testing.T, browser string, g *Graph, name string) image.Image
 		t.Fatalf("screenshot %v, smaller than the picture's %dx%d", b, lo.width, lo.height)
 	}
 	return img
+}
+
+// runChromium runs headless chromium with a profile of its own under dir, no way out to the
+// network (a dead proxy, no name resolution), bounded in time, and its whole process group
+// killed after; it returns what chromium printed.
+func runChromium(t *testing.T, browser, dir string, args ...string) string {
+	t.Helper()
+	args = append([]string{"--headless", "--disable-gpu", "--user-data-dir=" + filepath.Join(dir, "profile"),
+		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"}, args...)
+	if os.Geteuid() == 0 {
+		args = append([]string{"--no-sandbox"}, args...) // chromium's sandbox refuses to run as root
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser, args...)
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if cmd.Process != nil {
+		// The browser's helpers share its group; none outlives the test.
+		if kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); kerr != nil && !errors.Is(kerr, syscall.ESRCH) {
+			t.Logf("kill chromium's process group: %v", kerr)
+		}
+	}
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	return stdout.String()
 }
 
 // countNear counts the pixels in r within tol of c on every channel.

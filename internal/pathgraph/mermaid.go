@@ -43,6 +43,9 @@ func WriteMermaid(w io.Writer, g *Graph) error {
 		}
 		fmt.Fprintf(&b, "  classDef %s %s\n  class %s %s\n", c, style, strings.Join(classes[c], ","), c)
 	}
+	for i := range g.Groups {
+		fmt.Fprintf(&b, "  style g%d fill:%s,stroke:%s,color:%s\n", i, groupFill, groupStroke, textColour)
+	}
 	for i, l := range g.Links {
 		fmt.Fprintf(&b, "  linkStyle %d stroke:%s,color:%s\n", i, linkColour(l), linkColour(l))
 	}

@@ -198,9 +198,14 @@ func TestWays(t *testing.T) {
 	}
 }
 
-func TestMermaidEscapes(t *testing.T) {
-	g := &Graph{Title: `a "quoted" title`, Hops: []Hop{{ID: "pod/a/b", Type: "Pod", Name: `a/"b"<c>#1;|x|`}, {ID: "node/n", Type: "Node", Name: "n", Failed: true, Reason: "R"}},
+// escapesGraph has names holding what mermaid, DOT and XML read as syntax.
+func escapesGraph() *Graph {
+	return &Graph{Title: `a "quoted" title`, Hops: []Hop{{ID: "pod/a/b", Type: "Pod", Name: `a/"b"<c>#1;|x|`}, {ID: "node/n", Type: "Node", Name: "end", Failed: true, Reason: "R"}},
 		Links: []Link{{N: 1, From: "pod/a/b", To: "node/n", Type: "veth", FromInterface: "eth0", Packet: "[fd00::1]:1 → [fd00::2]:2"}}}
+}
+
+func TestMermaidEscapes(t *testing.T) {
+	g := escapesGraph()
 	var b bytes.Buffer
 	if err := WriteMermaid(&b, g); err != nil {
 		t.Fatal(err)
