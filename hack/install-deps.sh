@@ -2,13 +2,14 @@
 # Installs what the tests need on a fresh Debian or Ubuntu machine (CI runs as root): the
 # kernel tools the collector and the lab drive (procps for the sysctl the end-to-end faults
 # use, util-linux for the setpriv that runs a lab pod's command with only its capabilities),
-# chromium, in which a test reads the SVG picture of a packet path as a browser draws it,
+# chromium and graphviz, in which tests read the pictures of a packet path as a browser and
+# graphviz draw them,
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
 # (about 8 minutes on 2 cores, once), the CNI plugins and flanneld.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium)
+PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium graphviz)
 
 SUDO=""
 if [[ ${EUID} -ne 0 ]]; then
