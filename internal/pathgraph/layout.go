@@ -56,7 +56,10 @@ type band struct {
 
 type edge struct {
 	x1, y1, x2, y2 float64
-	bx, by         float64 // the number's badge
+	// curved edges bend through (cx, cy) around the boxes a straight line would cross.
+	curved bool
+	cx, cy float64
+	bx, by float64 // the number's badge
 }
 
 type legendLine struct {
@@ -150,9 +153,7 @@ func layOut(g *Graph) *layout {
 			px, py = -px, -py
 		}
 		x1, y1, x2, y2 = x1+px, y1+py, x2+px, y2+py
-		x1, y1 = clip(a, x1, y1, x2, y2)
-		x2, y2 = clip(b, x2, y2, x1, y1)
-		lo.edges = append(lo.edges, edge{x1: x1, y1: y1, x2: x2, y2: y2, bx: x1 + (x2-x1)*0.5, by: y1 + (y2-y1)*0.5})
+		lo.edges = append(lo.edges, lo.route(l, x1, y1, x2, y2, -dy/d, dx/d))
 	}
 
 	lo.legendY = int(y) + 6
@@ -174,6 +175,50 @@ func layOut(g *Graph) *layout {
 	lo.width = int(math.Ceil(max(right+margin, float64(2*margin)+float64(longest)*charW+30)))
 	lo.height = lo.legendY + len(lo.legend)*legendH + margin
 	return lo
+}
+
+// route draws a link from (x1, y1) in its hop's box to (x2, y2) in the other's: straight when
+// that crosses no other box, else a curve bent to the side by the least of a few fixed
+// amounts that clears them all; (nx, ny) is the unit normal of the line.
+func (lo *layout) route(l Link, x1, y1, x2, y2, nx, ny float64) edge {
+	a, b := lo.boxes[l.From], lo.boxes[l.To]
+	mx, my := (x1+x2)/2, (y1+y2)/2
+	bends := []float64{0, 70, -70, 140, -140, 210, -210, 280, -280}
+	bend := bends[len(bends)-1] // the last try stands even if it crosses
+	for _, try := range bends[:len(bends)-1] {
+		if !lo.crosses(l, x1, y1, mx+nx*try, my+ny*try, x2, y2) {
+			bend = try
+			break
+		}
+	}
+	cx, cy := mx+nx*bend, my+ny*bend
+	sx, sy := clip(a, x1, y1, cx, cy)
+	ex, ey := clip(b, x2, y2, cx, cy)
+	if bend == 0 {
+		return edge{x1: sx, y1: sy, x2: ex, y2: ey, bx: (sx + ex) / 2, by: (sy + ey) / 2}
+	}
+	// The badge sits on the curve's middle, B(1/2) of the quadratic Bézier.
+	return edge{x1: sx, y1: sy, x2: ex, y2: ey, curved: true, cx: cx, cy: cy, bx: 0.25*sx + 0.5*cx + 0.25*ex, by: 0.25*sy + 0.5*cy + 0.25*ey}
+}
+
+// crosses reports whether the curve from (x1, y1) through (cx, cy) to (x2, y2) passes
+// through a box other than its own two ends'.
+func (lo *layout) crosses(l Link, x1, y1, cx, cy, x2, y2 float64) bool {
+	const samples = 24
+	for id, r := range lo.boxes {
+		if id == l.From || id == l.To {
+			continue
+		}
+		for i := 1; i < samples; i++ {
+			t := float64(i) / samples
+			x := (1-t)*(1-t)*x1 + 2*(1-t)*t*cx + t*t*x2
+			y := (1-t)*(1-t)*y1 + 2*(1-t)*t*cy + t*t*y2
+			if x >= r.x-4 && x <= r.x+r.w+4 && y >= r.y-4 && y <= r.y+r.h+4 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // layers gives each hop its column: one past the furthest hop before it that links to it,

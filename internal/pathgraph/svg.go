@@ -48,8 +48,12 @@ func WriteSVG(w io.Writer, g *Graph) error {
 		if l.Direction == Reply {
 			dash = ` stroke-dasharray="6 4"`
 		}
-		fmt.Fprintf(&b, `<g class="link"><title>%s</title><line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1.6"%s marker-end="url(#arrow-%s)"/>`,
-			xmlText(fmt.Sprintf("%d. %s (%s)", l.N, strings.Join(l.Label(), ", "), sectionText(g, l))), num(e.x1), num(e.y1), num(e.x2), num(e.y2), c, dash, c[1:])
+		d := fmt.Sprintf("M%s,%s L%s,%s", num(e.x1), num(e.y1), num(e.x2), num(e.y2))
+		if e.curved {
+			d = fmt.Sprintf("M%s,%s Q%s,%s %s,%s", num(e.x1), num(e.y1), num(e.cx), num(e.cy), num(e.x2), num(e.y2))
+		}
+		fmt.Fprintf(&b, `<g class="link"><title>%s</title><path d="%s" fill="none" stroke="%s" stroke-width="1.6"%s marker-end="url(#arrow-%s)"/>`,
+			xmlText(fmt.Sprintf("%d. %s (%s)", l.N, strings.Join(l.Label(), ", "), sectionText(g, l))), d, c, dash, c[1:])
 		fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="%d" fill="#ffffff" stroke="%s"/><text x="%s" y="%s" fill="%s" font-size="10" text-anchor="middle">%d</text></g>`+"\n",
 			num(e.bx), num(e.by), badgeR, c, num(e.bx), num(e.by+3.5), c, l.N)
 	}
