@@ -222,3 +222,39 @@ func TestMermaidEscapes(t *testing.T) {
 		}
 	}
 }
+
+const picturesDoc = "../../docs/pictures.md"
+
+// TestPicturesDoc keeps docs/pictures.md's example the writer's own output: the mermaid
+// block after the marker is the golden file it names.
+func TestPicturesDoc(t *testing.T) {
+	const marker = "<!-- the golden file internal/pathgraph/testdata/service-branch-drop.mmd"
+	golden, err := os.ReadFile(filepath.Join("testdata", "service-branch-drop.mmd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(picturesDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, rest, ok := strings.Cut(string(doc), marker)
+	if !ok {
+		t.Fatalf("%s lacks the example's marker %q", picturesDoc, marker)
+	}
+	comment, rest, _ := strings.Cut(rest, "\n")
+	_, rest, ok = strings.Cut(rest, "```mermaid\n")
+	block, tail, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		t.Fatalf("%s has no ```mermaid block after the marker", picturesDoc)
+	}
+	if *update {
+		out := head + marker + comment + "\n```mermaid\n" + string(golden) + "```\n" + tail
+		if err := os.WriteFile(picturesDoc, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		block = string(golden)
+	}
+	if block != string(golden) {
+		t.Errorf("%s's example is not testdata/service-branch-drop.mmd; run `go test ./internal/pathgraph -run TestPicturesDoc -update`", picturesDoc)
+	}
+}
