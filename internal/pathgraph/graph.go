@@ -183,52 +183,69 @@ func build(title, verdict, summary string, hops []Hop, links []rawLink, sus []mo
 	return g
 }
 
-// directions tells forward links from replies by following the packet from the source: a
-// link leaving where another arrived continues its way when it keeps one of its ends (NAT
-// rewrites only one side at a time) and turns back when it carries the reversed packet,
-// which only an answer does. Links this cannot reach (a packet text not understood) count
-// as forward unless they head for the source's address.
+// directions tells forward links from replies by following the packet from the source's
+// first links (the engine records the first hop's links first): a link leaving where another
+// arrived turns back when it carries the reversed packet, which only an answer does, and
+// continues its way when it keeps one of its ends (NAT rewrites one side at a time). Where
+// no link can be followed so (a hop translating both sides at once), a link leaving where a
+// known one arrived goes its way, and the strict rule takes over again. Links still not
+// reached (a packet text not understood) count as forward unless they head for the source.
 func directions(source string, links []rawLink) []Direction {
 	dirs := make([]Direction, len(links))
 	known := make([]bool, len(links))
 	var queue []int
 	for i, l := range links {
-		if l.from == source {
-			known[i] = true
-			queue = append(queue, i)
-		}
-	}
-	for len(queue) > 0 {
-		i := queue[0]
-		queue = queue[1:]
-		in := links[i]
-		for j, out := range links {
-			if known[j] || out.from != in.to {
-				continue
-			}
-			switch {
-			case !in.ok || !out.ok:
-				dirs[j] = dirs[i]
-			case out.pkt.Src == in.pkt.Dst && out.pkt.Dst == in.pkt.Src && out.pkt.SrcPort == in.pkt.DstPort && out.pkt.DstPort == in.pkt.SrcPort:
-				dirs[j] = Reply
-			case sameEnd(out.pkt, in.pkt):
-				dirs[j] = dirs[i]
-			default:
-				continue
-			}
-			known[j] = true
-			queue = append(queue, j)
-		}
-	}
-	var client netip.Addr
-	for _, l := range links {
-		if l.from == source && l.ok {
-			client = l.pkt.Src
+		if l.from != source {
 			break
 		}
+		known[i] = true
+		queue = append(queue, i)
+	}
+	follow := func(loose bool) bool {
+		moved := false
+		for len(queue) > 0 {
+			i := queue[0]
+			queue = queue[1:]
+			in := links[i]
+			for j, out := range links {
+				if known[j] || out.from != in.to {
+					continue
+				}
+				switch {
+				case reversed(out, in):
+					dirs[j] = Reply
+				case !in.ok || !out.ok || sameEnd(out.pkt, in.pkt) || loose:
+					dirs[j] = dirs[i]
+				default:
+					continue
+				}
+				known[j], moved = true, true
+				queue = append(queue, j)
+				if loose {
+					return true // one loose step, then the strict rule again
+				}
+			}
+		}
+		return moved
+	}
+	follow(false)
+	for {
+		for i := range links {
+			if known[i] {
+				queue = append(queue, i)
+			}
+		}
+		if !follow(true) {
+			break
+		}
+		follow(false)
+	}
+	var client netip.AddrPort
+	if len(links) > 0 && links[0].from == source && links[0].ok {
+		client = netip.AddrPortFrom(links[0].pkt.Src, links[0].pkt.SrcPort)
 	}
 	for i, l := range links {
-		if !known[i] && l.ok && l.pkt.Dst == client {
+		if !known[i] && l.ok && netip.AddrPortFrom(l.pkt.Dst, l.pkt.DstPort) == client {
 			dirs[i] = Reply
 		}
 	}
@@ -247,6 +264,11 @@ func typeOfID(id string) string {
 		return string(model.NetNodeService)
 	}
 	return string(model.NetNodeExternal)
+}
+
+// reversed reports whether out carries in's packet back: the answer to it.
+func reversed(out, in rawLink) bool {
+	return out.ok && in.ok && out.pkt.Src == in.pkt.Dst && out.pkt.Dst == in.pkt.Src && out.pkt.SrcPort == in.pkt.DstPort && out.pkt.DstPort == in.pkt.SrcPort
 }
 
 func sameEnd(a, b model.Packet) bool {
