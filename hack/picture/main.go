@@ -43,5 +43,9 @@ func run(in io.Reader, out io.Writer, format string) error {
 	if nd.Kind != "NetworkDiagnosis" {
 		return fmt.Errorf("want a NetworkDiagnosis (kubectl get nd NAME -o json), got kind %q", nd.Kind)
 	}
-	return pathgraph.Write(out, format, pathgraph.FromStatus(&nd.Status))
+	g := pathgraph.FromStatus(&nd.Status)
+	if nd.Status.SourceSummary == "" && nd.Status.DestinationSummary == "" {
+		g.Title = "networkdiagnosis " + nd.Namespace + "/" + nd.Name // not resolved yet
+	}
+	return pathgraph.Write(out, format, g)
 }

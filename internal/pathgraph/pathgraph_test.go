@@ -258,3 +258,32 @@ func TestPicturesDoc(t *testing.T) {
 		t.Errorf("%s's example is not testdata/service-branch-drop.mmd; run `go test ./internal/pathgraph -run TestPicturesDoc -update`", picturesDoc)
 	}
 }
+
+// TestFromStatusCut draws what a status cut short holds: a link to a hop it dropped draws
+// that hop by its ID, a packet text it cannot read is shown as written, and the picture says
+// the path was cut.
+func TestFromStatusCut(t *testing.T) {
+	st := &diagv1alpha1.NetworkDiagnosisStatus{Verdict: diagv1alpha1.VerdictUnknown, PacketPath: &diagv1alpha1.PacketPath{Truncated: true,
+		Hops: []diagv1alpha1.Hop{{ID: "pod/a/web", Type: diagv1alpha1.HopPod, Name: "a/web", Node: "n0"}},
+		Links: []diagv1alpha1.Link{
+			{From: "pod/a/web", To: "node/n0", Type: "veth", Packet: "TCP 10.244.0.5:40000 -> 10.96.0.10:80"},
+			{From: "node/n0", To: "external/1.1.1.1", Type: "external", Packet: "TCP 10.244.0.5:40000 -> 1.1.1.1:443 (cut"},
+		}}}
+	g := FromStatus(st)
+	if h := g.Hop("node/n0"); h == nil || h.Type != "Node" || h.Group != "" {
+		t.Errorf("hop node/n0 %+v, want a Node drawn by its ID", h)
+	}
+	if h := g.Hop("external/1.1.1.1"); h == nil || h.Type != "External" {
+		t.Errorf("hop external/1.1.1.1 %+v, want an External", h)
+	}
+	if g.Links[1].Packet != "TCP 10.244.0.5:40000 -> 1.1.1.1:443 (cut" || g.Links[1].Direction != Forward {
+		t.Errorf("link %+v, want the packet as written, forward", g.Links[1])
+	}
+	var b bytes.Buffer
+	if err := WriteSVG(&b, g); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "the path was cut") || !strings.Contains(b.String(), "(cut") {
+		t.Errorf("the SVG does not say the path was cut:\n%s", b.String())
+	}
+}
