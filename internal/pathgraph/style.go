@@ -20,7 +20,7 @@ const (
 	nodeFill       = "#e4e4e7"
 	hopStroke      = "#52525b"
 	failMark       = "✗"
-	maxReasonRunes = 160
+	maxReasonRunes = 300
 )
 
 // branchColours tell branches apart; none is near failColour.
