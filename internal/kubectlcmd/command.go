@@ -37,6 +37,9 @@ type options struct {
 func Main(ctx context.Context, args []string, streams genericiooptions.IOStreams) int {
 	cmd := NewCommand(streams)
 	cmd.SetArgs(args)
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return ExitReachable
