@@ -14,6 +14,11 @@ KUBECTL ?= $(if $(wildcard $(K8S_BIN)/kubectl),$(K8S_BIN)/kubectl,kubectl)
 
 CONTROLLER_GEN ?= go tool controller-gen
 CONTAINER_TOOL ?= docker
+# What `netdiag version` and `kubectl netdiag version` print.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS ?= -X github.com/netdiag/netdiag/internal/buildinfo.version=$(VERSION) -X github.com/netdiag/netdiag/internal/buildinfo.commit=$(COMMIT)
+
 # Extra flags for go test, e.g. GOTEST_FLAGS="-run TestX -v".
 GOTEST_FLAGS ?=
 
@@ -80,8 +85,9 @@ demo: ## Bring the lab up with a small shop, run the controller, apply config/sa
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build bin/netdiag.
-	CGO_ENABLED=0 go build -trimpath -o bin/netdiag .
+build: manifests generate fmt vet ## Build bin/netdiag and the kubectl plugin bin/kubectl-netdiag.
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/netdiag .
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/kubectl-netdiag ./cmd/kubectl-netdiag
 
 .PHONY: run
 run: manifests generate fmt vet install ## Run the controller here against the kubeconfig's cluster.
