@@ -177,7 +177,12 @@ var _ = Describe("kubectl netdiag against an API server", func() {
 
 		Expect(got.code).To(Equal(ExitReachable))
 		Expect(got.stdout).To(HavePrefix("Verdict:  Reachable\nQuestion: pod/shop/web (10.244.1.5) -> service/shop/db (10.96.0.10) TCP 5432\n"))
-		Expect(got.stdout).To(ContainSubstring("  ● pod shop/web on node-1\n    │ veth eth0 → veth1  TCP 10.244.1.5:40000 -> 10.96.0.10:5432\n    ▼ node node-1\n"))
+		Expect(got.stdout).To(HaveSuffix("\nPath:\n" +
+			"  ● pod shop/web on node-1\n" +
+			"    │ veth eth0 → veth1  TCP 10.244.1.5:40000 -> 10.96.0.10:5432\n" +
+			"  ● node node-1\n" +
+			"    │ vxlan flannel.1  TCP 10.244.1.5:40000 -> 10.244.2.7:5432\n" +
+			"  ● pod shop/db on node-2\n"))
 		Expect(got.stdout).NotTo(ContainSubstring("Suspicions:"))
 		Expect(got.stderr).To(MatchRegexp(`(?m)^web-to-db-\w{5}: (waiting for the controller|Pending), `))
 		Expect(got.stderr).To(MatchRegexp(`(?m)^web-to-db-\w{5}: Collecting, 1/2 collectors done, \d`))

@@ -56,7 +56,12 @@ func writeDescription(w io.Writer, nd *diagv1alpha1.NetworkDiagnosis, events []c
 	fmt.Fprintf(&b, "Name:      %s\nNamespace: %s\nCreated:   %s\n", nd.Name, nd.Namespace, nd.CreationTimestamp.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "Phase:     %s\n", orDash(string(nd.Status.Phase)))
 	if st, end := nd.Status.StartTime, nd.Status.CompletionTime; st != nil && end != nil {
-		fmt.Fprintf(&b, "Took:      %s\n", end.Sub(st.Time))
+		// The API keeps these times to the second.
+		took := "under 1s"
+		if d := end.Sub(st.Time); d >= time.Second {
+			took = d.String()
+		}
+		fmt.Fprintf(&b, "Took:      %s\n", took)
 	}
 	b.WriteByte('\n')
 	if _, err := io.WriteString(w, b.String()); err != nil {
@@ -108,42 +113,78 @@ func writeConditions(b *strings.Builder, conds []metav1.Condition, all bool) {
 	}
 }
 
-// writePath draws the path as the engine's text report does: each hop, then the links that
-// leave it, with the interfaces and the packet as it is on that link.
+// writePath draws the path as the packet travels it: the links in the order the engine
+// followed them, one way after another. A link that does not leave the hop the previous one
+// entered starts a new way: another endpoint's branch (from the service hop) or the reply.
 func writePath(b *strings.Builder, p *diagv1alpha1.PacketPath) {
 	if p == nil || len(p.Hops) == 0 {
 		return
 	}
 	b.WriteString("\nPath:\n")
-	names := make(map[string]string, len(p.Hops))
+	hops := make(map[string]diagv1alpha1.Hop, len(p.Hops))
 	for _, h := range p.Hops {
-		names[h.ID] = hopName(h)
+		hops[h.ID] = h
 	}
-	for _, h := range p.Hops {
+	hop := func(id string) {
+		h, ok := hops[id]
+		if !ok {
+			h = diagv1alpha1.Hop{ID: id, Name: id}
+		}
 		mark := ""
 		if h.Failed {
 			mark = "  ✗ stops here"
 		}
-		fmt.Fprintf(b, "  ● %s%s\n", names[h.ID], mark)
-		for _, l := range p.Links {
-			if l.From != h.ID {
-				continue
-			}
-			ifs := l.FromInterface
-			if l.ToInterface != "" {
-				ifs += " → " + l.ToInterface
-			}
-			fmt.Fprintf(b, "    │ %s %s  %s\n", l.Type, strings.TrimSpace(ifs), l.Packet)
-			to, ok := names[l.To]
-			if !ok {
-				to = l.To
-			}
-			fmt.Fprintf(b, "    ▼ %s\n", to)
+		fmt.Fprintf(b, "  ● %s%s\n", hopName(h), mark)
+	}
+	if len(p.Links) == 0 {
+		for _, h := range p.Hops {
+			hop(h.ID)
 		}
+	}
+	at, last := "", ""
+	for i, l := range p.Links {
+		switch {
+		case l.From != at && i > 0:
+			fmt.Fprintf(b, "  %s:\n", wayName(hops[l.From], p.Hops[0].ID == l.From))
+			hop(l.From)
+		case l.From != at:
+			hop(l.From)
+		case turns(last, l.Packet):
+			fmt.Fprintf(b, "  reply:\n")
+			hop(l.From)
+		}
+		ifs := l.FromInterface
+		if l.ToInterface != "" {
+			ifs += " → " + l.ToInterface
+		}
+		fmt.Fprintf(b, "    │ %s %s  %s\n", l.Type, strings.TrimSpace(ifs), l.Packet)
+		hop(l.To)
+		at, last = l.To, l.Packet
 	}
 	if p.Truncated {
 		b.WriteString("  … the path was cut to keep the status small\n")
 	}
+}
+
+// turns reports whether packet answers prev: "TCP b -> a" after "TCP a -> b".
+func turns(prev, packet string) bool {
+	proto, fwd, ok := strings.Cut(prev, " ")
+	if !ok {
+		return false
+	}
+	src, dst, ok := strings.Cut(fwd, " -> ")
+	return ok && packet == proto+" "+dst+" -> "+src
+}
+
+// wayName says what a way that starts at from is.
+func wayName(from diagv1alpha1.Hop, fromSource bool) string {
+	switch {
+	case fromSource:
+		return "again from the source"
+	case from.Type == diagv1alpha1.HopService:
+		return "another endpoint of " + from.Name
+	}
+	return "reply from " + hopName(from)
 }
 
 func hopName(h diagv1alpha1.Hop) string {
