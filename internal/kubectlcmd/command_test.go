@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -322,14 +326,8 @@ var _ = Describe("kubectl netdiag against an API server", func() {
 	It("says which build it is, with the Kubernetes libraries it speaks with", func(ctx SpecContext) {
 		// A test binary records no dependencies: the real one is built, stamped as the
 		// Makefile stamps it.
-		bin := filepath.Join(GinkgoT().TempDir(), "kubectl-netdiag")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin,
-			"-ldflags", "-X github.com/netdiag/netdiag/internal/buildinfo.version=v0.9.0-test -X github.com/netdiag/netdiag/internal/buildinfo.commit=0123abc",
-			"./cmd/kubectl-netdiag")
-		build.Dir = repoRoot
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "go build ./cmd/kubectl-netdiag:\n%s", out)
-		out, err = exec.CommandContext(ctx, bin, "version", "-o", "json").Output()
+		bin := pluginBinary(ctx)
+		out, err := exec.CommandContext(ctx, bin, "version", "-o", "json").Output()
 		Expect(err).NotTo(HaveOccurred())
 		var info buildinfo.Info
 		Expect(json.Unmarshal(out, &info)).To(Succeed(), string(out))
@@ -345,4 +343,56 @@ var _ = Describe("kubectl netdiag against an API server", func() {
 		Expect(got.code).To(Equal(0))
 		Expect(got.stdout).To(HavePrefix("Version:    dev\nCommit:     unknown\nGo:         " + runtime.Version() + "\n"))
 	}, SpecTimeout(3*time.Minute))
+
+	It("redraws one progress line on a terminal", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "")
+		standIn(ctx, ns, phase(diagv1alpha1.PhaseCollecting, running), answered(diagv1alpha1.VerdictReachable))
+		// script(1) runs the binary on a pseudo-terminal, as a person's shell does.
+		cmd := exec.CommandContext(ctx, "script", "-qec",
+			strings.Join([]string{pluginBinary(ctx), "--kubeconfig", kubeconfig, "pod/web", "svc/db:5432", "-n", ns}, " "), "/dev/null")
+		out, err := cmd.Output()
+		Expect(err).NotTo(HaveOccurred(), "exit 0 through script(1):\n%s", out)
+		Expect(string(out)).To(MatchRegexp(`\r\x1b\[Kweb-to-db-\w{5}: Collecting, 0/1 collectors done, [^\n]*\r\x1b\[Kweb-to-db-\w{5}: Succeeded, 2/2 collectors done, [^\n]*\r?\nVerdict:  Reachable`))
+	}, SpecTimeout(3*time.Minute))
+
+	It("deletes the diagnosis when the binary gets Ctrl-C", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "")
+		created, _ := standIn(ctx, ns)
+		cmd := exec.CommandContext(ctx, pluginBinary(ctx), "--kubeconfig", kubeconfig, "pod/web", "svc/db:5432", "-n", ns)
+		var errOut bytes.Buffer
+		cmd.Stderr = &errOut
+		Expect(cmd.Start()).To(Succeed())
+		nd := <-created
+		Expect(cmd.Process.Signal(os.Interrupt)).To(Succeed())
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		Expect(errors.As(err, &exit)).To(BeTrue(), "the binary exits non-zero: %v", err)
+		Expect(exit.ExitCode()).To(Equal(ExitNoAnswer))
+		Expect(errOut.String()).To(ContainSubstring("error: interrupted before NetworkDiagnosis " + ns + "/" + nd.Name + " finished"))
+		expectGone(ctx, nd)
+	}, SpecTimeout(3*time.Minute))
 })
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// pluginBinary builds ./cmd/kubectl-netdiag once for the suite, stamped as the Makefile
+// stamps it.
+func pluginBinary(ctx context.Context) string {
+	GinkgoHelper()
+	buildOnce.Do(func() {
+		binPath = filepath.Join(os.TempDir(), fmt.Sprintf("kubectl-netdiag-test-%d", os.Getpid()))
+		build := exec.CommandContext(ctx, "go", "build", "-o", binPath,
+			"-ldflags", "-X github.com/netdiag/netdiag/internal/buildinfo.version=v0.9.0-test -X github.com/netdiag/netdiag/internal/buildinfo.commit=0123abc",
+			"./cmd/kubectl-netdiag")
+		build.Dir = repoRoot
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/kubectl-netdiag: %w\n%s", err, out)
+		}
+	})
+	Expect(buildErr).NotTo(HaveOccurred())
+	return binPath
+}
