@@ -89,6 +89,22 @@ build: manifests generate fmt vet ## Build bin/netdiag and the kubectl plugin bi
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/netdiag .
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/kubectl-netdiag ./cmd/kubectl-netdiag
 
+# Platforms of the kubectl plugin's release archives, which krew/netdiag.yaml points at.
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+PLUGIN_DIST ?= dist/plugin
+
+.PHONY: plugin-archives
+plugin-archives: ## Build the kubectl plugin's release archives and their SHA256SUMS into PLUGIN_DIST, as krew installs them.
+	mkdir -p $(PLUGIN_DIST)
+	for p in $(PLUGIN_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; dir=$$(mktemp -d); \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" -o $$dir/kubectl-netdiag ./cmd/kubectl-netdiag; \
+		cp LICENSE $$dir/; \
+		tar -C $$dir -czf $(PLUGIN_DIST)/kubectl-netdiag_$(VERSION)_$${os}_$${arch}.tar.gz kubectl-netdiag LICENSE; \
+		rm -rf $$dir; \
+	done
+	cd $(PLUGIN_DIST) && sha256sum kubectl-netdiag_$(VERSION)_*.tar.gz > SHA256SUMS
+
 .PHONY: run
 run: manifests generate fmt vet install ## Run the controller here against the kubeconfig's cluster.
 	go run . manager --namespace $(NAMESPACE) --collector-image $(IMG) \
