@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,7 +90,7 @@ Unknown, a failed or unfinished diagnosis, an interrupt, bad input or an API err
 		},
 	}
 	o.config.AddFlags(cmd.PersistentFlags())
-	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "output format: "+joinFormats())
+	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "output format: "+strings.Join(formatNames(), "|"))
 	f := cmd.Flags()
 	f.BoolVar(&q.udp, "udp", false, "ask about UDP instead of TCP")
 	f.BoolVar(&q.icmp, "icmp", false, "ask about ICMP (echo) instead of TCP; no port")
@@ -103,24 +104,13 @@ Unknown, a failed or unfinished diagnosis, an interrupt, bad input or an API err
 	return cmd
 }
 
-func joinFormats() string {
-	s := ""
-	for i, name := range formatNames() {
-		if i > 0 {
-			s += "|"
-		}
-		s += name
-	}
-	return s
-}
-
 func writeRowNow(w io.Writer, nd *diagv1alpha1.NetworkDiagnosis) error {
 	return writeRow(w, nd, time.Now())
 }
 
 // ask creates the diagnosis, follows it, prints it and deletes it.
 func (o *options) ask(ctx context.Context, args []string, q questionFlags) error {
-	print, err := printerFor(o.output, writeReport)
+	write, err := printerFor(o.output, writeReport)
 	if err != nil {
 		return err
 	}
@@ -146,15 +136,15 @@ func (o *options) ask(ctx context.Context, args []string, q questionFlags) error
 		o.cleanUp(nd, q.keep)
 		return interrupted(key)
 	}
-	err = o.answer(print, got, waitErr)
+	err = o.answer(write, got, waitErr)
 	o.cleanUp(nd, q.keep)
 	return err
 }
 
 // answer prints the diagnosis as last read and ends the command with its exit code.
-func (o *options) answer(print printer, nd *diagv1alpha1.NetworkDiagnosis, waitErr error) error {
+func (o *options) answer(write printer, nd *diagv1alpha1.NetworkDiagnosis, waitErr error) error {
 	if nd.Name != "" {
-		if err := print(o.streams.Out, nd); err != nil {
+		if err := write(o.streams.Out, nd); err != nil {
 			return err
 		}
 	}
@@ -212,13 +202,12 @@ func (o *options) get(ctx context.Context, name string, watch bool, text printer
 	if err != nil {
 		return err
 	}
-	describe := text == nil
-	if describe {
+	if text == nil {
 		text = func(w io.Writer, nd *diagv1alpha1.NetworkDiagnosis) error {
 			return writeDescription(w, nd, o.events(ctx, c, nd))
 		}
 	}
-	print, err := printerFor(o.output, text)
+	write, err := printerFor(o.output, text)
 	if err != nil {
 		return err
 	}
@@ -242,7 +231,7 @@ func (o *options) get(ctx context.Context, name string, watch bool, text printer
 			return interrupted(key)
 		}
 	}
-	return o.answer(print, nd, waitErr)
+	return o.answer(write, nd, waitErr)
 }
 
 // events are the diagnosis's events, oldest first; none when they cannot be read, which
