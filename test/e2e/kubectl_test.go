@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -18,10 +19,13 @@ import (
 	"github.com/netdiag/netdiag/test/lab"
 )
 
-// plugin is the kubectl-netdiag binary the specs below drive, as a user's shell runs it.
+// plugin is the kubectl-netdiag binary the specs below drive, as a user's shell runs it:
+// through kubectl, which finds it on the PATH, when the repo's bin/k8s has a kubectl.
 type plugin struct {
 	bin        string
 	kubeconfig string
+	// kubectl is the kubectl binary, or empty to run the plugin directly.
+	kubectl string
 }
 
 // pluginRun is what one run of the plugin left.
@@ -43,7 +47,12 @@ func buildPlugin(ctx context.Context) string {
 
 func (p plugin) run(ctx context.Context, args ...string) pluginRun {
 	GinkgoHelper()
-	cmd := exec.CommandContext(ctx, p.bin, append([]string{"--kubeconfig", p.kubeconfig}, args...)...)
+	args = append([]string{"--kubeconfig", p.kubeconfig}, args...)
+	cmd := exec.CommandContext(ctx, p.bin, args...)
+	if p.kubectl != "" {
+		cmd = exec.CommandContext(ctx, p.kubectl, append([]string{"netdiag"}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(p.bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -54,7 +63,7 @@ func (p plugin) run(ctx context.Context, args ...string) pluginRun {
 	} else {
 		Expect(err).NotTo(HaveOccurred(), "run kubectl-netdiag")
 	}
-	GinkgoWriter.Printf("kubectl netdiag %v: exit %d\n--- stdout\n%s--- stderr\n%s", args, code, out.String(), errOut.String())
+	GinkgoWriter.Printf("%s %v: exit %d\n--- stdout\n%s--- stderr\n%s", cmd.Args[0], cmd.Args[1:], code, out.String(), errOut.String())
 	return pluginRun{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
@@ -65,6 +74,11 @@ func (e *env) askedByPlugin(ctx context.Context) []diagv1alpha1.NetworkDiagnosis
 	Expect(e.client.List(ctx, list, client.InNamespace(shopNamespace),
 		client.MatchingLabels{"app.kubernetes.io/created-by": "kubectl-netdiag"})).To(Succeed())
 	return list.Items
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 var _ = Describe("kubectl netdiag on the lab", Ordered, ContinueOnFailure, Label("kubectl", string(lab.ModeFlannelVXLAN)), func() {
@@ -78,6 +92,9 @@ var _ = Describe("kubectl netdiag on the lab", Ordered, ContinueOnFailure, Label
 		e = startEnv(ctx, "ndekc", lab.ModeFlannelVXLAN, lab.ProxyIPTables)
 		DeferCleanup(func(ctx SpecContext) { e.stop(ctx) })
 		kn = plugin{bin: bin, kubeconfig: e.lab.Kubeconfig()}
+		if k := filepath.Join(repoRoot, "bin", "k8s", "current", "kubectl"); fileExists(k) {
+			kn.kubectl = k
+		}
 	}, NodeTimeout(4*time.Minute))
 
 	BeforeEach(func() {
