@@ -100,7 +100,8 @@ func startBenchEnv(b testing.TB) *benchEnv {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	must(err)
-	r := &NetworkDiagnosisReconciler{Namespace: controllerNamespace, CollectorImage: collectorImage, Clock: clock.RealClock{}, MaxConcurrentReconciles: 4}
+	// The benchmarks measure throughput, not the load caps: none apply.
+	r := &NetworkDiagnosisReconciler{Namespace: controllerNamespace, CollectorImage: collectorImage, Clock: clock.RealClock{}, MaxConcurrentReconciles: 4, Caps: &LoadCaps{}}
 	must(r.SetupWithManager(ctx, mgr))
 	go func() { _ = mgr.Start(ctx) }()
 	go playCollectors(ctx, c)
@@ -147,6 +148,7 @@ func answer(ctx context.Context, c client.Client, pod *corev1.Pod) {
 	if err != nil {
 		return
 	}
+	transport.SetOwner(cms, pod.Name, pod.UID)
 	for _, cm := range cms {
 		if err := c.Create(ctx, cm); err != nil {
 			fmt.Println("bench collector: upload:", err)

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/transport"
 )
 
 // The status is computed here, by small pure functions, so that what a user reads is
@@ -36,13 +38,19 @@ type snapshotState struct {
 	Complete bool
 	// Err is set when the chunks that arrived cannot be decoded.
 	Err error
+	// Refused, when set, says that chunks from an unexpected writer were refused.
+	Refused string
 }
 
 // collectorStatus says where the collector of node stands, from its pod (nil when it does
 // not exist) and its snapshot.
 func collectorStatus(node, podName string, pod *corev1.Pod, snap snapshotState) diagv1alpha1.CollectorStatus {
 	st := diagv1alpha1.CollectorStatus{Node: node, Pod: podName}
+	var overLimit *transport.LimitError
 	switch {
+	case errors.As(snap.Err, &overLimit):
+		st.Phase = diagv1alpha1.CollectorFailed
+		st.Message = fmt.Sprintf("The snapshot of node %s was refused: %v", node, overLimit)
 	case snap.Err != nil:
 		st.Phase = diagv1alpha1.CollectorFailed
 		st.Message = fmt.Sprintf("The snapshot of node %s cannot be read: %v", node, snap.Err)
@@ -66,6 +74,12 @@ func collectorStatus(node, podName string, pod *corev1.Pod, snap snapshotState) 
 	default:
 		st.Phase = diagv1alpha1.CollectorPending
 		st.Message = "Collector pod is pending" + waitingReason(pod)
+	}
+	if st.Phase == diagv1alpha1.CollectorFailed {
+		st.Reason = diagv1alpha1.ReasonCollectorFailed
+	}
+	if snap.Refused != "" {
+		st.Message = strings.TrimPrefix(st.Message+"; "+snap.Refused, "; ")
 	}
 	st.Message = truncate(st.Message, maxMessage)
 	return st
@@ -127,8 +141,24 @@ func giveUp(c diagv1alpha1.CollectorStatus, after time.Duration) diagv1alpha1.Co
 		msg += " (" + strings.TrimSuffix(c.Message, ".") + ")"
 	}
 	c.Phase = diagv1alpha1.CollectorFailed
+	c.Reason = diagv1alpha1.ReasonTimeout
 	c.Message = truncate(msg, maxMessage)
 	return c
+}
+
+// failureReason is the Collected condition's reason when collectors failed: Timeout when
+// the deadline decided, else the first failed collector's own (NodeGone, NodeNotReady,
+// CollectorFailed), so that a script learns the cause from one field.
+func failureReason(collectors []diagv1alpha1.CollectorStatus, gaveUp bool) string {
+	if gaveUp {
+		return diagv1alpha1.ReasonTimeout
+	}
+	for _, c := range collectors {
+		if c.Phase == diagv1alpha1.CollectorFailed && c.Reason != "" {
+			return c.Reason
+		}
+	}
+	return diagv1alpha1.ReasonCollectorFailed
 }
 
 // collectOutcome is where the collection stands as a whole.
