@@ -308,10 +308,10 @@ var _ = Describe("kubectl netdiag against an API server", func() {
 	It("refuses bad input before it creates anything", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "")
 		for args, want := range map[string][]string{
-			"TCP needs a port":                      {"pod/web", "svc/db"},
-			`--output "dot": want text, json, yaml`: {"pod/web", "svc/db:5432", "-o", "dot"},
-			"a service sends no traffic":            {"svc/web", "pod/db:80"},
-			`unknown flag: --tcp`:                   {"pod/web", "svc/db:5432", "--tcp"},
+			"TCP needs a port":            {"pod/web", "svc/db"},
+			`--output "png": want text, `: {"pod/web", "svc/db:5432", "-o", "png"},
+			"a service sends no traffic":  {"svc/web", "pod/db:80"},
+			`unknown flag: --tcp`:         {"pod/web", "svc/db:5432", "--tcp"},
 		} {
 			got := run(ctx, append(want, "-n", ns)...)
 			Expect(got.code).To(Equal(ExitNoAnswer), "%v", want)
