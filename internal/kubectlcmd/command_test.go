@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,24 @@ func run(ctx context.Context, args ...string) result {
 	code := Main(ctx, append([]string{"--kubeconfig", kubeconfig}, args...), genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
 	GinkgoWriter.Printf("kubectl netdiag %v: exit %d\n--- stdout\n%s--- stderr\n%s", args, code, out.String(), errOut.String())
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// syncBuffer is a buffer a spec reads while the command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 var nsCounter atomic.Int64
@@ -286,6 +305,25 @@ var _ = Describe("kubectl netdiag against an API server", func() {
 		Expect(got.stdout).To(BeEmpty(), "no report for a question not answered")
 		Expect(got.stderr).To(MatchRegexp(`error: interrupted before NetworkDiagnosis ask-\d+/web-to-db-\w{5} finished`))
 		expectGone(ctx, <-created)
+	}, SpecTimeout(time.Minute))
+
+	It("says when no controller picks the diagnosis up", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "")
+		created, _ := standIn(ctx, ns) // writes no status, as when netdiag is not installed
+		cmdCtx, interrupt := context.WithCancel(ctx)
+		defer interrupt()
+		var errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			defer GinkgoRecover()
+			done <- Main(cmdCtx, []string{"--kubeconfig", kubeconfig, "pod/web", "svc/db:5432", "-n", ns}, genericiooptions.IOStreams{Out: io.Discard, ErrOut: &errOut})
+		}()
+		nd := <-created
+		Eventually(errOut.String).WithContext(ctx).WithTimeout(noControllerAfter + 10*time.Second).Should(
+			ContainSubstring("No controller has picked up NetworkDiagnosis " + ns + "/" + nd.Name + " in 15s: is netdiag installed"))
+		interrupt()
+		Expect(<-done).To(Equal(ExitNoAnswer))
+		expectGone(ctx, nd)
 	}, SpecTimeout(time.Minute))
 
 	It("waits with get --watch for a diagnosis someone else created", func(ctx SpecContext) {

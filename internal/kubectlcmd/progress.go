@@ -63,6 +63,16 @@ func (p *progress) update(s progressState) {
 	p.last, p.drawn = s, true
 }
 
+// note prints a line of its own between progress lines.
+func (p *progress) note(msg string) {
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+	fmt.Fprintln(p.w, msg)
+	// On a terminal the next update starts a fresh line below the note.
+	p.drawn = p.drawn && !p.tty
+}
+
 // finish ends the progress line so what follows starts on a line of its own.
 func (p *progress) finish() {
 	if p.tty && p.drawn {

@@ -84,3 +84,25 @@ web-to-db-x7k2p: Succeeded, 2/2 collectors done, 3s
 		t.Errorf("log output (-want +got):\n%s", diff)
 	}
 }
+
+func TestProgressNoteStandsOnItsOwnLine(t *testing.T) {
+	for name, c := range map[string]struct {
+		tty  bool
+		want string
+	}{
+		"terminal": {true, "\r\x1b[Kweb-to-db-x7k2p: waiting for the controller, 15s\nno controller\n\r\x1b[Kweb-to-db-x7k2p: waiting for the controller, 16s\n"},
+		"log":      {false, "web-to-db-x7k2p: waiting for the controller, 15s\nno controller\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := &progress{w: &out, tty: c.tty}
+			p.update(stateOf(diagnosisAt(""), 15*time.Second))
+			p.note("no controller")
+			p.update(stateOf(diagnosisAt(""), 16*time.Second))
+			p.finish()
+			if diff := cmp.Diff(c.want, out.String()); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

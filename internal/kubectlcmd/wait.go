@@ -22,6 +22,9 @@ const (
 	// finishGrace is how long past spec.timeout the command waits for the controller to write
 	// the final phase, which it does once the timeout passes.
 	finishGrace = 30 * time.Second
+	// noControllerAfter is how long a diagnosis may go without a status before the command
+	// says that no controller seems to be running; a running one writes it at once.
+	noControllerAfter = 15 * time.Second
 )
 
 // errNotFinished is returned with the diagnosis as it stands when it did not reach a final
@@ -46,6 +49,7 @@ func waitFinished(ctx context.Context, c client.Client, key client.ObjectKey, st
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	nd := &diagv1alpha1.NetworkDiagnosis{}
+	hinted := false
 	for {
 		latest := &diagv1alpha1.NetworkDiagnosis{}
 		err := c.Get(ctx, key, latest)
@@ -65,6 +69,11 @@ func waitFinished(ctx context.Context, c client.Client, key client.ObjectKey, st
 			p.update(stateOf(nd, time.Since(started)))
 			if nd.Status.Phase.Finished() {
 				return nd, nil
+			}
+			if nd.Status.Phase == "" && !hinted && time.Since(started) > noControllerAfter {
+				p.note(fmt.Sprintf("No controller has picked up NetworkDiagnosis %s in %s: is netdiag installed and its manager running? (kubectl -n netdiag-system get deploy)",
+					key, noControllerAfter))
+				hinted = true
 			}
 		}
 		if time.Now().After(deadline) {
