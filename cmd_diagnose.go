@@ -50,7 +50,7 @@ ip:ADDRESS.`,
 	f.StringVar(&o.destination, "destination", "", "where the traffic goes: pod:NS/NAME, service:NS/NAME, node:NAME or ip:IP (required)")
 	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp or icmp")
 	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
-	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, yaml or json")
+	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, wide (text with every step of each hop), yaml or json")
 	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate ("+strings.Join(o.plugins.Simulated(), ", ")+"), or auto to detect it")
 	o.plugins.BindFlags(f)
 	for _, name := range []string{"snapshot", "source", "destination"} {
@@ -61,9 +61,9 @@ ip:ADDRESS.`,
 
 func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	switch o.output {
-	case "text", "yaml", "json":
+	case "text", "wide", "yaml", "json":
 	default:
-		return fmt.Errorf("--output %q: want text, yaml or json", o.output)
+		return fmt.Errorf("--output %q: want text, wide, yaml or json", o.output)
 	}
 	proto := model.Protocol(strings.ToUpper(o.protocol))
 	switch proto {
@@ -122,5 +122,5 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 		_, err = w.Write(out)
 		return err
 	}
-	return diagnose.WriteText(w, q, res)
+	return diagnose.WriteReportText(w, diagnose.NewReport(q, res), diagnose.TextOptions{Steps: o.output == "wide"})
 }
