@@ -27,6 +27,8 @@ const (
 	maxSuspicions = 64
 	maxHops       = 128
 	maxLinks      = 256
+	maxBranches   = 16
+	maxBranchHops = 40
 	maxMessage    = 1024
 )
 
@@ -197,7 +199,13 @@ func applyResult(st *diagv1alpha1.NetworkDiagnosisStatus, res *diagnose.Result, 
 		st.Suspicions = append(st.Suspicions, suspicion(s))
 	}
 	st.PacketPath = packetPath(res.Path)
+	if st.PacketPath != nil {
+		st.PacketPath.Branches, st.PacketPath.Truncated = pathBranches(diagnose.Branches(res), st.PacketPath.Truncated)
+	}
 	st.Where, st.Why = whereWhy(res)
+	if st.Why != "" {
+		st.Remedy = truncate(diagnose.NewAnswer(res).Do, maxMessage)
+	}
 
 	summary := res.Summary
 	if summary == "" {
@@ -277,6 +285,43 @@ func packetPath(p *model.PacketPath) *diagv1alpha1.PacketPath {
 		out.Links = append(out.Links, link)
 	}
 	return out
+}
+
+// pathBranches bounds the branches as the reports tell them to the API's limits; truncated
+// is set when any was cut.
+func pathBranches(branches []diagnose.ReportBranch, truncated bool) ([]diagv1alpha1.PathBranch, bool) {
+	var out []diagv1alpha1.PathBranch
+	for i, b := range branches {
+		if i == maxBranches {
+			return out, true
+		}
+		pb := diagv1alpha1.PathBranch{To: truncate(b.To, 320), End: diagv1alpha1.BranchEnd(b.End), Why: truncate(b.Why, 512)}
+		if b.Share > 0 {
+			pb.Share = fmt.Sprintf("%.0f%%", b.Share*100)
+		}
+		var cut bool
+		pb.Forward, cut = branchHops(b.Forward)
+		truncated = truncated || cut
+		pb.Reply, cut = branchHops(b.Reply)
+		truncated = truncated || cut
+		out = append(out, pb)
+	}
+	return out, truncated
+}
+
+func branchHops(hops []diagnose.ReportBranchHop) ([]diagv1alpha1.BranchHop, bool) {
+	var out []diagv1alpha1.BranchHop
+	for i, h := range hops {
+		if i == maxBranchHops {
+			return out, true
+		}
+		bh := diagv1alpha1.BranchHop{Hop: truncate(h.At, 320), Did: truncate(h.Did, 512), Failed: h.Failed}
+		if c := h.Choice; c != nil {
+			bh.Choice = truncate(c.String(), 256)
+		}
+		out = append(out, bh)
+	}
+	return out, false
 }
 
 func hopType(t model.NetNodeType) diagv1alpha1.HopType {

@@ -100,7 +100,7 @@ func stepPhrase(s model.Step) string {
 	case s.Forks():
 		// The service's choice: the endpoint and its share (the branch's heading names the
 		// service's way; the full action names the service and port).
-		return fmt.Sprintf("%s DNAT to %s (%.0f%% of new connections)", s.Component, netip.AddrPortFrom(s.Packet.Dst, s.Packet.DstPort), s.Share*100)
+		return choiceOf(s).String()
 	case strings.Contains(action, "DROP") || strings.Contains(action, "REJECT") || strings.Contains(action, "UNKNOWN"):
 		return s.Component + " " + action
 	case s.Component == "conntrack":

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/netdiag/netdiag/internal/model"
@@ -120,11 +121,7 @@ func NewReport(q model.Question, res *Result) Report {
 		Question: ReportQuestion{Source: q.Source.String(), Destination: q.Destination.String(), Protocol: string(q.Protocol), Port: q.Port, Text: describe(q)},
 		Verdict:  res.Verdict, Summary: res.Summary, Plugin: res.NetworkPlugin,
 	}
-	if res.Path != nil {
-		for _, b := range res.Path.Branches {
-			r.Branches = append(r.Branches, reportBranch(b))
-		}
-	}
+	r.Branches = Branches(res)
 	for _, s := range res.Suspicions {
 		r.Suspicions = append(r.Suspicions, ReportSuspicion{Level: s.Level.String(), Reason: string(s.Reason), Node: s.Node, Pod: s.Pod, Interface: s.Interface, Rule: s.Rule, Message: s.Message})
 	}
@@ -140,6 +137,28 @@ func NewReport(q model.Question, res *Result) Report {
 		r.Explanation = append(r.Explanation, ReportStep{Hop: st.NodeID, Component: st.Component, Action: st.Action, Detail: st.Detail, Packet: st.Packet.String()})
 	}
 	return r
+}
+
+func choiceOf(s model.Step) ReportChoice {
+	return ReportChoice{By: s.Component, To: netip.AddrPortFrom(s.Packet.Dst, s.Packet.DstPort).String(), Share: s.Share, Action: s.Action, Rule: s.Detail}
+}
+
+// String says the choice in a few words: "kube-proxy iptables DNAT to 10.244.1.7:8080 (50%
+// of new connections)".
+func (c ReportChoice) String() string {
+	return fmt.Sprintf("%s DNAT to %s (%.0f%% of new connections)", c.By, c.To, c.Share*100)
+}
+
+// Branches tells each branch of the result's path as the reports print it.
+func Branches(res *Result) []ReportBranch {
+	if res.Path == nil {
+		return nil
+	}
+	var out []ReportBranch
+	for _, b := range res.Path.Branches {
+		out = append(out, reportBranch(b))
+	}
+	return out
 }
 
 // reportBranch tells one branch: its hops in each direction with what each did, the last
@@ -162,8 +181,8 @@ func reportBranch(b model.Branch) ReportBranch {
 				rh.Packet = h.Steps[0].Packet.String()
 			}
 			if c := h.Choice; c != nil {
-				rh.Choice = &ReportChoice{By: c.Component, To: netip.AddrPortFrom(c.Packet.Dst, c.Packet.DstPort).String(), Share: c.Share, Action: c.Action, Rule: c.Detail}
-				rb.Share = c.Share
+				choice := choiceOf(*c)
+				rh.Choice, rb.Share = &choice, c.Share
 			}
 			for _, st := range h.Steps {
 				rh.Steps = append(rh.Steps, ReportStep{Component: st.Component, Action: st.Action, Detail: st.Detail, Packet: st.Packet.String()})
