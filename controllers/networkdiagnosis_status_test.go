@@ -252,7 +252,7 @@ func TestApplyResult(t *testing.T) {
 			partial: []string{"n2"},
 			want: diagv1alpha1.NetworkDiagnosisStatus{
 				Verdict: diagv1alpha1.VerdictUnknown, Where: "n2", Why: "SnapshotMissing", Summary: "Unknown (partial: not collected from n2)",
-				Remedy: remedyOf(model.ReasonSnapshotMissing),
+				Remedy:     remedyOf(model.ReasonSnapshotMissing),
 				Suspicions: []diagv1alpha1.Suspicion{{Level: diagv1alpha1.LevelInfo, Reason: "SnapshotMissing", Node: "n2", Message: "n2 missing"}},
 			},
 		},
