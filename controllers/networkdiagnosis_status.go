@@ -227,6 +227,16 @@ func applyResult(st *diagv1alpha1.NetworkDiagnosisStatus, res *diagnose.Result, 
 	st.Summary = truncate(summary, maxMessage)
 }
 
+// answerNote is the event of a finished diagnosis: the answer in one line and, when a
+// suspicion decided it, what to do, so that `kubectl describe` and `kubectl get events`
+// tell the whole short answer.
+func answerNote(st *diagv1alpha1.NetworkDiagnosisStatus) string {
+	if st.Remedy == "" {
+		return st.Summary
+	}
+	return strings.TrimSuffix(st.Summary, ".") + ". To do: " + st.Remedy
+}
+
 func verdict(v diagnose.Verdict) diagv1alpha1.Verdict {
 	switch v {
 	case diagnose.Reachable:

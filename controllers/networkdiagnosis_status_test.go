@@ -368,6 +368,26 @@ func TestStatusBranchesAreBounded(t *testing.T) {
 	}
 }
 
+func TestAnswerNote(t *testing.T) {
+	cases := map[string]struct {
+		st   diagv1alpha1.NetworkDiagnosisStatus
+		want string
+	}{
+		"reachable": {st: diagv1alpha1.NetworkDiagnosisStatus{Summary: "Reachable: TCP/80 arrives at pod/shop/web-0"}, want: "Reachable: TCP/80 arrives at pod/shop/web-0"},
+		"with what to do": {
+			st:   diagv1alpha1.NetworkDiagnosisStatus{Summary: "Unreachable: stops at node/node-1: iptables FORWARD drops it (IPTablesDrop)", Remedy: "Read the rule; remove it or add an ACCEPT before it."},
+			want: "Unreachable: stops at node/node-1: iptables FORWARD drops it (IPTablesDrop). To do: Read the rule; remove it or add an ACCEPT before it.",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := answerNote(&tc.st); got != tc.want {
+				t.Errorf("answerNote() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestPacketPathIsBounded(t *testing.T) {
 	p := model.NewPacketPath()
 	prev := &model.NetNode{ID: "node/n0", Type: model.NetNodeNode, Name: "n0"}
