@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -305,7 +306,7 @@ func pathBranches(branches []diagnose.ReportBranch, truncated bool) ([]diagv1alp
 		if i == maxBranches {
 			return out, true
 		}
-		pb := diagv1alpha1.PathBranch{To: truncate(b.To, 320), End: diagv1alpha1.BranchEnd(b.End), Why: truncate(b.Why, 512)}
+		pb := diagv1alpha1.PathBranch{To: truncate(cmp.Or(b.To, b.At), 320), End: diagv1alpha1.BranchEnd(b.End), Why: truncate(b.Why, 512)}
 		if b.Share > 0 {
 			pb.Share = fmt.Sprintf("%.0f%%", b.Share*100)
 		}

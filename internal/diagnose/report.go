@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 
@@ -38,7 +39,12 @@ type ReportQuestion struct {
 // ReportBranch is one way of the packet: where it goes, the share of new connections a
 // service sends there, how it ended, and its hops forward and back.
 type ReportBranch struct {
-	To string `json:"to"`
+	// To is where the branch goes: the NetNode the forward packet arrived at, else the
+	// address a service's choice sent it to; empty for a branch that stopped on its way to
+	// the question's destination.
+	To string `json:"to,omitempty"`
+	// At is the NetNode where a branch that did not arrive stops.
+	At string `json:"at,omitempty"`
 	// Share is the part of new connections (0 to 1) the service's choice sends this way;
 	// zero when the packet did not fork.
 	Share   float64           `json:"share,omitempty"`
@@ -166,7 +172,10 @@ func Branches(res *Result) []ReportBranch {
 func reportBranch(b model.Branch) ReportBranch {
 	fwd, reply := b.Forward()
 	rb := ReportBranch{End: b.End, Why: b.Why}
-	if len(fwd) > 0 {
+	if failed(b) {
+		rb.At = b.Hops[len(b.Hops)-1].NodeID
+	}
+	if len(fwd) > 0 && (len(reply) > 0 || !failed(b)) {
 		rb.To = fwd[len(fwd)-1].NodeID
 	}
 	way := func(hops []model.BranchHop) []ReportBranchHop {
@@ -183,6 +192,7 @@ func reportBranch(b model.Branch) ReportBranch {
 			if c := h.Choice; c != nil {
 				choice := choiceOf(*c)
 				rh.Choice, rb.Share = &choice, c.Share
+				rb.To = cmp.Or(rb.To, choice.To)
 			}
 			for _, st := range h.Steps {
 				rh.Steps = append(rh.Steps, ReportStep{Component: st.Component, Action: st.Action, Detail: st.Detail, Packet: st.Packet.String()})

@@ -65,13 +65,19 @@ func writeBranches(b *strings.Builder, branches []ReportBranch, o TextOptions) {
 		}
 	}
 	for i, br := range branches {
-		fmt.Fprintf(b, "\nBranch %d of %d: to %s", i+1, len(branches), br.To)
+		fmt.Fprintf(b, "\nBranch %d of %d", i+1, len(branches))
+		if br.To != "" {
+			fmt.Fprintf(b, ": to %s", br.To)
+		}
 		if br.Share > 0 {
 			fmt.Fprintf(b, ", %.0f%% of new connections", br.Share*100)
 		}
 		fmt.Fprintf(b, ": %s", br.End)
-		if br.End != "Delivered" && br.Why != "" {
-			fmt.Fprintf(b, " (%s)", br.Why)
+		if br.At != "" {
+			fmt.Fprintf(b, " at %s", br.At)
+			if br.Why != "" {
+				fmt.Fprintf(b, " (%s)", br.Why)
+			}
 		}
 		b.WriteByte('\n')
 		writeWay(b, "forward", br.Forward, width, o)

@@ -12,31 +12,53 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
 var updateReports = flag.Bool("update", false, "rewrite the golden reports in testdata/report from the recorded snapshots")
 
 // recordedPaths are questions asked of the snapshot folders the repository records in its
-// top-level testdata/ (written from the fixtures by the root package's tests).
+// top-level testdata/ (written from the fixtures by the root package's tests), or, with a
+// fault, of the two-node vxlan fixture broken by it.
 var recordedPaths = map[string]struct {
 	dir, src, dst string
 	port          uint16
+	fault         func(*fixture.Cluster)
 }{
 	// Two endpoints of shop/web, one on the client's node and one across the vxlan tunnel.
-	"service-two-endpoints": {"flannel-vxlan", "pod:shop/client", "service:shop/web", 80},
+	"service-two-endpoints": {dir: "flannel-vxlan", src: "pod:shop/client", dst: "service:shop/web", port: 80},
 	// A DROP in node-1's FORWARD chain stops the client's packets to db.
-	"forward-drop": {"flannel-host-gw-forward-drop", "pod:shop/client", "pod:shop/db", 5432},
+	"forward-drop": {dir: "flannel-host-gw-forward-drop", src: "pod:shop/client", dst: "pod:shop/db", port: 5432},
+	// The service's endpoint on node-1 is cut off by a DROP there: one branch of two fails.
+	"service-one-branch-dropped": {src: "pod:default/client", dst: "service:default/web", port: 80, fault: func(c *fixture.Cluster) {
+		fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -d 10.244.1.0/24 -p tcp -m tcp --dport 8080 -j DROP")
+	}},
+	// node-1 drops what web-1 answers: the packet arrives and the reply does not come back.
+	"service-reply-dropped": {src: "pod:default/client", dst: "service:default/web", port: 80, fault: func(c *fixture.Cluster) {
+		fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -s 10.244.1.0/24 -p tcp -m tcp --sport 8080 -j DROP")
+	}},
 }
 
 func diagnoseRecorded(t *testing.T, name string) (model.Question, *Result) {
 	t.Helper()
 	c := recordedPaths[name]
 	dir := filepath.Join("..", "..", "testdata", c.dir)
-	snap, nodes, err := snapshotdir.Load(dir)
-	if err != nil {
-		t.Fatal(err)
+	var snap *cluster.Snapshot
+	var nodes map[string]*netstack.NodeSnapshot
+	if c.fault != nil {
+		fc := twoNodes(flanneltest.VXLAN)
+		c.fault(fc)
+		snap, nodes, dir = fc.Snapshot, fc.Nodes, "the two-node fixture"
+	} else {
+		var err error
+		if snap, nodes, err = snapshotdir.Load(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	resolve := func(s string) model.Endpoint {
 		ref, err := ParseEndpointRef(s)
@@ -217,5 +239,26 @@ func TestReportTextFromJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(textOf(t, q, res), b.String()); diff != "" {
 		t.Errorf("text from the JSON report (-direct +from JSON):\n%s", diff)
+	}
+}
+
+// TestTextReportReplyDropped checks a branch whose packet arrives and whose reply is
+// dropped: the branch reads forward to the endpoint, then back until the hop that drops the
+// reply, which is marked; the other branch reads as a healthy one.
+func TestTextReportReplyDropped(t *testing.T) {
+	text := reportOf(t, "service-reply-dropped")
+	o := outlineOf(text)
+	want := []string{"answer", "branch 1", "branch 1 forward", "branch 1 reply", "branch 2", "branch 2 forward", "branch 2 reply", "suspicions"}
+	if diff := cmp.Diff(want, o.sections); diff != "" {
+		t.Errorf("sections (-want +got):\n%s\n%s", diff, text)
+	}
+	if diff := cmp.Diff([]string{"pod/default/web-1", "node/node-1"}, o.hops["branch 2 reply"]); diff != "" {
+		t.Errorf("the reply's hops (-want +got):\n%s\n%s", diff, text)
+	}
+	if line := o.lines["branch 2 reply node/node-1"]; !strings.Contains(line, "✗ stops here") {
+		t.Errorf("node-1 is not marked where the reply stops: %q\n%s", line, text)
+	}
+	if !strings.Contains(text, "Branch 2 of 2: to pod/default/web-1, 50% of new connections: Dropped at node/node-1 (the reply: ") {
+		t.Errorf("the second branch's heading does not say its reply stops at node-1:\n%s", text)
 	}
 }
