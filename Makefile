@@ -67,6 +67,20 @@ $(K8S_BIN)/kube-apiserver:
 test: manifests generate vet controlplane ## Run every test (envtest suites on a real API server; some packages need root and netns).
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test -timeout 40m ./... $(GOTEST_FLAGS)
 
+# How long each fuzz target runs in `make fuzz`.
+FUZZTIME ?= 3s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target (each `func Fuzz` of a test file) for FUZZTIME; their seeds are the regression corpus.
+	@set -e; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; cache=$$(go env GOCACHE)/fuzz; \
+	for dir in $$(grep -rl --include='*_test.go' --exclude-dir=bin --exclude-dir=.git -e '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		go test -c -fuzz=. -o "$$out/fuzz.test" "$$dir"; \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$dir"/*_test.go); do \
+			echo "fuzz $$dir $$target"; \
+			(cd "$$dir" && "$$out/fuzz.test" -test.run '^$$' -test.fuzz "^$$target$$" -test.fuzztime $(FUZZTIME) -test.fuzzcachedir "$$cache"); \
+		done; \
+	done
+
 .PHONY: e2e
 e2e: controlplane ## Run the end-to-end suite alone: the lab in every mode, the real controller, faults checked against real packets (root).
 	hack/build-cni.sh >/dev/null

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -34,6 +35,8 @@ type collectOptions struct {
 	uploadNamespace string
 	diagnosisUID    string
 	snapshotPrefix  string
+	podName         string
+	podUID          string
 	kubeconfig      string
 	probeFrom       string
 	probeTo         string
@@ -47,7 +50,7 @@ type collectOptions struct {
 }
 
 func newCollectCommand() *cobra.Command {
-	o := collectOptions{node: os.Getenv("NODE_NAME")}
+	o := collectOptions{node: os.Getenv("NODE_NAME"), podName: os.Getenv("POD_NAME"), podUID: os.Getenv("POD_UID")}
 	cmd := &cobra.Command{
 		Use:   "collect",
 		Short: "Collect this node's network state and that of some of its pods",
@@ -70,6 +73,8 @@ ConfigMaps in --upload-namespace. Run as root (privileged, hostNetwork, hostPID 
 	f.StringVar(&o.uploadNamespace, "upload-namespace", "", "namespace to upload the snapshot ConfigMaps to")
 	f.StringVar(&o.diagnosisUID, "diagnosis-uid", "", "UID of the NetworkDiagnosis, labelled on the ConfigMaps")
 	f.StringVar(&o.snapshotPrefix, "snapshot-prefix", "", "name prefix of the snapshot ConfigMaps")
+	f.StringVar(&o.podName, "pod-name", o.podName, "name of the collector's own pod, the owner of the snapshot ConfigMaps (default $POD_NAME)")
+	f.StringVar(&o.podUID, "pod-uid", o.podUID, "UID of the collector's own pod (default $POD_UID)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server (default: the in-cluster config)")
 	f.StringVar(&o.probeFrom, "probe-from", "", `send a real connection attempt from "node" or "pod:<namespace>/<name>" (one of --pod)`)
 	f.StringVar(&o.probeTo, "probe-to", "", "destination IP of the probe")
@@ -112,6 +117,9 @@ func (o collectOptions) collectorOptions() (collector.Options, error) {
 	}
 	if o.output == "" && (o.uploadNamespace == "" || o.diagnosisUID == "" || o.snapshotPrefix == "") {
 		return opts, errors.New("either --output, or --upload-namespace, --diagnosis-uid and --snapshot-prefix, are required")
+	}
+	if o.output == "" && (o.podName == "" || o.podUID == "") {
+		return opts, errors.New("uploading needs the collector's own pod: --pod-name and --pod-uid (or POD_NAME and POD_UID)")
 	}
 	if o.probeFrom == "" {
 		return opts, nil
@@ -182,7 +190,8 @@ func runCollect(ctx context.Context, o collectOptions, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("create API client: %w", err)
 	}
-	if err := collector.Upload(ctx, cs, snap, o.uploadNamespace, o.snapshotPrefix, o.diagnosisUID); err != nil {
+	dst := collector.Destination{Namespace: o.uploadNamespace, Prefix: o.snapshotPrefix, DiagnosisUID: o.diagnosisUID, Pod: o.podName, PodUID: types.UID(o.podUID)}
+	if err := collector.Upload(ctx, cs, snap, dst); err != nil {
 		return err
 	}
 	log.Info("Uploaded snapshot", "node", opts.Node, "namespace", o.uploadNamespace, "prefix", o.snapshotPrefix)

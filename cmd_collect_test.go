@@ -14,7 +14,7 @@ import (
 )
 
 func TestCollectFlags(t *testing.T) {
-	upload := collectOptions{node: "n1", uploadNamespace: "netdiag-system", diagnosisUID: "u", snapshotPrefix: "p", proc: "/proc", probeTimeout: time.Second}
+	upload := collectOptions{node: "n1", uploadNamespace: "netdiag-system", diagnosisUID: "u", snapshotPrefix: "p", podName: "collector", podUID: "pod-uid", proc: "/proc", probeTimeout: time.Second}
 	web := netstack.PodRef{Namespace: "default", Name: "web", IP: netip.MustParseAddr("10.244.1.7")}
 	with := func(f func(*collectOptions)) collectOptions { o := upload; f(&o); return o }
 	tests := map[string]struct {
@@ -39,15 +39,16 @@ func TestCollectFlags(t *testing.T) {
 			opts: collectOptions{node: "n1", output: "-"},
 			want: collector.Options{Node: "n1"},
 		},
-		"no node":                {opts: with(func(o *collectOptions) { o.node = "" }), wantErr: "--node is required"},
-		"nowhere to send":        {opts: collectOptions{node: "n1"}, wantErr: "either --output"},
-		"pod without an ip":      {opts: with(func(o *collectOptions) { o.pods = []string{"default/web"} }), wantErr: "want <namespace>/<name>=<ip>"},
-		"pod without namespace":  {opts: with(func(o *collectOptions) { o.pods = []string{"web=10.0.0.1"} }), wantErr: "want <namespace>/<name>=<ip>"},
-		"pod with a bad ip":      {opts: with(func(o *collectOptions) { o.pods = []string{"a/b=10.0.0"} }), wantErr: "--pod"},
-		"probe from unknown pod": {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probePort = "pod:a/b", "10.0.0.1", 80 }), wantErr: "must also be named by --pod"},
-		"TCP probe without port": {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probeProtocol = "node", "10.0.0.1", "TCP" }), wantErr: "--probe-port is required"},
-		"unknown protocol":       {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probeProtocol = "node", "10.0.0.1", "SCTP" }), wantErr: "want TCP, UDP or ICMP"},
-		"bad probe source":       {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo = "web", "10.0.0.1" }), wantErr: `want "node"`},
+		"no node":                       {opts: with(func(o *collectOptions) { o.node = "" }), wantErr: "--node is required"},
+		"nowhere to send":               {opts: collectOptions{node: "n1"}, wantErr: "either --output"},
+		"uploading without its own pod": {opts: with(func(o *collectOptions) { o.podUID = "" }), wantErr: "--pod-name and --pod-uid"},
+		"pod without an ip":             {opts: with(func(o *collectOptions) { o.pods = []string{"default/web"} }), wantErr: "want <namespace>/<name>=<ip>"},
+		"pod without namespace":         {opts: with(func(o *collectOptions) { o.pods = []string{"web=10.0.0.1"} }), wantErr: "want <namespace>/<name>=<ip>"},
+		"pod with a bad ip":             {opts: with(func(o *collectOptions) { o.pods = []string{"a/b=10.0.0"} }), wantErr: "--pod"},
+		"probe from unknown pod":        {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probePort = "pod:a/b", "10.0.0.1", 80 }), wantErr: "must also be named by --pod"},
+		"TCP probe without port":        {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probeProtocol = "node", "10.0.0.1", "TCP" }), wantErr: "--probe-port is required"},
+		"unknown protocol":              {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probeProtocol = "node", "10.0.0.1", "SCTP" }), wantErr: "want TCP, UDP or ICMP"},
+		"bad probe source":              {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo = "web", "10.0.0.1" }), wantErr: `want "node"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

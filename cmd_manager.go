@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -24,6 +25,7 @@ import (
 	"github.com/netdiag/netdiag/controllers"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
+	"github.com/netdiag/netdiag/internal/transport"
 )
 
 // managerOptions are the flags of `netdiag manager`.
@@ -36,6 +38,7 @@ type managerOptions struct {
 	kubeconfig     string
 	verbosity      int
 	concurrency    int
+	snapshots      snapshotOptions
 	// plugins are the network plugins the controller simulates; their flags, bound to the
 	// command's, are the cluster's defaults.
 	plugins *plugin.Registry
@@ -61,6 +64,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
 	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity: 1 says what happened, 2 and more how")
 	f.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "diagnoses reconciled at once")
+	o.snapshots.bindFlags(f)
 	// The cluster's network plugin options: a diagnosis starts from these and may override
 	// them in spec.networkPluginConfig.
 	o.plugins.BindFlags(f)
@@ -120,6 +124,8 @@ func runManager(ctx context.Context, o managerOptions) error {
 		Namespace:               o.namespace,
 		CollectorImage:          o.collectorImage,
 		MaxConcurrentReconciles: o.concurrency,
+		SnapshotLimits:          o.snapshots.limits(),
+		MaxConcurrentDecodes:    o.snapshots.concurrentDecodes,
 		Plugins:                 o.plugins,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
@@ -207,4 +213,22 @@ func restConfig(path string) (*rest.Config, error) {
 		return nil, fmt.Errorf("read kubeconfig %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// snapshotOptions bound what decoding the collectors' snapshots may cost the manager; the
+// other transport.Limits keep their defaults.
+type snapshotOptions struct {
+	maxDecodedMiB     int
+	concurrentDecodes int
+}
+
+func (o *snapshotOptions) bindFlags(f *pflag.FlagSet) {
+	f.IntVar(&o.maxDecodedMiB, "snapshot-max-decoded-mib", transport.DefaultMaxDecodedSize>>20,
+		"MiB a node snapshot may decode to (its JSON and iptables rulesets together); a larger one is refused")
+	f.IntVar(&o.concurrentDecodes, "max-concurrent-decodes", controllers.DefaultConcurrentDecodes,
+		"node snapshots decoded at once by all workers together; each may cost about twice --snapshot-max-decoded-mib")
+}
+
+func (o snapshotOptions) limits() transport.Limits {
+	return transport.Limits{MaxDecodedSize: o.maxDecodedMiB << 20}
 }

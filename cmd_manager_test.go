@@ -19,7 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/controllers"
 	"github.com/netdiag/netdiag/internal/plugins"
+	"github.com/netdiag/netdiag/internal/transport"
 )
 
 // TestManagerRunsCollectorsWithItsOwnImage starts `netdiag manager` as a deployment runs
@@ -226,6 +228,34 @@ func TestPodImage(t *testing.T) {
 			got, pinned := podImage(tc.pod, managerContainer)
 			if got != tc.want || pinned != tc.wantPinned {
 				t.Errorf("podImage = %q, pinned %v; want %q, pinned %v", got, pinned, tc.want, tc.wantPinned)
+			}
+		})
+	}
+}
+
+// TestSnapshotFlags checks that the snapshot flags set the reconciler's limits, and that
+// their defaults are the transport's.
+func TestSnapshotFlags(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args        []string
+		wantDecoded int
+		wantAtOnce  int
+	}{
+		"defaults": {wantDecoded: transport.DefaultMaxDecodedSize, wantAtOnce: controllers.DefaultConcurrentDecodes},
+		"set":      {args: []string{"--snapshot-max-decoded-mib", "16", "--max-concurrent-decodes", "1"}, wantDecoded: 16 << 20, wantAtOnce: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var o snapshotOptions
+			fs := pflag.NewFlagSet("manager", pflag.ContinueOnError)
+			o.bindFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := o.limits(); got != (transport.Limits{MaxDecodedSize: tc.wantDecoded}) {
+				t.Errorf("limits %+v, want MaxDecodedSize %d", got, tc.wantDecoded)
+			}
+			if o.concurrentDecodes != tc.wantAtOnce {
+				t.Errorf("decodes at once %d, want %d", o.concurrentDecodes, tc.wantAtOnce)
 			}
 		})
 	}

@@ -147,6 +147,7 @@ func answer(ctx context.Context, c client.Client, pod *corev1.Pod) {
 	if err != nil {
 		return
 	}
+	transport.SetOwner(cms, pod.Name, pod.UID)
 	for _, cm := range cms {
 		if err := c.Create(ctx, cm); err != nil {
 			fmt.Println("bench collector: upload:", err)

@@ -237,6 +237,8 @@ func fieldValue(pod *corev1.Pod, path string) string {
 		return pod.Spec.NodeName
 	case "metadata.name":
 		return pod.Name
+	case "metadata.uid":
+		return string(pod.UID)
 	case "metadata.namespace":
 		return pod.Namespace
 	case "spec.serviceAccountName":

@@ -280,15 +280,18 @@ func collectEdited(ctx context.Context, pod *corev1.Pod, nodeIP string, probe *n
 	if edit != nil {
 		edit(snap)
 	}
-	upload(ctx, snap, cmd)
+	upload(ctx, pod, snap)
 	setPodPhase(ctx, pod, corev1.PodSucceeded, &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"})
 	return snap
 }
 
-func upload(ctx context.Context, snap *netstack.NodeSnapshot, cmd collectorCommand) {
+// upload writes snap as the collector pod does, owned by the pod.
+func upload(ctx context.Context, pod *corev1.Pod, snap *netstack.NodeSnapshot) {
 	GinkgoHelper()
+	cmd := parseCollectorCommand(pod)
 	cms, err := transport.Encode(snap, cmd.namespace, cmd.prefix, cmd.uid)
 	Expect(err).NotTo(HaveOccurred())
+	transport.SetOwner(cms, pod.Name, pod.UID)
 	for _, cm := range cms {
 		Expect(k8sClient.Create(ctx, cm)).To(Succeed())
 	}

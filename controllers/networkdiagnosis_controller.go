@@ -61,6 +61,14 @@ type NetworkDiagnosisReconciler struct {
 	CollectorImage string
 	// MaxConcurrentReconciles bounds the diagnoses reconciled at once (default 4).
 	MaxConcurrentReconciles int
+	// SnapshotLimits bound what a node snapshot may cost to decode; a zero field takes
+	// its transport.DefaultLimits value.
+	SnapshotLimits transport.Limits
+	// MaxConcurrentDecodes bounds the snapshots decoded at once by all workers together
+	// (default 2), so that the memory decoding takes is bounded whatever the workers.
+	MaxConcurrentDecodes int
+
+	decodes semaphore
 }
 
 // The controller reads the cluster's objects the engine needs, everywhere; it writes only
@@ -203,6 +211,10 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}
+	if r.MaxConcurrentDecodes == 0 {
+		r.MaxConcurrentDecodes = DefaultConcurrentDecodes
+	}
+	r.decodes = make(semaphore, r.MaxConcurrentDecodes)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &diagv1alpha1.NetworkDiagnosis{}, uidIndex, func(o client.Object) []string {
 		return []string{string(o.GetUID())}
 	}); err != nil {

@@ -440,7 +440,7 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		pods := waitForCollectors(ctx, nd, node1, node2)
 		setPodPhase(ctx, pods[node2], corev1.PodRunning, nil)
 		// One node uploaded, the other is still at work.
-		upload(ctx, &netstack.NodeSnapshot{Version: netstack.Version, Node: node1}, parseCollectorCommand(pods[node1]))
+		upload(ctx, pods[node1], &netstack.NodeSnapshot{Version: netstack.Version, Node: node1})
 
 		Expect(k8sClient.Delete(ctx, nd)).To(Succeed())
 		Eventually(func() error {
@@ -452,12 +452,11 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 	It("deletes snapshots and collector pods whose diagnosis is gone", func(ctx SpecContext) {
 		nd := createDiagnosis(ctx, MakeDiagnosis("short-lived", ns).FromPod("web").ToPod("db-1", 5432))
 		pods := waitForCollectors(ctx, nd, node1)
-		cmd := parseCollectorCommand(pods[node1])
 		Expect(k8sClient.Delete(ctx, nd)).To(Succeed())
 		expectNoChildren(ctx, nd)
 
 		By("a collector uploading after its diagnosis was deleted")
-		upload(ctx, &netstack.NodeSnapshot{Version: netstack.Version, Node: node1}, cmd)
+		upload(ctx, pods[node1], &netstack.NodeSnapshot{Version: netstack.Version, Node: node1})
 		By("a collector pod left behind")
 		stray := pods[node1].DeepCopy()
 		stray.ObjectMeta = metav1.ObjectMeta{Name: stray.Name, Namespace: stray.Namespace, Labels: stray.Labels}

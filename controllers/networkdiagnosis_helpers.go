@@ -35,7 +35,8 @@ const (
 	AnnotationDiagnosis = "diagnosis.netdiag.dev/diagnosis"
 
 	// CollectorServiceAccount is the service account collector pods run as. Its Role allows
-	// only creating ConfigMaps in the controller's namespace.
+	// only writing ConfigMaps in the controller's namespace, and the admission policy of
+	// config/collector only those its own pod owns.
 	CollectorServiceAccount = "netdiag-collector"
 
 	// collectorContainer is the name of the collector pod's only container.
@@ -152,6 +153,13 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 				Env: []corev1.EnvVar{{
 					Name:      "NODE_NAME",
 					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}},
+				}, {
+					// The collector's own pod owns its snapshot: the controller trusts no other.
+					Name:      "POD_NAME",
+					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+				}, {
+					Name:      "POD_UID",
+					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}},
 				}},
 				SecurityContext: CollectorSecurityContext(),
 				Resources: corev1.ResourceRequirements{

@@ -205,7 +205,7 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	chunks, err := r.snapshotChunks(ctx, r.Client, nd)
+	chunks, err := r.snapshotChunks(ctx, r.Client, nd, pods)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -219,17 +219,22 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 			continue
 		}
 		pod := pods[c.Node]
-		state := r.decode(s, c.Node, chunks[c.Node])
+		state, err := r.decode(ctx, s, c.Node, chunks[c.Node])
+		if err != nil {
+			return ctrl.Result{}, err
+		}
 		if !state.Complete && state.Err == nil && pod != nil && pod.Status.Phase == corev1.PodSucceeded {
 			// The pod's and the ConfigMaps' informers are not ordered: look past the
 			// cache before calling a finished collector empty-handed.
-			live, err := r.snapshotChunks(ctx, r.APIReader, nd)
+			live, err := r.snapshotChunks(ctx, r.APIReader, nd, pods)
 			if err != nil {
 				return ctrl.Result{}, err
 			}
-			state = r.decode(s, c.Node, live[c.Node])
+			if state, err = r.decode(ctx, s, c.Node, live[c.Node]); err != nil {
+				return ctrl.Result{}, err
+			}
 			logf.FromContext(ctx).V(2).Info("Read the snapshot of a finished collector past the cache",
-				"node", c.Node, "chunks", len(live[c.Node]), "complete", state.Complete)
+				"node", c.Node, "chunks", len(live[c.Node].accepted), "complete", state.Complete)
 		}
 		next := collectorStatus(c.Node, c.Pod, pod, state)
 		if pod == nil && !final(next) {
@@ -316,24 +321,6 @@ func waitingFor(collectors []diagv1alpha1.CollectorStatus) string {
 	return "Waiting for nodes " + strings.Join(parts, ", ")
 }
 
-// decode reads a node's snapshot from its ConfigMaps, keeping it for the engine.
-func (r *NetworkDiagnosisReconciler) decode(s *scope, node string, cms []corev1.ConfigMap) snapshotState {
-	snap, complete, err := transport.Decode(cms)
-	switch {
-	case err != nil:
-		return snapshotState{Err: err}
-	case !complete:
-		return snapshotState{}
-	case snap.Node != node:
-		return snapshotState{Err: fmt.Errorf("snapshot is of node %q", snap.Node)}
-	}
-	if s.nodeSnapshots == nil {
-		s.nodeSnapshots = map[string]*netstack.NodeSnapshot{}
-	}
-	s.nodeSnapshots[node] = snap
-	return snapshotState{Complete: true}
-}
-
 // createCollectors creates the collector pods of nodes in parallel. A pod that already
 // exists (a requeue, a restarted controller) is the one this run wants: the name says so.
 func (r *NetworkDiagnosisReconciler) createCollectors(ctx context.Context, s *scope, nodes []string, left time.Duration) error {
@@ -395,45 +382,6 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	st.Phase = diagv1alpha1.PhaseSucceeded
 	s.event(corev1.EventTypeNormal, string(diagv1alpha1.PhaseSucceeded), answerNote(st))
 	return ctrl.Result{}, nil
-}
-
-// collected returns the snapshots of the nodes that reported, decoding those an earlier
-// reconcile saw complete.
-func (r *NetworkDiagnosisReconciler) collected(ctx context.Context, s *scope) (map[string]*netstack.NodeSnapshot, error) {
-	var chunks, live map[string][]corev1.ConfigMap
-	out := map[string]*netstack.NodeSnapshot{}
-	for _, c := range s.nd.Status.Collectors {
-		if c.Phase != diagv1alpha1.CollectorCollected {
-			continue
-		}
-		if snap := s.nodeSnapshots[c.Node]; snap != nil {
-			out[c.Node] = snap
-			continue
-		}
-		if chunks == nil {
-			var err error
-			if chunks, err = r.snapshotChunks(ctx, r.Client, s.nd); err != nil {
-				return nil, err
-			}
-		}
-		state := r.decode(s, c.Node, chunks[c.Node])
-		if !state.Complete && live == nil {
-			// A collector may have been seen complete by a read past the cache, which
-			// still lags behind.
-			var err error
-			if live, err = r.snapshotChunks(ctx, r.APIReader, s.nd); err != nil {
-				return nil, err
-			}
-			state = r.decode(s, c.Node, live[c.Node])
-		}
-		if state.Complete {
-			out[c.Node] = s.nodeSnapshots[c.Node]
-		} else {
-			// The engine reports a missing node as a suspicion; the answer goes on.
-			logf.FromContext(ctx).Info("Snapshot of a collected node is gone", "node", c.Node, "err", state.Err)
-		}
-	}
-	return out, nil
 }
 
 // reconcileFinished removes the children of a finished diagnosis, and the diagnosis itself
@@ -530,27 +478,6 @@ func (r *NetworkDiagnosisReconciler) collectorPods(ctx context.Context, c client
 	for i := range list.Items {
 		p := &list.Items[i]
 		out[p.Spec.NodeName] = p
-	}
-	return out, nil
-}
-
-// snapshotChunks returns the current generation's snapshot ConfigMaps by node: those whose
-// name carries the node's snapshot prefix.
-func (r *NetworkDiagnosisReconciler) snapshotChunks(ctx context.Context, c client.Reader, nd *diagv1alpha1.NetworkDiagnosis) (map[string][]corev1.ConfigMap, error) {
-	list := &corev1.ConfigMapList{}
-	sel := childLabels(nd)
-	sel[transport.LabelComponent] = transport.ComponentSnapshot
-	if err := c.List(ctx, list, client.InNamespace(r.Namespace), client.MatchingLabels(sel)); err != nil {
-		return nil, fmt.Errorf("list snapshot ConfigMaps of NetworkDiagnosis %s: %w", klog.KObj(nd), err)
-	}
-	out := map[string][]corev1.ConfigMap{}
-	for _, col := range nd.Status.Collectors {
-		prefix := snapshotPrefix(nd, col.Node) + "-"
-		for _, cm := range list.Items {
-			if strings.HasPrefix(cm.Name, prefix) {
-				out[col.Node] = append(out[col.Node], cm)
-			}
-		}
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/transport"
 )
 
 // The status is computed here, by small pure functions, so that what a user reads is
@@ -39,13 +41,19 @@ type snapshotState struct {
 	Complete bool
 	// Err is set when the chunks that arrived cannot be decoded.
 	Err error
+	// Refused, when set, says that chunks from an unexpected writer were refused.
+	Refused string
 }
 
 // collectorStatus says where the collector of node stands, from its pod (nil when it does
 // not exist) and its snapshot.
 func collectorStatus(node, podName string, pod *corev1.Pod, snap snapshotState) diagv1alpha1.CollectorStatus {
 	st := diagv1alpha1.CollectorStatus{Node: node, Pod: podName}
+	var overLimit *transport.LimitError
 	switch {
+	case errors.As(snap.Err, &overLimit):
+		st.Phase = diagv1alpha1.CollectorFailed
+		st.Message = fmt.Sprintf("The snapshot of node %s was refused: %v", node, overLimit)
 	case snap.Err != nil:
 		st.Phase = diagv1alpha1.CollectorFailed
 		st.Message = fmt.Sprintf("The snapshot of node %s cannot be read: %v", node, snap.Err)
@@ -69,6 +77,9 @@ func collectorStatus(node, podName string, pod *corev1.Pod, snap snapshotState) 
 	default:
 		st.Phase = diagv1alpha1.CollectorPending
 		st.Message = "Collector pod is pending" + waitingReason(pod)
+	}
+	if snap.Refused != "" {
+		st.Message = strings.TrimPrefix(st.Message+"; "+snap.Refused, "; ")
 	}
 	st.Message = truncate(st.Message, maxMessage)
 	return st

@@ -19,6 +19,7 @@ import (
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
+	"github.com/netdiag/netdiag/internal/transport"
 )
 
 func podIn(phase corev1.PodPhase, mutate ...func(*corev1.Pod)) *corev1.Pod {
@@ -92,6 +93,23 @@ func TestCollectorStatus(t *testing.T) {
 			snap: snapshotState{Err: errors.New(`snapshot version "v0", want "v1"`)},
 			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
 				Message: `The snapshot of node n1 cannot be read: snapshot version "v0", want "v1"`},
+		},
+		"snapshot over a limit": {
+			pod:  podIn(corev1.PodSucceeded),
+			snap: snapshotState{Err: fmt.Errorf("decode snapshot (gzip-json): %w", &transport.LimitError{What: "decoded size", Max: "64 MiB"})},
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+				Message: "The snapshot of node n1 was refused: decoded size over 64 MiB"},
+		},
+		"only chunks from an unexpected writer": {
+			pod:  podIn(corev1.PodSucceeded),
+			snap: snapshotState{Refused: "Refused 1 snapshot ConfigMaps from an unexpected writer (ConfigMap x-0 has no owner, not the collector Pod netdiag-x)"},
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+				Message: "Collector pod exited without uploading a complete snapshot; Refused 1 snapshot ConfigMaps from an unexpected writer (ConfigMap x-0 has no owner, not the collector Pod netdiag-x)"},
+		},
+		"complete, beside chunks from an unexpected writer": {
+			pod:  podIn(corev1.PodSucceeded),
+			snap: snapshotState{Complete: true, Refused: "Refused 2 snapshot ConfigMaps from an unexpected writer (...)"},
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorCollected, Message: "Refused 2 snapshot ConfigMaps from an unexpected writer (...)"},
 		},
 		"pod being deleted": {
 			pod:  podIn(corev1.PodRunning, func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Now()} }),

@@ -8,13 +8,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/netdiag/netdiag/internal/netstack"
@@ -116,6 +121,7 @@ func TestCollectCommandUploads(t *testing.T) {
 			"--pod", "default/web="+podIP,
 			"--netns-dirs", "/var/run/netns",
 			"--upload-namespace", uploadNamespace, "--diagnosis-uid", "uid-1", "--snapshot-prefix", "snap-n1",
+			"--pod-name", "collector-n1", "--pod-uid", "pod-uid-1",
 			"--kubeconfig", kubeconfig,
 			"--probe-from", "pod:default/web", "--probe-to", bridgeIP, "--probe-protocol", "TCP", "--probe-port", "8080")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -129,6 +135,7 @@ func TestCollectCommandUploads(t *testing.T) {
 			}
 			t.Errorf("run %d: ConfigMaps %v, want [snap-n1-0]", run, names)
 		}
+		expectOwner(t, cms, "collector-n1", "pod-uid-1")
 		if snap.Node != "n1" || len(snap.Host.Interfaces) == 0 || snap.CollectedAt.IsZero() {
 			t.Errorf("run %d: node %q with %d interfaces collected at %v", run, snap.Node, len(snap.Host.Interfaces), snap.CollectedAt)
 		}
@@ -159,19 +166,42 @@ func TestUploadSplitsAndReplaces(t *testing.T) {
 	noise := make([]byte, 2*transport.ChunkSize)
 	_, _ = rand.Read(noise)
 	big := &netstack.NodeSnapshot{Version: netstack.Version, Node: "n2", Host: netstack.Netstack{IPTables: base64.StdEncoding.EncodeToString(noise)}}
-	if err := Upload(t.Context(), cs, big, uploadNamespace, "snap-n2", "uid-2"); err != nil {
+	dst := Destination{Namespace: uploadNamespace, Prefix: "snap-n2", DiagnosisUID: "uid-2", Pod: "collector-n2", PodUID: "pod-uid-2"}
+	if err := Upload(t.Context(), cs, big, dst); err != nil {
 		t.Fatal(err)
 	}
 	got, cms := downloaded(t, cs, "uid-2", "n2")
+	expectOwner(t, cms, "collector-n2", "pod-uid-2")
 	if len(cms) < 3 || got.Host.IPTables != big.Host.IPTables {
 		t.Fatalf("big snapshot: %d ConfigMaps, iptables intact %v", len(cms), got.Host.IPTables == big.Host.IPTables)
 	}
 	small := &netstack.NodeSnapshot{Version: netstack.Version, Node: "n2", Host: netstack.Netstack{IPTables: "*filter\nCOMMIT\n"}}
-	if err := Upload(t.Context(), cs, small, uploadNamespace, "snap-n2", "uid-2"); err != nil {
+	if err := Upload(t.Context(), cs, small, dst); err != nil {
 		t.Fatal(err)
 	}
 	got, cms = downloaded(t, cs, "uid-2", "n2")
 	if len(cms) != 1 || got.Host.IPTables != small.Host.IPTables {
 		t.Errorf("small snapshot after big: %d ConfigMaps, iptables %q", len(cms), got.Host.IPTables)
+	}
+}
+
+// expectOwner checks that every ConfigMap is owned by the collector pod, and by it alone.
+func expectOwner(t *testing.T, cms []corev1.ConfigMap, pod string, uid types.UID) {
+	t.Helper()
+	for _, cm := range cms {
+		want := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod, UID: uid, Controller: ptr.To(true)}}
+		if diff := cmp.Diff(want, cm.OwnerReferences); diff != "" {
+			t.Errorf("ConfigMap %s owners (-want +got):\n%s", cm.Name, diff)
+		}
+	}
+}
+
+// TestUploadNeedsItsPod checks that a collector that does not know its own pod uploads
+// nothing, rather than chunks the controller would refuse.
+func TestUploadNeedsItsPod(t *testing.T) {
+	snap := &netstack.NodeSnapshot{Version: netstack.Version, Node: "n3"}
+	err := Upload(t.Context(), fake.NewClientset(), snap, Destination{Namespace: uploadNamespace, Prefix: "p", DiagnosisUID: "u", Pod: "collector-n3"})
+	if err == nil || !strings.Contains(err.Error(), "own pod name and UID are required") {
+		t.Errorf("Upload without the pod's UID: %v", err)
 	}
 }

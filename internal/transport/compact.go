@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -18,11 +17,6 @@ import (
 // compactMagic starts EncodingCompact's payload once decompressed, so that bytes of another
 // kind are refused by name rather than misread.
 const compactMagic = "NDSNAPC1"
-
-// MaxDecodedSize bounds a decompressed snapshot, so that a small hostile ConfigMap cannot
-// exhaust the controller's memory. A node with 100,000 iptables rules decompresses to
-// about 11 MB.
-const MaxDecodedSize = 256 << 20
 
 // window is zstd's match window: the whole of a large node's rewritten rules, about
 // 10 MB for 100,000 rules, so that the repeats the codec leaves are all in reach.
@@ -90,27 +84,32 @@ func encodeCompact(snap *netstack.NodeSnapshot) ([]byte, error) {
 	return enc.EncodeAll(payload, make([]byte, 0, len(payload)/8)), nil
 }
 
-// decodeCompact reads what encodeCompact wrote.
-func decodeCompact(data []byte) (*netstack.NodeSnapshot, error) {
+// zstdStream is a zstd stream decoder as a ReadCloser.
+type zstdStream struct{ *zstd.Decoder }
+
+func (z zstdStream) Close() error {
+	z.Decoder.Close()
+	return nil
+}
+
+// decodeCompact reads what encodeCompact wrote, within l.
+func decodeCompact(joined func() io.Reader, l Limits) (*netstack.NodeSnapshot, error) {
 	// A stream rather than DecodeAll: DecodeAll allocates what a frame header claims, and
-	// a header costs a hostile writer nothing; a stream's buffer grows with what it holds.
-	dec, err := zstd.NewReader(bytes.NewReader(data),
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderMaxWindow(window),
-		zstd.WithDecoderMaxMemory(MaxDecodedSize))
+	// a header costs a hostile writer nothing; a stream's buffers are bounded by the window.
+	payload, err := readBounded(func() (io.ReadCloser, error) {
+		dec, err := zstd.NewReader(joined(),
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(window),
+			zstd.WithDecoderMaxMemory(uint64(l.MaxDecodedSize)))
+		if err != nil {
+			return nil, err
+		}
+		return zstdStream{dec}, nil
+	}, l.MaxDecodedSize)
 	if err != nil {
-		return nil, fmt.Errorf("decompress: %w", err)
+		return nil, err
 	}
-	defer dec.Close()
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(dec, MaxDecodedSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("decompress: %w", err)
-	}
-	if n > MaxDecodedSize {
-		return nil, fmt.Errorf("decompress: more than %d bytes", MaxDecodedSize)
-	}
-	payload := buf.Bytes()
 	rest, ok := cutPrefix(payload, compactMagic)
 	if !ok {
 		return nil, errors.New("payload does not start with " + compactMagic)
@@ -119,6 +118,11 @@ func decodeCompact(data []byte) (*netstack.NodeSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot JSON: %w", err)
 	}
+	if err := checkJSON(js, l.MaxJSONDepth, l.MaxJSONValues); err != nil {
+		return nil, err
+	}
+	// What the snapshot holds once decoded: its JSON's strings, then each ruleset's text.
+	budget := l.MaxDecodedSize - len(js)
 	snap := &netstack.NodeSnapshot{}
 	if err := json.Unmarshal(js, snap); err != nil {
 		return nil, fmt.Errorf("unmarshal: %w", err)
@@ -143,9 +147,13 @@ func decodeCompact(data []byte) (*netstack.NodeSnapshot, error) {
 		if len(blob) == 0 {
 			continue
 		}
-		if ns.IPTables, err = savecodec.Decode(blob); err != nil {
+		if ns.IPTables, err = savecodec.DecodeLimit(blob, budget); err != nil {
+			if errors.Is(err, savecodec.ErrTooLarge) {
+				return nil, overBytes("decoded size", l.MaxDecodedSize)
+			}
 			return nil, fmt.Errorf("iptables ruleset %d: %w", i, err)
 		}
+		budget -= len(ns.IPTables)
 	}
 	if len(rest) > 0 {
 		return nil, fmt.Errorf("%d bytes after the last iptables ruleset", len(rest))

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/netdiag/netdiag/internal/netstack"
 )
@@ -109,19 +110,26 @@ func split(data []byte, encoding, node, namespace, prefix, diagnosisUID string) 
 	return cms
 }
 
+// Decode is Limits.Decode with DefaultLimits.
+func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool, err error) {
+	return DefaultLimits().Decode(cms)
+}
+
 // Decode joins the ConfigMaps of one node's snapshot and decodes it, in any encoding a
 // collector of this or an earlier version writes. It reports complete false, with no
-// error, while some chunks have not arrived yet.
-func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool, err error) {
+// error, while some chunks have not arrived yet. A snapshot over one of l is refused with
+// a *LimitError before it costs more than what its limit allows.
+func (l Limits) Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool, err error) {
+	l = l.withDefaults()
 	if len(cms) == 0 {
 		return nil, false, nil
 	}
-	type part struct {
-		index int
-		data  []byte
+	if len(cms) > l.MaxChunks {
+		return nil, false, overCount("chunk count", l.MaxChunks)
 	}
-	parts := make([]part, 0, len(cms))
-	total := -1
+	var parts [][]byte
+	var seen []bool
+	got, total, compressed := 0, -1, 0
 	encoding := ""
 	for _, cm := range cms {
 		var i, n int
@@ -130,6 +138,15 @@ func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool,
 		}
 		if total >= 0 && n != total {
 			return nil, false, fmt.Errorf("ConfigMap %s says %d chunks, another says %d", cm.Name, n, total)
+		}
+		if n > l.MaxChunks {
+			return nil, false, overCount("chunk count", l.MaxChunks)
+		}
+		if i < 0 || i >= n {
+			return nil, false, fmt.Errorf("ConfigMap %s is chunk %d of %d", cm.Name, i, n)
+		}
+		if total < 0 {
+			parts, seen = make([][]byte, n), make([]bool, n)
 		}
 		total = n
 		enc, ok := cm.Annotations[AnnotationEncoding]
@@ -148,28 +165,26 @@ func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool,
 		if !ok {
 			return nil, false, fmt.Errorf("ConfigMap %s of snapshot encoding %q has no %s", cm.Name, enc, key)
 		}
-		parts = append(parts, part{index: i, data: data})
+		if len(data) > l.MaxChunkSize {
+			return nil, false, overBytes("compressed chunk size", l.MaxChunkSize)
+		}
+		if compressed += len(data); compressed > l.MaxCompressedSize {
+			return nil, false, overBytes("compressed size", l.MaxCompressedSize)
+		}
+		if seen[i] {
+			return nil, false, fmt.Errorf("ConfigMap %s holds chunk %d, and another too", cm.Name, i)
+		}
+		parts[i], seen[i] = data, true
+		got++
 	}
-	if len(parts) < total {
+	if got < total {
 		return nil, false, nil
 	}
-	slices.SortFunc(parts, func(a, b part) int { return a.index - b.index })
-	readers := make([]io.Reader, 0, len(parts))
-	for i, p := range parts {
-		if p.index != i {
-			return nil, false, fmt.Errorf("snapshot chunk %d missing", i)
-		}
-		readers = append(readers, bytes.NewReader(p.data))
-	}
-	joined := io.MultiReader(readers...)
+	joined := func() io.Reader { return joinedChunks(parts) }
 	if encoding == EncodingCompact {
-		var buf bytes.Buffer
-		if _, err := buf.ReadFrom(joined); err != nil {
-			return nil, true, fmt.Errorf("join snapshot chunks: %w", err)
-		}
-		snap, err = decodeCompact(buf.Bytes())
+		snap, err = decodeCompact(joined, l)
 	} else {
-		snap, err = decodeGzip(joined)
+		snap, err = decodeGzip(joined, l)
 	}
 	if err != nil {
 		return nil, true, fmt.Errorf("decode snapshot (%s): %w", encoding, err)
@@ -181,13 +196,17 @@ func Decode(cms []corev1.ConfigMap) (snap *netstack.NodeSnapshot, complete bool,
 	return snap, true, nil
 }
 
-func decodeGzip(r io.Reader) (*netstack.NodeSnapshot, error) {
-	zr, err := gzip.NewReader(r)
+// decodeGzip reads EncodingGzipJSON, bounded as decodeCompact is.
+func decodeGzip(joined func() io.Reader, l Limits) (*netstack.NodeSnapshot, error) {
+	js, err := readBounded(func() (io.ReadCloser, error) { return gzip.NewReader(joined()) }, l.MaxDecodedSize)
 	if err != nil {
-		return nil, fmt.Errorf("decompress: %w", err)
+		return nil, err
+	}
+	if err := checkJSON(js, l.MaxJSONDepth, l.MaxJSONValues); err != nil {
+		return nil, err
 	}
 	snap := &netstack.NodeSnapshot{}
-	if err := json.NewDecoder(zr).Decode(snap); err != nil {
+	if err := json.Unmarshal(js, snap); err != nil {
 		return nil, fmt.Errorf("unmarshal: %w", err)
 	}
 	return snap, nil
@@ -195,3 +214,15 @@ func decodeGzip(r io.Reader) (*netstack.NodeSnapshot, error) {
 
 // ChunkName is the name of chunk i of a node's snapshot with the given prefix.
 func ChunkName(prefix string, i int) string { return prefix + "-" + strconv.Itoa(i) }
+
+// SetOwner makes the collector pod named pod (of UID uid) the owner of every ConfigMap in
+// cms: the controller accepts a snapshot only from the pod it created for the node, and the
+// garbage collector deletes the snapshot with its pod. The reference does not block the
+// pod's deletion, which would need more rights than a collector has.
+func SetOwner(cms []*corev1.ConfigMap, pod string, uid types.UID) {
+	for _, cm := range cms {
+		cm.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: "v1", Kind: "Pod", Name: pod, UID: uid, Controller: ptr.To(true),
+		}}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -297,19 +298,34 @@ func TestLargeNodeSize(t *testing.T) {
 	}
 }
 
+// fuzzLimits keep a bomb's cost per run small: the limits' code is the same at any size.
+var fuzzLimits = Limits{MaxDecodedSize: 1 << 20, MaxJSONValues: 10_000}
+
 func FuzzDecode(f *testing.F) {
 	r := rand.New(rand.NewPCG(3, 3))
-	for range 4 {
-		cms, err := Encode(randomSnapshot(r), "ns", "p", "uid")
+	for i := range 6 {
+		encoding := []string{EncodingCompact, EncodingGzipJSON}[i%2]
+		snap := randomSnapshot(r)
+		if !validUTF8(snap) {
+			continue
+		}
+		cms, err := encoders[encoding](snap, "ns", "p", "uid")
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(cms[0].BinaryData[dataKeys[EncodingCompact]])
+		f.Add(encoding == EncodingCompact, cms[0].BinaryData[dataKeys[encoding]])
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		cm := corev1.ConfigMap{BinaryData: map[string][]byte{dataKeys[EncodingCompact]: data}}
-		cm.Annotations = map[string]string{AnnotationChunk: "0/1", AnnotationEncoding: EncodingCompact}
-		snap, _, err := Decode([]corev1.ConfigMap{cm})
+	// Hostile seeds: bombs over the fuzz limits in each encoding, JSON nested too deep.
+	f.Add(false, gzipBomb(f, 2<<20))
+	f.Add(true, zstdBomb(f, 2<<20))
+	deep := strings.Repeat(`{"host":`, 40) + strings.Repeat("}", 40)
+	f.Add(true, compactPayload(f, func(w io.Writer) { io.WriteString(w, deep) }, len(deep), []byte{1, 0}))
+	f.Fuzz(func(t *testing.T, compact bool, data []byte) {
+		encoding := EncodingGzipJSON
+		if compact {
+			encoding = EncodingCompact
+		}
+		snap, _, err := fuzzLimits.Decode([]corev1.ConfigMap{chunk(encoding, data)})
 		if err != nil {
 			return
 		}

@@ -90,6 +90,8 @@ func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMo
 	Expect(err).NotTo(HaveOccurred(), "install the NetworkDiagnosis CRD")
 	e.create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}})
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_rbac.yaml"))
+	// The collectors write their snapshots under the policy a cluster gets.
+	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_policy.yaml"))
 	e.declarePlugin(ctx)
 	e.deployShop(ctx)
 	e.startManager()

@@ -1,6 +1,7 @@
 package savecodec
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -198,8 +199,13 @@ func FuzzDecode(f *testing.F) {
 	f.Add(Encode("*nat\n:A - [0:0]\n:B - [0:0]\n[1:2] -A A -j B\n-A B -j A\nCOMMIT\n"))
 	f.Add(Encode(transporttest.KubeProxySave(40, 1)))
 	f.Add([]byte{Format, 0, 0, 1, 0, 0, 0, 0, 0, 'L'})
+	// Hostile: a long chain name stored once and referenced by every rule, expanding past
+	// the limit below.
+	long := strings.Repeat("N", 4000)
+	f.Add(Encode("*filter\n:" + long + " - [0:0]\n" + strings.Repeat("-A "+long+" -j "+long+"\n", 200) + "COMMIT\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		text, err := Decode(data)
+		// A limit keeps every run cheap; its code is the same at any size.
+		text, err := DecodeLimit(data, 1<<20)
 		if err != nil {
 			return
 		}
@@ -223,6 +229,24 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		if _, err := Decode(enc); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestDecodeLimit checks the limit at its edge, on a table decoded in blocks and on rules
+// decoded as they come: exactly the text's size decodes, a byte less is ErrTooLarge.
+func TestDecodeLimit(t *testing.T) {
+	for name, text := range map[string]string{
+		"kube-proxy": transporttest.KubeProxySave(200, 1),
+		"literal":    "*nat\n:A - [0:0]\n:B - [0:0]\n[1:2] -A A -j B\nCOMMIT\n",
+	} {
+		data := Encode(text)
+		got, err := DecodeLimit(data, len(text))
+		if err != nil || got != text {
+			t.Errorf("%s: limit %d: %v, intact %v", name, len(text), err, got == text)
+		}
+		if _, err := DecodeLimit(data, len(text)-1); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: limit %d: %v, want ErrTooLarge", name, len(text)-1, err)
 		}
 	}
 }

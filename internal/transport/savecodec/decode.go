@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unsafe"
 )
 
-var errTooLarge = errors.New("decoded text exceeds the size limit")
+// ErrTooLarge is the error (wrapped) of a Decode that would write more than its limit.
+var ErrTooLarge = errors.New("decoded text exceeds the size limit")
 
 type reader struct {
 	name string
@@ -32,58 +34,109 @@ type decoder struct {
 	mtf     mtf
 	out     []byte
 	lines   int
+	// limit bounds the text, and every line being built.
+	limit int
+	// counting makes the decoder only measure: out is emptied after every line into
+	// flushed, and blocks records the size of each table it buffers in blockSizes, for
+	// the pass that writes to size its buffers exactly.
+	counting   bool
+	flushed    int
+	blockSizes []int
 }
 
-// Decode restores the text Encode was given.
-func Decode(data []byte) (string, error) {
+// size is how much text the decoder has written.
+func (d *decoder) size() int { return d.flushed + len(d.out) }
+
+// Decode restores the text Encode was given, up to MaxTextSize bytes.
+func Decode(data []byte) (string, error) { return DecodeLimit(data, MaxTextSize) }
+
+// DecodeLimit is Decode refusing, with ErrTooLarge, a text longer than limit bytes: the
+// caller's share of a budget that several rulesets spend together. It decodes twice, first
+// only measuring, so that a text over the limit is refused having cost little, and one
+// within it costs its own size once rather than the copies of a growing buffer.
+func DecodeLimit(data []byte, limit int) (string, error) {
+	count, err := newDecoder(data, limit)
+	if err != nil {
+		return "", err
+	}
+	count.counting = true
+	if err := count.run(); err != nil {
+		return "", err
+	}
+	d, err := newDecoder(data, limit)
+	if err != nil {
+		return "", err
+	}
+	d.out = make([]byte, 0, count.size())
+	d.blockSizes = count.blockSizes
+	if err := d.run(); err != nil {
+		return "", err
+	}
+	if len(d.out) == 0 {
+		return "", nil
+	}
+	// out is sized exactly and never written again: the string can share it.
+	return unsafe.String(unsafe.SliceData(d.out), len(d.out)), nil
+}
+
+// newDecoder splits data into its streams.
+func newDecoder(data []byte, limit int) (*decoder, error) {
 	if len(data) == 0 {
-		return "", errors.New("savecodec: empty input")
+		return nil, errors.New("savecodec: empty input")
 	}
 	if data[0] != Format {
-		return "", fmt.Errorf("savecodec: format %d, want %d", data[0], Format)
+		return nil, fmt.Errorf("savecodec: format %d, want %d", data[0], Format)
 	}
-	d := &decoder{mtf: newMTF()}
+	d := &decoder{mtf: newMTF(), limit: limit}
 	head := reader{name: "header", buf: data[1:]}
 	var lens [streamCount]uint64
 	total := uint64(0)
 	for i := range lens {
 		n, err := head.uvarint()
 		if err != nil {
-			return "", fmt.Errorf("savecodec: %w", err)
+			return nil, fmt.Errorf("savecodec: %w", err)
 		}
 		lens[i] = n
 		total += n
 		if n > uint64(len(data)) || total > uint64(len(data)) {
-			return "", fmt.Errorf("savecodec: %s stream of %d bytes in %d bytes of input", streamNamesText[i], n, len(data))
+			return nil, fmt.Errorf("savecodec: %s stream of %d bytes in %d bytes of input", streamNamesText[i], n, len(data))
 		}
 	}
 	if total != uint64(len(head.buf)) {
-		return "", fmt.Errorf("savecodec: streams hold %d bytes, input has %d", total, len(head.buf))
+		return nil, fmt.Errorf("savecodec: streams hold %d bytes, input has %d", total, len(head.buf))
 	}
 	rest := head.buf
 	for i := range d.streams {
 		d.streams[i] = reader{name: streamNamesText[i], buf: rest[:lens[i]]}
 		rest = rest[lens[i]:]
 	}
-	d.out = make([]byte, 0, min(len(d.streams[streamSkeleton].buf)*3/2, MaxTextSize))
+	return d, nil
+}
+
+// run decodes every line of the skeleton.
+func (d *decoder) run() error {
 	for {
 		line, ok := d.next()
 		if !ok {
 			break
 		}
 		if err := d.line(line); err != nil {
-			return "", fmt.Errorf("savecodec: line %d: %w", d.lines+1, err)
+			return fmt.Errorf("savecodec: line %d: %w", d.lines+1, err)
 		}
-		if len(d.out) > MaxTextSize {
-			return "", fmt.Errorf("savecodec: %w", errTooLarge)
+		if d.size() > d.limit {
+			return fmt.Errorf("savecodec: %w", ErrTooLarge)
+		}
+		if d.counting {
+			d.flushed += len(d.out)
+			d.out = d.out[:0]
 		}
 	}
 	for i := range d.streams {
 		if len(d.streams[i].buf) > 0 {
-			return "", fmt.Errorf("savecodec: %s stream: %d bytes left over", d.streams[i].name, len(d.streams[i].buf))
+			return fmt.Errorf("savecodec: %s stream: %d bytes left over", d.streams[i].name, len(d.streams[i].buf))
 		}
 	}
-	return string(d.out), nil
+	return nil
 }
 
 // next returns the next line of the skeleton.
@@ -175,8 +228,16 @@ func (d *decoder) blocks() error {
 		pos[idx] = p
 	}
 	r := &blockReader{d: d, decls: decls, lines: make([][]span, len(decls))}
+	if !d.counting && len(d.blockSizes) > 0 {
+		r.buf = make([]byte, 0, d.blockSizes[0])
+		d.blockSizes = d.blockSizes[1:]
+	}
 	if err := walkRules(len(decls), pos, r); err != nil {
 		return err
+	}
+	if d.counting {
+		d.flushed += r.size
+		d.blockSizes = append(d.blockSizes, r.size)
 	}
 	for _, spans := range r.lines {
 		for _, s := range spans {
@@ -195,6 +256,8 @@ type blockReader struct {
 	decls []int
 	buf   []byte
 	lines [][]span
+	// size is what the rules have taken of buf, which a counting decoder empties.
+	size int
 }
 
 func (r *blockReader) chain(p int) (int, error) {
@@ -221,8 +284,13 @@ func (r *blockReader) rule(p, _ int, targets []int) ([]int, error) {
 	if r.buf, targets, err = r.d.rule(r.buf, line[0], line[1:], r.decls[p], targets); err != nil {
 		return targets, err
 	}
-	if len(r.buf)+len(r.d.out) > MaxTextSize {
-		return targets, errTooLarge
+	r.size += len(r.buf) - start
+	if r.size+r.d.size() > r.d.limit {
+		return targets, ErrTooLarge
+	}
+	if r.d.counting {
+		// The lines are counted, their text is not kept.
+		r.buf = r.buf[:start]
 	}
 	r.lines[p] = append(r.lines[p], span{start, len(r.buf)})
 	return targets, nil
@@ -244,16 +312,16 @@ func (d *decoder) rule(dst []byte, kind byte, payload []byte, chain int, targets
 		if i < 0 {
 			return append(dst, payload...), targets, nil
 		}
-		dst = append(dst, payload[:i]...)
 		idx, err := d.target()
 		if err != nil {
 			return dst, targets, err
 		}
+		dst = append(dst, payload[:i]...)
 		dst = append(dst, d.names[idx]...)
 		targets = append(targets, idx)
 		payload = payload[i+1:]
-		if len(dst) > MaxTextSize {
-			return dst, targets, errTooLarge
+		if len(dst) > d.limit {
+			return dst, targets, ErrTooLarge
 		}
 	}
 }
