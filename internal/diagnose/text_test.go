@@ -262,3 +262,30 @@ func TestTextReportReplyDropped(t *testing.T) {
 		t.Errorf("the second branch's heading does not say its reply stops at node-1:\n%s", text)
 	}
 }
+
+// TestReportsDoc keeps the example of docs/reports.md the golden report it shows:
+// go test ./internal/diagnose -run TestReportsDoc -update rewrites it.
+func TestReportsDoc(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "reports.md")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)(<!-- report: ([a-z-]+) -->\n)```text\n.*?```\n(<!-- /report -->)")
+	got := block.ReplaceAllStringFunc(string(doc), func(m string) string {
+		parts := block.FindStringSubmatch(m)
+		return parts[1] + "```text\n" + reportOf(t, parts[2]) + "```\n" + parts[3]
+	})
+	if !block.MatchString(string(doc)) {
+		t.Fatalf("%s has no report example", path)
+	}
+	if *updateReports {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(string(doc), got); diff != "" {
+		t.Errorf("%s's example is stale (go test ./internal/diagnose -run TestReportsDoc -update) (-doc +report):\n%s", path, diff)
+	}
+}
