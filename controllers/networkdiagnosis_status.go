@@ -1,13 +1,11 @@
 package controllers
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +13,7 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/statuspath"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
@@ -212,7 +211,9 @@ func applyResult(st *diagv1alpha1.NetworkDiagnosisStatus, res *diagnose.Result, 
 	}
 	st.PacketPath = packetPath(res.Path)
 	if st.PacketPath != nil {
-		st.PacketPath.Branches, st.PacketPath.Truncated = pathBranches(diagnose.Branches(res), st.PacketPath.Truncated)
+		var cut bool
+		st.PacketPath.Branches, cut = statuspath.Branches(diagnose.Branches(res))
+		st.PacketPath.Truncated = st.PacketPath.Truncated || cut
 	}
 	st.Where, st.Why = whereWhy(res)
 	if st.Why != "" {
@@ -309,43 +310,6 @@ func packetPath(p *model.PacketPath) *diagv1alpha1.PacketPath {
 	return out
 }
 
-// pathBranches bounds the branches as the reports tell them to the API's limits; truncated
-// is set when any was cut.
-func pathBranches(branches []diagnose.ReportBranch, truncated bool) ([]diagv1alpha1.PathBranch, bool) {
-	var out []diagv1alpha1.PathBranch
-	for i, b := range branches {
-		if i == maxBranches {
-			return out, true
-		}
-		pb := diagv1alpha1.PathBranch{To: truncate(cmp.Or(b.To, b.At), 320), End: diagv1alpha1.BranchEnd(b.End), Why: truncate(b.Why, 512)}
-		if b.Share > 0 {
-			pb.Share = fmt.Sprintf("%.0f%%", b.Share*100)
-		}
-		var cut bool
-		pb.Forward, cut = branchHops(b.Forward)
-		truncated = truncated || cut
-		pb.Reply, cut = branchHops(b.Reply)
-		truncated = truncated || cut
-		out = append(out, pb)
-	}
-	return out, truncated
-}
-
-func branchHops(hops []diagnose.ReportBranchHop) ([]diagv1alpha1.BranchHop, bool) {
-	var out []diagv1alpha1.BranchHop
-	for i, h := range hops {
-		if i == maxBranchHops {
-			return out, true
-		}
-		bh := diagv1alpha1.BranchHop{Hop: truncate(h.At, 320), Did: truncate(h.Did, 512), Failed: h.Failed}
-		if c := h.Choice; c != nil {
-			bh.Choice = truncate(c.String(), 256)
-		}
-		out = append(out, bh)
-	}
-	return out, false
-}
-
 func hopType(t model.NetNodeType) diagv1alpha1.HopType {
 	switch t {
 	case model.NetNodePod:
@@ -381,14 +345,4 @@ func whereWhy(res *diagnose.Result) (where, why string) {
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "..."
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
-}
+func truncate(s string, n int) string { return statuspath.Truncate(s, n) }

@@ -17,6 +17,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
 	"github.com/netdiag/netdiag/internal/transport"
@@ -318,17 +319,7 @@ func TestStatusBranchesOfAServicePath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoint := func(s string) model.Endpoint {
-		ref, err := diagnose.ParseEndpointRef(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := snap.Resolve(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
+	endpoint := func(s string) model.Endpoint { return flowtest.Endpoint(t, snap, diagnose.ParseEndpointRef, s) }
 	q := model.Question{Source: endpoint("pod:shop/client"), Destination: endpoint("service:shop/web"), Protocol: model.TCP, Port: 80}
 	res, err := diagnose.Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: q})
 	if err != nil {
@@ -364,45 +355,6 @@ func TestStatusBranchesOfAServicePath(t *testing.T) {
 	}
 	if st.PacketPath.Truncated || st.Remedy != "" {
 		t.Errorf("a healthy path is cut (%v) or asks for a remedy (%q)", st.PacketPath.Truncated, st.Remedy)
-	}
-}
-
-// TestStatusBranchesAreBounded cuts many branches, and long ones, to the API's limits.
-func TestStatusBranchesAreBounded(t *testing.T) {
-	long := make([]diagnose.ReportBranchHop, 50)
-	for i := range long {
-		long[i] = diagnose.ReportBranchHop{At: fmt.Sprintf("node/n%d", i)}
-	}
-	branches := make([]diagnose.ReportBranch, 20)
-	for i := range branches {
-		branches[i] = diagnose.ReportBranch{To: "pod/shop/web", End: "Delivered", Forward: long, Reply: long[:3]}
-	}
-	got, truncated := pathBranches(branches, false)
-	if len(got) != maxBranches || len(got[0].Forward) != maxBranchHops || len(got[0].Reply) != 3 || !truncated {
-		t.Errorf("pathBranches() gives %d branches, %d and %d hops, truncated %v; want %d, %d and 3, true", len(got), len(got[0].Forward), len(got[0].Reply), truncated, maxBranches, maxBranchHops)
-	}
-	if _, truncated := pathBranches(branches[:1], false); !truncated {
-		t.Error("a branch longer than the limit is cut without saying so")
-	}
-}
-
-func TestAnswerNote(t *testing.T) {
-	cases := map[string]struct {
-		st   diagv1alpha1.NetworkDiagnosisStatus
-		want string
-	}{
-		"reachable": {st: diagv1alpha1.NetworkDiagnosisStatus{Summary: "Reachable: TCP/80 arrives at pod/shop/web-0"}, want: "Reachable: TCP/80 arrives at pod/shop/web-0"},
-		"with what to do": {
-			st:   diagv1alpha1.NetworkDiagnosisStatus{Summary: "Unreachable: stops at node/node-1: iptables FORWARD drops it (IPTablesDrop)", Remedy: "Read the rule; remove it or add an ACCEPT before it."},
-			want: "Unreachable: stops at node/node-1: iptables FORWARD drops it (IPTablesDrop). To do: Read the rule; remove it or add an ACCEPT before it.",
-		},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			if got := answerNote(&tc.st); got != tc.want {
-				t.Errorf("answerNote() = %q, want %q", got, tc.want)
-			}
-		})
 	}
 }
 

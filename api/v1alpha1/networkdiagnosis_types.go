@@ -421,6 +421,12 @@ type BranchHop struct {
 	// +kubebuilder:validation:MaxLength=256
 	Choice string `json:"choice,omitempty"`
 
+	// packet is the packet as the hop took it in (as it sent it, at the hop where the packet
+	// or its reply starts), e.g. "TCP 10.244.1.5:40000 -> 10.96.0.10:5432".
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Packet string `json:"packet,omitempty"`
+
 	// failed marks the hop where a branch that did not arrive stops.
 	// +optional
 	Failed bool `json:"failed,omitempty"`

@@ -55,6 +55,15 @@ func WriteReportText(w io.Writer, r Report, o TextOptions) error {
 	return err
 }
 
+// WriteBranches draws the branches of a report alone, as WriteText does: for a client that
+// has them from elsewhere (a NetworkDiagnosis's status, read back by statuspath.Report).
+func WriteBranches(w io.Writer, branches []ReportBranch, o TextOptions) error {
+	var b strings.Builder
+	writeBranches(&b, branches, o)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
 // writeBranches writes each branch: a heading with where it goes, its share and how it
 // ended, then the forward hops and the reply's.
 func writeBranches(b *strings.Builder, branches []ReportBranch, o TextOptions) {

@@ -53,24 +53,14 @@ func diagnoseRecorded(t *testing.T, name string) (model.Question, *Result) {
 	if c.fault != nil {
 		fc := twoNodes(flanneltest.VXLAN)
 		c.fault(fc)
-		snap, nodes, dir = fc.Snapshot, fc.Nodes, "the two-node fixture"
+		snap, nodes = fc.Snapshot, fc.Nodes
 	} else {
 		var err error
 		if snap, nodes, err = snapshotdir.Load(dir); err != nil {
 			t.Fatal(err)
 		}
 	}
-	resolve := func(s string) model.Endpoint {
-		ref, err := ParseEndpointRef(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := snap.Resolve(ref)
-		if err != nil {
-			t.Fatalf("%s in %s: %v", s, dir, err)
-		}
-		return e
-	}
+	resolve := func(s string) model.Endpoint { return endpoint(t, snap, s) }
 	q := model.Question{Source: resolve(c.src), Destination: resolve(c.dst), Protocol: model.TCP, Port: c.port}
 	res, err := Diagnose(Input{Cluster: snap, Nodes: nodes, Question: q})
 	if err != nil {
