@@ -85,36 +85,45 @@ func visitWays(node string, link *model.Link, in model.Packet, reply bool, r *pl
 	for i := range r.Ends {
 		ways = append(ways, way{end: &r.Ends[i], pkts: []model.Packet{r.Ends[i].Packet}})
 	}
-	claimed := map[model.Packet]bool{}
-	for _, w := range ways {
+	// Each step goes to the ways it belongs to, decided once per step: a NetNode that
+	// forks a packet to a thousand endpoints records thousands of steps.
+	owners := map[model.Packet][]int{}
+	byDst := map[netip.AddrPort][]int{}
+	for i, w := range ways {
 		for _, p := range w.pkts {
-			claimed[p] = true
+			owners[p] = append(owners[p], i)
+			byDst[destination(p)] = append(byDst[destination(p)], i)
+		}
+	}
+	steps := make([][]model.Step, len(ways))
+	for _, s := range r.Steps {
+		to := owners[s.Packet]
+		switch {
+		case len(ways) == 1 || s.Packet == in:
+			to = nil
+		case to == nil:
+			// A packet between the one that arrived and a way's own: the way with its
+			// destination, or every way when none has it.
+			to = byDst[destination(s.Packet)]
+		}
+		if to == nil {
+			for i := range steps {
+				steps[i] = append(steps[i], s)
+			}
+			continue
+		}
+		for _, i := range slices.Compact(to) {
+			steps[i] = append(steps[i], s)
 		}
 	}
 	hops := make([][]model.BranchHop, len(ways))
-	for i, w := range ways {
-		var steps []model.Step
-		for _, s := range r.Steps {
-			if len(ways) == 1 || s.Packet == in || slices.Contains(w.pkts, s.Packet) || (!claimed[s.Packet] && sameDestination(s.Packet, w.pkts, ways)) {
-				steps = append(steps, s)
-			}
-		}
-		hops[i] = turn(model.BranchHop{NodeID: node, Reply: reply, In: link}, steps)
+	for i := range ways {
+		hops[i] = turn(model.BranchHop{NodeID: node, Reply: reply, In: link}, steps[i])
 	}
 	return ways, hops
 }
 
-// sameDestination reports whether a packet no way claims belongs to the way with pkts: it
-// has that way's destination, or no way has its destination (a step shared by all).
-func sameDestination(p model.Packet, pkts []model.Packet, ways []way) bool {
-	dst := func(q model.Packet) netip.AddrPort { return netip.AddrPortFrom(q.Dst, q.DstPort) }
-	if slices.ContainsFunc(pkts, func(q model.Packet) bool { return dst(q) == dst(p) }) {
-		return true
-	}
-	return !slices.ContainsFunc(ways, func(w way) bool {
-		return slices.ContainsFunc(w.pkts, func(q model.Packet) bool { return dst(q) == dst(p) })
-	})
-}
+func destination(p model.Packet) netip.AddrPort { return netip.AddrPortFrom(p.Dst, p.DstPort) }
 
 // turn splits the steps of a forward packet's destination, which answers in the same visit,
 // into the forward packet's last hop and the reply's first: the reply starts at the first
