@@ -173,3 +173,35 @@ func TestWalkBranches(t *testing.T) {
 		t.Errorf("the first branch enters lb by %+v, want the link from src by eth0", in)
 	}
 }
+
+// TestVisitWaysManyEndpoints splits the visit of a service with a thousand endpoints: each
+// way gets the step that arrived and its own choice and route, and nothing of the others.
+func TestVisitWaysManyEndpoints(t *testing.T) {
+	in := model.Packet{Protocol: model.TCP, Src: netip.MustParseAddr("10.0.0.1"), Dst: vip, SrcPort: 40000, DstPort: 80}
+	r := &plugin.HopResult{Steps: []model.Step{{Action: "in", Packet: in}}}
+	const n = 1000
+	for i := range n {
+		p := in
+		p.Dst = netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i % 256)})
+		r.Steps = append(r.Steps, model.Step{Action: "DNAT", Packet: p, Share: 1.0 / n})
+		r.Next = append(r.Next, &plugin.Transmission{Transmission: model.Transmission{Packet: p}})
+	}
+	for _, nx := range r.Next {
+		r.Steps = append(r.Steps, model.Step{Action: "route", Packet: nx.Packet})
+	}
+	ways, hops := visitWays("lb", nil, in, false, r)
+	if len(ways) != n {
+		t.Fatalf("%d ways, want %d", len(ways), n)
+	}
+	for i, h := range hops {
+		var got []string
+		for _, s := range h[0].Steps {
+			got = append(got, s.Action+" "+s.Packet.Dst.String())
+		}
+		dst := r.Next[i].Packet.Dst.String()
+		want := []string{"in " + vip.String(), "DNAT " + dst, "route " + dst}
+		if diff := cmp.Diff(want, got); diff != "" || h[0].Choice == nil {
+			t.Fatalf("way %d (-want +got):\n%s", i, diff)
+		}
+	}
+}
