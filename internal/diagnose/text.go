@@ -112,7 +112,7 @@ func writeWay(b *strings.Builder, label string, hops []ReportBranchHop, width in
 				fmt.Fprintf(b, "    %-*s  %s\n", width, "", h.Did)
 			}
 		} else {
-			fmt.Fprintf(b, "    %-*s  %s\n", width, h.At, h.Did)
+			b.WriteString(strings.TrimRight(fmt.Sprintf("    %-*s  %s", width, h.At, h.Did), " ") + "\n")
 		}
 		if o.Steps {
 			for _, st := range h.Steps {
