@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin"
 )
 
 // Answer is the short answer a report starts with: the verdict, where the packet stops,
@@ -50,7 +51,10 @@ func NewAnswer(res *Result) Answer {
 	return a
 }
 
-func failed(b model.Branch) bool { return b.End != "" && b.End != "Delivered" && len(b.Hops) > 0 }
+// failed reports whether a branch ended without arriving.
+func failed(b model.Branch) bool {
+	return b.End != "" && b.End != string(plugin.Delivered) && len(b.Hops) > 0
+}
 
 // remedy is what the documentation of a suspicion's code says to do at its level; empty for
 // a code a plugin declares, which its own documentation explains.
