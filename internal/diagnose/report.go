@@ -190,8 +190,10 @@ func reportBranch(b model.Branch) ReportBranch {
 				rh.Packet = h.Steps[0].Packet.String()
 			}
 			if c := h.Choice; c != nil {
+				// A packet balanced twice (a node port to a service, then to a pod) takes
+				// this way with the product of the shares.
 				choice := choiceOf(*c)
-				rh.Choice, rb.Share = &choice, c.Share
+				rh.Choice, rb.Share = &choice, cmp.Or(rb.Share, 1)*c.Share
 				rb.To = cmp.Or(rb.To, choice.To)
 			}
 			for _, st := range h.Steps {
