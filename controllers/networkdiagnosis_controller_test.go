@@ -277,7 +277,7 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		for _, c := range got.Status.Conditions {
 			types = append(types, c.Type)
 		}
-		Expect(types).To(Equal([]string{diagv1alpha1.ConditionReady, diagv1alpha1.ConditionEndpointsResolved, diagv1alpha1.ConditionCollected, diagv1alpha1.ConditionDiagnosed}))
+		Expect(types).To(Equal([]string{diagv1alpha1.ConditionReady, diagv1alpha1.ConditionEndpointsResolved, diagv1alpha1.ConditionAdmitted, diagv1alpha1.ConditionCollected, diagv1alpha1.ConditionDiagnosed}))
 	})
 
 	It("shows a real probe that disagrees with the verdict as the engine's suspicion, unchanged", func(ctx SpecContext) {
