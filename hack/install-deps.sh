@@ -3,7 +3,8 @@
 # kernel tools the collector and the lab drive (procps for the sysctl the end-to-end faults
 # use, util-linux for the setpriv that runs a lab pod's command with only its capabilities),
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
-# (about 8 minutes on 2 cores, once), the CNI plugins and flanneld.
+# (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (about 4 minutes,
+# once), which renders the chart in test/chart.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,3 +23,4 @@ command -v go >/dev/null || { echo "go (1.26) is required: https://go.dev/dl/" >
 "${ROOT}/hack/build-controlplane.sh"
 "${ROOT}/hack/build-cni.sh"
 "${ROOT}/hack/build-flannel.sh"
+"${ROOT}/hack/build-helm.sh"
