@@ -67,8 +67,9 @@ type flagSection struct {
 	Flags []managerFlag
 }
 
-// flagSections sorts the flags into the values' maps: the plugins' options (the cluster's
-// defaults, which a diagnosis may override), the load caps (max-...), and the rest.
+// flagSections sorts the flags into the values' maps: the network plugin and its options
+// (the cluster's defaults, which a diagnosis may override), the load caps (max-...), and
+// the rest.
 func flagSections(flags []managerFlag) []flagSection {
 	fs := pflag.NewFlagSet("plugins", pflag.ContinueOnError)
 	plugins.Registry().BindFlags(fs)
@@ -77,7 +78,7 @@ func flagSections(flags []managerFlag) []flagSection {
 	rest := flagSection{Key: "manager.flags"}
 	for _, f := range flags {
 		switch {
-		case fs.Lookup(f.Name) != nil:
+		case fs.Lookup(f.Name) != nil || f.Name == "network-plugin":
 			plug.Flags = append(plug.Flags, f)
 		case strings.HasPrefix(f.Name, "max-") || strings.Contains(f.Name, "-max-"):
 			caps.Flags = append(caps.Flags, f)

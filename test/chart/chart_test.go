@@ -3,12 +3,14 @@ package chart
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -260,9 +262,40 @@ func kinds(objs map[string]obj, kind string) []string {
 	return names
 }
 
+// aCap is a load cap the chart offers, an integer flag, as values.schema.json lists them.
+func aCap(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Caps struct {
+				Properties map[string]struct{ Type any }
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatalf("values.schema.json: %v", err)
+	}
+	var names []string
+	for name, p := range schema.Properties.Caps.Properties {
+		if p.Type == "integer" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("values.schema.json offers no cap")
+	}
+	slices.Sort(names)
+	return names[0]
+}
+
 func TestValuesChangeWhatTheyName(t *testing.T) {
 	tree := kustomize(t)
 	treeArgs := args(t, tree)
+	capFlag := aCap(t)
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	cases := map[string]struct {
 		set   []string
@@ -311,9 +344,9 @@ func TestValuesChangeWhatTheyName(t *testing.T) {
 			},
 		},
 		"a cap": {
-			set: []string{"caps.max-concurrent-decodes=3"},
+			set: []string{"caps." + capFlag + "=3"},
 			check: func(t *testing.T, objs map[string]obj, _ string) {
-				if diff := cmp.Diff(append(treeArgs, "--max-concurrent-decodes=3"), args(t, objs)); diff != "" {
+				if diff := cmp.Diff(append(treeArgs, "--"+capFlag+"=3"), args(t, objs)); diff != "" {
 					t.Errorf("args (-want +got):\n%s", diff)
 				}
 			},
@@ -376,6 +409,22 @@ func TestValuesChangeWhatTheyName(t *testing.T) {
 			},
 		},
 	}
+	if len(kinds(tree, "PriorityClass")) > 0 {
+		cases["no collector PriorityClass"] = struct {
+			set   []string
+			check func(t *testing.T, objs map[string]obj, text string)
+		}{
+			set: []string{"collector.priorityClass.create=false"},
+			check: func(t *testing.T, objs map[string]obj, _ string) {
+				if got := kinds(objs, "PriorityClass"); len(got) != 0 {
+					t.Errorf("PriorityClasses %v rendered", got)
+				}
+				if diff := cmp.Diff(append(treeArgs, "--collector-priority-class="), args(t, objs)); diff != "" {
+					t.Errorf("args (-want +got):\n%s", diff)
+				}
+			},
+		}
+	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			objs, text := mustRender(t, tc.set...)
@@ -397,9 +446,9 @@ func subjects(o obj) []obj {
 // exits on flags it does not know; helm says which value is wrong instead.
 func TestValuesOutsideTheSchemaAreRefused(t *testing.T) {
 	for name, set := range map[string]string{
-		"unknown cap":           "caps.max-diagnosis=3",
+		"unknown cap":           "caps.max-diagnosis-typo=3",
 		"plugin flag as a cap":  "caps.flannel-backend=vxlan",
-		"cap of the wrong type": "caps.max-concurrent-decodes=many",
+		"cap of the wrong type": "caps." + aCap(t) + "=many",
 		"unknown flag":          "manager.flags.metrics-bind=:1",
 		"digest without sha256": "image.digest=abc",
 	} {
