@@ -23,6 +23,7 @@ build() {
 resources:
 - $(realpath --relative-to="${dir}" "${tree}")
 buildMetadata: [originAnnotations]
+${3:+namespace: $3}
 EOF
   "${KUBECTL}" kustomize "${dir}" >"${dir}/objects.yaml"
 }
@@ -32,9 +33,11 @@ build config/default default
 optional=()
 # Trees config/default leaves out, offered behind NAME.enable (kubebuilder's
 # config/prometheus: a ServiceMonitor, for clusters running the Prometheus operator).
+# They go to config/default's namespace, as they would if it listed them.
+namespace="$(sed -n 's/^namespace: *//p' config/default/kustomization.yaml)"
 for name in prometheus; do
   if [[ -f "config/${name}/kustomization.yaml" ]]; then
-    build "config/${name}" "${name}"
+    build "config/${name}" "${name}" "${namespace}"
     optional+=(-optional "${name}=${work}/${name}/objects.yaml")
   fi
 done

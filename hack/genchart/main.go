@@ -44,12 +44,21 @@ func run(manifests, configDir, managerHelp, out string, optional optionalTrees) 
 	if err != nil {
 		return err
 	}
+	inDefault := map[string]bool{}
+	for _, o := range objs {
+		inDefault[o.key()] = true
+	}
 	for name, file := range optional {
 		more, err := readObjectsFile(file, configDir, fmt.Sprintf(".Values.%s.enable", name))
 		if err != nil {
 			return err
 		}
-		objs = append(objs, more...)
+		for _, o := range more {
+			// config/default may list the tree itself; its objects are then always rendered.
+			if !inDefault[o.key()] {
+				objs = append(objs, o)
+			}
+		}
 	}
 	help, err := os.ReadFile(managerHelp)
 	if err != nil {

@@ -29,6 +29,11 @@ type object struct {
 func (o object) kind() string { return str(o.obj, "kind") }
 func (o object) name() string { return str(o.obj, "metadata", "name") }
 
+// key names the object among all others.
+func (o object) key() string {
+	return strings.Join([]string{str(o.obj, "apiVersion"), o.kind(), str(o.obj, "metadata", "namespace"), o.name()}, "/")
+}
+
 // readObjects decodes a YAML stream of objects and takes each one's origin off it. Numbers
 // stay json.Numbers, so that they are written back as they were read.
 func readObjects(r io.Reader, base, configDir string) ([]object, error) {
