@@ -3,7 +3,7 @@
 # kernel tools the collector and the lab drive (procps for the sysctl the end-to-end faults
 # use, util-linux for the setpriv that runs a lab pod's command with only its capabilities),
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
-# (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (about 4 minutes,
+# (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
 # once), which renders the chart in test/chart.
 set -euo pipefail
 
