@@ -20,7 +20,7 @@ import (
 const maxInput = 4 << 20
 
 func main() {
-	format := flag.String("o", "svg", "picture format: "+strings.Join(pathgraph.Formats, ", "))
+	format := flag.String("o", "svg", "picture format: "+strings.Join(pathgraph.Formats(), ", "))
 	flag.Parse()
 	if err := run(os.Stdin, os.Stdout, *format); err != nil {
 		fmt.Fprintln(os.Stderr, "picture:", err)
@@ -30,7 +30,7 @@ func main() {
 
 func run(in io.Reader, out io.Writer, format string) error {
 	if !pathgraph.IsFormat(format) {
-		return fmt.Errorf("-o %q: want one of %s", format, strings.Join(pathgraph.Formats, ", "))
+		return fmt.Errorf("-o %q: want one of %s", format, strings.Join(pathgraph.Formats(), ", "))
 	}
 	data, err := io.ReadAll(io.LimitReader(in, maxInput))
 	if err != nil {
