@@ -11,6 +11,9 @@ KUBE_VERSION ?= v1.37.2
 K8S_BIN ?= $(CURDIR)/bin/k8s/$(KUBE_VERSION)
 KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 KUBECTL ?= $(if $(wildcard $(K8S_BIN)/kubectl),$(K8S_BIN)/kubectl,kubectl)
+# helm, built from the Go module proxy by hack/build-helm.sh; test/chart renders dist/chart with it.
+HELM_VERSION ?= v3.22.0
+HELM ?= $(CURDIR)/bin/helm/$(HELM_VERSION)/helm
 
 CONTROLLER_GEN ?= go tool controller-gen
 CONTAINER_TOOL ?= docker
@@ -45,6 +48,10 @@ manifests: ## Generate the CRD and the RBAC roles from the markers.
 generate: ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
+.PHONY: chart
+chart: manifests ## Write dist/chart's templates and values from config/ and the manager's flags.
+	KUBECTL=$(KUBECTL) hack/gen-chart.sh
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	go fmt ./...
@@ -68,8 +75,13 @@ controlplane: $(K8S_BIN)/kube-apiserver ## Build etcd, kube-apiserver and friend
 $(K8S_BIN)/kube-apiserver:
 	KUBE_VERSION=$(KUBE_VERSION) hack/build-controlplane.sh
 
+.PHONY: helm
+helm: $(HELM) ## Build helm into bin/helm (once).
+$(HELM):
+	HELM_VERSION=$(HELM_VERSION) hack/build-helm.sh
+
 .PHONY: test
-test: manifests generate vet controlplane ## Run every test (envtest suites on a real API server; some packages need root and netns).
+test: manifests generate vet controlplane helm ## Run every test (envtest suites on a real API server; some packages need root and netns).
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test -timeout 40m ./... $(GOTEST_FLAGS)
 
 # How long each fuzz target runs in `make fuzz`.

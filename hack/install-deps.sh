@@ -5,7 +5,8 @@
 # chromium and graphviz, in which tests read the pictures of a packet path as a browser and
 # graphviz draw them,
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
-# (about 8 minutes on 2 cores, once), the CNI plugins and flanneld.
+# (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
+# once), which renders the chart in test/chart.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,3 +29,4 @@ npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 "${ROOT}/hack/build-controlplane.sh"
 "${ROOT}/hack/build-cni.sh"
 "${ROOT}/hack/build-flannel.sh"
+"${ROOT}/hack/build-helm.sh"
