@@ -11,9 +11,17 @@ KUBE_VERSION ?= v1.37.2
 K8S_BIN ?= $(CURDIR)/bin/k8s/$(KUBE_VERSION)
 KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 KUBECTL ?= $(if $(wildcard $(K8S_BIN)/kubectl),$(K8S_BIN)/kubectl,kubectl)
+# helm, built from the Go module proxy by hack/build-helm.sh; test/chart renders dist/chart with it.
+HELM_VERSION ?= v3.22.0
+HELM ?= $(CURDIR)/bin/helm/$(HELM_VERSION)/helm
 
 CONTROLLER_GEN ?= go tool controller-gen
 CONTAINER_TOOL ?= docker
+# What `netdiag version` and `kubectl netdiag version` print.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS ?= -X github.com/netdiag/netdiag/internal/buildinfo.version=$(VERSION) -X github.com/netdiag/netdiag/internal/buildinfo.commit=$(COMMIT)
+
 # Extra flags for go test, e.g. GOTEST_FLAGS="-run TestX -v".
 GOTEST_FLAGS ?=
 
@@ -40,6 +48,10 @@ manifests: ## Generate the CRD and the RBAC roles from the markers.
 generate: ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
+.PHONY: chart
+chart: manifests ## Write dist/chart's templates and values from config/ and the manager's flags.
+	KUBECTL=$(KUBECTL) hack/gen-chart.sh
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	go fmt ./...
@@ -63,8 +75,13 @@ controlplane: $(K8S_BIN)/kube-apiserver ## Build etcd, kube-apiserver and friend
 $(K8S_BIN)/kube-apiserver:
 	KUBE_VERSION=$(KUBE_VERSION) hack/build-controlplane.sh
 
+.PHONY: helm
+helm: $(HELM) ## Build helm into bin/helm (once).
+$(HELM):
+	HELM_VERSION=$(HELM_VERSION) hack/build-helm.sh
+
 .PHONY: test
-test: manifests generate vet controlplane ## Run every test (envtest suites on a real API server; some packages need root and netns).
+test: manifests generate vet controlplane helm ## Run every test (envtest suites on a real API server; some packages need root and netns).
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test -timeout 40m ./... $(GOTEST_FLAGS)
 
 # How long each fuzz target runs in `make fuzz`.
@@ -94,8 +111,25 @@ demo: ## Bring the lab up with a small shop, run the controller, apply config/sa
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build bin/netdiag.
-	CGO_ENABLED=0 go build -trimpath -o bin/netdiag .
+build: manifests generate fmt vet ## Build bin/netdiag and the kubectl plugin bin/kubectl-netdiag.
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/netdiag .
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/kubectl-netdiag ./cmd/kubectl-netdiag
+
+# Platforms of the kubectl plugin's release archives, which krew/netdiag.yaml points at.
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+PLUGIN_DIST ?= dist/plugin
+
+.PHONY: plugin-archives
+plugin-archives: ## Build the kubectl plugin's release archives and their SHA256SUMS into PLUGIN_DIST, as krew installs them.
+	mkdir -p $(PLUGIN_DIST)
+	for p in $(PLUGIN_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; dir=$$(mktemp -d); \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" -o $$dir/kubectl-netdiag ./cmd/kubectl-netdiag; \
+		cp LICENSE $$dir/; \
+		tar -C $$dir -czf $(PLUGIN_DIST)/kubectl-netdiag_$(VERSION)_$${os}_$${arch}.tar.gz kubectl-netdiag LICENSE; \
+		rm -rf $$dir; \
+	done
+	cd $(PLUGIN_DIST) && sha256sum kubectl-netdiag_$(VERSION)_*.tar.gz > SHA256SUMS
 
 .PHONY: run
 run: manifests generate fmt vet install ## Run the controller here against the kubeconfig's cluster.

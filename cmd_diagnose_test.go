@@ -88,8 +88,8 @@ func TestDiagnoseCommand(t *testing.T) {
 		wantErr string
 	}{
 		"service across the vxlan tunnel": {
-			opts: diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "service:shop/web", protocol: "tcp", port: 80, output: "text"},
-			want: []string{"Verdict:  Reachable", "Plugin:   flannel", "● service/shop/web", "vxlan      encapsulate: flannel.1", "● pod/shop/web-1", "listening: 0.0.0.0:8080"},
+			opts: diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "service:shop/web", protocol: "tcp", port: 80, output: "wide"},
+			want: []string{"Verdict:  Reachable", "Plugin:   flannel", "kube-proxy iptables DNAT to 10.244.1.10:8080 (50% of new connections)", "vxlan      encapsulate: flannel.1", "Branch 2 of 2: to pod/shop/web-1", "listening: 0.0.0.0:8080"},
 		},
 		"a DROP in FORWARD is named with its rule": {
 			opts: diagnoseOptions{snapshot: "testdata/flannel-host-gw-forward-drop", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
@@ -100,9 +100,9 @@ func TestDiagnoseCommand(t *testing.T) {
 			want: []string{"verdict: Reachable", "id: node/node-1"},
 		},
 		"calico routed: a service across nodes, the pod's gateway by its static entry": {
-			opts: diagnoseOptions{snapshot: "testdata/calico-routed", source: "pod:shop/client", destination: "service:shop/web", protocol: "tcp", port: 80, output: "text"},
+			opts: diagnoseOptions{snapshot: "testdata/calico-routed", source: "pod:shop/client", destination: "service:shop/web", protocol: "tcp", port: 80, output: "wide"},
 			want: []string{"Verdict:  Reachable", "Plugin:   calico", "default via 169.254.1.1 dev eth0",
-				"neighbour: 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee PERMANENT on eth0", "10.244.1.0/26 via 172.18.1.3 dev eth0", "● pod/shop/web-1"},
+				"neighbour: 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee PERMANENT on eth0", "10.244.1.0/26 via 172.18.1.3 dev eth0", "Branch 2 of 2: to pod/shop/web-1"},
 		},
 		"calico routed: felix's policy chain drops, and the policy is named": {
 			opts: diagnoseOptions{snapshot: "testdata/calico-routed", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "text"},
@@ -124,6 +124,10 @@ func TestDiagnoseCommand(t *testing.T) {
 		"port missing for tcp": {
 			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", output: "text"},
 			wantErr: "--port is required for tcp",
+		},
+		"the path as a picture": {
+			opts: diagnoseOptions{snapshot: "testdata/flannel-host-gw-forward-drop", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "mermaid"},
+			want: []string{"flowchart LR", `subgraph g1["node node-1"]`, "✗ stops here: IPTablesDrop", "10.244.0.10:40000 → 10.244.1.11:5432"},
 		},
 		"bad output": {
 			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 1, output: "xml"},

@@ -1,6 +1,6 @@
 // Command netdiag is one binary with three jobs: `manager` runs the controller, `collect`
 // gathers a node's network state inside a collector pod, and `diagnose` runs the engine
-// offline on a snapshot folder.
+// offline on a snapshot folder; `version` says which build it is.
 package main
 
 import (
@@ -18,6 +18,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newManagerCommand(), newCollectCommand(), newDiagnoseCommand())
+	root.AddCommand(newVersionCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "netdiag:", err)
 		os.Exit(1)

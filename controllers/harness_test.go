@@ -371,6 +371,19 @@ func eventReasons(ctx context.Context, g Gomega, nd *diagv1alpha1.NetworkDiagnos
 	return out
 }
 
+// eventsInOrder returns the reasons and notes of the events about nd in the order they
+// happened, as `kubectl describe` lists them.
+func eventsInOrder(ctx context.Context, g Gomega, nd *diagv1alpha1.NetworkDiagnosis) (reasons, notes []string) {
+	list := &eventsv1.EventList{}
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(nd.Namespace))).To(Succeed())
+	events := slices.DeleteFunc(list.Items, func(e eventsv1.Event) bool { return e.Regarding.UID != nd.UID })
+	slices.SortStableFunc(events, func(a, b eventsv1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
+	for _, e := range events {
+		reasons, notes = append(reasons, e.Reason), append(notes, e.Note)
+	}
+	return reasons, notes
+}
+
 // poke changes an annotation, the way a user nudges a controller, so that a reconcile runs
 // after the fake clock moved.
 func poke(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis) {

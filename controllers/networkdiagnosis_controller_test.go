@@ -264,6 +264,20 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		expectNoChildren(ctx, nd)
 		Eventually(func(g Gomega) []string { return eventReasons(ctx, g, nd) }).Should(
 			ContainElements("Collecting", "Diagnosing", "Succeeded"))
+		By("reading the events in the order they happened, each saying what it did")
+		Eventually(func(g Gomega) {
+			reasons, notes := eventsInOrder(ctx, g, nd)
+			g.Expect(reasons).To(Equal([]string{"Collecting", "Diagnosing", "Succeeded"}))
+			g.Expect(notes[0]).To(HavePrefix("Collecting the state of nodes "))
+			g.Expect(notes[1]).To(HavePrefix("Collected the state of nodes "))
+			g.Expect(notes[2]).To(Equal(answerNote(&got.Status)))
+		}).Should(Succeed())
+		By("reading the conditions in the order the diagnosis went through them, the summary first")
+		var types []string
+		for _, c := range got.Status.Conditions {
+			types = append(types, c.Type)
+		}
+		Expect(types).To(Equal([]string{diagv1alpha1.ConditionReady, diagv1alpha1.ConditionEndpointsResolved, diagv1alpha1.ConditionAdmitted, diagv1alpha1.ConditionCollected, diagv1alpha1.ConditionDiagnosed}))
 	})
 
 	It("shows a real probe that disagrees with the verdict as the engine's suspicion, unchanged", func(ctx SpecContext) {

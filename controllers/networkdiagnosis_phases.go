@@ -297,7 +297,7 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 	case len(o.Failed) == 0:
 		s.setCondition(diagv1alpha1.ConditionCollected, metav1.ConditionTrue, diagv1alpha1.ReasonCollected,
 			fmt.Sprintf("Collected the state of %d nodes", len(o.Collected)))
-		r.setPhase(s, diagv1alpha1.PhaseDiagnosing, "Diagnosing")
+		r.setPhase(s, diagv1alpha1.PhaseDiagnosing, "Collected the state of nodes "+strings.Join(o.Collected, ", ")+": diagnosing")
 	case len(o.Collected) > 0:
 		// Some nodes reported: a partial answer says more than none, and the summary and
 		// this condition say what it lacks.
@@ -350,7 +350,7 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	s.setCondition(diagv1alpha1.ConditionDiagnosed, metav1.ConditionTrue, diagv1alpha1.ReasonDiagnosed, "Network plugin "+orDefault(res.NetworkPlugin, "unknown"))
 	s.setCondition(diagv1alpha1.ConditionReady, metav1.ConditionTrue, diagv1alpha1.ReasonFinished, st.Summary)
 	st.Phase = diagv1alpha1.PhaseSucceeded
-	s.event(corev1.EventTypeNormal, string(diagv1alpha1.PhaseSucceeded), st.Summary)
+	s.event(corev1.EventTypeNormal, string(diagv1alpha1.PhaseSucceeded), answerNote(st))
 	return ctrl.Result{}, nil
 }
 

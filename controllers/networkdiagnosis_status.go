@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +13,7 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/statuspath"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
@@ -29,6 +29,8 @@ const (
 	maxSuspicions = 64
 	maxHops       = 128
 	maxLinks      = 256
+	maxBranches   = 16
+	maxBranchHops = 40
 	maxMessage    = 1024
 )
 
@@ -227,7 +229,15 @@ func applyResult(st *diagv1alpha1.NetworkDiagnosisStatus, res *diagnose.Result, 
 		st.Suspicions = append(st.Suspicions, suspicion(s))
 	}
 	st.PacketPath = packetPath(res.Path)
+	if st.PacketPath != nil {
+		var cut bool
+		st.PacketPath.Branches, cut = statuspath.Branches(diagnose.Branches(res))
+		st.PacketPath.Truncated = st.PacketPath.Truncated || cut
+	}
 	st.Where, st.Why = whereWhy(res)
+	if st.Why != "" {
+		st.Remedy = truncate(diagnose.NewAnswer(res).Do, maxMessage)
+	}
 
 	summary := res.Summary
 	if summary == "" {
@@ -247,6 +257,16 @@ func applyResult(st *diagv1alpha1.NetworkDiagnosisStatus, res *diagnose.Result, 
 		summary += " (" + strings.Join(notes, "; ") + ")"
 	}
 	st.Summary = truncate(summary, maxMessage)
+}
+
+// answerNote is the event of a finished diagnosis: the answer in one line and, when a
+// suspicion decided it, what to do, so that `kubectl describe` and `kubectl get events`
+// tell the whole short answer.
+func answerNote(st *diagv1alpha1.NetworkDiagnosisStatus) string {
+	if st.Remedy == "" {
+		return st.Summary
+	}
+	return strings.TrimSuffix(st.Summary, ".") + ". To do: " + st.Remedy
 }
 
 func verdict(v diagnose.Verdict) diagv1alpha1.Verdict {
@@ -344,14 +364,4 @@ func whereWhy(res *diagnose.Result) (where, why string) {
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "..."
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
-}
+func truncate(s string, n int) string { return statuspath.Truncate(s, n) }

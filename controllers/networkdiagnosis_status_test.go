@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,9 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/snapshotdir"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
@@ -251,6 +254,7 @@ func TestApplyResult(t *testing.T) {
 			res: &diagnose.Result{Verdict: diagnose.Unreachable, Suspicions: []model.Suspicion{noPort, plugin}, Path: path(svc), Summary: "Unreachable: no port"},
 			want: diagv1alpha1.NetworkDiagnosisStatus{
 				Verdict: diagv1alpha1.VerdictUnreachable, Where: "shop/db", Why: "ServicePortMissing", Summary: "Unreachable: no port",
+				Remedy: remedyOf(model.ReasonServicePortMissing),
 				PacketPath: func() *diagv1alpha1.PacketPath {
 					p := wantPath.DeepCopy()
 					p.Hops[2].Failed = true
@@ -267,6 +271,7 @@ func TestApplyResult(t *testing.T) {
 			partial: []string{"n2"},
 			want: diagv1alpha1.NetworkDiagnosisStatus{
 				Verdict: diagv1alpha1.VerdictUnknown, Where: "n2", Why: "SnapshotMissing", Summary: "Unknown (partial: not collected from n2)",
+				Remedy:     remedyOf(model.ReasonSnapshotMissing),
 				Suspicions: []diagv1alpha1.Suspicion{{Level: diagv1alpha1.LevelInfo, Reason: "SnapshotMissing", Node: "n2", Message: "n2 missing"}},
 			},
 		},
@@ -274,6 +279,7 @@ func TestApplyResult(t *testing.T) {
 			res: &diagnose.Result{Verdict: diagnose.Reachable, Suspicions: many, Summary: "Reachable"},
 			want: diagv1alpha1.NetworkDiagnosisStatus{
 				Verdict: diagv1alpha1.VerdictReachable, Where: "n0", Why: "MTUMismatch", Summary: "Reachable (6 more suspicions not shown)",
+				Remedy: remedyOf(model.ReasonMTUMismatch),
 				Suspicions: func() []diagv1alpha1.Suspicion {
 					var out []diagv1alpha1.Suspicion
 					for _, s := range many[:64] {
@@ -292,6 +298,63 @@ func TestApplyResult(t *testing.T) {
 				t.Errorf("applyResult() (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// remedyOf is what the documentation of a code says to do at its main level.
+func remedyOf(r model.Reason) string {
+	for _, info := range model.Reasons() {
+		if info.Reason == r {
+			return info.Remedy
+		}
+	}
+	return ""
+}
+
+// TestStatusBranchesOfAServicePath writes the recorded path of a ClusterIP service with an
+// endpoint on each node into the status: a branch per endpoint, in order, each with its hops
+// forward and then back and the service's choice at the node that made it.
+func TestStatusBranchesOfAServicePath(t *testing.T) {
+	snap, nodes, err := snapshotdir.Load(filepath.Join("..", "testdata", "flannel-vxlan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := func(s string) model.Endpoint { return flowtest.Endpoint(t, snap, diagnose.ParseEndpointRef, s) }
+	q := model.Question{Source: endpoint("pod:shop/client"), Destination: endpoint("service:shop/web"), Protocol: model.TCP, Port: 80}
+	res, err := diagnose.Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st diagv1alpha1.NetworkDiagnosisStatus
+	applyResult(&st, res, nil)
+	type way struct{ To, Share, End, Choice, Forward, Reply string }
+	var got []way
+	for _, b := range st.PacketPath.Branches {
+		w := way{To: b.To, Share: b.Share, End: string(b.End)}
+		var fwd, reply []string
+		for _, h := range b.Forward {
+			fwd = append(fwd, h.Hop)
+			if h.Choice != "" {
+				w.Choice = h.Hop + ": " + h.Choice
+			}
+		}
+		for _, h := range b.Reply {
+			reply = append(reply, h.Hop)
+		}
+		w.Forward, w.Reply = strings.Join(fwd, " > "), strings.Join(reply, " > ")
+		got = append(got, w)
+	}
+	want := []way{
+		{To: "pod/shop/web-0", Share: "50%", End: "Delivered", Choice: "node/node-0: kube-proxy iptables DNAT to 10.244.0.11:8080 (50% of new connections)",
+			Forward: "pod/shop/client > node/node-0 > pod/shop/web-0", Reply: "pod/shop/web-0 > node/node-0 > pod/shop/client"},
+		{To: "pod/shop/web-1", Share: "50%", End: "Delivered", Choice: "node/node-0: kube-proxy iptables DNAT to 10.244.1.10:8080 (50% of new connections)",
+			Forward: "pod/shop/client > node/node-0 > node/node-1 > pod/shop/web-1", Reply: "pod/shop/web-1 > node/node-1 > node/node-0 > pod/shop/client"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("status branches (-want +got):\n%s", diff)
+	}
+	if st.PacketPath.Truncated || st.Remedy != "" {
+		t.Errorf("a healthy path is cut (%v) or asks for a remedy (%q)", st.PacketPath.Truncated, st.Remedy)
 	}
 }
 

@@ -339,9 +339,98 @@ type PacketPath struct {
 	// +kubebuilder:validation:MaxItems=256
 	Links []Link `json:"links,omitempty"`
 
-	// truncated is true when hops or links were cut to keep the status small.
+	// branches are the ways the packet takes, as a person reads them: each from the source
+	// to where it ends, its hops forward and then its reply's, in the order they fork (one
+	// per endpoint a Service chooses).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Branches []PathBranch `json:"branches,omitempty"`
+
+	// truncated is true when hops, links or branches were cut to keep the status small.
 	// +optional
 	Truncated bool `json:"truncated,omitempty"`
+}
+
+// BranchEnd is how a branch of the packet's way ended.
+// +kubebuilder:validation:Enum=Delivered;Dropped;Undecided
+type BranchEnd string
+
+const (
+	// BranchDelivered: the packet arrived and, where one is expected, its reply came back.
+	BranchDelivered BranchEnd = "Delivered"
+	// BranchDropped: the state stops the packet or its reply; a suspicion says why.
+	BranchDropped BranchEnd = "Dropped"
+	// BranchUndecided: the engine cannot tell (missing state, a rule it does not understand).
+	BranchUndecided BranchEnd = "Undecided"
+)
+
+// PathBranch is one way of the packet: where it goes, the share of new connections a
+// Service sends there, how it ended, and its hops forward and back.
+type PathBranch struct {
+	// to is the hop the forward packet reaches last: the endpoint a Service chose, or where
+	// the packet stops.
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	To string `json:"to"`
+
+	// share is the part of new connections the Service's choice sends this way, as a
+	// percentage ("50%": kube-proxy's probability, or 1/n for a proxy that balances evenly);
+	// empty when the packet did not fork.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	Share string `json:"share,omitempty"`
+
+	// end is how the branch ended at its last hop.
+	// +required
+	End BranchEnd `json:"end"`
+
+	// why says in a few words why the branch ended there.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Why string `json:"why,omitempty"`
+
+	// forward are the hops of the packet from the source to where it arrives or stops.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=40
+	Forward []BranchHop `json:"forward,omitempty"`
+
+	// reply are the hops of the destination's answer back to the source.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=40
+	Reply []BranchHop `json:"reply,omitempty"`
+}
+
+// BranchHop is one hop of a branch and what it did with the branch's packet.
+type BranchHop struct {
+	// hop is the ID of the hop, as in hops.
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	Hop string `json:"hop"`
+
+	// did says what mattered at the hop: the interface the packet came in by, a translation
+	// or a drop, the socket that took it, the interface it left by.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Did string `json:"did,omitempty"`
+
+	// choice is the Service's choice made at this hop, e.g. "kube-proxy iptables DNAT to
+	// 10.244.1.7:8080 (50% of new connections)".
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Choice string `json:"choice,omitempty"`
+
+	// packet is the packet as the hop took it in (as it sent it, at the hop where the packet
+	// or its reply starts), e.g. "TCP 10.244.1.5:40000 -> 10.96.0.10:5432".
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Packet string `json:"packet,omitempty"`
+
+	// failed marks the hop where a branch that did not arrive stops.
+	// +optional
+	Failed bool `json:"failed,omitempty"`
 }
 
 // CollectorPhase is the state of one node's collector.
@@ -456,6 +545,12 @@ type NetworkDiagnosisStatus struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Summary string `json:"summary,omitempty"`
 
+	// remedy says what to do about the suspicion that decided the verdict, as the
+	// documentation of its reason code says at its level.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Remedy string `json:"remedy,omitempty"`
+
 	// suspicions found on the way, most severe first.
 	// +optional
 	// +listType=atomic
@@ -564,6 +659,7 @@ const (
 // +kubebuilder:printcolumn:name="Where",type=string,JSONPath=`.status.where`
 // +kubebuilder:printcolumn:name="Why",type=string,JSONPath=`.status.why`
 // +kubebuilder:printcolumn:name="Summary",type=string,JSONPath=`.status.summary`,priority=1
+// +kubebuilder:printcolumn:name="Remedy",type=string,JSONPath=`.status.remedy`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // NetworkDiagnosis asks whether traffic gets from a source to a destination, and why not.

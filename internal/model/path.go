@@ -7,6 +7,9 @@ type PacketPath struct {
 	Links []Link
 	// Failed holds the IDs of the NetNodes where the packet stops.
 	Failed map[string]bool
+	// Branches are the ways the packet takes, each from the source to its end, in the
+	// order they fork.
+	Branches []Branch
 
 	index map[string]*NetNode
 }
@@ -43,4 +46,41 @@ func (p *PacketPath) AddLink(from, to *NetNode, l Link) {
 func (p *PacketPath) MarkFailed(n *NetNode) {
 	p.AddNode(n)
 	p.Failed[n.ID] = true
+}
+
+// Branch is one way the packet takes from the source to where it ends, hop after hop: the
+// forward packet's NetNodes, then the reply's. A service with several endpoints forks the
+// path into one branch per endpoint; a person reads each as a story of its own.
+type Branch struct {
+	Hops []BranchHop
+	// End is how the branch ended at its last hop: Delivered, Dropped or Undecided.
+	End string
+	// Why says why it ended there, in a few words ("the reply comes back to shop/client").
+	Why string
+}
+
+// BranchHop is one NetNode of a branch and what it did with the branch's packet. The
+// destination appears twice: as the forward packet's last hop and as the reply's first.
+type BranchHop struct {
+	NodeID string
+	// Reply is set on the hops of the destination's answer.
+	Reply bool
+	// In is the link the packet arrived by; nil where the packet starts (the source, and
+	// the destination where its reply starts).
+	In *Link
+	// Steps are what the NetNode did with this branch's packet, in order.
+	Steps []Step
+	// Choice is the load-balancing step that sent the packet this way (a service's DNAT to
+	// one of its endpoints), nil where the packet did not fork.
+	Choice *Step
+}
+
+// Forward returns the hops of the forward packet and those of the reply.
+func (b Branch) Forward() (forward, reply []BranchHop) {
+	for i, h := range b.Hops {
+		if h.Reply {
+			return b.Hops[:i], b.Hops[i:]
+		}
+	}
+	return b.Hops, nil
 }

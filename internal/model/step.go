@@ -13,6 +13,10 @@ type Step struct {
 	Action    string
 	Detail    string
 	Packet    Packet
+	// Share is the part of new connections (0 to 1) a load-balancing step sends this way:
+	// kube-proxy's probability, or 1/n for a proxy that balances evenly. Zero on a step that
+	// does not fork the packet.
+	Share float64
 }
 
 func (s Step) String() string {
@@ -21,3 +25,7 @@ func (s Step) String() string {
 	}
 	return fmt.Sprintf("%s: %s %s: %s [%s]", s.NodeID, s.Component, s.Action, s.Detail, s.Packet)
 }
+
+// Forks reports whether the step chose one of several ways for the packet (a service's DNAT
+// to one endpoint), with Share the part of new connections that take it.
+func (s Step) Forks() bool { return s.Share > 0 }

@@ -38,6 +38,8 @@ type Resolver func(n *model.NetNode) (plugin.NetNodeAction, error)
 type item struct {
 	t     *plugin.Transmission
 	depth int
+	// from is the branch up to the NetNode that sent t.
+	from *trail
 }
 
 // visitKey identifies a packet arriving at a NetNode: the same packet arriving at the same
@@ -75,10 +77,31 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 			}
 		}
 	}
+	var ended []finished
+	// follow splits a visit into its ways: the ends finish their branches, and the
+	// transmissions are returned with the branch each extends.
+	follow := func(from *trail, node string, link *model.Link, in model.Packet, reply bool, r *plugin.HopResult) []item {
+		ways, hops := visitWays(node, link, in, reply, r)
+		var next []item
+		for i, w := range ways {
+			t := from.extend(hops[i], i)
+			if w.end != nil {
+				ended = append(ended, t.finish(*w.end))
+				continue
+			}
+			next = append(next, item{t: w.next, from: t})
+		}
+		return next
+	}
+	finish := func(from *trail, t *plugin.Transmission, end plugin.End) {
+		link := arrival(t)
+		ended = append(ended, from.extend([]model.BranchHop{{NodeID: t.To.ID, Reply: t.Reply != "", In: &link}}, 0).finish(end))
+	}
 	absorb(first)
-	queue := make([]item, 0, len(first.Next))
-	for _, t := range first.Next {
-		queue = append(queue, item{t, 1})
+	var queue []item
+	for _, it := range follow(nil, source.ID, nil, firstPacket(first), false, first) {
+		it.depth = 1
+		queue = append(queue, it)
 	}
 	visited := map[visitKey]bool{}
 	branches := 0
@@ -93,7 +116,9 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 				Level: model.Critical, Reason: model.ReasonRoutingLoop, Node: t.To.Node, Interface: t.Link.ToInterface,
 				Message: fmt.Sprintf("The packet %s comes back to %s by %s: the routes form a loop", t.Packet, t.To.Name, linkIn(t)),
 			})
-			tr.Ends = append(tr.Ends, plugin.End{Kind: plugin.Dropped, NodeID: t.To.ID, Packet: t.Packet, Why: "routing loop through " + t.To.Name})
+			end := plugin.End{Kind: plugin.Dropped, NodeID: t.To.ID, Packet: t.Packet, Why: "routing loop through " + t.To.Name}
+			tr.Ends = append(tr.Ends, end)
+			finish(it.from, t, end)
 			tr.Path.MarkFailed(t.To)
 			continue
 		}
@@ -103,7 +128,9 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 				Level: model.Critical, Reason: model.ReasonHopLimitExceeded, Node: t.To.Node,
 				Message: fmt.Sprintf("The packet crossed more than %d places without arriving; the walk stops at %s", hopLimit, t.To.Name),
 			})
-			tr.Ends = append(tr.Ends, plugin.End{Kind: plugin.Dropped, NodeID: t.To.ID, Packet: t.Packet, Why: "hop limit exceeded"})
+			end := plugin.End{Kind: plugin.Dropped, NodeID: t.To.ID, Packet: t.Packet, Why: "hop limit exceeded"}
+			tr.Ends = append(tr.Ends, end)
+			finish(it.from, t, end)
 			tr.Path.MarkFailed(t.To)
 			continue
 		}
@@ -116,17 +143,40 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 			return nil, fmt.Errorf("receive at %s: %w", t.To.ID, err)
 		}
 		absorb(r)
-		for _, n := range r.Next {
+		link := arrival(t)
+		for _, n := range follow(it.from, t.To.ID, &link, t.Packet, t.Reply != "", r) {
 			if branches++; branches > MaxBranches {
 				tr.Suspicions = append(tr.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonHopLimitExceeded,
 					Message: fmt.Sprintf("The packet forks into more than %d branches; the rest are not followed", MaxBranches)})
-				tr.Ends = append(tr.Ends, plugin.End{Kind: plugin.Undecided, NodeID: n.From.ID, Packet: n.Packet, Why: "too many branches"})
+				end := plugin.End{Kind: plugin.Undecided, NodeID: n.t.From.ID, Packet: n.t.Packet, Why: "too many branches"}
+				tr.Ends = append(tr.Ends, end)
+				ended = append(ended, n.from.finish(end))
 				break
 			}
-			queue = append(queue, item{n, it.depth + 1})
+			n.depth = it.depth + 1
+			queue = append(queue, n)
 		}
 	}
+	tr.Path.Branches = sortBranches(ended)
 	return tr, nil
+}
+
+// arrival is the link t arrives by, as the path holds it.
+func arrival(t *plugin.Transmission) model.Link {
+	l := t.Link
+	l.From, l.To = t.From.ID, t.To.ID
+	return l
+}
+
+// firstPacket is the packet the source sent: the one its first step carries.
+func firstPacket(r *plugin.HopResult) model.Packet {
+	if len(r.Steps) > 0 {
+		return r.Steps[0].Packet
+	}
+	if len(r.Next) > 0 {
+		return r.Next[0].Packet
+	}
+	return model.Packet{}
 }
 
 func linkIn(t *plugin.Transmission) string {

@@ -37,6 +37,7 @@ func explain(snap *cluster.Snapshot, a Arrival, res *Result) {
 		switch b.Outcome {
 		case Translated:
 			step.Action = fmt.Sprintf("DNAT %s to %s (%.0f%% of new connections)", what, netip.AddrPortFrom(b.Packet.Dst, b.Packet.DstPort), b.Probability*100)
+			step.Share = b.Probability
 		case Untranslated:
 			step.Action = "no service rule applies"
 		case Rejected:
