@@ -39,6 +39,7 @@ type managerOptions struct {
 	verbosity      int
 	concurrency    int
 	snapshots      snapshotOptions
+	keepSnapshots  bool
 	// plugins are the network plugins the controller simulates; their flags, bound to the
 	// command's, are the cluster's defaults.
 	plugins *plugin.Registry
@@ -65,6 +66,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity: 1 says what happened, 2 and more how")
 	f.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "diagnoses reconciled at once")
 	o.snapshots.bindFlags(f)
+	f.BoolVar(&o.keepSnapshots, "keep-snapshots", false, "keep what the engine read as a support bundle until the diagnosis is deleted, for diagnoses whose spec.keepSnapshots is unset")
 	// The cluster's network plugin options: a diagnosis starts from these and may override
 	// them in spec.networkPluginConfig.
 	o.plugins.BindFlags(f)
@@ -127,6 +129,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		SnapshotLimits:          o.snapshots.limits(),
 		MaxConcurrentDecodes:    o.snapshots.concurrentDecodes,
 		Plugins:                 o.plugins,
+		KeepSnapshots:           o.keepSnapshots,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("set up the NetworkDiagnosis controller: %w", err)

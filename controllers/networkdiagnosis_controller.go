@@ -64,6 +64,9 @@ type NetworkDiagnosisReconciler struct {
 	// SnapshotLimits bound what a node snapshot may cost to decode; a zero field takes
 	// its transport.DefaultLimits value.
 	SnapshotLimits transport.Limits
+	// KeepSnapshots keeps what the engine read as a support bundle for the diagnoses whose
+	// spec.keepSnapshots is unset.
+	KeepSnapshots bool
 	// MaxConcurrentDecodes bounds the snapshots decoded at once by all workers together
 	// (default 2), so that the memory decoding takes is bounded whatever the workers.
 	MaxConcurrentDecodes int
@@ -72,7 +75,8 @@ type NetworkDiagnosisReconciler struct {
 }
 
 // The controller reads the cluster's objects the engine needs, everywhere; it writes only
-// NetworkDiagnoses and, in its own namespace, collector pods and their snapshots.
+// NetworkDiagnoses and, in its own namespace, collector pods, their snapshots and the
+// bundles kept of them.
 //
 // +kubebuilder:rbac:groups=diagnosis.netdiag.dev,resources=networkdiagnoses,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=diagnosis.netdiag.dev,resources=networkdiagnoses/status,verbs=get;patch
@@ -83,7 +87,7 @@ type NetworkDiagnosisReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=pods,verbs=create;delete
-// +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=configmaps,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=configmaps,verbs=get;list;watch;create;update;delete
 
 // Reconcile moves one diagnosis as far along as it can go now.
 func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
