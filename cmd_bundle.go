@@ -16,6 +16,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/bundle"
+	"github.com/netdiag/netdiag/internal/plugins"
 )
 
 // bundleOptions are the flags of `netdiag bundle`.
@@ -87,7 +88,7 @@ func runBundle(ctx context.Context, w io.Writer, c client.Reader, key types.Name
 	if path == "" {
 		path = key.Name + ".tar.gz"
 	}
-	q, err := bundle.Export(ctx, c, key, o.controllerNamespace, bundle.ExportOptions{Path: path, Redact: o.redact})
+	q, err := bundle.Export(ctx, c, key, o.controllerNamespace, bundle.ExportOptions{Path: path, Redact: o.redact, Plugins: plugins.Registry()})
 	if err != nil {
 		return err
 	}

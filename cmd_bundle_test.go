@@ -114,19 +114,11 @@ func TestBundleRedact(t *testing.T) {
 	for name, tc := range bundleCases {
 		t.Run(name, func(t *testing.T) {
 			b, _ := recordedBundle(t, tc.folder, tc.src, tc.dst, tc.port)
-			in, err := b.Input()
-			if err != nil {
-				t.Fatal(err)
-			}
 			red, err := bundle.Redact(b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			redIn, err := red.Input()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(verdictAndCodes(t, in), verdictAndCodes(t, redIn)); diff != "" {
+			if diff := cmp.Diff(verdictAndCodes(t, b), verdictAndCodes(t, red)); diff != "" {
 				t.Errorf("verdict and codes (-original +redacted):\n%s", diff)
 			}
 			dir := filepath.Join(t.TempDir(), "redacted")
@@ -150,17 +142,13 @@ func TestBundleRedact(t *testing.T) {
 	}
 }
 
-func verdictAndCodes(t *testing.T, in diagnose.Input) []string {
+func verdictAndCodes(t *testing.T, b *bundle.Bundle) []string {
 	t.Helper()
-	res, err := (&diagnose.Diagnostor{Plugins: plugins.Registry()}).Diagnose(in)
+	answer, err := bundle.Answer(plugins.Registry(), b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := []string{string(res.Verdict)}
-	for _, s := range res.Suspicions {
-		out = append(out, s.Level.String()+" "+string(s.Reason))
-	}
-	return out
+	return answer
 }
 
 // originals are the names of the workloads and nodes, and the unicast addresses, of a
@@ -193,4 +181,19 @@ func originals(t *testing.T, b *bundle.Bundle) []string {
 		a, err := netip.ParseAddr(s)
 		return s == "" || (err == nil && (a.IsLoopback() || a.IsLinkLocalUnicast()))
 	})
+}
+
+// TestBundleSameAnswer shows the check `netdiag bundle --redact` makes before it writes: a
+// bundle that answers otherwise than the original (here the same question where a rule
+// drops) is refused, with both answers.
+func TestBundleSameAnswer(t *testing.T) {
+	healthy, _ := recordedBundle(t, "flannel-vxlan", "pod:shop/client", "pod:shop/db", 5432)
+	dropped, _ := recordedBundle(t, "flannel-host-gw-forward-drop", "pod:shop/client", "pod:shop/db", 5432)
+	if err := bundle.SameAnswer(plugins.Registry(), healthy, healthy); err != nil {
+		t.Errorf("a bundle against itself: %v", err)
+	}
+	err := bundle.SameAnswer(plugins.Registry(), healthy, dropped)
+	if err == nil || !strings.Contains(err.Error(), "Unreachable") || !strings.Contains(err.Error(), "Reachable") {
+		t.Errorf("a bundle that answers otherwise: %v", err)
+	}
 }

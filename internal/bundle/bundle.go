@@ -15,6 +15,7 @@ import (
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
 )
 
@@ -193,4 +194,38 @@ func (q Question) Args() []string {
 		}
 	}
 	return args
+}
+
+// Answer is a bundle's verdict and its suspicions' levels and codes, in the engine's order:
+// what a redacted bundle must keep.
+func Answer(plugins *plugin.Registry, b *Bundle) ([]string, error) {
+	in, err := b.Input()
+	if err != nil {
+		return nil, err
+	}
+	res, err := (&diagnose.Diagnostor{Plugins: plugins}).Diagnose(in)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose the bundle: %w", err)
+	}
+	out := []string{string(res.Verdict)}
+	for _, s := range res.Suspicions {
+		out = append(out, s.Level.String()+" "+string(s.Reason))
+	}
+	return out, nil
+}
+
+// SameAnswer reports an error when redacted does not diagnose as original does.
+func SameAnswer(plugins *plugin.Registry, original, redacted *Bundle) error {
+	want, err := Answer(plugins, original)
+	if err != nil {
+		return err
+	}
+	got, err := Answer(plugins, redacted)
+	if err != nil {
+		return fmt.Errorf("the redacted bundle: %w", err)
+	}
+	if !slices.Equal(want, got) {
+		return fmt.Errorf("the redacted bundle answers %s where the original answers %s; write it without --redact and redact by hand", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+	return nil
 }

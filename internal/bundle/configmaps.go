@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
@@ -115,6 +116,9 @@ type ExportOptions struct {
 	Path string
 	// Redact replaces names and addresses first (Redact).
 	Redact bool
+	// Plugins, when set, check a redacted bundle: it must diagnose to the verdict and
+	// suspicion codes of the original, or Export writes nothing.
+	Plugins *plugin.Registry
 }
 
 // Export reads the bundle kept for the NetworkDiagnosis key (Get) and writes it as opts say.
@@ -125,9 +129,16 @@ func Export(ctx context.Context, c client.Reader, key types.NamespacedName, cont
 		return Question{}, err
 	}
 	if opts.Redact {
-		if b, err = Redact(b); err != nil {
+		red, err := Redact(b)
+		if err != nil {
 			return Question{}, fmt.Errorf("redact the bundle of NetworkDiagnosis %s: %w", key, err)
 		}
+		if opts.Plugins != nil {
+			if err := SameAnswer(opts.Plugins, b, red); err != nil {
+				return Question{}, fmt.Errorf("redact the bundle of NetworkDiagnosis %s: %w", key, err)
+			}
+		}
+		b = red
 	}
 	if err := Write(opts.Path, b); err != nil {
 		return Question{}, err
