@@ -14,9 +14,9 @@ import (
 type addrMap struct {
 	prefixes map[netip.Prefix]bool
 	addrs    map[netip.Addr]bool
-	// tops are the top prefixes, disjoint, and to where each one goes.
-	tops []netip.Prefix
-	to   map[netip.Prefix]netip.Prefix
+	// to says where each top prefix goes; tops are disjoint. lengths are their lengths.
+	to      map[netip.Prefix]netip.Prefix
+	lengths []int
 }
 
 // pools are where addresses go: the documentation ranges (RFC 5737, RFC 3849) for what
@@ -95,7 +95,9 @@ func (m *addrMap) allocate() error {
 			return fmt.Errorf("no room to redact the addresses of %s: the bundle names too many networks this wide", p)
 		}
 		m.to[p] = to
-		m.tops = append(m.tops, p)
+		if !slices.Contains(m.lengths, p.Bits()) {
+			m.lengths = append(m.lengths, p.Bits())
+		}
 	}
 	return nil
 }
@@ -148,11 +150,16 @@ func afterBlock(b netip.Prefix) netip.Addr {
 	return netip.Addr{}
 }
 
-// top returns the top prefix that holds a, nil when none does.
+// top returns the top prefix that holds a, nil when none does. Tops are disjoint, so one
+// look-up per prefix length they have finds it.
 func (m *addrMap) top(a netip.Addr) *netip.Prefix {
-	for i := range m.tops {
-		if m.tops[i].Contains(a) {
-			return &m.tops[i]
+	for _, bits := range m.lengths {
+		if bits > a.BitLen() {
+			continue
+		}
+		p := netip.PrefixFrom(a, bits).Masked()
+		if _, ok := m.to[p]; ok {
+			return &p
 		}
 	}
 	return nil
