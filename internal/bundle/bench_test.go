@@ -18,7 +18,7 @@ func largeBundle() (*Bundle, int) {
 		Build()
 	rules := iptablestest.KubeProxy{Services: 10000, EndpointsPerService: 4, Counters: true}.Save()
 	c.Host("node-0").IPTables = rules
-	return &Bundle{Question: Question{APIVersion: questionAPIVersion, Kind: questionKind, Source: "pod:shop/client", Destination: "service:shop/web", Protocol: "TCP", Port: 80}, Cluster: c.Snapshot, Nodes: c.Nodes}, strings.Count(rules, "\n-A ")
+	return &Bundle{Question: Question{APIVersion: questionAPIVersion, Kind: questionKind, Source: "pod:shop/client", Destination: "service:shop/web", Protocol: "TCP", Port: 80}, Cluster: c.Snapshot, Nodes: c.Nodes}, strings.Count(rules, "-A ")
 }
 
 // BenchmarkTarball is what keeping a large diagnosis's bundle costs the controller.
