@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/plugin"
@@ -26,6 +27,9 @@ type diagnoseOptions struct {
 	port        uint16
 	output      string
 	plugin      string
+	// systemNamespaces are the namespaces whose DaemonSets the engine reads; nil: the
+	// registry's defaults.
+	systemNamespaces []string
 	// plugins are the plugins it knows; their flags bind to the command's.
 	plugins *plugin.Registry
 }
@@ -52,6 +56,8 @@ ip:ADDRESS.`,
 	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
 	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, yaml or json")
 	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate ("+strings.Join(o.plugins.Simulated(), ", ")+"), or auto to detect it")
+	f.StringSliceVar(&o.systemNamespaces, "system-namespaces", o.plugins.DefaultSystemNamespaces(),
+		"namespaces whose DaemonSets count, as the manager's flag of the same name: a tenant's DaemonSet in the folder is ignored")
 	o.plugins.BindFlags(f)
 	for _, name := range []string{"snapshot", "source", "destination"} {
 		_ = cmd.MarkFlagRequired(name)
@@ -81,10 +87,18 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	if o.plugins == nil {
 		o.plugins = plugins.Registry()
 	}
+	if o.systemNamespaces != nil {
+		if err := o.plugins.SetSystemNamespaces(o.systemNamespaces); err != nil {
+			return fmt.Errorf("--system-namespaces: %w", err)
+		}
+	}
 	snap, nodes, err := snapshotdir.Load(o.snapshot)
 	if err != nil {
 		return err
 	}
+	// As the manager's cache does: what a tenant's DaemonSet says reaches neither detection
+	// nor a plugin reading its own DaemonSet's settings.
+	snap.DaemonSets = cluster.DaemonSetsIn(snap, o.plugins.SystemNamespaces())
 	srcRef, err := diagnose.ParseEndpointRef(o.source)
 	if err != nil {
 		return fmt.Errorf("--source: %w", err)

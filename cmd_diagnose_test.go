@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/plugin/calico/calicotest"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
@@ -208,5 +210,47 @@ func TestDiagnoseCommandPluginOptions(t *testing.T) {
 	_, err = run("--network-plugin", "cilium")
 	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: `+strings.Join(plugins.Registry().Simulated(), ", ")+")") {
 		t.Errorf("--network-plugin cilium: %v", err)
+	}
+}
+
+// TestDiagnoseIgnoresTenantDaemonSets checks that a tenant's copy of calico-node, saying
+// vxlan where the cluster routes, changes nothing: the folder holds every namespace's
+// DaemonSets, as `kubectl get daemonsets -A` writes them.
+func TestDiagnoseIgnoresTenantDaemonSets(t *testing.T) {
+	opts := diagnoseOptions{snapshot: "testdata/calico-routed", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "yaml", plugin: "auto"}
+	var want bytes.Buffer
+	if err := runDiagnose(&want, opts); err != nil {
+		t.Fatal(err)
+	}
+	snap, nodes, err := snapshotdir.Load(opts.snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lookalike *appsv1.DaemonSet
+	for i := range snap.DaemonSets {
+		if snap.DaemonSets[i].Name == "calico-node" {
+			lookalike = snap.DaemonSets[i].DeepCopy()
+		}
+	}
+	if lookalike == nil {
+		t.Fatal("no calico-node DaemonSet in the folder")
+	}
+	lookalike.Namespace = "tenant-a"
+	for i, e := range lookalike.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "CALICO_IPV4POOL_VXLAN" {
+			lookalike.Spec.Template.Spec.Containers[0].Env[i].Value = "Always"
+		}
+	}
+	snap.DaemonSets = append([]appsv1.DaemonSet{*lookalike}, snap.DaemonSets...)
+	opts.snapshot = t.TempDir()
+	if err := snapshotdir.Write(opts.snapshot, snap, nodes); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := runDiagnose(&got, opts); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Errorf("a tenant's DaemonSet changed the answer:\n%s\nwant:\n%s", got.String(), want.String())
 	}
 }

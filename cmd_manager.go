@@ -43,6 +43,53 @@ type managerOptions struct {
 	// plugins are the network plugins the controller simulates; their flags, bound to the
 	// command's, are the cluster's defaults.
 	plugins *plugin.Registry
+	load    loadOptions
+}
+
+// loadOptions say which plugin the cluster runs and how much diagnoses may run at once.
+type loadOptions struct {
+	networkPlugin        string
+	systemNamespaces     []string
+	caps                 controllers.LoadCaps
+	priorityClass        string
+	tolerateControlPlane bool
+}
+
+// bindLoadFlags binds the flags of detection, load caps and collector placement.
+func bindLoadFlags(f *pflag.FlagSet, o *loadOptions, reg *plugin.Registry) {
+	def := controllers.DefaultLoadCaps()
+	f.StringVar(&o.networkPlugin, "network-plugin", plugin.Auto, "network plugin the cluster runs ("+strings.Join(pluginNames(reg), ", ")+
+		"), for diagnoses whose spec.networkPlugin is auto; auto detects it from the nodes and the system namespaces' DaemonSets")
+	f.StringSliceVar(&o.systemNamespaces, "system-namespaces", reg.DefaultSystemNamespaces(),
+		"namespaces whose DaemonSets detection reads; only cluster administrators should be able to create DaemonSets there")
+	f.IntVar(&o.caps.PerNamespace, controllers.FlagMaxPerNamespace, def.PerNamespace, "diagnoses of one namespace collecting or diagnosing at once; more wait in phase Pending (0: no cap)")
+	f.IntVar(&o.caps.InFlight, controllers.FlagMaxInFlight, def.InFlight, "diagnoses collecting or diagnosing at once in the cluster; more wait in phase Pending (0: no cap)")
+	f.IntVar(&o.caps.CollectorPods, controllers.FlagMaxCollectorPods, def.CollectorPods, "collector pods at work at once; a diagnosis that would exceed it waits (0: no cap)")
+	f.StringVar(&o.priorityClass, "collector-priority-class", controllers.DefaultCollectorPriorityClass, `PriorityClass of collector pods (config/manager ships it); "" for none`)
+	f.BoolVar(&o.tolerateControlPlane, controllers.FlagTolerateControlPlane, false, "let collectors run on control-plane nodes; otherwise a diagnosis whose path crosses one fails")
+}
+
+// apply checks the options and sets the registry's detection from them.
+func (o *loadOptions) apply(reg *plugin.Registry) error {
+	if o.caps.PerNamespace < 0 || o.caps.InFlight < 0 || o.caps.CollectorPods < 0 {
+		return fmt.Errorf("--%s, --%s and --%s must not be negative", controllers.FlagMaxPerNamespace, controllers.FlagMaxInFlight, controllers.FlagMaxCollectorPods)
+	}
+	if err := reg.SetSystemNamespaces(o.systemNamespaces); err != nil {
+		return fmt.Errorf("--system-namespaces: %w", err)
+	}
+	if err := reg.SetClusterPlugin(o.networkPlugin); err != nil {
+		return fmt.Errorf("--network-plugin: %w", err)
+	}
+	return nil
+}
+
+// pluginNames are the names --network-plugin accepts.
+func pluginNames(reg *plugin.Registry) []string {
+	names := []string{plugin.Auto}
+	for _, d := range reg.Descriptors() {
+		names = append(names, d.Name)
+	}
+	return names
 }
 
 func newManagerCommand() *cobra.Command {
@@ -66,6 +113,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity: 1 says what happened, 2 and more how")
 	f.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "diagnoses reconciled at once")
 	o.snapshots.bindFlags(f)
+	bindLoadFlags(f, &o.load, o.plugins)
 	f.BoolVar(&o.keepSnapshots, "keep-snapshots", false, "keep what the engine read as a support bundle until the diagnosis is deleted, for diagnoses whose spec.keepSnapshots is unset")
 	// The cluster's network plugin options: a diagnosis starts from these and may override
 	// them in spec.networkPluginConfig.
@@ -84,6 +132,9 @@ func runManager(ctx context.Context, o managerOptions) error {
 		if _, err := o.plugins.Config(name, nil); err != nil {
 			return err
 		}
+	}
+	if err := o.load.apply(o.plugins); err != nil {
+		return err
 	}
 	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(o.verbosity)))
 	ctrl.SetLogger(log)
@@ -110,7 +161,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   controllers.CacheOptions(o.namespace),
+		Cache:                   controllers.CacheOptions(o.namespace, o.plugins.SystemNamespaces()...),
 		Metrics:                 o.metrics.serverOptions(),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
@@ -129,6 +180,9 @@ func runManager(ctx context.Context, o managerOptions) error {
 		SnapshotLimits:          o.snapshots.limits(),
 		MaxConcurrentDecodes:    o.snapshots.concurrentDecodes,
 		Plugins:                 o.plugins,
+		Caps:                    &o.load.caps,
+		CollectorPriorityClass:  o.load.priorityClass,
+		TolerateControlPlane:    o.load.tolerateControlPlane,
 		KeepSnapshots:           o.keepSnapshots,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

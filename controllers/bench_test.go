@@ -100,7 +100,8 @@ func startBenchEnv(b testing.TB) *benchEnv {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	must(err)
-	r := &NetworkDiagnosisReconciler{Namespace: controllerNamespace, CollectorImage: collectorImage, Clock: clock.RealClock{}, MaxConcurrentReconciles: 4}
+	// The benchmarks measure throughput, not the load caps: none apply.
+	r := &NetworkDiagnosisReconciler{Namespace: controllerNamespace, CollectorImage: collectorImage, Clock: clock.RealClock{}, MaxConcurrentReconciles: 4, Caps: &LoadCaps{}}
 	must(r.SetupWithManager(ctx, mgr))
 	go func() { _ = mgr.Start(ctx) }()
 	go playCollectors(ctx, c)

@@ -155,6 +155,21 @@ func (w *NodeWrapper) PodCIDR(cidr string) *NodeWrapper {
 	return w
 }
 
+func (w *NodeWrapper) Label(key, value string) *NodeWrapper {
+	if w.Labels == nil {
+		w.Labels = map[string]string{}
+	}
+	w.Labels[key] = value
+	return w
+}
+
+// Ready sets the node's Ready condition, as its kubelet (True) or the node lifecycle
+// controller (Unknown) reports it.
+func (w *NodeWrapper) Ready(status corev1.ConditionStatus) *NodeWrapper {
+	w.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "Test" + string(status)}}
+	return w
+}
+
 func (w *NodeWrapper) Taint(key string) *NodeWrapper {
 	w.Spec.Taints = append(w.Spec.Taints, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoSchedule})
 	return w

@@ -15,6 +15,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,6 +106,22 @@ func waitForPhase(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, phase 
 		g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
 		g.Expect(got.Status.Phase).To(Equal(phase), "status: %+v", got.Status)
 	}).Should(Succeed())
+	return got
+}
+
+// waitToFail waits until nd is Failed with condition typ False for reason, the message
+// holding every one of words and standing as the summary, and returns it.
+func waitToFail(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, typ, reason string, words ...string) *diagv1alpha1.NetworkDiagnosis {
+	GinkgoHelper()
+	got := waitForPhase(ctx, nd, diagv1alpha1.PhaseFailed)
+	cond := meta.FindStatusCondition(got.Status.Conditions, typ)
+	Expect(cond).NotTo(BeNil(), "no %s condition in %+v", typ, got.Status.Conditions)
+	Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+	Expect(cond.Reason).To(Equal(reason))
+	for _, w := range words {
+		Expect(cond.Message).To(ContainSubstring(w))
+	}
+	Expect(got.Status.Summary).To(Equal(cond.Message))
 	return got
 }
 

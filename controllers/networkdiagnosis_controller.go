@@ -72,6 +72,16 @@ type NetworkDiagnosisReconciler struct {
 	MaxConcurrentDecodes int
 
 	decodes semaphore
+
+	// Caps bound the diagnoses and collector pods at work at once; DefaultLoadCaps when nil.
+	Caps *LoadCaps
+	// CollectorPriorityClass is the PriorityClass of collector pods; none when empty.
+	CollectorPriorityClass string
+	// TolerateControlPlane lets collectors run on control-plane nodes; a diagnosis whose
+	// path crosses one fails otherwise.
+	TolerateControlPlane bool
+
+	admitter *admitter
 }
 
 // The controller reads the cluster's objects the engine needs, everywhere; it writes only
@@ -97,15 +107,10 @@ func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
+	// No finalizer is added: a diagnosis must go with its CRD even when no controller runs.
+	// The orphan collectors delete its children once it is gone, however long after.
 	if !nd.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, nd)
-	}
-	if !controllerutil.ContainsFinalizer(nd, Finalizer) {
-		before := nd.DeepCopy()
-		controllerutil.AddFinalizer(nd, Finalizer)
-		if err := r.Patch(ctx, nd, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer to NetworkDiagnosis %s: %w", klog.KObj(nd), err)
-		}
 	}
 
 	s := &scope{nd: nd, before: nd.DeepCopy(), now: r.Clock.Now()}
@@ -166,7 +171,8 @@ func (r *NetworkDiagnosisReconciler) doReconcile(ctx context.Context, s *scope, 
 	return res, nil
 }
 
-// reconcileDelete removes the diagnosis's children, then lets it go.
+// reconcileDelete removes the children of a diagnosis deleted while it carried the
+// finalizer of an earlier version, then lets it go.
 func (r *NetworkDiagnosisReconciler) reconcileDelete(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis) error {
 	if !controllerutil.ContainsFinalizer(nd, Finalizer) {
 		return nil
@@ -182,6 +188,32 @@ func (r *NetworkDiagnosisReconciler) reconcileDelete(ctx context.Context, nd *di
 	}
 	logf.FromContext(ctx).V(1).Info("NetworkDiagnosis cleaned up")
 	return nil
+}
+
+// releaseFinalizer removes from a finished diagnosis the finalizer an earlier version put
+// there, once nothing of it is left in the controller's namespace: then deleting the CRD
+// or the diagnosis never waits for a controller. gone reports whether it did.
+func (r *NetworkDiagnosisReconciler) releaseFinalizer(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis) (gone bool, err error) {
+	// The cache may lag behind a snapshot uploaded a moment ago: read past it.
+	sel := []client.ListOption{client.InNamespace(r.Namespace), client.MatchingLabels(childLabels(nd))}
+	pods := &corev1.PodList{}
+	if err := r.APIReader.List(ctx, pods, sel...); err != nil {
+		return false, fmt.Errorf("list collector Pods of NetworkDiagnosis %s: %w", klog.KObj(nd), err)
+	}
+	cms := &corev1.ConfigMapList{}
+	if err := r.APIReader.List(ctx, cms, sel...); err != nil {
+		return false, fmt.Errorf("list snapshot ConfigMaps of NetworkDiagnosis %s: %w", klog.KObj(nd), err)
+	}
+	if len(pods.Items)+len(cms.Items) > 0 {
+		return false, nil
+	}
+	before := nd.DeepCopy()
+	controllerutil.RemoveFinalizer(nd, Finalizer)
+	if err := r.Patch(ctx, nd, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return false, client.IgnoreNotFound(fmt.Errorf("remove finalizer from NetworkDiagnosis %s: %w", klog.KObj(nd), err))
+	}
+	logf.FromContext(ctx).V(1).Info("Removed the finalizer of a finished NetworkDiagnosis")
+	return true, nil
 }
 
 // SetupWithManager registers the reconciler, its index and its watches.
@@ -219,10 +251,19 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 		r.MaxConcurrentDecodes = DefaultConcurrentDecodes
 	}
 	r.decodes = make(semaphore, r.MaxConcurrentDecodes)
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &diagv1alpha1.NetworkDiagnosis{}, uidIndex, func(o client.Object) []string {
-		return []string{string(o.GetUID())}
-	}); err != nil {
-		return fmt.Errorf("index NetworkDiagnoses by UID: %w", err)
+	caps := DefaultLoadCaps()
+	if r.Caps != nil {
+		caps = *r.Caps
+	}
+	r.admitter = newAdmitter(caps)
+	for name, index := range map[string]client.IndexerFunc{
+		uidIndex:            func(o client.Object) []string { return []string{string(o.GetUID())} },
+		loadIndex:           loadKey,
+		collectingNodeIndex: collectingNodes,
+	} {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, &diagv1alpha1.NetworkDiagnosis{}, name, index); err != nil {
+			return fmt.Errorf("index NetworkDiagnoses by %s: %w", name, err)
+		}
 	}
 	if err := indexObjects(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
@@ -247,6 +288,8 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 		For(&diagv1alpha1.NetworkDiagnosis{}, builder.WithPredicates(specOrLifecycleChanged())).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.diagnosisOf), builder.WithPredicates(inNamespace)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.diagnosisOf), builder.WithPredicates(inNamespace)).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.diagnosesCollectingOn), builder.WithPredicates(nodeHealthChanged())).
+		Watches(&diagv1alpha1.NetworkDiagnosis{}, handler.EnqueueRequestsFromMapFunc(r.waitingDiagnoses), builder.WithPredicates(freedRoom())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -259,8 +302,13 @@ func (r *NetworkDiagnosisReconciler) diagnosisOf(ctx context.Context, o client.O
 		logf.FromContext(ctx).Error(err, "Cannot find the NetworkDiagnosis of a child", "child", klog.KObj(o), "uid", uid)
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, nd := range list.Items {
+	return requestsFor(list.Items)
+}
+
+// requestsFor are the reconcile requests of diagnoses.
+func requestsFor(diagnoses []diagv1alpha1.NetworkDiagnosis) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(diagnoses))
+	for _, nd := range diagnoses {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: nd.Namespace, Name: nd.Name}})
 	}
 	return reqs
@@ -289,10 +337,19 @@ func snapshotObjects() []client.Object {
 }
 
 // CacheOptions configures the manager's cache for the controller: the engine's kinds for
-// the whole cluster, stripped of what the engine never reads so that 100,000 pods fit, and
-// ConfigMaps only where snapshots land.
-func CacheOptions(namespace string) cache.Options {
+// the whole cluster, stripped of what the engine never reads so that 100,000 pods fit,
+// ConfigMaps only where snapshots land, and DaemonSets only in systemNamespaces (the
+// registry's defaults when none are given): a tenant's DaemonSet never reaches the engine,
+// neither to detect the plugin nor to read its settings.
+func CacheOptions(namespace string, systemNamespaces ...string) cache.Options {
 	snapshots, _ := labels.NewRequirement(transport.LabelComponent, selection.Equals, []string{transport.ComponentSnapshot})
+	if len(systemNamespaces) == 0 {
+		systemNamespaces = plugins.Registry().DefaultSystemNamespaces()
+	}
+	system := make(map[string]cache.Config, len(systemNamespaces))
+	for _, ns := range systemNamespaces {
+		system[ns] = cache.Config{}
+	}
 	return cache.Options{
 		DefaultTransform: stripObject,
 		ByObject: map[client.Object]cache.ByObject{
@@ -300,6 +357,7 @@ func CacheOptions(namespace string) cache.Options {
 				Namespaces: map[string]cache.Config{namespace: {}},
 				Label:      labels.NewSelector().Add(*snapshots),
 			},
+			&appsv1.DaemonSet{}: {Namespaces: system},
 		},
 	}
 }

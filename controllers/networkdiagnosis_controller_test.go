@@ -121,7 +121,7 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		ns = newNamespace(ctx)
 		node1, node2 = ns+"-n1", ns+"-n2"
 		node1IP, node2IP = nextIP("192.168.0.0"), nextIP("192.168.0.0")
-		createNode(ctx, MakeNode(node1).IP(node1IP).PodCIDR("10.244.1.0/24").Taint("node-role.kubernetes.io/control-plane"))
+		createNode(ctx, MakeNode(node1).IP(node1IP).PodCIDR("10.244.1.0/24").Taint(corev1.TaintNodeUnschedulable))
 		createNode(ctx, MakeNode(node2).IP(node2IP).PodCIDR("10.244.2.0/24"))
 		web = createPod(ctx, MakePod("web", ns).On(node1, nextIP("10.244.0.0")))
 		db1 = createPod(ctx, MakePod("db-1", ns).Label("app", "db").On(node1, nextIP("10.244.0.0")).ContainerPort(5432))
@@ -143,7 +143,8 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		pods := waitForCollectors(ctx, nd, node1, node2)
 
 		got := waitForPhase(ctx, nd, diagv1alpha1.PhaseCollecting)
-		Expect(got.Finalizers).To(ContainElement(Finalizer))
+		// No finalizer: the diagnosis goes with its CRD even when no controller runs.
+		Expect(got.Finalizers).NotTo(ContainElement(Finalizer))
 		Expect(got.Status.StartTime).NotTo(BeNil())
 		Expect(got.Status.SourceSummary).To(Equal("pod/" + ns + "/web (" + web.Status.PodIP + ")"))
 		Expect(got.Status.DestinationSummary).To(Equal("service/" + ns + "/db (" + dbSvc.Spec.ClusterIP + ")"))
@@ -161,7 +162,16 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 			Expect(pod.Spec.HostPID).To(BeTrue())
 			Expect(pod.Spec.RestartPolicy).To(Equal(corev1.RestartPolicyNever))
 			Expect(pod.Spec.ServiceAccountName).To(Equal(CollectorServiceAccount))
-			Expect(pod.Spec.Tolerations).To(ContainElement(corev1.Toleration{Operator: corev1.TolerationOpExists}))
+			// A cordoned node still forwards traffic and is often the one to look at; a
+			// broken or control-plane node is not tolerated by default.
+			Expect(pod.Spec.Tolerations).To(ContainElement(corev1.Toleration{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}))
+			Expect(pod.Spec.Tolerations).NotTo(ContainElement(HaveField("Key", BeElementOf("node-role.kubernetes.io/control-plane", ""))))
+			for _, broken := range []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable} {
+				Expect(pod.Spec.Tolerations).To(ContainElement(And(HaveField("Key", broken), HaveField("TolerationSeconds", HaveValue(BeZero())))),
+					"a collector leaves a broken node at once")
+			}
+			Expect(pod.Spec.PriorityClassName).To(Equal(DefaultCollectorPriorityClass))
+			Expect(pod.Spec.Priority).To(HaveValue(BeNumerically("<", 0)), "the shipped PriorityClass puts collectors below every workload")
 			Expect(pod.Spec.ActiveDeadlineSeconds).NotTo(BeNil())
 			Expect(*pod.Spec.ActiveDeadlineSeconds).To(BeNumerically("<=", timeoutSeconds))
 			Expect(*pod.Spec.ActiveDeadlineSeconds).To(BeNumerically(">", 0))
@@ -375,14 +385,8 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 		setPodPhase(ctx, pods[node1], corev1.PodFailed, &corev1.ContainerStateTerminated{
 			ExitCode: 2, Reason: "Error", Message: "read routes: operation not permitted",
 		})
-		got := waitForPhase(ctx, nd, diagv1alpha1.PhaseFailed)
-		cond := meta.FindStatusCondition(got.Status.Conditions, diagv1alpha1.ConditionCollected)
-		Expect(cond).NotTo(BeNil())
-		Expect(cond.Status).To(Equal(metav1.ConditionFalse))
-		Expect(cond.Reason).To(Equal(diagv1alpha1.ReasonCollectorFailed))
-		Expect(cond.Message).To(ContainSubstring("node " + node1))
-		Expect(cond.Message).To(ContainSubstring("exited with code 2 (Error): read routes: operation not permitted"))
-		Expect(got.Status.Summary).To(Equal(cond.Message))
+		got := waitToFail(ctx, nd, diagv1alpha1.ConditionCollected, diagv1alpha1.ReasonCollectorFailed,
+			"node "+node1, "exited with code 2 (Error): read routes: operation not permitted")
 		Expect(got.Status.Collectors).To(ConsistOf(HaveField("Phase", diagv1alpha1.CollectorFailed)))
 		expectNoChildren(ctx, nd)
 		Eventually(func(g Gomega) []string { return eventReasons(ctx, g, nd) }).Should(ContainElement(diagv1alpha1.ReasonCollectorFailed))

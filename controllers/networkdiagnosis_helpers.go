@@ -22,8 +22,10 @@ import (
 )
 
 const (
-	// Finalizer keeps a NetworkDiagnosis until its collector pods and snapshots, which live
-	// in the controller's namespace where owner references cannot reach, are deleted.
+	// Finalizer is what earlier versions kept a NetworkDiagnosis with until its children
+	// were deleted. It is added no more: a diagnosis must go with its CRD even when no
+	// controller runs, and the orphan collectors delete its children. The controller removes
+	// it from a finished diagnosis once the children are gone.
 	Finalizer = "diagnosis.netdiag.dev/cleanup"
 
 	// LabelGeneration holds the spec generation a collector pod works for, so that a rerun
@@ -38,6 +40,10 @@ const (
 	// only writing ConfigMaps in the controller's namespace, and the admission policy of
 	// config/collector only those its own pod owns.
 	CollectorServiceAccount = "netdiag-collector"
+
+	// DefaultCollectorPriorityClass is the PriorityClass config/manager ships for collector
+	// pods, below every workload's.
+	DefaultCollectorPriorityClass = "netdiag-collector"
 
 	// collectorContainer is the name of the collector pod's only container.
 	collectorContainer = "collect"
@@ -93,6 +99,10 @@ func dnsPart(s string, n int) string {
 type collectorConfig struct {
 	Image     string
 	Namespace string
+	// PriorityClassName is the collectors' PriorityClass; none when empty.
+	PriorityClassName string
+	// TolerateControlPlane adds the control-plane role's taint to what collectors tolerate.
+	TolerateControlPlane bool
 }
 
 // collectorPod builds the pod that collects node's state for nd. pods are the pods on that
@@ -142,8 +152,9 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 			TerminationGracePeriodSeconds: ptr.To[int64](5),
 			ServiceAccountName:            CollectorServiceAccount,
 			AutomountServiceAccountToken:  ptr.To(true),
-			// A node whose taints keep ordinary pods away is often the very node to look at.
-			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			// Below every workload: under pressure a collector is the first to go.
+			PriorityClassName: cfg.PriorityClassName,
+			Tolerations:       collectorTolerations(cfg.TolerateControlPlane),
 			Containers: []corev1.Container{{
 				Name:            collectorContainer,
 				Image:           cfg.Image,

@@ -4,19 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
@@ -130,6 +128,20 @@ func (r *NetworkDiagnosisReconciler) reconcileResolve(ctx context.Context, s *sc
 		fmt.Sprintf("From %s to %s", q.Source, q.Destination))
 
 	nodes := plan.Nodes()
+	if refused, err := r.controlPlaneRefused(ctx, nodes); err != nil || refused != "" {
+		if refused != "" {
+			s.fail(diagv1alpha1.ConditionAdmitted, diagv1alpha1.ReasonControlPlaneNode, fmt.Sprintf(
+				"The path crosses control-plane node %s, where collectors run only when the manager runs with --%s", refused, FlagTolerateControlPlane))
+		}
+		return ctrl.Result{}, err
+	}
+	wait, err := r.admit(ctx, s, nodes)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if wait > 0 || st.Phase != diagv1alpha1.PhasePending {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	st.Collectors = make([]diagv1alpha1.CollectorStatus, 0, len(nodes))
 	for _, node := range nodes {
 		st.Collectors = append(st.Collectors, diagv1alpha1.CollectorStatus{
@@ -237,6 +249,11 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 				"node", c.Node, "chunks", len(live[c.Node].accepted), "complete", state.Complete)
 		}
 		next := collectorStatus(c.Node, c.Pod, pod, state)
+		if !final(next) {
+			if next, err = r.checkNode(ctx, next); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if pod == nil && !final(next) {
 			missing = append(missing, c.Node)
 		}
@@ -271,10 +288,7 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 		}
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
-	reason := diagv1alpha1.ReasonCollectorFailed
-	if gaveUp {
-		reason = diagv1alpha1.ReasonTimeout
-	}
+	reason := failureReason(st.Collectors, gaveUp)
 	switch {
 	case len(o.Failed) == 0:
 		s.setCondition(diagv1alpha1.ConditionCollected, metav1.ConditionTrue, diagv1alpha1.ReasonCollected,
@@ -293,23 +307,6 @@ func (r *NetworkDiagnosisReconciler) reconcileCollect(ctx context.Context, s *sc
 	return ctrl.Result{}, nil
 }
 
-// stale reports whether the API server holds a newer NetworkDiagnosis than the one this
-// reconcile started from.
-func (r *NetworkDiagnosisReconciler) stale(ctx context.Context, s *scope) (bool, error) {
-	live := &diagv1alpha1.NetworkDiagnosis{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.nd), live); err != nil {
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		}
-		return false, fmt.Errorf("read NetworkDiagnosis %s: %w", klog.KObj(s.nd), err)
-	}
-	if live.ResourceVersion != s.before.ResourceVersion {
-		logf.FromContext(ctx).V(2).Info("NetworkDiagnosis in the cache is stale, waiting for it")
-		return true, nil
-	}
-	return false, nil
-}
-
 // waitingFor lists the collectors still running and how they stand.
 func waitingFor(collectors []diagv1alpha1.CollectorStatus) string {
 	var parts []string
@@ -319,38 +316,6 @@ func waitingFor(collectors []diagv1alpha1.CollectorStatus) string {
 		}
 	}
 	return "Waiting for nodes " + strings.Join(parts, ", ")
-}
-
-// createCollectors creates the collector pods of nodes in parallel. A pod that already
-// exists (a requeue, a restarted controller) is the one this run wants: the name says so.
-func (r *NetworkDiagnosisReconciler) createCollectors(ctx context.Context, s *scope, nodes []string, left time.Duration) error {
-	plan, q, err := r.plan(ctx, s)
-	if err != nil {
-		return err
-	}
-	cfg := collectorConfig{Image: r.CollectorImage, Namespace: r.Namespace}
-	// The pod must not outlive the diagnosis it works for.
-	activeDeadline := max(int64(math.Ceil(left.Seconds())), 1)
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, node := range nodes {
-		var probe []string
-		if s.nd.Spec.Probe && node == q.Source.Node {
-			probe = probeArgs(q)
-		}
-		pod := collectorPod(cfg, s.nd, node, plan.Pods[node], probe, activeDeadline)
-		wg.Go(func() {
-			if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
-				errs[i] = fmt.Errorf("create collector Pod %s for node %s: %w", klog.KObj(pod), node, err)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	logf.FromContext(ctx).V(1).Info("Created collector Pods", "nodes", nodes)
-	return nil
 }
 
 // reconcileDiagnose runs the engine on the collected state and writes the answer.
@@ -406,6 +371,15 @@ func (r *NetworkDiagnosisReconciler) reconcileFinished(ctx context.Context, s *s
 	}
 	if err := r.deleteChildren(ctx, r.Client, nd, -1); err != nil {
 		return ctrl.Result{}, err
+	}
+	if controllerutil.ContainsFinalizer(nd, Finalizer) {
+		gone, err := r.releaseFinalizer(ctx, nd)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !gone {
+			return ctrl.Result{RequeueAfter: requeueSoon}, nil
+		}
 	}
 	ok, expired, left := ttlLeft(nd.Status, nd.Spec.TTLSecondsAfterFinished, s.now)
 	switch {

@@ -75,6 +75,9 @@ func collectorStatus(node, podName string, pod *corev1.Pod, snap snapshotState) 
 		st.Phase = diagv1alpha1.CollectorPending
 		st.Message = "Collector pod is pending" + waitingReason(pod)
 	}
+	if st.Phase == diagv1alpha1.CollectorFailed {
+		st.Reason = diagv1alpha1.ReasonCollectorFailed
+	}
 	if snap.Refused != "" {
 		st.Message = strings.TrimPrefix(st.Message+"; "+snap.Refused, "; ")
 	}
@@ -138,8 +141,24 @@ func giveUp(c diagv1alpha1.CollectorStatus, after time.Duration) diagv1alpha1.Co
 		msg += " (" + strings.TrimSuffix(c.Message, ".") + ")"
 	}
 	c.Phase = diagv1alpha1.CollectorFailed
+	c.Reason = diagv1alpha1.ReasonTimeout
 	c.Message = truncate(msg, maxMessage)
 	return c
+}
+
+// failureReason is the Collected condition's reason when collectors failed: Timeout when
+// the deadline decided, else the first failed collector's own (NodeGone, NodeNotReady,
+// CollectorFailed), so that a script learns the cause from one field.
+func failureReason(collectors []diagv1alpha1.CollectorStatus, gaveUp bool) string {
+	if gaveUp {
+		return diagv1alpha1.ReasonTimeout
+	}
+	for _, c := range collectors {
+		if c.Phase == diagv1alpha1.CollectorFailed && c.Reason != "" {
+			return c.Reason
+		}
+	}
+	return diagv1alpha1.ReasonCollectorFailed
 }
 
 // collectOutcome is where the collection stands as a whole.

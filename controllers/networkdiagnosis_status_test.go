@@ -58,23 +58,23 @@ func TestCollectorStatus(t *testing.T) {
 		},
 		"failed with an exit code": {
 			pod: podIn(corev1.PodFailed, terminated(2, "Error", "read routes: operation not permitted\n")),
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed,
 				Message: "Collector pod failed: container collect exited with code 2 (Error): read routes: operation not permitted"},
 		},
 		"killed by its deadline": {
 			pod: podIn(corev1.PodFailed, func(p *corev1.Pod) {
 				p.Status.Reason, p.Status.Message = "DeadlineExceeded", "Pod was active on the node longer than the specified deadline"
 			}),
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed,
 				Message: "Collector pod failed: DeadlineExceeded; Pod was active on the node longer than the specified deadline"},
 		},
 		"failed without a word": {
 			pod:  podIn(corev1.PodFailed),
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Message: "Collector pod failed: no reason given"},
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed, Message: "Collector pod failed: no reason given"},
 		},
 		"exited without a snapshot": {
 			pod:  podIn(corev1.PodSucceeded),
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Message: "Collector pod exited without uploading a complete snapshot"},
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed, Message: "Collector pod exited without uploading a complete snapshot"},
 		},
 		"snapshot complete": {
 			pod:  podIn(corev1.PodSucceeded),
@@ -89,19 +89,19 @@ func TestCollectorStatus(t *testing.T) {
 		"snapshot unreadable": {
 			pod:  podIn(corev1.PodSucceeded),
 			snap: snapshotState{Err: errors.New(`snapshot version "v0", want "v1"`)},
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed,
 				Message: `The snapshot of node n1 cannot be read: snapshot version "v0", want "v1"`},
 		},
 		"snapshot over a limit": {
 			pod:  podIn(corev1.PodSucceeded),
 			snap: snapshotState{Err: fmt.Errorf("decode snapshot (gzip-json): %w", &transport.LimitError{What: "decoded size", Max: "64 MiB"})},
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed,
 				Message: "The snapshot of node n1 was refused: decoded size over 64 MiB"},
 		},
 		"only chunks from an unexpected writer": {
 			pod:  podIn(corev1.PodSucceeded),
 			snap: snapshotState{Refused: "Refused 1 snapshot ConfigMaps from an unexpected writer (ConfigMap x-0 has no owner, not the collector Pod netdiag-x)"},
-			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed,
+			want: diagv1alpha1.CollectorStatus{Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonCollectorFailed,
 				Message: "Collector pod exited without uploading a complete snapshot; Refused 1 snapshot ConfigMaps from an unexpected writer (ConfigMap x-0 has no owner, not the collector Pod netdiag-x)"},
 		},
 		"complete, beside chunks from an unexpected writer": {
@@ -141,8 +141,8 @@ func TestGiveUpAndOutcome(t *testing.T) {
 	}
 	want := []diagv1alpha1.CollectorStatus{
 		{Node: "a", Phase: diagv1alpha1.CollectorCollected},
-		{Node: "b", Phase: diagv1alpha1.CollectorFailed, Message: "No snapshot from node b within 2m0s (Collecting)"},
-		{Node: "c", Phase: diagv1alpha1.CollectorFailed, Message: "No snapshot from node c within 2m0s"},
+		{Node: "b", Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonTimeout, Message: "No snapshot from node b within 2m0s (Collecting)"},
+		{Node: "c", Phase: diagv1alpha1.CollectorFailed, Reason: diagv1alpha1.ReasonTimeout, Message: "No snapshot from node c within 2m0s"},
 		{Node: "d", Phase: diagv1alpha1.CollectorFailed, Message: "Collector pod failed: OOMKilled"},
 	}
 	if diff := cmp.Diff(want, after); diff != "" {

@@ -108,6 +108,9 @@ func objectCache(tb testing.TB, snap func() *cluster.Snapshot, unindexed ...bool
 			scope = meta.RESTScopeRoot
 		}
 		mapper.Add(gvks[0], scope)
+		// A kind cached in some namespaces only (DaemonSets, in the system namespaces) is
+		// listed through a cache that asks the mapper for the list's kind.
+		mapper.Add(gvks[0].GroupVersion().WithKind(gvks[0].Kind+"List"), scope)
 	}
 	lists := listsOf(snap)
 	opts := CacheOptions(controllerNamespace)

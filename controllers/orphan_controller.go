@@ -5,25 +5,33 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
 // orphanReconciler deletes collector pods and snapshot ConfigMaps whose NetworkDiagnosis is
-// gone. The finalizer cleans up what exists when a diagnosis is deleted; this catches what
-// arrives later: a snapshot uploaded by a collector during its grace period, or children
-// left by a finalizer someone removed by hand.
+// gone. Diagnoses carry no finalizer, so that they never wait for a controller to go: when
+// one is deleted, its children are found by its UID and deleted here; when it went while no
+// controller ran (its CRD deleted first), the next controller finds them as its cache fills.
+// This also catches what arrives late: a snapshot uploaded by a collector during its grace
+// period.
 type orphanReconciler struct {
 	client.Client
 	namespace string
 	newObject func() client.Object
+	newList   func() client.ObjectList
 }
 
 // setupOrphanCollection registers one orphan collector for pods and one for ConfigMaps.
@@ -31,20 +39,44 @@ func setupOrphanCollection(mgr ctrl.Manager, c client.Client, namespace string) 
 	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == namespace && o.GetLabels()[transport.LabelDiagnosis] != ""
 	})
-	for name, newObject := range map[string]func() client.Object{
-		"orphan-collector-pods":      func() client.Object { return &corev1.Pod{} },
-		"orphan-snapshot-configmaps": func() client.Object { return &corev1.ConfigMap{} },
+	deleted := predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+	for name, r := range map[string]*orphanReconciler{
+		"orphan-collector-pods": {Client: c, namespace: namespace,
+			newObject: func() client.Object { return &corev1.Pod{} }, newList: func() client.ObjectList { return &corev1.PodList{} }},
+		"orphan-snapshot-configmaps": {Client: c, namespace: namespace,
+			newObject: func() client.Object { return &corev1.ConfigMap{} }, newList: func() client.ObjectList { return &corev1.ConfigMapList{} }},
 	} {
-		r := &orphanReconciler{Client: c, namespace: namespace, newObject: newObject}
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named(name).
-			For(newObject(), builder.WithPredicates(ours)).
+			For(r.newObject(), builder.WithPredicates(ours)).
+			Watches(&diagv1alpha1.NetworkDiagnosis{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf), builder.WithPredicates(deleted)).
 			Complete(r)
 		if err != nil {
 			return fmt.Errorf("set up %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// childrenOf maps a deleted diagnosis to its children of the reconciler's kind.
+func (r *orphanReconciler) childrenOf(ctx context.Context, nd client.Object) []reconcile.Request {
+	list := r.newList()
+	if err := r.List(ctx, list, client.InNamespace(r.namespace), client.MatchingLabels{transport.LabelDiagnosis: string(nd.GetUID())}); err != nil {
+		logf.FromContext(ctx).Error(err, "Cannot list the children of a deleted NetworkDiagnosis", "networkDiagnosis", klog.KObj(nd))
+		return nil
+	}
+	var reqs []reconcile.Request
+	_ = meta.EachListItem(list, func(o runtime.Object) error {
+		if obj, ok := o.(client.Object); ok {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+		}
+		return nil
+	})
+	return reqs
 }
 
 // Reconcile deletes the object when no NetworkDiagnosis has the UID it is labelled with.

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -65,6 +66,11 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}})).To(Succeed())
+	// What config/manager ships for collector pods: every collector the suite sees is
+	// admitted under them, as in a cluster.
+	for _, manifest := range []string{"priorityclass.yaml", "limitrange.yaml"} {
+		createManifest(context.Background(), filepath.Join("..", "config", "manager", manifest), controllerNamespace)
+	}
 
 	fakeClock = clocktesting.NewFakeClock(time.Now())
 	stopManager = startManager()
@@ -110,9 +116,26 @@ func binaryAssets() string {
 	return filepath.Join("..", "bin", "k8s", "current")
 }
 
+// createManifest creates the object of a one-object YAML file, in namespace if it is
+// namespaced.
+func createManifest(ctx context.Context, path, namespace string) client.Object {
+	GinkgoHelper()
+	data, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	obj, _, err := serializer.NewCodecFactory(scheme).UniversalDeserializer().Decode(data, nil, nil)
+	Expect(err).NotTo(HaveOccurred(), "decode %s", path)
+	o := obj.(client.Object)
+	if namespaced, err := k8sClient.IsObjectNamespaced(o); err == nil && namespaced {
+		o.SetNamespace(namespace)
+	}
+	Expect(k8sClient.Create(ctx, o)).To(Succeed(), "create %s", path)
+	return o
+}
+
 // startManager runs a new manager with a new reconciler, as a restarted controller pod
-// would, and returns what stops it.
-func startManager() func() {
+// would, and returns what stops it. configure changes the reconciler as the manager's
+// flags would.
+func startManager(configure ...func(*NetworkDiagnosisReconciler)) func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     scheme,
 		Cache:      CacheOptions(controllerNamespace),
@@ -122,9 +145,13 @@ func startManager() func() {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &NetworkDiagnosisReconciler{
-		Namespace:      controllerNamespace,
-		CollectorImage: collectorImage,
-		Clock:          fakeClock,
+		Namespace:              controllerNamespace,
+		CollectorImage:         collectorImage,
+		Clock:                  fakeClock,
+		CollectorPriorityClass: DefaultCollectorPriorityClass,
+	}
+	for _, c := range configure {
+		c(r)
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	done := make(chan struct{})

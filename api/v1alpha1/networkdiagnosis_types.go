@@ -144,8 +144,9 @@ type NetworkDiagnosisSpec struct {
 	// +kubebuilder:validation:Maximum=31536000
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 
-	// networkPlugin is the CNI plugin whose data plane the engine simulates; auto detects it
-	// from the DaemonSets in the cluster.
+	// networkPlugin is the CNI plugin whose data plane the engine simulates; auto takes the
+	// one the manager's --network-plugin names, or detects it from the nodes and the
+	// DaemonSets of the system namespaces (never a tenant's).
 	// +optional
 	// +kubebuilder:default=auto
 	// +kubebuilder:validation:MaxLength=63
@@ -381,6 +382,12 @@ type CollectorStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// reason is the machine-readable code of a failure: CollectorFailed, Timeout,
+	// NodeNotReady or NodeGone.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
 }
 
 // ProbeResult is what a real connection attempt from the source observed.
@@ -411,7 +418,8 @@ type NetworkDiagnosisStatus struct {
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 
-	// conditions are the standard conditions: Ready, EndpointsResolved, Collected, Diagnosed.
+	// conditions are the standard conditions: Ready, EndpointsResolved, Admitted, Collected,
+	// Diagnosed.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -483,6 +491,10 @@ const (
 	ConditionReady = "Ready"
 	// ConditionEndpointsResolved is True once source and destination were found.
 	ConditionEndpointsResolved = "EndpointsResolved"
+	// ConditionAdmitted is True once the diagnosis may start its collectors: the load caps
+	// leave room for it and every node on its path is one collectors may run on. False
+	// while it waits (phase Pending) or when it can never start (phase Failed).
+	ConditionAdmitted = "Admitted"
 	// ConditionCollected is True once every needed node reported its state.
 	ConditionCollected = "Collected"
 	// ConditionDiagnosed is True once the engine ran.
@@ -514,6 +526,24 @@ const (
 	ReasonCollectorFailed = "CollectorFailed"
 	// ReasonTimeout: a collector did not report before spec.timeout.
 	ReasonTimeout = "Timeout"
+	// ReasonNodeNotReady: the collector's node is not Ready, so it was given up on at once.
+	ReasonNodeNotReady = "NodeNotReady"
+	// ReasonNodeGone: the collector's node was deleted, so it was given up on at once.
+	ReasonNodeGone = "NodeGone"
+	// ReasonAdmitted: the caps leave room for the diagnosis, and its collectors start.
+	ReasonAdmitted = "Admitted"
+	// ReasonNamespaceCapReached: as many diagnoses of the namespace as the manager's
+	// --max-diagnoses-per-namespace allows are in flight; the diagnosis waits its turn.
+	ReasonNamespaceCapReached = "NamespaceCapReached"
+	// ReasonInFlightCapReached: as many diagnoses as the manager's --max-diagnoses allows
+	// are in flight in the cluster; the diagnosis waits its turn.
+	ReasonInFlightCapReached = "InFlightCapReached"
+	// ReasonCollectorPodCapReached: the collectors the diagnosis needs would exceed the
+	// manager's --max-collector-pods; it waits, or fails when it needs more than the cap.
+	ReasonCollectorPodCapReached = "CollectorPodCapReached"
+	// ReasonControlPlaneNode: the path crosses a control-plane node, where collectors run
+	// only when the manager runs with --collector-tolerate-control-plane.
+	ReasonControlPlaneNode = "ControlPlaneNode"
 	// ReasonDiagnosed: the engine answered.
 	ReasonDiagnosed = "Diagnosed"
 	// ReasonSnapshotsKept: the support bundle is stored.

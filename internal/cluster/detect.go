@@ -35,6 +35,17 @@ func NodeAnnotated(s *Snapshot, key string) (evidence string, ok bool) {
 	return "", false
 }
 
+// DaemonSetsIn returns the snapshot's DaemonSets that live in one of namespaces.
+func DaemonSetsIn(s *Snapshot, namespaces []string) []appsv1.DaemonSet {
+	var out []appsv1.DaemonSet
+	for i := range s.DaemonSets {
+		if slices.Contains(namespaces, s.DaemonSets[i].Namespace) {
+			out = append(out, s.DaemonSets[i])
+		}
+	}
+	return out
+}
+
 func dsMentions(ds *appsv1.DaemonSet, words []string) bool {
 	texts := []string{ds.Name, ds.Labels["app"], ds.Labels["k8s-app"], ds.Labels["app.kubernetes.io/name"]}
 	spec := ds.Spec.Template.Spec

@@ -33,8 +33,12 @@ type Descriptor struct {
 	// evidence in words ("DaemonSet kube-system/calico-node"). Evidence from a DaemonSet, as
 	// cluster.DaemonSetMentioning words it, outranks any other (a node annotation): a running
 	// agent says more than what an earlier plugin left on the nodes. Nil: never detected,
-	// only named.
+	// only named. The snapshot it is given holds only what tenants cannot write: the nodes,
+	// and the DaemonSets of the system namespaces.
 	Recognise func(s *cluster.Snapshot) (evidence string, ok bool)
+	// Namespaces are where the plugin's project installs its agents besides kube-system
+	// ("kube-flannel"): their DaemonSets count as evidence, a tenant's never do.
+	Namespaces []string
 	// Supersedes names plugins whose tell-tales this one also shows: canal runs calico's and
 	// flannel's images, and is the one meant when all three are recognised.
 	Supersedes []string
@@ -60,6 +64,12 @@ type Registry struct {
 	// flags holds every plugin's flags as the command line set them; a diagnosis's config
 	// starts from them.
 	flags *pflag.FlagSet
+	// systemNamespaces are the namespaces whose DaemonSets detection reads; nil: the
+	// defaults (SystemNamespaces).
+	systemNamespaces []string
+	// clusterPlugin, when set, is the plugin the operator says the cluster runs: detection
+	// is not consulted.
+	clusterPlugin string
 }
 
 // NewRegistry checks the descriptors (names unique and lower-case, a plugin that has flags
@@ -237,15 +247,75 @@ type Detection struct {
 	Evidence string
 }
 
-// Detect returns the plugin the snapshot shows running. When several are recognised the one
-// that supersedes the others wins; between unrelated ones, registration order.
+// KubeSystem is where most plugins install their agents; its DaemonSets always count.
+const KubeSystem = "kube-system"
+
+// DefaultSystemNamespaces are kube-system and every namespace a registered plugin's project
+// installs into, sorted.
+func (r *Registry) DefaultSystemNamespaces() []string {
+	ns := []string{KubeSystem}
+	for _, d := range r.plugins {
+		ns = append(ns, d.Namespaces...)
+	}
+	slices.Sort(ns)
+	return slices.Compact(ns)
+}
+
+// SetSystemNamespaces names the namespaces whose DaemonSets detection reads (the manager's
+// --system-namespaces). Only cluster administrators create DaemonSets there, so that a
+// tenant's look-alike never changes the plugin every other tenant's diagnosis simulates.
+func (r *Registry) SetSystemNamespaces(namespaces []string) error {
+	for _, ns := range namespaces {
+		if ns == "" || ns != strings.ToLower(ns) || strings.ContainsAny(ns, " \t/") {
+			return fmt.Errorf("system namespaces: invalid namespace name %q", ns)
+		}
+	}
+	r.systemNamespaces = slices.Clone(namespaces)
+	return nil
+}
+
+// SystemNamespaces are the namespaces whose DaemonSets detection reads.
+func (r *Registry) SystemNamespaces() []string {
+	if r.systemNamespaces == nil {
+		return r.DefaultSystemNamespaces()
+	}
+	return slices.Clone(r.systemNamespaces)
+}
+
+// SetClusterPlugin says which plugin the cluster runs (the manager's --network-plugin), so
+// that detection is not consulted; Auto or "" detects again. A name the registry does not
+// know is an *UnknownPluginError; a plugin it only recognises is accepted, and diagnoses
+// then follow the data plane as it is.
+func (r *Registry) SetClusterPlugin(name string) error {
+	if name == Auto {
+		name = ""
+	}
+	if _, ok := r.Lookup(name); name != "" && !ok {
+		return &UnknownPluginError{Name: name, Supported: r.Simulated()}
+	}
+	r.clusterPlugin = name
+	return nil
+}
+
+// ClusterPluginEvidence is the evidence Detect gives for the plugin the operator named.
+const ClusterPluginEvidence = "named by the manager's --network-plugin"
+
+// Detect returns the plugin the cluster runs: the one the operator named (SetClusterPlugin),
+// else the one the snapshot's nodes and system namespaces' DaemonSets show running. When
+// several are recognised the one that supersedes the others wins; between unrelated ones,
+// registration order.
 func (r *Registry) Detect(s *cluster.Snapshot) (Detection, bool) {
+	if r.clusterPlugin != "" {
+		d, _ := r.Lookup(r.clusterPlugin)
+		return Detection{Plugin: d, Evidence: ClusterPluginEvidence}, true
+	}
+	trusted := &cluster.Snapshot{Nodes: s.Nodes, DaemonSets: cluster.DaemonSetsIn(s, r.SystemNamespaces())}
 	var found []Detection
 	for _, d := range r.plugins {
 		if d.Recognise == nil {
 			continue
 		}
-		if ev, ok := d.Recognise(s); ok {
+		if ev, ok := d.Recognise(trusted); ok {
 			found = append(found, Detection{Plugin: d, Evidence: ev})
 		}
 	}

@@ -42,6 +42,10 @@ func pluginsTable() string {
 	b.WriteString("its options in `spec.networkPluginConfig`, keyed by the option's name; the manager's flags\n")
 	b.WriteString("(`netdiag manager --help`) set the cluster's defaults. A plugin that is recognised but not\n")
 	b.WriteString("simulated is diagnosed as `generic`, and the answer says so.\n\n")
+	fmt.Fprintf(&b, "Detection reads the nodes and the DaemonSets of the system namespaces only, never a\n"+
+		"tenant's: kube-system and the namespaces the plugins' projects install into, by default\n"+
+		"`%s`; the manager's `--system-namespaces` sets them. The manager's\n"+
+		"`--network-plugin` names the cluster's plugin instead of detecting it.\n\n", strings.Join(Registry().DefaultSystemNamespaces(), "`, `"))
 	b.WriteString("| plugin | simulated | what | options (`spec.networkPluginConfig` key: flag) |\n| --- | --- | --- | --- |\n")
 	for _, d := range Descriptors() {
 		var opts []string

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
 )
 
@@ -87,6 +88,65 @@ func TestDetect(t *testing.T) {
 				t.Errorf("evidence %q, want %q", det.Evidence, tc.evidence)
 			}
 		})
+	}
+}
+
+// TestDetectIgnoresTenants checks that a tenant's DaemonSet, however it is named, changes
+// neither the plugin detected nor a cluster with none, and that the operator's choice
+// decides over what the cluster shows.
+func TestDetectIgnoresTenants(t *testing.T) {
+	flannel := ds("kube-flannel", "kube-flannel-ds", "ghcr.io/flannel-io/flannel:v0.27.0")
+	canalLookalike := ds("tenant-a", "canal-lookalike", "docker.io/calico/node:v3.29.0", "quay.io/coreos/flannel:v0.15.1")
+	canalLookalike.Labels = map[string]string{"k8s-app": "canal"}
+	cases := map[string]struct {
+		daemonSets []appsv1.DaemonSet
+		system     []string
+		pinned     string
+		want       string
+		evidence   string
+	}{
+		"flannel, with a tenant's canal look-alike": {daemonSets: []appsv1.DaemonSet{canalLookalike, flannel}, want: "flannel", evidence: "DaemonSet kube-flannel/kube-flannel-ds"},
+		"only a tenant's look-alike":                {daemonSets: []appsv1.DaemonSet{canalLookalike}},
+		"a tenant's cilium":                         {daemonSets: []appsv1.DaemonSet{ds("tenant-b", "cilium", "quay.io/cilium/cilium:v1.18.0")}},
+		"cilium in its own namespace":               {daemonSets: []appsv1.DaemonSet{ds("cilium", "cilium", "quay.io/cilium/cilium:v1.18.0")}, want: "cilium"},
+		"calico under the operator":                 {daemonSets: []appsv1.DaemonSet{ds("calico-system", "calico-node", "docker.io/calico/node:v3.29.0")}, want: "calico"},
+		"a namespace the operator adds":             {daemonSets: []appsv1.DaemonSet{ds("platform-net", "calico-node", "docker.io/calico/node:v3.29.0")}, system: []string{"kube-system", "platform-net"}, want: "calico"},
+		"flannel outside the namespaces given":      {daemonSets: []appsv1.DaemonSet{flannel}, system: []string{"kube-system"}},
+		"the operator's plugin over the cluster's":  {daemonSets: []appsv1.DaemonSet{flannel}, pinned: "calico", want: "calico", evidence: plugin.ClusterPluginEvidence},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := Registry()
+			if tc.system != nil {
+				if err := r.SetSystemNamespaces(tc.system); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.SetClusterPlugin(tc.pinned); err != nil {
+				t.Fatal(err)
+			}
+			det, ok := r.Detect(&cluster.Snapshot{DaemonSets: tc.daemonSets})
+			if got := det.Plugin.Name; got != tc.want || ok != (tc.want != "") {
+				t.Fatalf("Detect = %q (%s), %v; want %q", got, det.Evidence, ok, tc.want)
+			}
+			if tc.evidence != "" && det.Evidence != tc.evidence {
+				t.Errorf("evidence %q, want %q", det.Evidence, tc.evidence)
+			}
+		})
+	}
+}
+
+func TestSystemNamespaces(t *testing.T) {
+	got := strings.Join(Registry().DefaultSystemNamespaces(), ",")
+	if want := "calico-system,cilium,kube-flannel,kube-router,kube-system,tigera-operator"; got != want {
+		t.Errorf("default system namespaces = %s, want %s", got, want)
+	}
+	r := Registry()
+	if err := r.SetClusterPlugin("nosuch"); err == nil {
+		t.Error("SetClusterPlugin accepted a plugin the registry does not know")
+	}
+	if err := r.SetSystemNamespaces([]string{"Kube-System"}); err == nil {
+		t.Error("SetSystemNamespaces accepted a name no namespace can have")
 	}
 }
 

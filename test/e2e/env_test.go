@@ -92,6 +92,7 @@ func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMo
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_rbac.yaml"))
 	// The collectors write their snapshots under the policy a cluster gets.
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_policy.yaml"))
+	e.applyFile(ctx, filepath.Join(repoRoot, "config", "manager", "priorityclass.yaml"))
 	e.declarePlugin(ctx)
 	e.deployShop(ctx)
 	e.startManager()
@@ -148,6 +149,9 @@ func (e *env) startManager() {
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
 		"--max-concurrent-reconciles", "8",
+		// The figures time 50 diagnoses started at once in one namespace: throughput, not
+		// the load caps, which the controller suite shows.
+		"--max-diagnoses-per-namespace", "0", "--max-diagnoses", "0", "--max-collector-pods", "0",
 		"-v", "1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -16,7 +16,10 @@ func Descriptor() plugin.Descriptor {
 			}
 			return cluster.NodeAnnotated(s, AnnotationIPv4Address)
 		},
-		NewConfig: func() plugin.Config { return NewConfig() },
+		// The operator's install puts calico-node in calico-system, the operator itself in
+		// tigera-operator; the manifest install uses kube-system.
+		Namespaces: []string{"calico-system", "tigera-operator"},
+		NewConfig:  func() plugin.Config { return NewConfig() },
 		New: func(env *plugin.Env, cfg plugin.Config) (plugin.Plugin, error) {
 			return New(env, *cfg.(*Config)), nil
 		},

@@ -16,7 +16,9 @@ func Descriptor() plugin.Descriptor {
 			}
 			return cluster.NodeAnnotated(s, AnnotationBackendType)
 		},
-		NewConfig: func() plugin.Config { return NewConfig() },
+		// The project's manifest (kube-flannel.yml) installs into its own namespace.
+		Namespaces: []string{"kube-flannel"},
+		NewConfig:  func() plugin.Config { return NewConfig() },
 		New: func(env *plugin.Env, cfg plugin.Config) (plugin.Plugin, error) {
 			return New(env, *cfg.(*Config)), nil
 		},

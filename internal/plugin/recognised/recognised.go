@@ -25,7 +25,11 @@ func Canal() plugin.Descriptor {
 
 // Cilium is eBPF throughout: its data plane is not in the netfilter rules the engine reads.
 func Cilium() plugin.Descriptor {
-	return byDaemonSet("cilium", "eBPF data plane (not simulated)", "cilium")
+	d := byDaemonSet("cilium", "eBPF data plane (not simulated)", "cilium")
+	// Helm installs into kube-system unless told otherwise; OpenShift's and many GitOps
+	// installs use the project's name.
+	d.Namespaces = []string{"cilium"}
+	return d
 }
 
 // Antrea is Open vSwitch based.
@@ -40,5 +44,7 @@ func Weave() plugin.Descriptor {
 
 // KubeRouter routes pods over BGP and enforces policy with its own chains.
 func KubeRouter() plugin.Descriptor {
-	return byDaemonSet("kube-router", "BGP-routed pods, policy in its own chains (not simulated)", "kube-router")
+	d := byDaemonSet("kube-router", "BGP-routed pods, policy in its own chains (not simulated)", "kube-router")
+	d.Namespaces = []string{"kube-router"}
+	return d
 }
