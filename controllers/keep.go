@@ -8,9 +8,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/bundle"
@@ -27,7 +35,7 @@ import (
 // finished-diagnosis cleanup deletes as before. The bundle has no owner, so nothing but the
 // controller removes it: the manager's cache holds snapshot ConfigMaps only, so that cleanup
 // (which lists from the cache) passes the bundle by, and the deletion of the diagnosis (by
-// hand or at its TTL, which lists past the cache) takes it with the rest.
+// hand or at its TTL) takes it through the bundleCleaner.
 
 // keeps reports whether nd keeps what its engine read.
 func (r *NetworkDiagnosisReconciler) keeps(nd *diagv1alpha1.NetworkDiagnosis) bool {
@@ -121,4 +129,94 @@ func (r *NetworkDiagnosisReconciler) storeBundle(ctx context.Context, nd *diagv1
 	}
 	logf.FromContext(ctx).V(1).Info("Kept the snapshots of NetworkDiagnosis", "configMaps", len(cms), "bytes", len(tarball))
 	return errors.Join(errs...)
+}
+
+// bundleCleaner deletes the bundles of diagnoses that are gone. The manager's cache holds no
+// bundle (each may weigh megabytes), so the orphan collectors, which work from the cache, do
+// not see them: this one hears of every deleted diagnosis, and sweeps once when the
+// controller starts for the diagnoses deleted while none ran.
+type bundleCleaner struct {
+	// Client reads diagnoses from the cache and deletes.
+	client.Client
+	apiReader client.Reader
+	namespace string
+}
+
+// setupBundleCleanup registers the bundleCleaner of r's namespace.
+func setupBundleCleanup(mgr ctrl.Manager, r *NetworkDiagnosisReconciler) error {
+	c := &bundleCleaner{Client: r.Client, apiReader: r.APIReader, namespace: r.Namespace}
+	deleted := predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+	// A request names the diagnosis's UID: that is all the bundle is found by.
+	byUID := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: c.namespace, Name: string(o.GetUID())}}}
+	})
+	if err := ctrl.NewControllerManagedBy(mgr).
+		Named("orphan-bundles").
+		Watches(&diagv1alpha1.NetworkDiagnosis{}, byUID, builder.WithPredicates(deleted)).
+		Complete(c); err != nil {
+		return fmt.Errorf("set up orphan-bundles: %w", err)
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return nil
+		}
+		c.sweep(ctx)
+		return nil
+	}))
+}
+
+// Reconcile deletes the bundle of the diagnosis of UID req.Name when the diagnosis is gone.
+func (c *bundleCleaner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return ctrl.Result{}, c.deleteIfGone(ctx, types.UID(req.Name))
+}
+
+func (c *bundleCleaner) deleteIfGone(ctx context.Context, uid types.UID) error {
+	list := &diagv1alpha1.NetworkDiagnosisList{}
+	if err := c.List(ctx, list, client.MatchingFields{uidIndex: string(uid)}); err != nil {
+		return fmt.Errorf("find the NetworkDiagnosis of uid %s: %w", uid, err)
+	}
+	if len(list.Items) > 0 {
+		return nil
+	}
+	cms := &corev1.ConfigMapList{}
+	sel := client.MatchingLabels{transport.LabelDiagnosis: string(uid), transport.LabelComponent: bundle.ComponentBundle}
+	if err := c.apiReader.List(ctx, cms, client.InNamespace(c.namespace), sel); err != nil {
+		return fmt.Errorf("list the bundle ConfigMaps of uid %s: %w", uid, err)
+	}
+	var errs []error
+	for i := range cms.Items {
+		if err := c.Delete(ctx, &cms.Items[i]); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("delete bundle ConfigMap %s: %w", klog.KObj(&cms.Items[i]), err))
+		}
+	}
+	if len(cms.Items) > 0 {
+		logf.FromContext(ctx).V(1).Info("Deleted the bundle of a NetworkDiagnosis that is gone", "uid", uid, "configMaps", len(cms.Items))
+	}
+	return errors.Join(errs...)
+}
+
+// sweep deletes every bundle whose diagnosis is gone.
+func (c *bundleCleaner) sweep(ctx context.Context) {
+	log := logf.FromContext(ctx)
+	cms := &corev1.ConfigMapList{}
+	sel := client.MatchingLabels{transport.LabelComponent: bundle.ComponentBundle}
+	if err := c.apiReader.List(ctx, cms, client.InNamespace(c.namespace), sel); err != nil {
+		log.Error(err, "Cannot list bundle ConfigMaps to delete those of diagnoses that are gone")
+		return
+	}
+	seen := map[types.UID]bool{}
+	for _, cm := range cms.Items {
+		uid := types.UID(cm.Labels[transport.LabelDiagnosis])
+		if uid == "" || seen[uid] {
+			continue
+		}
+		seen[uid] = true
+		if err := c.deleteIfGone(ctx, uid); err != nil {
+			log.Error(err, "Cannot delete the bundle of a NetworkDiagnosis that is gone", "uid", uid)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"path/filepath"
 	"time"
 
@@ -20,27 +21,8 @@ import (
 
 var _ = Describe("NetworkDiagnosis with keepSnapshots", func() {
 	It("keeps what the engine read past the cleanup, as a bundle netdiag bundle writes and that diagnoses to the same answer, until its TTL", func(ctx SpecContext) {
-		ns := newNamespace(ctx)
-		node1, node2 := ns+"-n1", ns+"-n2"
-		ips := map[string]string{node1: nextIP("192.168.0.0"), node2: nextIP("192.168.0.0")}
-		createNode(ctx, MakeNode(node1).IP(ips[node1]).PodCIDR("10.244.1.0/24"))
-		createNode(ctx, MakeNode(node2).IP(ips[node2]).PodCIDR("10.244.2.0/24"))
-		createPod(ctx, MakePod("web", ns).On(node1, nextIP("10.244.0.0")))
-		db := createPod(ctx, MakePod("db-1", ns).Label("app", "db").On(node2, nextIP("10.244.0.0")).ContainerPort(5432))
-		createService(ctx, MakeService("db", ns).Port(5432, 5432))
-		createEndpointSlice(ctx, MakeEndpointSlice("db", ns).Port(5432).Endpoint(db))
-		// Another pod the diagnosis has no reason to read.
-		createPod(ctx, MakePod("unrelated", ns).On(node2, nextIP("10.244.0.0")))
-
-		w := MakeDiagnosis("kept", ns).FromPod("web").ToService("db", 5432).TTL(300)
-		w.Spec.KeepSnapshots = ptr.To(true)
-		nd := createDiagnosis(ctx, w)
-		snaps := map[string]*netstack.NodeSnapshot{}
-		for node, pod := range waitForCollectors(ctx, nd, node1, node2) {
-			snaps[node] = collect(ctx, pod, ips[node])
-		}
-		got := waitForPhase(ctx, nd, diagv1alpha1.PhaseSucceeded)
-		Expect(meta.IsStatusConditionTrue(got.Status.Conditions, diagv1alpha1.ConditionSnapshotsKept)).To(BeTrue(), "conditions %+v", got.Status.Conditions)
+		nd, got, snaps := keptDiagnosis(ctx)
+		ns := nd.Namespace
 
 		By("the cleanup deletes the collectors and their snapshots, not the bundle")
 		children := func(g Gomega, component string) []corev1.ConfigMap {
@@ -84,4 +66,40 @@ var _ = Describe("NetworkDiagnosis with keepSnapshots", func() {
 		}).Should(BeTrue())
 		expectNoChildren(ctx, nd)
 	})
+
+	It("deletes the bundle of a diagnosis deleted while no controller ran, when one starts", func(ctx SpecContext) {
+		nd, _, _ := keptDiagnosis(ctx)
+		stopManager()
+		Expect(k8sClient.Delete(ctx, nd)).To(Succeed())
+		stopManager = startManager()
+		expectNoChildren(ctx, nd)
+	})
 })
+
+// keptDiagnosis runs a diagnosis with keepSnapshots and a TTL of 300s to its end: web on
+// one node to the db Service backed on the other, beside a pod it has no reason to read.
+func keptDiagnosis(ctx context.Context) (nd, got *diagv1alpha1.NetworkDiagnosis, snaps map[string]*netstack.NodeSnapshot) {
+	GinkgoHelper()
+	ns := newNamespace(ctx)
+	node1, node2 := ns+"-n1", ns+"-n2"
+	ips := map[string]string{node1: nextIP("192.168.0.0"), node2: nextIP("192.168.0.0")}
+	createNode(ctx, MakeNode(node1).IP(ips[node1]).PodCIDR("10.244.1.0/24"))
+	createNode(ctx, MakeNode(node2).IP(ips[node2]).PodCIDR("10.244.2.0/24"))
+	createPod(ctx, MakePod("web", ns).On(node1, nextIP("10.244.0.0")))
+	db := createPod(ctx, MakePod("db-1", ns).Label("app", "db").On(node2, nextIP("10.244.0.0")).ContainerPort(5432))
+	createService(ctx, MakeService("db", ns).Port(5432, 5432))
+	createEndpointSlice(ctx, MakeEndpointSlice("db", ns).Port(5432).Endpoint(db))
+	// Another pod the diagnosis has no reason to read.
+	createPod(ctx, MakePod("unrelated", ns).On(node2, nextIP("10.244.0.0")))
+
+	w := MakeDiagnosis("kept", ns).FromPod("web").ToService("db", 5432).TTL(300)
+	w.Spec.KeepSnapshots = ptr.To(true)
+	nd = createDiagnosis(ctx, w)
+	snaps = map[string]*netstack.NodeSnapshot{}
+	for node, pod := range waitForCollectors(ctx, nd, node1, node2) {
+		snaps[node] = collect(ctx, pod, ips[node])
+	}
+	got = waitForPhase(ctx, nd, diagv1alpha1.PhaseSucceeded)
+	Expect(meta.IsStatusConditionTrue(got.Status.Conditions, diagv1alpha1.ConditionSnapshotsKept)).To(BeTrue(), "conditions %+v", got.Status.Conditions)
+	return nd, got, snaps
+}

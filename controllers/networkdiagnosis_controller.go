@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/bundle"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
 	"github.com/netdiag/netdiag/internal/plugin"
@@ -204,6 +206,8 @@ func (r *NetworkDiagnosisReconciler) releaseFinalizer(ctx context.Context, nd *d
 	if err := r.APIReader.List(ctx, cms, sel...); err != nil {
 		return false, fmt.Errorf("list snapshot ConfigMaps of NetworkDiagnosis %s: %w", klog.KObj(nd), err)
 	}
+	// A kept bundle stays until the diagnosis goes, the finalizer or not.
+	cms.Items = slices.DeleteFunc(cms.Items, func(cm corev1.ConfigMap) bool { return cm.Labels[transport.LabelComponent] == bundle.ComponentBundle })
 	if len(pods.Items)+len(cms.Items) > 0 {
 		return false, nil
 	}
@@ -277,6 +281,9 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 	}
 
 	if err := setupOrphanCollection(mgr, r.Client, r.Namespace); err != nil {
+		return err
+	}
+	if err := setupBundleCleanup(mgr, r); err != nil {
 		return err
 	}
 
