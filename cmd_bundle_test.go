@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +12,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 
 	"github.com/netdiag/netdiag/internal/bundle"
 	"github.com/netdiag/netdiag/internal/cluster"
@@ -195,5 +205,52 @@ func TestBundleSameAnswer(t *testing.T) {
 	err := bundle.SameAnswer(plugins.Registry(), healthy, dropped)
 	if err == nil || !strings.Contains(err.Error(), "Unreachable") || !strings.Contains(err.Error(), "Reachable") {
 		t.Errorf("a bundle that answers otherwise: %v", err)
+	}
+}
+
+// TestBundleCommand runs `netdiag bundle --redact` on a diagnosis whose bundle the
+// controller kept, and then the command it prints: the redacted bundle answers as the
+// diagnosis did.
+func TestBundleCommand(t *testing.T) {
+	b, _ := recordedBundle(t, "calico-routed", "pod:shop/client", "pod:shop/db", 5432)
+	want := verdictAndCodes(t, b)
+	tarball, err := b.Tarball()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := &diagv1alpha1.NetworkDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: "check", Namespace: "shop", UID: "u-1"}}
+	objs := []client.Object{nd}
+	for _, cm := range bundle.ConfigMaps(tarball, "netdiag-system", nd.UID) {
+		objs = append(objs, cm)
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	utilruntime.Must(diagv1alpha1.AddToScheme(scheme))
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+
+	out := filepath.Join(t.TempDir(), "check.tgz")
+	var printed bytes.Buffer
+	o := bundleOptions{output: out, redact: true, controllerNamespace: "netdiag-system"}
+	if err := runBundle(t.Context(), &printed, c, types.NamespacedName{Namespace: "shop", Name: "check"}, o); err != nil {
+		t.Fatal(err)
+	}
+	_, rerun, ok := strings.Cut(printed.String(), "netdiag diagnose ")
+	if !ok || strings.Contains(rerun, "shop") {
+		t.Fatalf("netdiag bundle printed %q, want a redacted netdiag diagnose command", printed.String())
+	}
+	var report bytes.Buffer
+	cmd := newDiagnoseCommand()
+	cmd.SetOut(&report)
+	cmd.SetArgs(strings.Fields(rerun))
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		if code := w[strings.LastIndex(w, " ")+1:]; !strings.Contains(report.String(), code) {
+			t.Errorf("the redacted bundle's report lacks %s:\n%s", code, report.String())
+		}
+	}
+	if err := runBundle(t.Context(), io.Discard, c, types.NamespacedName{Namespace: "shop", Name: "other"}, o); err == nil {
+		t.Error("netdiag bundle of a diagnosis that does not exist: no error")
 	}
 }
