@@ -13,6 +13,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/pathgraph"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/snapshotdir"
@@ -54,7 +55,7 @@ ip:ADDRESS.`,
 	f.StringVar(&o.destination, "destination", "", "where the traffic goes: pod:NS/NAME, service:NS/NAME, node:NAME or ip:IP (required)")
 	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp or icmp")
 	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
-	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, yaml or json")
+	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, yaml, json, or the path as a picture: dot, mermaid or svg")
 	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate ("+strings.Join(o.plugins.Simulated(), ", ")+"), or auto to detect it")
 	f.StringSliceVar(&o.systemNamespaces, "system-namespaces", o.plugins.DefaultSystemNamespaces(),
 		"namespaces whose DaemonSets count, as the manager's flag of the same name: a tenant's DaemonSet in the folder is ignored")
@@ -67,9 +68,9 @@ ip:ADDRESS.`,
 
 func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	switch o.output {
-	case "text", "yaml", "json":
+	case "text", "yaml", "json", "dot", "mermaid", "svg":
 	default:
-		return fmt.Errorf("--output %q: want text, yaml or json", o.output)
+		return fmt.Errorf("--output %q: want text, yaml, json, dot, mermaid or svg", o.output)
 	}
 	proto := model.Protocol(strings.ToUpper(o.protocol))
 	switch proto {
@@ -135,6 +136,8 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 		}
 		_, err = w.Write(out)
 		return err
+	case "dot", "mermaid", "svg":
+		return pathgraph.Write(w, o.output, pathgraph.FromResult(q, res))
 	}
 	return diagnose.WriteText(w, q, res)
 }

@@ -125,6 +125,10 @@ func TestDiagnoseCommand(t *testing.T) {
 			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", output: "text"},
 			wantErr: "--port is required for tcp",
 		},
+		"the path as a picture": {
+			opts: diagnoseOptions{snapshot: "testdata/flannel-host-gw-forward-drop", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 5432, output: "mermaid"},
+			want: []string{"flowchart LR", `subgraph g1["node node-1"]`, "✗ stops here: IPTablesDrop", "10.244.0.10:40000 → 10.244.1.11:5432"},
+		},
 		"bad output": {
 			opts:    diagnoseOptions{snapshot: "testdata/flannel-vxlan", source: "pod:shop/client", destination: "pod:shop/db", protocol: "tcp", port: 1, output: "xml"},
 			wantErr: `--output "xml"`,

@@ -10,7 +10,9 @@
 #  4. deploys the shop of config/samples (web, api, db and their Services), breaks one path
 #     with a DROP rule in the api pod, and applies the two sample diagnoses;
 #  5. waits for them and shows `kubectl get nd` and each one's report;
-#  6. tears everything down, unless KEEP=1.
+#  6. draws each one's packet path as SVG, mermaid and DOT (docs/pictures.md) into
+#     PICTURES (default /tmp/ndemo-pictures), which the teardown keeps;
+#  7. tears everything down, unless KEEP=1.
 #
 # Needs root (network namespaces, iptables); re-runs itself with sudo when not root.
 # MODE=flannel-host-gw|calico-routed|calico-vxlan and PROXY_MODE=nftables pick another lab.
@@ -20,7 +22,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
 
 if [[ ${EUID} -ne 0 ]]; then
-  exec sudo --preserve-env=PATH,GOPATH,GOCACHE,GOMODCACHE,KEEP,MODE,PROXY_MODE,LAB \
+  exec sudo --preserve-env=PATH,GOPATH,GOCACHE,GOMODCACHE,KEEP,MODE,PROXY_MODE,LAB,PICTURES \
     "${BASH_SOURCE[0]}" "$@"
 fi
 
@@ -35,6 +37,7 @@ KUBECTL="${BIN}/k8s/current/kubectl"
 DIR="${TMPDIR:-/tmp}/${LAB}"
 MANAGER_LOG="${TMPDIR:-/tmp}/${LAB}-manager.log"
 MANAGER_PID="${TMPDIR:-/tmp}/${LAB}-manager.pid"
+PICTURES="${PICTURES:-${TMPDIR:-/tmp}/${LAB}-pictures}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -44,6 +47,7 @@ hack/build-cni.sh >/dev/null
 hack/build-flannel.sh >/dev/null
 CGO_ENABLED=0 go build -trimpath -o "${BIN}/netdiag" .
 go build -o "${BIN}/ndlab" ./test/lab/cmd/ndlab
+go build -o "${BIN}/ndpicture" ./hack/picture
 NDLAB=("${BIN}/ndlab" --name "${LAB}")
 
 stop_manager() {
@@ -128,6 +132,15 @@ for nd in web-to-db web-to-api; do
   step "kubectl get nd ${nd} -n shop -o yaml"
   k get nd "${nd}" -n shop -o yaml
 done
+
+step "The paths as pictures: ${PICTURES}"
+mkdir -p "${PICTURES}"
+for nd in web-to-db web-to-api; do
+  for format in svg:svg mermaid:mmd dot:dot; do
+    k get nd "${nd}" -n shop -o json | "${BIN}/ndpicture" -o "${format%%:*}" >"${PICTURES}/${nd}.${format##*:}"
+  done
+done
+ls -l "${PICTURES}"
 
 if [[ "${KEEP}" == "1" ]]; then
   step "The lab keeps running"

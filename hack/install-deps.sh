@@ -2,12 +2,14 @@
 # Installs what the tests need on a fresh Debian or Ubuntu machine (CI runs as root): the
 # kernel tools the collector and the lab drive (procps for the sysctl the end-to-end faults
 # use, util-linux for the setpriv that runs a lab pod's command with only its capabilities),
+# chromium and graphviz, in which tests read the pictures of a packet path as a browser and
+# graphviz draw them,
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
 # (about 8 minutes on 2 cores, once), the CNI plugins and flanneld.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make)
+PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium graphviz)
 
 SUDO=""
 if [[ ${EUID} -ne 0 ]]; then
@@ -18,6 +20,10 @@ ${SUDO} apt-get update
 DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y --no-install-recommends "${PACKAGES[@]}"
 
 command -v go >/dev/null || { echo "go (1.26) is required: https://go.dev/dl/" >&2; exit 1; }
+# mermaid as GitHub draws it, pinned by hack/mermaid's lock file, for the test that has it draw
+# netdiag's mermaid pictures in chromium.
+command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y --no-install-recommends nodejs npm
+npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 
 "${ROOT}/hack/build-controlplane.sh"
 "${ROOT}/hack/build-cni.sh"
