@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,7 +91,13 @@ func (b *Bundle) Files() ([]snapshotdir.File, error) {
 }
 
 // Write stores the bundle at path: a folder, or a tarball when path ends in .tar.gz or .tgz.
+// A folder must be new or empty: a file left from another bundle would join this one.
 func Write(path string, b *Bundle) error {
+	if !snapshotdir.IsTarball(path) {
+		if entries, err := os.ReadDir(path); err == nil && len(entries) > 0 {
+			return fmt.Errorf("write bundle: folder %s is not empty", path)
+		}
+	}
 	files, err := b.Files()
 	if err != nil {
 		return err
