@@ -324,6 +324,10 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	if st.Phase != diagv1alpha1.PhaseDiagnosing {
 		return ctrl.Result{}, nil
 	}
+	rec, err := r.recordReads(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	q, err := r.resolve(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, r.failResolve(s, err)
@@ -332,7 +336,9 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res, err := r.Engine(diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig})
+	in := diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig}
+	res, err := r.Engine(in)
+	r.keep(ctx, s, rec, in)
 	if err != nil {
 		s.fail(diagv1alpha1.ConditionDiagnosed, engineFailure(err), "The engine could not diagnose: "+err.Error())
 		return ctrl.Result{}, nil
