@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -92,6 +91,6 @@ func runBundle(ctx context.Context, w io.Writer, c client.Reader, key types.Name
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "Wrote %s. To diagnose it again:\n  netdiag diagnose --snapshot %s %s\n", path, path, strings.Join(q.Args(), " "))
+	_, err = fmt.Fprint(w, bundle.Hint(path, q))
 	return err
 }

@@ -236,3 +236,8 @@ func SameAnswer(plugins *plugin.Registry, original, redacted *Bundle) error {
 	}
 	return nil
 }
+
+// Hint says where a bundle was written and how to ask its question again.
+func Hint(path string, q Question) string {
+	return fmt.Sprintf("Wrote %s. To diagnose it again:\n  netdiag diagnose --snapshot %s %s\n", path, path, strings.Join(q.Args(), " "))
+}
