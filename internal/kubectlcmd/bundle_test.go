@@ -2,8 +2,8 @@ package kubectlcmd
 
 import (
 	"path/filepath"
-	"time"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
