@@ -41,6 +41,7 @@ type managerOptions struct {
 	verbosity      int
 	concurrency    int
 	snapshots      snapshotOptions
+	keepSnapshots  bool
 	// plugins are the network plugins the controller simulates; their flags, bound to the
 	// command's, are the cluster's defaults.
 	plugins *plugin.Registry
@@ -115,6 +116,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	f.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "diagnoses reconciled at once")
 	o.snapshots.bindFlags(f)
 	bindLoadFlags(f, &o.load, o.plugins)
+	f.BoolVar(&o.keepSnapshots, "keep-snapshots", false, "keep what the engine read as a support bundle until the diagnosis is deleted, for diagnoses whose spec.keepSnapshots is unset")
 	// The cluster's network plugin options: a diagnosis starts from these and may override
 	// them in spec.networkPluginConfig.
 	o.plugins.BindFlags(f)
@@ -191,6 +193,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		Caps:                    &o.load.caps,
 		CollectorPriorityClass:  o.load.priorityClass,
 		TolerateControlPlane:    o.load.tolerateControlPlane,
+		KeepSnapshots:           o.keepSnapshots,
 		Metrics:                 m,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

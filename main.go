@@ -18,7 +18,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newManagerCommand(), newCollectCommand(), newDiagnoseCommand())
-	root.AddCommand(newVersionCommand())
+	root.AddCommand(newVersionCommand(), newBundleCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "netdiag:", err)
 		os.Exit(1)

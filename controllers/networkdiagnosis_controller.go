@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/bundle"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/netstack/netfilter"
@@ -65,6 +67,9 @@ type NetworkDiagnosisReconciler struct {
 	// SnapshotLimits bound what a node snapshot may cost to decode; a zero field takes
 	// its transport.DefaultLimits value.
 	SnapshotLimits transport.Limits
+	// KeepSnapshots keeps what the engine read as a support bundle for the diagnoses whose
+	// spec.keepSnapshots is unset.
+	KeepSnapshots bool
 	// MaxConcurrentDecodes bounds the snapshots decoded at once by all workers together
 	// (default 2), so that the memory decoding takes is bounded whatever the workers.
 	MaxConcurrentDecodes int
@@ -85,7 +90,8 @@ type NetworkDiagnosisReconciler struct {
 }
 
 // The controller reads the cluster's objects the engine needs, everywhere; it writes only
-// NetworkDiagnoses and, in its own namespace, collector pods and their snapshots.
+// NetworkDiagnoses and, in its own namespace, collector pods, their snapshots and the
+// bundles kept of them.
 //
 // +kubebuilder:rbac:groups=diagnosis.netdiag.dev,resources=networkdiagnoses,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=diagnosis.netdiag.dev,resources=networkdiagnoses/status,verbs=get;patch
@@ -96,7 +102,7 @@ type NetworkDiagnosisReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=pods,verbs=create;delete
-// +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=configmaps,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",namespace=netdiag-system,resources=configmaps,verbs=get;list;watch;create;update;delete
 
 // Reconcile moves one diagnosis as far along as it can go now.
 func (r *NetworkDiagnosisReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
@@ -204,6 +210,8 @@ func (r *NetworkDiagnosisReconciler) releaseFinalizer(ctx context.Context, nd *d
 	if err := r.APIReader.List(ctx, cms, sel...); err != nil {
 		return false, fmt.Errorf("list snapshot ConfigMaps of NetworkDiagnosis %s: %w", klog.KObj(nd), err)
 	}
+	// A kept bundle stays until the diagnosis goes, the finalizer or not.
+	cms.Items = slices.DeleteFunc(cms.Items, func(cm corev1.ConfigMap) bool { return cm.Labels[transport.LabelComponent] == bundle.ComponentBundle })
 	if len(pods.Items)+len(cms.Items) > 0 {
 		return false, nil
 	}
@@ -278,6 +286,9 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 	}
 
 	if err := setupOrphanCollection(mgr, r.Client, r.Namespace); err != nil {
+		return err
+	}
+	if err := setupBundleCleanup(mgr, r); err != nil {
 		return err
 	}
 

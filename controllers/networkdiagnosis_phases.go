@@ -329,6 +329,10 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 		return ctrl.Result{}, nil
 	}
 	defer s.metrics.timed(metrics.PhaseDiagnose, time.Now())
+	rec, err := r.recordReads(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	q, err := r.resolve(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, r.failResolve(s, err)
@@ -337,7 +341,9 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res, err := r.Engine(diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig})
+	in := diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig}
+	res, err := r.Engine(in)
+	r.keep(ctx, s, rec, in)
 	if err != nil {
 		s.fail(diagv1alpha1.ConditionDiagnosed, engineFailure(err), "The engine could not diagnose: "+err.Error())
 		return ctrl.Result{}, nil

@@ -172,6 +172,13 @@ type NetworkDiagnosisSpec struct {
 	// broadcast or link-local address is never probed.
 	// +optional
 	Probe bool `json:"probe,omitempty"`
+
+	// keepSnapshots keeps what the engine read (the node snapshots, the cluster objects and
+	// the question) as a support bundle until the diagnosis is deleted, by hand or by
+	// ttlSecondsAfterFinished, so that `netdiag bundle` can write it out. Unset takes the
+	// manager's --keep-snapshots.
+	// +optional
+	KeepSnapshots *bool `json:"keepSnapshots,omitempty"`
 }
 
 // Phase is where a NetworkDiagnosis is in its lifecycle. It says whether the diagnosis
@@ -587,6 +594,9 @@ const (
 	ConditionCollected = "Collected"
 	// ConditionDiagnosed is True once the engine ran.
 	ConditionDiagnosed = "Diagnosed"
+	// ConditionSnapshotsKept is True once what the engine read is kept as a support bundle
+	// (spec.keepSnapshots), False when keeping it failed; the answer stands either way.
+	ConditionSnapshotsKept = "SnapshotsKept"
 )
 
 // Condition reasons. They are part of the API: scripts match on them.
@@ -631,6 +641,10 @@ const (
 	ReasonControlPlaneNode = "ControlPlaneNode"
 	// ReasonDiagnosed: the engine answered.
 	ReasonDiagnosed = "Diagnosed"
+	// ReasonSnapshotsKept: the support bundle is stored.
+	ReasonSnapshotsKept = "SnapshotsKept"
+	// ReasonKeepFailed: the support bundle could not be stored.
+	ReasonKeepFailed = "KeepFailed"
 	// ReasonEngineFailed: the engine could not answer at all.
 	ReasonEngineFailed = "EngineFailed"
 	// ReasonFinished: the diagnosis reached Succeeded.

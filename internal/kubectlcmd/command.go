@@ -77,7 +77,9 @@ Unknown, a failed or unfinished diagnosis, an interrupt, bad input or an API err
   kubectl netdiag pod/web pod/api --port 8080 --probe -n shop
   kubectl netdiag pod/web svc/dns:53 --udp -n shop
   kubectl netdiag node/node-1 ip/10.0.0.7 --icmp
-  kubectl netdiag get web-to-db-x7k2p --watch -n shop`,
+  kubectl netdiag get web-to-db-x7k2p --watch -n shop
+  kubectl netdiag pod/web svc/db:5432 -n shop --keep --keep-snapshots
+  kubectl netdiag bundle web-to-db-x7k2p -n shop --redact`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl netdiag"},
 		Args:          cobra.ArbitraryArgs,
 		SilenceUsage:  true,
@@ -98,8 +100,10 @@ Unknown, a failed or unfinished diagnosis, an interrupt, bad input or an API err
 	f.IntVar(&q.port, "port", 0, "destination port, when DESTINATION carries no :PORT")
 	f.DurationVar(&q.timeout, "timeout", 0, "how long the controller may take, between 10s and 1h (default the API's, 2m)")
 	f.BoolVar(&q.keep, "keep", false, "keep the NetworkDiagnosis after printing (default: delete it)")
+	f.BoolVar(&q.keepSnapshots, "keep-snapshots", false, "keep what the engine read, for `kubectl netdiag bundle` (with --keep)")
 	cmd.AddCommand(o.newGetCommand("get", "Print an existing NetworkDiagnosis: a table row, or -o yaml|json", writeRowNow),
 		o.newGetCommand("describe", "Print an existing NetworkDiagnosis's full report, collectors, conditions and events", nil),
+		o.newBundleCommand(),
 		buildinfo.NewCommand("kubectl-netdiag"))
 	return cmd
 }

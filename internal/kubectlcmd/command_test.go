@@ -115,8 +115,20 @@ func answered(v diagv1alpha1.Verdict) step {
 				{From: "pod:shop/web", To: "node:node-1", Type: "veth", FromInterface: "eth0", ToInterface: "veth1", Packet: "TCP 10.244.1.5:40000 -> 10.96.0.10:5432"},
 				{From: "node:node-1", To: "pod:shop/db", Type: "vxlan", FromInterface: "flannel.1", Packet: "TCP 10.244.1.5:40000 -> 10.244.2.7:5432"},
 			},
+			Branches: []diagv1alpha1.PathBranch{{
+				To: "pod/shop/db", End: diagv1alpha1.BranchDelivered,
+				Forward: []diagv1alpha1.BranchHop{
+					{Hop: "pod/shop/web", Did: "out eth0", Packet: "TCP 10.244.1.5:40000 -> 10.96.0.10:5432"},
+					{Hop: "node/node-1", Did: "in veth1, kube-proxy iptables DNAT to 10.244.2.7:5432, out flannel.1 (vxlan)"},
+					{Hop: "pod/shop/db", Did: "in eth0, taken by a socket on 0.0.0.0:5432"},
+				},
+			}},
 		}
 		if v == diagv1alpha1.VerdictUnreachable {
+			b := &st.PacketPath.Branches[0]
+			b.End, b.Why = diagv1alpha1.BranchDropped, "IPTablesDrop"
+			b.Forward[2] = diagv1alpha1.BranchHop{Hop: "pod/shop/db", Did: "in eth0, dropped by filter INPUT", Failed: true}
+			st.Remedy = "remove the rule"
 			st.Where, st.Why = "shop/db", "IPTablesDrop"
 			st.Summary = "TCP from pod/shop/web to service/shop/db:5432 is dropped in pod shop/db"
 			st.Suspicions = []diagv1alpha1.Suspicion{{Level: diagv1alpha1.LevelCritical, Reason: "IPTablesDrop", Node: "node-2", Pod: "shop/db",
@@ -200,12 +212,11 @@ var _ = Describe("kubectl netdiag against an API server", func() {
 
 		Expect(got.code).To(Equal(ExitReachable))
 		Expect(got.stdout).To(HavePrefix("Verdict:  Reachable\nQuestion: pod/shop/web (10.244.1.5) -> service/shop/db (10.96.0.10) TCP 5432\n"))
-		Expect(got.stdout).To(HaveSuffix("\nPath:\n" +
-			"  ● pod shop/web on node-1\n" +
-			"    │ veth eth0 → veth1  TCP 10.244.1.5:40000 -> 10.96.0.10:5432\n" +
-			"  ● node node-1\n" +
-			"    │ vxlan flannel.1  TCP 10.244.1.5:40000 -> 10.244.2.7:5432\n" +
-			"  ● pod shop/db on node-2\n"))
+		Expect(got.stdout).To(HaveSuffix("\nBranch 1 of 1: to pod/shop/db: Delivered\n" +
+			"  forward  TCP 10.244.1.5:40000 -> 10.96.0.10:5432\n" +
+			"    pod/shop/web  out eth0\n" +
+			"    node/node-1   in veth1, kube-proxy iptables DNAT to 10.244.2.7:5432, out flannel.1 (vxlan)\n" +
+			"    pod/shop/db   in eth0, taken by a socket on 0.0.0.0:5432\n"))
 		Expect(got.stdout).NotTo(ContainSubstring("Suspicions:"))
 		Expect(got.stderr).To(MatchRegexp(`(?m)^web-to-db-\w{5}: (waiting for the controller|Pending), `))
 		Expect(got.stderr).To(MatchRegexp(`(?m)^web-to-db-\w{5}: Collecting, 1/2 collectors done, \d`))
@@ -232,7 +243,9 @@ var _ = Describe("kubectl netdiag against an API server", func() {
 		Expect(got.stdout).To(ContainSubstring("Where:    shop/db\nWhy:      IPTablesDrop\n"))
 		Expect(got.stdout).To(MatchRegexp(`Critical +IPTablesDrop +node-2 shop/db +An iptables rule drops the packet`))
 		Expect(got.stdout).To(ContainSubstring("rule: -A INPUT -p tcp --dport 5432 -j DROP"))
-		Expect(got.stdout).To(ContainSubstring("  ● pod shop/db on node-2  ✗ stops here\n"))
+		Expect(got.stdout).To(ContainSubstring("Do:       remove the rule\n"))
+		Expect(got.stdout).To(ContainSubstring("Branch 1 of 1: Dropped at pod/shop/db (IPTablesDrop)\n"))
+		Expect(got.stdout).To(MatchRegexp(`\n    pod/shop/db +✗ stops here\n +in eth0, dropped by filter INPUT\n`))
 		nd := <-created
 		Expect(got.stderr).To(ContainSubstring("Kept networkdiagnosis/" + nd.Name + " in namespace shop"))
 		Expect(nd.Spec.Protocol).To(Equal(diagv1alpha1.ProtocolUDP))

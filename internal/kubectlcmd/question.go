@@ -32,6 +32,8 @@ type questionFlags struct {
 	port    int
 	timeout time.Duration
 	keep    bool
+	// keepSnapshots asks the controller to keep what the engine read, for `bundle`.
+	keepSnapshots bool
 }
 
 // endpoint is one side of the question as the command line names it.
@@ -190,6 +192,9 @@ func newDiagnosis(args []string, f questionFlags, namespace string) (*diagv1alph
 	}
 	if !f.keep {
 		nd.Spec.TTLSecondsAfterFinished = ptr.To(cleanupTTL)
+	}
+	if f.keepSnapshots {
+		nd.Spec.KeepSnapshots = ptr.To(true)
 	}
 	pod, node, svc, ip := src.refs()
 	nd.Spec.Source = diagv1alpha1.Source{Pod: pod, Node: node, IP: ip}

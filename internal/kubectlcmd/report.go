@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/statuspath"
 )
 
 // writeReport prints a diagnosis for a person from its status: the short answer first
@@ -25,6 +27,9 @@ func writeReport(w io.Writer, nd *diagv1alpha1.NetworkDiagnosis) error {
 	if st.Where != "" || st.Why != "" {
 		fmt.Fprintf(&b, "Where:    %s\n", orDash(st.Where))
 		fmt.Fprintf(&b, "Why:      %s\n", orDash(st.Why))
+	}
+	if st.Remedy != "" {
+		fmt.Fprintf(&b, "Do:       %s\n", st.Remedy)
 	}
 	if st.Summary != "" {
 		fmt.Fprintf(&b, "Summary:  %s\n", st.Summary)
@@ -113,78 +118,30 @@ func writeConditions(b *strings.Builder, conds []metav1.Condition, all bool) {
 	}
 }
 
-// writePath draws the path as the packet travels it: the links in the order the engine
-// followed them, one way after another. A link that does not leave the hop the previous one
-// entered starts a new way: another endpoint's branch (from the service hop) or the reply.
+// writePath draws the path as `netdiag diagnose` does: each branch forward and then back,
+// from the branches the controller wrote. A status without branches (a controller from
+// before they existed) shows its hops in order.
 func writePath(b *strings.Builder, p *diagv1alpha1.PacketPath) {
-	if p == nil || len(p.Hops) == 0 {
+	if p == nil || len(p.Hops) == 0 && len(p.Branches) == 0 {
 		return
 	}
-	b.WriteString("\nPath:\n")
-	hops := make(map[string]diagv1alpha1.Hop, len(p.Hops))
-	for _, h := range p.Hops {
-		hops[h.ID] = h
-	}
-	hop := func(id string) {
-		h, ok := hops[id]
-		if !ok {
-			h = diagv1alpha1.Hop{ID: id, Name: id}
-		}
-		mark := ""
-		if h.Failed {
-			mark = "  ✗ stops here"
-		}
-		fmt.Fprintf(b, "  ● %s%s\n", hopName(h), mark)
-	}
-	if len(p.Links) == 0 {
+	if branches := statuspath.Report(p); len(branches) > 0 {
+		b.WriteString("\n")
+		// A strings.Builder never fails a write.
+		_ = diagnose.WriteBranches(b, branches, diagnose.TextOptions{})
+	} else {
+		b.WriteString("\nPath:\n")
 		for _, h := range p.Hops {
-			hop(h.ID)
+			mark := ""
+			if h.Failed {
+				mark = "  ✗ stops here"
+			}
+			fmt.Fprintf(b, "  ● %s%s\n", hopName(h), mark)
 		}
-	}
-	at, last := "", ""
-	for i, l := range p.Links {
-		switch {
-		case l.From != at && i > 0:
-			fmt.Fprintf(b, "  %s:\n", wayName(hops[l.From], p.Hops[0].ID == l.From))
-			hop(l.From)
-		case l.From != at:
-			hop(l.From)
-		case turns(last, l.Packet):
-			fmt.Fprintf(b, "  reply:\n")
-			hop(l.From)
-		}
-		ifs := l.FromInterface
-		if l.ToInterface != "" {
-			ifs += " → " + l.ToInterface
-		}
-		fmt.Fprintf(b, "    │ %s %s  %s\n", l.Type, strings.TrimSpace(ifs), l.Packet)
-		hop(l.To)
-		at, last = l.To, l.Packet
 	}
 	if p.Truncated {
 		b.WriteString("  … the path was cut to keep the status small\n")
 	}
-}
-
-// turns reports whether packet answers prev: "TCP b -> a" after "TCP a -> b".
-func turns(prev, packet string) bool {
-	proto, fwd, ok := strings.Cut(prev, " ")
-	if !ok {
-		return false
-	}
-	src, dst, ok := strings.Cut(fwd, " -> ")
-	return ok && packet == proto+" "+dst+" -> "+src
-}
-
-// wayName says what a way that starts at from is.
-func wayName(from diagv1alpha1.Hop, fromSource bool) string {
-	switch {
-	case fromSource:
-		return "again from the source"
-	case from.Type == diagv1alpha1.HopService:
-		return "another endpoint of " + from.Name
-	}
-	return "reply from " + hopName(from)
 }
 
 func hopName(h diagv1alpha1.Hop) string {

@@ -23,35 +23,33 @@ import (
 	"github.com/netdiag/netdiag/internal/netstack"
 )
 
-// Load reads the folder. Objects of kinds the engine does not read are skipped; a file that
-// does not parse, an object without kind, or two snapshots of one node are errors naming the
-// file.
-func Load(dir string) (*cluster.Snapshot, map[string]*netstack.NodeSnapshot, error) {
-	entries, err := os.ReadDir(dir)
+// Load reads a snapshot folder, or a tarball of one (a path ending in .tar.gz or .tgz).
+// Objects of kinds the engine does not read are skipped; a file that does not parse, an
+// object without kind, or two snapshots of one node are errors naming the file.
+func Load(path string) (*cluster.Snapshot, map[string]*netstack.NodeSnapshot, error) {
+	files, err := Files(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read snapshot folder: %w", err)
+		return nil, nil, err
 	}
+	return Parse(path, files)
+}
+
+// Parse reads the files of a snapshot folder (or tarball) at where, the name errors give.
+func Parse(where string, files []File) (*cluster.Snapshot, map[string]*netstack.NodeSnapshot, error) {
 	snap := &cluster.Snapshot{}
 	nodes := map[string]*netstack.NodeSnapshot{}
 	objects := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		switch strings.ToLower(filepath.Ext(e.Name())) {
+	for _, f := range files {
+		path := filepath.Join(where, f.Name)
+		switch strings.ToLower(filepath.Ext(f.Name)) {
 		case ".yaml", ".yml":
-			n, err := ReadObjects(path, snap)
+			n, err := readObjects(path, bytes.NewReader(f.Data), snap)
 			if err != nil {
 				return nil, nil, err
 			}
 			objects += n
 		case ".json":
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return nil, nil, fmt.Errorf("read %s: %w", path, err)
-			}
-			ns, err := netstack.ParseNodeSnapshot(data)
+			ns, err := netstack.ParseNodeSnapshot(f.Data)
 			if err != nil {
 				return nil, nil, fmt.Errorf("node snapshot %s: %w", path, err)
 			}
@@ -65,7 +63,7 @@ func Load(dir string) (*cluster.Snapshot, map[string]*netstack.NodeSnapshot, err
 		}
 	}
 	if objects == 0 {
-		return nil, nil, fmt.Errorf("snapshot folder %s holds no Kubernetes objects (*.yaml as kubectl get -o yaml prints them)", dir)
+		return nil, nil, fmt.Errorf("snapshot folder %s holds no Kubernetes objects (*.yaml as kubectl get -o yaml prints them)", where)
 	}
 	return snap, nodes, nil
 }
@@ -85,7 +83,12 @@ func ReadObjects(path string, snap *cluster.Snapshot) (int, error) {
 		return 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	return readObjects(path, f, snap)
+}
+
+// readObjects is ReadObjects on the file's content; path names it in errors.
+func readObjects(path string, in io.Reader, snap *cluster.Snapshot) (int, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(in))
 	n := 0
 	for doc := 1; ; doc++ {
 		raw, err := r.Read()
@@ -184,9 +187,17 @@ func decode[T any](js []byte, into *[]T) error {
 // Write stores a snapshot as a folder Load reads: one List per kind and one JSON file per
 // node. It is how testdata folders are made from clusters built in code.
 func Write(dir string, snap *cluster.Snapshot, nodes map[string]*netstack.NodeSnapshot) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("make snapshot folder: %w", err)
+	files, err := Encode(snap, nodes)
+	if err != nil {
+		return err
 	}
+	return WriteFiles(dir, files)
+}
+
+// Encode returns the files of a snapshot folder: one List per kind and one JSON file per
+// node, in a fixed order.
+func Encode(snap *cluster.Snapshot, nodes map[string]*netstack.NodeSnapshot) ([]File, error) {
+	var files []File
 	for _, k := range kinds {
 		items := k.items(snap)
 		if len(items) == 0 {
@@ -194,11 +205,9 @@ func Write(dir string, snap *cluster.Snapshot, nodes map[string]*netstack.NodeSn
 		}
 		out, err := yaml.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", k.name, err)
+			return nil, fmt.Errorf("encode %s: %w", k.name, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, k.file), out, 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", k.file, err)
-		}
+		files = append(files, File{Name: k.file, Data: out})
 	}
 	names := make([]string, 0, len(nodes))
 	for n := range nodes {
@@ -208,13 +217,11 @@ func Write(dir string, snap *cluster.Snapshot, nodes map[string]*netstack.NodeSn
 	for _, n := range names {
 		data, err := json.MarshalIndent(nodes[n], "", "  ")
 		if err != nil {
-			return fmt.Errorf("encode node snapshot %s: %w", n, err)
+			return nil, fmt.Errorf("encode node snapshot %s: %w", n, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, n+".json"), append(data, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write node snapshot %s: %w", n, err)
-		}
+		files = append(files, File{Name: n + ".json", Data: append(data, '\n')})
 	}
-	return nil
+	return files, nil
 }
 
 // withKind stamps apiVersion and kind on each object, as kubectl prints them.

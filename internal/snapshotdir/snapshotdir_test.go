@@ -78,3 +78,39 @@ func TestLoadErrors(t *testing.T) {
 		t.Error("Load of a missing folder: no error")
 	}
 }
+
+// TestTarball reads a tarball of a folder as the folder: the same objects and node states,
+// whatever folder inside the tarball holds them.
+func TestTarball(t *testing.T) {
+	c := flanneltest.New(flanneltest.VXLAN, 2).
+		Pod("default", "web-0", 1, map[string]string{"app": "web"}, 8080).
+		Service("default", "web", map[string]string{"app": "web"}, 80, 8080).
+		Build()
+	files, err := Encode(c.Snapshot, c.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "snap.tar.gz")
+	if err := WriteFiles(path, files); err != nil {
+		t.Fatal(err)
+	}
+	snap, nodes, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Service("default", "web") == nil || snap.Pod("default", "web-0") == nil || len(nodes) != len(c.Nodes) {
+		t.Errorf("tarball read back %d nodes, service %v, pod %v", len(nodes), snap.Service("default", "web") != nil, snap.Pod("default", "web-0") != nil)
+	}
+	for name, want := range c.Nodes {
+		if diff := cmp.Diff(want.Host.IPTables, nodes[name].Host.IPTables); diff != "" {
+			t.Errorf("node %s iptables (-want +got):\n%s", name, diff)
+		}
+	}
+	dup := filepath.Join(t.TempDir(), "dup.tgz")
+	if err := WriteFiles(dup, append(files, files[0])); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(dup); err == nil || !strings.Contains(err.Error(), "two files named "+files[0].Name) {
+		t.Errorf("tarball with two %s: %v", files[0].Name, err)
+	}
+}

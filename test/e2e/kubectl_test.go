@@ -108,9 +108,9 @@ var _ = Describe("kubectl netdiag on the lab", Ordered, ContinueOnFailure, Label
 
 		Expect(got.code).To(Equal(0), got.stderr)
 		Expect(got.stdout).To(MatchRegexp(`^Verdict:  Reachable\nQuestion: pod/shop/web \(\S+\) -> service/shop/db \(\S+\) TCP 5432\n`))
-		Expect(got.stdout).To(ContainSubstring("\nPath:\n  ● pod shop/web on node-1\n"))
-		Expect(got.stdout).To(ContainSubstring("  ● service shop/db\n"))
-		Expect(got.stdout).To(ContainSubstring("  ● pod shop/db on node-2\n  reply:\n  ● pod shop/db on node-2\n"),
+		Expect(got.stdout).To(MatchRegexp(`\nBranch 1 of 1: to pod/shop/db(, 100% of new connections)?: Delivered\n  forward  TCP \S+ -> \S+:5432\n    pod/shop/web +out eth0\n`))
+		Expect(got.stdout).To(MatchRegexp(`DNAT to \S+:5432`), "the service's choice is shown where it happens")
+		Expect(got.stdout).To(MatchRegexp(`\n  reply  TCP \S+:5432 -> \S+\n    pod/shop/db +out eth0\n(.*\n)*    pod/shop/web +in eth0, reply delivered\n`),
 			"the path reaches the service's one endpoint, and the reply goes back from there")
 		Expect(got.stdout).NotTo(ContainSubstring("✗ stops here"))
 		Expect(got.stderr).To(MatchRegexp(`(?m)^web-to-db-\w{5}: Collecting, \d/2 collectors done, `))
