@@ -1,12 +1,7 @@
 package admission
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,15 +15,15 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/yaml"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+
+	shippedpkg "github.com/netdiag/netdiag/test/shipped"
 )
 
 // repoRoot is the repository's top directory, where config/ and bin/ are.
@@ -91,57 +86,6 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// binaryAssets is where etcd and kube-apiserver are: $KUBEBUILDER_ASSETS, else the binaries
-// hack/build-controlplane.sh built.
-func binaryAssets() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	return filepath.Join(repoRoot, "bin", "k8s", "current")
-}
-
-// shipped reads the objects config/<dir> ships, in the order its kustomization lists its
-// files, so the specs judge the YAML a cluster would get and nothing copied from it.
-func shipped(dir string) []*unstructured.Unstructured {
-	GinkgoHelper()
-	base := filepath.Join(repoRoot, "config", dir)
-	raw, err := os.ReadFile(filepath.Join(base, "kustomization.yaml"))
-	Expect(err).NotTo(HaveOccurred())
-	var k struct {
-		Resources []string `json:"resources"`
-	}
-	Expect(yaml.Unmarshal(raw, &k)).To(Succeed(), "config/%s/kustomization.yaml", dir)
-	Expect(k.Resources).NotTo(BeEmpty(), "config/%s/kustomization.yaml lists no resources", dir)
-	var objs []*unstructured.Unstructured
-	for _, res := range k.Resources {
-		path := filepath.Join(base, res)
-		data, err := os.ReadFile(path)
-		Expect(err).NotTo(HaveOccurred(), "config/%s lists %s: only files are read", dir, res)
-		objs = append(objs, decodeAll(path, data)...)
-	}
-	return objs
-}
-
-// decodeAll reads every object of a multi-document YAML file.
-func decodeAll(path string, data []byte) []*unstructured.Unstructured {
-	GinkgoHelper()
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for range 100 {
-		var u unstructured.Unstructured
-		err := dec.Decode(&u.Object)
-		if errors.Is(err, io.EOF) {
-			return objs
-		}
-		Expect(err).NotTo(HaveOccurred(), "decode %s", path)
-		if len(u.Object) > 0 {
-			objs = append(objs, &u)
-		}
-	}
-	Fail(fmt.Sprintf("%s holds more than 100 objects", path))
-	return nil
-}
-
 // as is a client that acts as the user, in the groups the user has (groupsOf) and those
 // every authenticated user has.
 func as(user string) client.Client {
@@ -189,3 +133,13 @@ func refusal(parts ...string) OmegaMatcher {
 func invalid(field, message string) OmegaMatcher {
 	return And(Satisfy(apierrors.IsInvalid), MatchError(ContainSubstring(field)), MatchError(ContainSubstring(message)))
 }
+
+// shipped reads the objects config/<dir> ships, failing the spec when it cannot.
+func shipped(dir string) []*unstructured.Unstructured {
+	GinkgoHelper()
+	objs, err := shippedpkg.Objects(repoRoot, dir)
+	Expect(err).NotTo(HaveOccurred())
+	return objs
+}
+
+func binaryAssets() string { return shippedpkg.BinaryAssets(repoRoot) }

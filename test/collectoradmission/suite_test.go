@@ -1,11 +1,6 @@
 package collectoradmission
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,13 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/yaml"
+
+	shippedpkg "github.com/netdiag/netdiag/test/shipped"
 )
 
 // namespace is where config/collector installs, as `make install` and config/default do.
@@ -65,45 +60,12 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// binaryAssets is where etcd and kube-apiserver are: $KUBEBUILDER_ASSETS, else the binaries
-// hack/build-controlplane.sh built.
-func binaryAssets() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	return filepath.Join("..", "..", "bin", "k8s", "current")
-}
-
-// shipped reads the objects config/<dir> ships, in the order its kustomization lists its
-// files, so that the specs judge the YAML a cluster would get.
+// shipped reads the objects config/<dir> ships, failing the spec when it cannot.
 func shipped(dir string) []*unstructured.Unstructured {
 	GinkgoHelper()
-	base := filepath.Join("..", "..", "config", dir)
-	raw, err := os.ReadFile(filepath.Join(base, "kustomization.yaml"))
+	objs, err := shippedpkg.Objects(filepath.Join("..", ".."), dir)
 	Expect(err).NotTo(HaveOccurred())
-	var k struct {
-		Resources []string `json:"resources"`
-	}
-	Expect(yaml.Unmarshal(raw, &k)).To(Succeed(), "config/%s/kustomization.yaml", dir)
-	var objs []*unstructured.Unstructured
-	for _, res := range k.Resources {
-		path := filepath.Join(base, res)
-		data, err := os.ReadFile(path)
-		Expect(err).NotTo(HaveOccurred(), "config/%s lists %s: only files are read", dir, res)
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for i := 0; ; i++ {
-			Expect(i).To(BeNumerically("<", 100), "%s holds more than 100 objects", path)
-			var u unstructured.Unstructured
-			err := dec.Decode(&u.Object)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			Expect(err).NotTo(HaveOccurred(), fmt.Sprintf("decode %s", path))
-			if len(u.Object) > 0 {
-				objs = append(objs, &u)
-			}
-		}
-	}
-	Expect(objs).NotTo(BeEmpty(), "config/%s ships nothing", dir)
 	return objs
 }
+
+func binaryAssets() string { return shippedpkg.BinaryAssets(filepath.Join("..", "..")) }
