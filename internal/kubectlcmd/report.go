@@ -126,8 +126,7 @@ func writePath(b *strings.Builder, p *diagv1alpha1.PacketPath) {
 		return
 	}
 	if branches := statuspath.Report(p); len(branches) > 0 {
-		b.WriteString("\n")
-		// A strings.Builder never fails a write.
+		// Each branch starts with its own blank line. A strings.Builder never fails a write.
 		_ = diagnose.WriteBranches(b, branches, diagnose.TextOptions{})
 	} else {
 		b.WriteString("\nPath:\n")

@@ -113,7 +113,7 @@ var _ = Describe("kubectl netdiag on the lab", Ordered, ContinueOnFailure, Label
 		Expect(got.stdout).To(MatchRegexp(`\n  reply  TCP \S+:5432 -> \S+\n    pod/shop/db +out eth0\n(.*\n)*    pod/shop/web +in eth0, reply delivered\n`),
 			"the path reaches the service's one endpoint, and the reply goes back from there")
 		Expect(got.stdout).NotTo(ContainSubstring("✗ stops here"))
-		Expect(got.stderr).To(MatchRegexp(`(?m)^web-to-db-\w{5}: Collecting, \d/2 collectors done, `))
+		// The phases between are shown as the watch sees them; a fast answer may skip them.
 		Expect(got.stderr).To(MatchRegexp(`(?m)^web-to-db-\w{5}: Succeeded, 2/2 collectors done, `))
 		Eventually(func() []diagv1alpha1.NetworkDiagnosis { return e.askedByPlugin(ctx) }).WithContext(ctx).WithTimeout(30*time.Second).
 			Should(BeEmpty(), "the plugin deletes what it asked, and the controller its collectors")
