@@ -147,12 +147,13 @@ docker-push: ## Push the image.
 ##@ Deployment
 
 .PHONY: install
-install: manifests ## Install the CRD, the controller's namespace (privileged Pod Security, LimitRange), the collector's RBAC and PriorityClass into the kubeconfig's cluster.
+install: manifests ## Install the CRD, the controller's namespace (privileged Pod Security, LimitRange), the collector's RBAC and PriorityClass, and the admission policy into the kubeconfig's cluster.
 	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply -f -
 	$(KUBECTL) create namespace $(NAMESPACE) --dry-run=client -o yaml | $(KUBECTL) apply -f -
 	$(KUBECTL) label namespace $(NAMESPACE) --overwrite pod-security.kubernetes.io/enforce=privileged pod-security.kubernetes.io/enforce-version=latest
 	$(KUBECTL) apply -n $(NAMESPACE) -f config/manager/limitrange.yaml -f config/manager/priorityclass.yaml
 	$(KUBECTL) kustomize config/collector | $(KUBECTL) apply -n $(NAMESPACE) -f -
+	$(KUBECTL) kustomize config/admission | $(KUBECTL) apply -f -
 
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRD (and every NetworkDiagnosis) from the cluster.
