@@ -59,22 +59,9 @@ type Bundle struct {
 func NewQuestion(diagnosis string, src, dst cluster.EndpointRef, proto model.Protocol, port uint16, plugin string, pluginConfig map[string]string) Question {
 	return Question{
 		APIVersion: questionAPIVersion, Kind: questionKind, Diagnosis: diagnosis,
-		Source: RefString(src), Destination: RefString(dst),
+		Source: diagnose.FormatEndpointRef(src), Destination: diagnose.FormatEndpointRef(dst),
 		Protocol: string(proto), Port: port, NetworkPlugin: plugin, NetworkPluginConfig: pluginConfig,
 	}
-}
-
-// RefString writes an endpoint as diagnose.ParseEndpointRef reads it.
-func RefString(r cluster.EndpointRef) string {
-	switch r.Type {
-	case model.EndpointPod:
-		return "pod:" + r.Namespace + "/" + r.Name
-	case model.EndpointService:
-		return "service:" + r.Namespace + "/" + r.Name
-	case model.EndpointNode:
-		return "node:" + r.Name
-	}
-	return "ip:" + r.IP.String()
 }
 
 // Files are the files of the bundle as a snapshot folder holds them, the question with them.

@@ -9,6 +9,19 @@ import (
 	"github.com/netdiag/netdiag/internal/model"
 )
 
+// FormatEndpointRef writes an endpoint as ParseEndpointRef reads it.
+func FormatEndpointRef(r cluster.EndpointRef) string {
+	switch r.Type {
+	case model.EndpointPod:
+		return "pod:" + r.Namespace + "/" + r.Name
+	case model.EndpointService:
+		return "service:" + r.Namespace + "/" + r.Name
+	case model.EndpointNode:
+		return "node:" + r.Name
+	}
+	return "ip:" + r.IP.String()
+}
+
 // ParseEndpointRef reads an endpoint as the command line names it: pod:NS/NAME,
 // service:NS/NAME, node:NAME or ip:ADDRESS.
 func ParseEndpointRef(s string) (cluster.EndpointRef, error) {
