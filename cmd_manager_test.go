@@ -24,6 +24,7 @@ import (
 	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/plugins"
 	"github.com/netdiag/netdiag/internal/transport"
+	"github.com/netdiag/netdiag/test/shipped"
 )
 
 // TestManagerRunsCollectorsWithItsOwnImage starts `netdiag manager` as a deployment runs
@@ -141,10 +142,7 @@ func TestManagerRunsCollectorsWithItsOwnImage(t *testing.T) {
 // the test ends; it skips the test where the binaries are missing.
 func startEnvtest(t *testing.T, crdDirs ...string) (*envtest.Environment, *rest.Config) {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join("bin", "k8s", "current")
-	}
+	assets := shipped.BinaryAssets(".")
 	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
 		t.Skipf("no kube-apiserver in %s: run `make test` or hack/build-controlplane.sh", assets)
 	}

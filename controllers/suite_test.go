@@ -26,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/test/shipped"
 )
 
 // The suite runs the reconciler in a real manager against a real etcd and kube-apiserver
@@ -109,12 +110,7 @@ func newTestEnv(s *runtime.Scheme) *envtest.Environment {
 
 // binaryAssets is where etcd and kube-apiserver are: $KUBEBUILDER_ASSETS, else the
 // binaries hack/build-controlplane.sh built.
-func binaryAssets() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	return filepath.Join("..", "bin", "k8s", "current")
-}
+func binaryAssets() string { return shipped.BinaryAssets("..") }
 
 // createManifest creates the object of a one-object YAML file, in namespace if it is
 // namespaced.
