@@ -203,6 +203,8 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 			Expect(cmd.namespace).To(Equal(controllerNamespace))
 			Expect(cmd.uid).To(Equal(string(nd.UID)))
 			Expect(cmd.prefix).NotTo(BeEmpty())
+			// Home goes straight to the API server, not through the node's Service rules.
+			Expect(cmd.apiServers).To(ConsistOf(kubernetesEndpoints(ctx)))
 			var podNames []string
 			for _, p := range cmd.pods {
 				podNames = append(podNames, p.Name)

@@ -103,6 +103,9 @@ type collectorConfig struct {
 	PriorityClassName string
 	// TolerateControlPlane adds the control-plane role's taint to what collectors tolerate.
 	TolerateControlPlane bool
+	// APIServerArgs send the collector straight to the API server's endpoints; with none it
+	// goes through the kubernetes Service.
+	APIServerArgs []string
 }
 
 // collectorPod builds the pod that collects node's state for nd. pods are the pods on that
@@ -120,6 +123,7 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 	for _, p := range pods {
 		args = append(args, "--pod", p.Namespace+"/"+p.Name+"="+p.IP.String())
 	}
+	args = append(args, cfg.APIServerArgs...)
 	args = append(args, probe...)
 
 	labels := childLabels(nd)

@@ -244,6 +244,18 @@ var faultCases = []faultCase{
 		want: func(*env) want { return unreachable(model.ReasonNeighbourMissing, "node-1").inPod("web") },
 	},
 	{
+		// The collector of node-1 must still get its snapshot home: it goes straight to the
+		// API server's endpoints, not through the kubernetes Service that these rules served.
+		name: "kube-proxy stopped and its service rules flushed on the source's node",
+		in:   fullOnly,
+		fault: func(ctx context.Context, e *env) {
+			e.stopKubeProxy(ctx, "node-1")
+			e.run(ctx, e.node("node-1").Netns, "iptables", "-w", "-t", "nat", "-F", "KUBE-SERVICES")
+		},
+		path: func(p paths) path { return p.podToService("web", "db", 5432, lab.TCP) },
+		want: func(*env) want { return unreachable(model.ReasonServiceRulesMissing, "node-1") },
+	},
+	{
 		name: "wrong route to the peer node's pod CIDR",
 		in:   []lab.Mode{calicoRouted, kindnetMode}, only: []lab.Mode{flannelVXLAN, calicoRouted, calicoVXLAN, kindnetMode},
 		fault: func(ctx context.Context, e *env) {

@@ -114,6 +114,22 @@ func (ps *processes) add(p *process) {
 	ps.procs = append(ps.procs, p)
 }
 
+// stopNamed stops the running process called name and forgets it; false when none runs.
+func (ps *processes) stopNamed(name string, grace time.Duration) bool {
+	ps.mu.Lock()
+	var found *process
+	for i, p := range ps.procs {
+		if p.name == name && !p.exited() {
+			found = p
+			ps.procs = append(ps.procs[:i:i], ps.procs[i+1:]...)
+			break
+		}
+	}
+	ps.mu.Unlock()
+	found.stop(grace)
+	return found != nil
+}
+
 func (ps *processes) stopAll(grace time.Duration) {
 	ps.mu.Lock()
 	procs := ps.procs
