@@ -70,6 +70,10 @@ var _ = Describe("NetworkDiagnosis validation", func() {
 			"spec.ttlSecondsAfterFinished", "greater than or equal to 0"),
 		Entry("a pod without a name", MakeDiagnosis("d", "").FromPod("").ToPod("db", 80),
 			"spec.source.pod.name", "at least 1 chars long"),
+		Entry("a packet smaller than an IP header and a little", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).PacketSize(40, false),
+			"spec.packetSize", "greater than or equal to 68"),
+		Entry("DF without a packet size", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).PacketSize(0, true),
+			"spec.dontFragment", "dontFragment needs packetSize"),
 		Entry("a malformed network plugin", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).NetworkPlugin("Flannel!"),
 			"spec.networkPlugin", "should match"),
 	)

@@ -291,6 +291,10 @@ func question(spec diagv1alpha1.NetworkDiagnosisSpec, src, dst model.Endpoint) m
 	if spec.Port != nil {
 		q.Port = uint16(*spec.Port)
 	}
+	if spec.PacketSize != nil {
+		q.Size = int(*spec.PacketSize)
+	}
+	q.DontFragment = spec.DontFragment
 	return q
 }
 

@@ -272,6 +272,14 @@ func describe(q model.Question) string {
 	if q.Protocol != model.ICMP {
 		proto = fmt.Sprintf("%s/%d", q.Protocol, q.Port)
 	}
+	switch {
+	case q.Size > 0 && q.Protocol == model.TCP:
+		proto += fmt.Sprintf(" (full-size segments, up to %d bytes)", q.Size)
+	case q.Size > 0 && q.DontFragment:
+		proto += fmt.Sprintf(" (%d-byte packets, DF)", q.Size)
+	case q.Size > 0:
+		proto += fmt.Sprintf(" (%d-byte packets)", q.Size)
+	}
 	return fmt.Sprintf("%s from %s to %s", proto, short(q.Source), short(q.Destination))
 }
 

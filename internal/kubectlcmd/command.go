@@ -98,6 +98,8 @@ Unknown, a failed or unfinished diagnosis, an interrupt, bad input or an API err
 	f.BoolVar(&q.icmp, "icmp", false, "ask about ICMP (echo) instead of TCP; no port")
 	f.BoolVar(&q.probe, "probe", false, "also send a real connection attempt from the source (needs create on networkdiagnoses/probe)")
 	f.IntVar(&q.port, "port", 0, "destination port, when DESTINATION carries no :PORT")
+	f.IntVar(&q.packetSize, "packet-size", 0, "ask about packets of this many bytes (the IP packet): \"small requests work, large ones hang\"; for TCP it caps the full-size segments")
+	f.BoolVar(&q.dontFragment, "dont-fragment", false, "set DF on the UDP or ICMP packets of --packet-size")
 	f.DurationVar(&q.timeout, "timeout", 0, "how long the controller may take, between 10s and 1h (default the API's, 2m)")
 	f.BoolVar(&q.keep, "keep", false, "keep the NetworkDiagnosis after printing (default: delete it)")
 	f.BoolVar(&q.keepSnapshots, "keep-snapshots", false, "keep what the engine read, for `kubectl netdiag bundle` (with --keep)")

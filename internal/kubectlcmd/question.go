@@ -34,6 +34,9 @@ type questionFlags struct {
 	keep    bool
 	// keepSnapshots asks the controller to keep what the engine read, for `bundle`.
 	keepSnapshots bool
+	// packetSize and dontFragment ask about packets of a size; 0 when unset.
+	packetSize   int
+	dontFragment bool
 }
 
 // endpoint is one side of the question as the command line names it.
@@ -173,6 +176,12 @@ func newDiagnosis(args []string, f questionFlags, namespace string) (*diagv1alph
 	if err != nil {
 		return nil, err
 	}
+	if f.packetSize != 0 && (f.packetSize < 68 || f.packetSize > 65535) {
+		return nil, fmt.Errorf("--packet-size %d: want 68 to 65535 bytes", f.packetSize)
+	}
+	if f.dontFragment && f.packetSize == 0 {
+		return nil, errors.New("--dont-fragment needs --packet-size: it says what happens to packets of that size")
+	}
 	if f.timeout != 0 && (f.timeout < minTimeout || f.timeout > maxTimeout) {
 		return nil, fmt.Errorf("--timeout %s: want between %s and %s", f.timeout, minTimeout, maxTimeout)
 	}
@@ -186,6 +195,9 @@ func newDiagnosis(args []string, f questionFlags, namespace string) (*diagv1alph
 	}
 	if port != 0 {
 		nd.Spec.Port = ptr.To(int32(port))
+	}
+	if f.packetSize != 0 {
+		nd.Spec.PacketSize, nd.Spec.DontFragment = ptr.To(int32(f.packetSize)), f.dontFragment
 	}
 	if f.timeout != 0 {
 		nd.Spec.Timeout = &metav1.Duration{Duration: f.timeout}

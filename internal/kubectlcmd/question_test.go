@@ -120,6 +120,16 @@ func TestNewDiagnosisDeletesItselfUnlessKept(t *testing.T) {
 	}
 }
 
+func TestNewDiagnosisAsksAboutAPacketSize(t *testing.T) {
+	nd, err := newDiagnosis([]string{"pod/web", "pod/db"}, questionFlags{icmp: true, packetSize: 1400, dontFragment: true}, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nd.Spec.PacketSize == nil || *nd.Spec.PacketSize != 1400 || !nd.Spec.DontFragment {
+		t.Errorf("packetSize %v, dontFragment %v: want 1400 with DF", nd.Spec.PacketSize, nd.Spec.DontFragment)
+	}
+}
+
 func TestGenerateNameFitsALabel(t *testing.T) {
 	long := strings.Repeat("a", 200)
 	nd, err := newDiagnosis([]string{"node/" + long, "node/" + long + ":80"}, questionFlags{}, "shop")
@@ -175,6 +185,8 @@ func TestNewDiagnosisRefuses(t *testing.T) {
 		"a timeout too short":         {args: []string{"pod/web", "svc/db:5432"}, flags: questionFlags{timeout: time.Second}, want: "--timeout 1s: want between 10s and 1h0m0s"},
 		"a timeout too long":          {args: []string{"pod/web", "svc/db:5432"}, flags: questionFlags{timeout: 2 * time.Hour}, want: "--timeout 2h0m0s"},
 		"a negative timeout":          {args: []string{"pod/web", "svc/db:5432"}, flags: questionFlags{timeout: -time.Minute}, want: "--timeout -1m0s"},
+		"a packet too small":          {args: []string{"pod/web", "pod/db"}, flags: questionFlags{icmp: true, packetSize: 20}, want: "--packet-size 20: want 68 to 65535"},
+		"DF without a size":           {args: []string{"pod/web", "pod/db"}, flags: questionFlags{icmp: true, dontFragment: true}, want: "--dont-fragment needs --packet-size"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -14,6 +14,7 @@ const (
 	ReasonInterfaceMissing Reason = "InterfaceMissing"
 	ReasonInterfaceDown    Reason = "InterfaceDown"
 	ReasonMTUMismatch      Reason = "MTUMismatch"
+	ReasonPacketTooBig     Reason = "PacketTooBig"
 
 	// Routing.
 	ReasonRouteMissing      Reason = "RouteMissing"
@@ -132,6 +133,9 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonMTUMismatch, Level: Warning, FoundBy: "hop, netstack", Topic: topicLinks,
 			Meaning: "A packet as large as the sender's MTU does not fit an interface on the way (a pod's MTU above the tunnel's for vxlan, or the underlay's for host-gw), or a tunnel's MTU plus its encapsulation (50 bytes for VXLAN over IPv4, 20 for IPIP) exceeds its underlay's MTU. Connections open, but large packets are dropped or fragmented and transfers stall.",
 			Remedy:  "Lower the pod or tunnel MTU to the figure the message gives (the network plugin's MTU setting; for flannel vxlan, the underlay's MTU - 50), or raise the underlay's."},
+		{Reason: ReasonPacketTooBig, Level: Critical, FoundBy: "hop", Topic: topicLinks,
+			Meaning: "The question asks about packets of a size (spec.packetSize), and one of them is larger than an MTU on the way where it cannot be fragmented: it carries DF (TCP always, ICMP and UDP when spec.dontFragment is set) and leaves by a device with a smaller MTU, where the kernel drops it and answers ICMP fragmentation needed, or it enters a veth end whose MTU is smaller, which drops it silently. Small packets get through and large ones do not: requests hang once they grow. For TCP the size is the full-size segment the two ends' MSS allow, so only an MTU below both ends' counts.",
+			Remedy:  "Give every interface on the way at least the ends' MTU (both ends of each veth alike), or lower the pods' MTU to the smallest on the way (the network plugin's MTU setting); make sure ICMP fragmentation-needed reaches the sender so path MTU discovery can adapt."},
 
 		{Reason: ReasonRouteMissing, Level: Critical, FoundBy: "hop, netstack", Topic: topicRouting,
 			Meaning: "No table the policy rules consult has a route to the destination (`ip route get` answers \"Network is unreachable\"), or a local sender asks for a source address the host does not own.",
