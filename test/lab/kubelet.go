@@ -445,6 +445,9 @@ func podStatus(pod *corev1.Pod, st *podState) corev1.PodStatus {
 // first word; the rest of the command and the args follow, with $(VAR) expanded from the
 // container's environment as the kubelet does.
 func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, c corev1.Container, st *podState) error {
+	if img, ok := k.l.containerd.image(c.Image); ok {
+		return k.runInContainerd(ctx, pod, node, c, st, img)
+	}
 	bin, ok := k.l.cfg.Images[c.Image]
 	if !ok {
 		return nil
