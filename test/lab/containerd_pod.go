@@ -23,11 +23,7 @@ func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *No
 	if err != nil {
 		return err
 	}
-	lookup := map[string]string{}
-	for _, kv := range env {
-		name, value, _ := strings.Cut(kv, "=")
-		lookup[name] = value
-	}
+	lookup := envMap(env)
 	argv, args := img.config.Entrypoint, img.config.Cmd
 	if len(c.Command) > 0 {
 		argv, args = c.Command, nil
