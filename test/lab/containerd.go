@@ -29,7 +29,8 @@ type ContainerdOptions struct {
 	// Dir holds its config, root, state, socket and log. Required.
 	Dir string
 	// Netns is the network namespace the daemon (and the shims it starts) runs in, so that a
-	// lab's Sweep finds them; a container still joins the namespace its spec names.
+	// lab's Sweep finds them; a container still joins the namespace its spec names. Empty:
+	// the machine's.
 	Netns string
 	// CRI keeps the CRI plugin, which a kubelet needs; without it the daemon serves ctr and
 	// containerd clients only, and sets up no pod network of its own.
@@ -84,8 +85,13 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (*Containerd, 
 	if err := os.WriteFile(cfgPath, []byte(c.config()), 0o644); err != nil {
 		return nil, fmt.Errorf("write containerd config: %w", err)
 	}
-	p, err := startProcess("containerd", opts.Netns, filepath.Join(opts.Dir, "containerd.log"),
-		[]string{"containerd", "--config", cfgPath}, startOptions{})
+	argv := []string{"containerd", "--config", cfgPath}
+	if opts.Netns != "" {
+		// nsenter rather than `ip netns exec`, whose private /sys hides the cgroup
+		// filesystems that runc needs.
+		argv = append([]string{"nsenter", "--net=" + filepath.Join(netnsDir, opts.Netns), "--"}, argv...)
+	}
+	p, err := startProcess("containerd", "", filepath.Join(opts.Dir, "containerd.log"), argv, startOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +136,9 @@ disabled_plugins = [%s]
 %s`, filepath.Join(d, "root"), filepath.Join(d, "state"), strings.Join(disabled, ", "),
 		c.socket, c.socket+".ttrpc", filepath.Join(d, "opt"), c.opts.ExtraConfig)
 }
+
+// Dir is the daemon's directory; its log is containerd.log there.
+func (c *Containerd) Dir() string { return c.opts.Dir }
 
 // Socket is the daemon's gRPC socket (a kubelet's --container-runtime-endpoint, with unix://).
 func (c *Containerd) Socket() string { return c.socket }

@@ -59,6 +59,9 @@ func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *No
 		spec.mounts = append(spec.mounts, bindMount{src: dir, dst: serviceAccountMount, readOnly: true})
 	}
 	for _, vm := range c.VolumeMounts {
+		if vm.MountPath == serviceAccountMount && st.saDir != "" {
+			continue // the kube-api-access volume the API server added: the token above
+		}
 		m, err := k.volumeMount(pod, vm)
 		if err != nil {
 			return fmt.Errorf("container %s of pod %s: %w", c.Name, klogKey(pod), err)
@@ -123,3 +126,6 @@ func (l *Lab) startContainerd(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Containerd is the lab's containerd, nil when Config.OCIImages names no image.
+func (l *Lab) Containerd() *Containerd { return l.containerd }

@@ -72,7 +72,8 @@ func (c *Containerd) runContainer(ctx context.Context, spec containerSpec, logPa
 		return nil, fmt.Errorf("write runtime spec of %s: %w", spec.id, err)
 	}
 	argv := append(c.ctrArgv(), "run", "--rm", "--config", specPath, spec.id)
-	p, err := startProcess("container "+spec.id, c.opts.Netns, logPath, argv, startOptions{})
+	// ctr is only the daemon's client: it runs where the lab does.
+	p, err := startProcess("container "+spec.id, "", logPath, argv, startOptions{})
 	if err != nil {
 		return nil, err
 	}
