@@ -18,13 +18,13 @@ const serviceAccountMount = "/var/run/secrets/kubernetes.io/serviceaccount"
 // command and args over the image's entrypoint, the environment, the securityContext's user,
 // capabilities and read-only root, hostPID, the volume mounts and the service account token,
 // in the node's network namespace.
-func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *Node, c corev1.Container, st *podState, img ociImage) error {
+func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *Node, c corev1.Container, st *podState, img OCIImage) error {
 	env, err := k.containerEnv(ctx, pod, node, c)
 	if err != nil {
 		return err
 	}
 	lookup := envMap(env)
-	argv, args := img.config.Entrypoint, img.config.Cmd
+	argv, args := img.Config.Entrypoint, img.Config.Cmd
 	if len(c.Command) > 0 {
 		argv, args = c.Command, nil
 	}

@@ -56,11 +56,11 @@ func (c *Containerd) runContainer(ctx context.Context, spec containerSpec, logPa
 	if err != nil {
 		return nil, err
 	}
-	rootfs, err := c.prepareSnapshot(ctx, spec.id, img.chainID)
+	rootfs, err := c.prepareSnapshot(ctx, spec.id, img.ChainID)
 	if err != nil {
 		return nil, err
 	}
-	runtimeSpec, err := buildRuntimeSpec(base, img.config, spec, rootfs)
+	runtimeSpec, err := buildRuntimeSpec(base, img.Config, spec, rootfs)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (c *Containerd) prepareSnapshot(ctx context.Context, key, chain string) (st
 
 // buildRuntimeSpec lays the image's config and spec over containerd's default spec, as the
 // CRI plugin does for a pod's container.
-func buildRuntimeSpec(base []byte, img imageConfig, spec containerSpec, rootfs string) ([]byte, error) {
+func buildRuntimeSpec(base []byte, img ImageConfig, spec containerSpec, rootfs string) ([]byte, error) {
 	var s map[string]any
 	if err := json.Unmarshal(base, &s); err != nil {
 		return nil, fmt.Errorf("decode containerd's default runtime spec: %w", err)
