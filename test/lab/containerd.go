@@ -50,6 +50,9 @@ type Containerd struct {
 	mu     sync.Mutex
 	images map[string]OCIImage // by normalized reference
 	spec   []byte              // `ctr oci spec`: containerd's default runtime spec
+
+	seccompMu sync.Mutex
+	seccomp   map[string]json.RawMessage // the default profile by capability set
 }
 
 // OCIImage is what the lab reads of an image in an OCI archive to run it.

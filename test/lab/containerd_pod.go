@@ -50,6 +50,12 @@ func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *No
 	for _, name := range priv.caps {
 		spec.caps = append(spec.caps, "CAP_"+strings.ToUpper(name))
 	}
+	switch seccompType(pod, c) {
+	case corev1.SeccompProfileTypeRuntimeDefault:
+		spec.runtimeDefaultSeccomp = true
+	case corev1.SeccompProfileTypeLocalhost:
+		return fmt.Errorf("container %s of pod %s: Localhost seccomp profiles do not run in the lab's containerd", c.Name, klogKey(pod))
+	}
 	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
 		dir, err := k.serviceAccountDir(ctx, pod)
 		if err != nil {
@@ -75,6 +81,17 @@ func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *No
 	}
 	st.procs[c.Name] = p
 	return nil
+}
+
+// seccompType is the container's seccomp profile type, else its pod's, else Unconfined.
+func seccompType(pod *corev1.Pod, c corev1.Container) corev1.SeccompProfileType {
+	if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil {
+		return sc.SeccompProfile.Type
+	}
+	if psc := pod.Spec.SecurityContext; psc != nil && psc.SeccompProfile != nil {
+		return psc.SeccompProfile.Type
+	}
+	return corev1.SeccompProfileTypeUnconfined
 }
 
 // volumeMount binds a container's volume mount: a hostPath volume's path, or an emptyDir
