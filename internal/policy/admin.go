@@ -265,7 +265,11 @@ func (v Verdict) explainTiers() (string, bool) {
 	case DecidedByAdmin:
 		return fmt.Sprintf("%s: %s by %s", dir, verb(t.Admin.Action), t.Admin.describe(v.Direction)), true
 	case DecidedByBaseline:
-		return fmt.Sprintf("%s: no admin-tier rule and no NetworkPolicy decides; %s by %s", dir, verb(t.Baseline.Action), t.Baseline.describe(v.Direction)), true
+		admin := "no admin-tier rule matches"
+		if t.Admin != nil {
+			admin = "passed by " + t.Admin.describe(v.Direction)
+		}
+		return fmt.Sprintf("%s: %s and no NetworkPolicy isolates the pod; %s by %s", dir, admin, verb(t.Baseline.Action), t.Baseline.describe(v.Direction)), true
 	}
 	if t.Admin == nil {
 		return "", false
