@@ -53,7 +53,7 @@ ip:ADDRESS.`,
 	f.StringVar(&o.snapshot, "snapshot", "", "snapshot folder (required)")
 	f.StringVar(&o.source, "source", "", "where the traffic starts: pod:NS/NAME, node:NAME or ip:IP (required)")
 	f.StringVar(&o.destination, "destination", "", "where the traffic goes: pod:NS/NAME, service:NS/NAME, node:NAME or ip:IP (required)")
-	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp or icmp")
+	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp, sctp or icmp")
 	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
 	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, wide (text with every step of each hop), yaml, json, or the path as a picture: dot, mermaid or svg")
 	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate ("+strings.Join(o.plugins.Simulated(), ", ")+"), or auto to detect it")
@@ -74,7 +74,7 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	}
 	proto := model.Protocol(strings.ToUpper(o.protocol))
 	switch proto {
-	case model.TCP, model.UDP:
+	case model.TCP, model.UDP, model.SCTP:
 		if o.port == 0 {
 			return fmt.Errorf("--port is required for %s", o.protocol)
 		}
@@ -83,7 +83,7 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 			return errors.New("--port makes no sense for icmp")
 		}
 	default:
-		return fmt.Errorf("--protocol %q: want tcp, udp or icmp", o.protocol)
+		return fmt.Errorf("--protocol %q: want tcp, udp, sctp or icmp", o.protocol)
 	}
 	if o.plugins == nil {
 		o.plugins = plugins.Registry()
