@@ -92,6 +92,10 @@ type AdminVerdict struct {
 	Baseline *AdminMatch
 	// DecidedBy is the tier whose answer is Verdict.Allowed.
 	DecidedBy Tier
+	// Unsure, when the direction is denied, says why the denial may be wrong: an admin rule
+	// before the deciding one allows domain names, which the snapshot cannot match to the
+	// address, and would have allowed the packet if the address is one of them.
+	Unsure string
 }
 
 // adminTiers is an evaluator's compiled cluster-wide policies, built on first use.
@@ -126,8 +130,13 @@ func (e *Evaluator) applyTiers(v *Verdict, self, other *endpoint, proto model.Pr
 	if v.Direction == Egress {
 		dstPod = other.pod
 	}
-	admin := firstMatch(policies, TierAdmin, v.Direction, self, other, proto, port, dstPod, ev)
+	admin, unsure := firstMatch(policies, TierAdmin, v.Direction, self, other, proto, port, dstPod, ev)
 	v.Tiers.Admin = admin
+	defer func() {
+		if !v.Allowed {
+			v.Tiers.Unsure = unsure
+		}
+	}()
 	if admin != nil && admin.Action != ActionPass {
 		v.Tiers.DecidedBy = DecidedByAdmin
 		v.Allowed = admin.Action == ActionAllow
@@ -137,7 +146,7 @@ func (e *Evaluator) applyTiers(v *Verdict, self, other *endpoint, proto model.Pr
 		v.Tiers.DecidedBy = DecidedByNetworkPolicy
 		return
 	}
-	base := firstMatch(policies, TierBaseline, v.Direction, self, other, proto, port, dstPod, ev)
+	base, _ := firstMatch(policies, TierBaseline, v.Direction, self, other, proto, port, dstPod, ev)
 	v.Tiers.Baseline = base
 	if base != nil && base.Action != ActionPass {
 		v.Tiers.DecidedBy = DecidedByBaseline
@@ -147,9 +156,9 @@ func (e *Evaluator) applyTiers(v *Verdict, self, other *endpoint, proto model.Pr
 
 // firstMatch returns the first rule of the tier that matches, policy by policy in priority
 // order and rule by rule in the order written. Two policies of one priority that match with
-// different actions leave the answer to the implementation, which a note says.
-func firstMatch(policies []*compiledAdmin, tier AdminTier, dir Direction, self, other *endpoint, proto model.Protocol, port uint16, dstPod podRef, ev *evaluation) *AdminMatch {
-	var found *AdminMatch
+// different actions leave the answer to the implementation, which a note says. unsure names
+// a rule of domain names met before the first match, which might have matched instead.
+func firstMatch(policies []*compiledAdmin, tier AdminTier, dir Direction, self, other *endpoint, proto model.Protocol, port uint16, dstPod podRef, ev *evaluation) (found *AdminMatch, unsure string) {
 	for _, c := range policies {
 		if c.ref.Tier != tier {
 			continue
@@ -169,6 +178,10 @@ func firstMatch(policies []*compiledAdmin, tier AdminTier, dir Direction, self, 
 		}
 		for i := range rules {
 			if !rules[i].matches(other, proto, port, dstPod, ev) {
+				if found == nil && unsure == "" && rules[i].domains && rules[i].matchesPort(proto, port, dstPod) {
+					m := AdminMatch{Policy: c.ref, Rule: i, RuleName: rules[i].name, Action: rules[i].action}
+					unsure = m.describe(dir) + " allows domain names, which the snapshot cannot match to " + other.ip.String()
+				}
 				continue
 			}
 			m := &AdminMatch{Policy: c.ref, Rule: i, RuleName: rules[i].name, Action: rules[i].action}
@@ -181,7 +194,7 @@ func firstMatch(policies []*compiledAdmin, tier AdminTier, dir Direction, self, 
 			break
 		}
 	}
-	return found
+	return found, unsure
 }
 
 // podRef is the destination pod whose container ports resolve named ports, or nil.

@@ -35,6 +35,8 @@ type compiledAdminRule struct {
 	// anyPort is true when the rule names no ports or protocols: every protocol and port.
 	anyPort bool
 	ports   []adminPort
+	// domains is set when a peer names DNS names, which an address cannot be matched to.
+	domains bool
 }
 
 type adminPeerKind int
@@ -164,6 +166,7 @@ func (c *compiledAdmin) compileRule(where, name, action string, peers []cluster.
 	}
 	for i := range peers {
 		r.peers = append(r.peers, c.compilePeer(fmt.Sprintf("%s.peer[%d]", where, i), &peers[i]))
+		r.domains = r.domains || r.peers[i].kind == adminPeerDomains
 		if r.peers[i].kind == adminPeerUnknown && r.action == ActionPass {
 			// Failing closed makes a Pass rule a "deny all" one.
 			r.action = ActionDeny

@@ -48,6 +48,11 @@ func adminSuspicion(d Decision, v Verdict, src, dst, self Peer) (model.Suspicion
 	}
 	s.Message = fmt.Sprintf("%s denies %s: %s selects the pod and its %s rule %d%s is the first that matches (%s); change that rule or allow the traffic before it",
 		m.Policy.Kind, what, m.Policy, strings.ToLower(string(v.Direction)), m.Rule, ruleName(m), why)
+	if v.Tiers.Unsure != "" {
+		// Whether the earlier rule matches is not known, so neither is the denial.
+		s.Level = model.Warning
+		s.Message += "; unless " + v.Tiers.Unsure + " and the address is one of them"
+	}
 	return s, true
 }
 

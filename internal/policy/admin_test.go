@@ -105,6 +105,8 @@ func TestAdminTiers(t *testing.T) {
 		reason    model.Reason
 		rule      string
 		note      string
+		// unsure is set when the denial rests on a rule the snapshot cannot match.
+		unsure bool
 	}{
 		"an admin Deny overrides the NetworkPolicy that allows": {
 			objects: denyYToXIngress + "\n---\n" + npAllowFromY, src: "y/b", dst: "x/a", port: 9000,
@@ -189,7 +191,8 @@ spec:
   - {action: Allow, to: [{domainNames: [example.com]}]}
   - {action: Deny, to: [{networks: [0.0.0.0/0]}]}`,
 			src: "x/a", dst: "93.184.215.14", port: 443, decidedBy: DecidedByAdmin, reason: model.ReasonAdminNetworkPolicyDenied,
-			note: "domain names example.com, which the snapshot cannot tell from address 93.184.215.14",
+			note:   "domain names example.com, which the snapshot cannot tell from address 93.184.215.14",
+			unsure: true,
 		},
 		"two policies of one priority that disagree": {
 			objects: `kind: AdminNetworkPolicy
@@ -249,6 +252,9 @@ spec:
 				t.Errorf("suspicions %+v, want one %s", sus, c.reason)
 			case c.rule != "" && sus[0].Rule != c.rule:
 				t.Errorf("rule %q, want %q", sus[0].Rule, c.rule)
+			}
+			if unsure := d.Egress.Tiers.Unsure != "" || d.Ingress.Tiers.Unsure != ""; unsure != c.unsure {
+				t.Errorf("unsure = %t, want %t (%q, %q)", unsure, c.unsure, d.Egress.Tiers.Unsure, d.Ingress.Tiers.Unsure)
 			}
 			if c.note != "" && !slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, c.note) }) {
 				t.Errorf("notes %q, want one saying %q", d.Notes, c.note)

@@ -6,6 +6,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
@@ -30,6 +31,20 @@ func TestFlowsCalicoAdminNetworkPolicy(t *testing.T) {
 		"an AdminNetworkPolicy allows what a NetworkPolicy would deny": {
 			Fault: func(c *fixture.Cluster) { c.AdminIngress("default", "db", "db-open", "Allow", 10); isolateDB(c) },
 			Want:  diagnose.Reachable,
+		},
+		"an AdminNetworkPolicy allows domain names before it denies everything": {
+			Fault: func(c *fixture.Cluster) {
+				c.Snapshot.Admin.AdminNetworkPolicies = append(c.Snapshot.Admin.AdminNetworkPolicies, cluster.AdminNetworkPolicy{
+					ObjectMeta: metav1.ObjectMeta{Name: "allowlist"},
+					Spec: cluster.AdminNetworkPolicySpec{Priority: 1, Subject: cluster.AdminSubject{Namespaces: &metav1.LabelSelector{}},
+						Egress: []cluster.AdminEgressRule{
+							{Name: "known-hosts", Action: "Allow", To: []cluster.AdminPeer{{DomainNames: []string{"db.example.com"}}}},
+							{Name: "nothing-else", Action: "Deny", To: []cluster.AdminPeer{{Networks: []string{"0.0.0.0/0"}}}},
+						}},
+				})
+			},
+			// Whether the pod's address is db.example.com's is not in the snapshot.
+			Want: diagnose.Unknown, Reasons: []model.Reason{model.ReasonAdminNetworkPolicyDenied}, Info: []model.Reason{model.ReasonRuleNotUnderstood},
 		},
 		"an AdminNetworkPolicy passes to the NetworkPolicy, which denies": {
 			Fault: func(c *fixture.Cluster) { c.AdminIngress("default", "db", "to-teams", "Pass", 10); isolateDB(c) },

@@ -54,6 +54,11 @@ func (p *Pipeline) policy(h *Hop, egress bool) bool {
 	if egress {
 		dir, v = "egress", d.Egress
 	}
+	if v.Tiers.Unsure != "" {
+		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "Whether %s denies %s is not known: %s", v.Source(), dir, v.Tiers.Unsure)
+		h.end(Undecided, "an AdminNetworkPolicy rule of domain names may allow "+dir)
+		return false
+	}
 	h.end(Dropped, v.Source()+" denies "+dir)
 	return false
 }
