@@ -100,13 +100,22 @@ type AdminVerdict struct {
 
 // adminTiers is an evaluator's compiled cluster-wide policies, built on first use.
 type adminTiers struct {
-	once     sync.Once
-	policies []*compiledAdmin
+	once            sync.Once
+	admin, baseline []*compiledAdmin
 }
 
-func (e *Evaluator) adminPolicies() []*compiledAdmin {
-	e.admin.once.Do(func() { e.admin.policies = compileAdminPolicies(&e.snap.Admin) })
-	return e.admin.policies
+// adminPolicies returns the admin tier's policies and the baseline tier's, each in order.
+func (e *Evaluator) adminPolicies() (admin, baseline []*compiledAdmin) {
+	e.admin.once.Do(func() {
+		for _, c := range compileAdminPolicies(&e.snap.Admin) {
+			if c.ref.Tier == TierAdmin {
+				e.admin.admin = append(e.admin.admin, c)
+			} else {
+				e.admin.baseline = append(e.admin.baseline, c)
+			}
+		}
+	})
+	return e.admin.admin, e.admin.baseline
 }
 
 // EvaluateNetworkPolicyOnly decides the packet by NetworkPolicy alone, leaving out the
@@ -121,8 +130,8 @@ func (e *Evaluator) EvaluateNetworkPolicyOnly(src, dst Peer, proto model.Protoco
 // NetworkPolicy, which decides when it isolates the pod; then the baseline tier, whose first
 // matching rule decides; then allowed.
 func (e *Evaluator) applyTiers(v *Verdict, self, other *endpoint, proto model.Protocol, port uint16, ev *evaluation) {
-	policies := e.adminPolicies()
-	if len(policies) == 0 || self.pod == nil {
+	adminTier, baselineTier := e.adminPolicies()
+	if len(adminTier)+len(baselineTier) == 0 || self.pod == nil {
 		return
 	}
 	v.Tiers.Evaluated = true
@@ -130,7 +139,7 @@ func (e *Evaluator) applyTiers(v *Verdict, self, other *endpoint, proto model.Pr
 	if v.Direction == Egress {
 		dstPod = other.pod
 	}
-	admin, unsure := firstMatch(policies, TierAdmin, v.Direction, self, other, proto, port, dstPod, ev)
+	admin, unsure := firstMatch(adminTier, v.Direction, self, other, proto, port, dstPod, ev)
 	v.Tiers.Admin = admin
 	defer func() {
 		if !v.Allowed {
@@ -146,7 +155,7 @@ func (e *Evaluator) applyTiers(v *Verdict, self, other *endpoint, proto model.Pr
 		v.Tiers.DecidedBy = DecidedByNetworkPolicy
 		return
 	}
-	base, _ := firstMatch(policies, TierBaseline, v.Direction, self, other, proto, port, dstPod, ev)
+	base, _ := firstMatch(baselineTier, v.Direction, self, other, proto, port, dstPod, ev)
 	v.Tiers.Baseline = base
 	if base != nil && base.Action != ActionPass {
 		v.Tiers.DecidedBy = DecidedByBaseline
@@ -154,15 +163,12 @@ func (e *Evaluator) applyTiers(v *Verdict, self, other *endpoint, proto model.Pr
 	}
 }
 
-// firstMatch returns the first rule of the tier that matches, policy by policy in priority
+// firstMatch returns the first rule of a tier's policies that matches, policy by policy in priority
 // order and rule by rule in the order written. Two policies of one priority that match with
 // different actions leave the answer to the implementation, which a note says. unsure names
 // a rule of domain names met before the first match, which might have matched instead.
-func firstMatch(policies []*compiledAdmin, tier AdminTier, dir Direction, self, other *endpoint, proto model.Protocol, port uint16, dstPod podRef, ev *evaluation) (found *AdminMatch, unsure string) {
+func firstMatch(policies []*compiledAdmin, dir Direction, self, other *endpoint, proto model.Protocol, port uint16, dstPod podRef, ev *evaluation) (found *AdminMatch, unsure string) {
 	for _, c := range policies {
-		if c.ref.Tier != tier {
-			continue
-		}
 		if found != nil && c.ref.Priority != found.Policy.Priority {
 			break
 		}

@@ -266,13 +266,19 @@ type endpoint struct {
 	ip   netip.Addr
 	e    *Evaluator
 	ev   *evaluation
+	// ns caches the pod's namespace labels: the cluster-wide tiers ask for them often.
+	ns labels.Set
 }
 
 func (p *endpoint) nsLabels() labels.Set {
+	if p.ns != nil {
+		return p.ns
+	}
 	set, found := p.e.namespaceLabels(p.pod.Namespace)
 	if !found {
 		p.ev.note(fmt.Sprintf("Namespace %s is not in the snapshot; its namespaceSelector matches use only the %s label", p.pod.Namespace, corev1.LabelMetadataName))
 	}
+	p.ns = set
 	return set
 }
 
