@@ -73,10 +73,21 @@ type AdminSubject struct {
 	Pods       *NamespacedPod        `json:"pods,omitempty"`
 }
 
-// NamespacedPod selects pods by their namespace's labels and their own.
+// NamespacedPod selects pods by their namespace's labels and their own. A peer in the shape
+// of the API's first release (v0.1.1) names the namespaces in Namespaces instead.
 type NamespacedPod struct {
 	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
 	PodSelector       metav1.LabelSelector `json:"podSelector"`
+	Namespaces        *AdminNamespaces     `json:"namespaces,omitempty"`
+}
+
+// AdminNamespaces selects the namespaces of a peer: a label selector, as the API has it since
+// v0.1.2, or in v0.1.1's shape a namespaceSelector, sameLabels or notSameLabels.
+type AdminNamespaces struct {
+	metav1.LabelSelector `json:",inline"`
+	NamespaceSelector    *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+	SameLabels           []string              `json:"sameLabels,omitempty"`
+	NotSameLabels        []string              `json:"notSameLabels,omitempty"`
 }
 
 // AdminIngressRule is one ingress rule of an AdminNetworkPolicy or BaselineAdminNetworkPolicy.
@@ -99,7 +110,7 @@ type AdminEgressRule struct {
 // AdminPeer is a peer of a rule: exactly one field is set. Nodes, Networks and DomainNames
 // are egress peers only.
 type AdminPeer struct {
-	Namespaces  *metav1.LabelSelector `json:"namespaces,omitempty"`
+	Namespaces  *AdminNamespaces      `json:"namespaces,omitempty"`
 	Pods        *NamespacedPod        `json:"pods,omitempty"`
 	Nodes       *metav1.LabelSelector `json:"nodes,omitempty"`
 	Networks    []string              `json:"networks,omitempty"`

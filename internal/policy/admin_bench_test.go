@@ -21,7 +21,7 @@ func BenchmarkEvaluateAdminTiers(b *testing.B) {
 		for r := range 10 {
 			port := int32(9000 + r)
 			rule := cluster.AdminIngressRule{Name: fmt.Sprintf("r%d", r), Action: []string{"Pass", "Deny", "Allow"}[r%3],
-				From:  []cluster.AdminPeer{{Namespaces: &metav1.LabelSelector{MatchLabels: map[string]string{"team": fmt.Sprintf("t%d", r)}}}},
+				From:  []cluster.AdminPeer{{Namespaces: &cluster.AdminNamespaces{LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"team": fmt.Sprintf("t%d", r)}}}}},
 				Ports: &[]cluster.AdminPort{{PortNumber: &cluster.AdminPortNumber{Protocol: "TCP", Port: port}}}}
 			anp.Spec.Ingress = append(anp.Spec.Ingress, rule)
 			anp.Spec.Egress = append(anp.Spec.Egress, cluster.AdminEgressRule{Name: rule.Name, Action: rule.Action, To: rule.From, Ports: rule.Ports})
@@ -30,7 +30,7 @@ func BenchmarkEvaluateAdminTiers(b *testing.B) {
 	}
 	snap.Admin.BaselineAdminNetworkPolicies = []cluster.BaselineAdminNetworkPolicy{{ObjectMeta: metav1.ObjectMeta{Name: "default"},
 		Spec: cluster.BaselineAdminNetworkPolicySpec{Subject: cluster.AdminSubject{Namespaces: &metav1.LabelSelector{}},
-			Ingress: []cluster.AdminIngressRule{{Action: "Deny", From: []cluster.AdminPeer{{Namespaces: &metav1.LabelSelector{}}}}}}}}
+			Ingress: []cluster.AdminIngressRule{{Action: "Deny", From: []cluster.AdminPeer{{Namespaces: &cluster.AdminNamespaces{}}}}}}}}
 	var pairs [][2]Peer
 	for i := range 64 {
 		pairs = append(pairs, [2]Peer{PodPeer(&snap.Pods[(i*7919)%len(snap.Pods)]), PodPeer(&snap.Pods[(i*104729+3)%len(snap.Pods)])})

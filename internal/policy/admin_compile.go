@@ -140,7 +140,7 @@ func (c *compiledAdmin) problem(format string, args ...any) {
 func (c *compiledAdmin) selector(where string, s *metav1.LabelSelector) labels.Selector {
 	sel, err := metav1.LabelSelectorAsSelector(s)
 	if err != nil {
-		c.problem("%s does not parse, so it matches nothing: %v", where, err)
+		c.problem("%s does not parse (%v): as a subject it selects no pod, as a peer it fails closed", where, err)
 		return nil
 	}
 	return sel
@@ -220,11 +220,16 @@ func (c *compiledAdmin) compilePeer(where string, p *cluster.AdminPeer) compiled
 	}
 	switch {
 	case p.Namespaces != nil:
-		if sel := c.selector(where+".namespaces", p.Namespaces); sel != nil {
+		if sel := c.namespaces(where+".namespaces", p.Namespaces); sel != nil {
 			return compiledAdminPeer{kind: adminPeerNamespaces, namespaces: sel}
 		}
 	case p.Pods != nil:
-		ns := c.selector(where+".pods.namespaceSelector", &p.Pods.NamespaceSelector)
+		var ns labels.Selector
+		if p.Pods.Namespaces != nil {
+			ns = c.namespaces(where+".pods.namespaces", p.Pods.Namespaces)
+		} else {
+			ns = c.selector(where+".pods.namespaceSelector", &p.Pods.NamespaceSelector)
+		}
 		pods := c.selector(where+".pods.podSelector", &p.Pods.PodSelector)
 		if ns != nil && pods != nil {
 			return compiledAdminPeer{kind: adminPeerPods, namespaces: ns, pods: pods}
@@ -248,6 +253,20 @@ func (c *compiledAdmin) compilePeer(where string, p *cluster.AdminPeer) compiled
 		return compiledAdminPeer{kind: adminPeerDomains, domains: p.DomainNames}
 	}
 	return compiledAdminPeer{}
+}
+
+// namespaces parses a peer's namespaces in either shape. v0.1.1's sameLabels and
+// notSameLabels compare the two ends' namespaces, which this evaluation does not: such a peer
+// fails closed, as does one of neither shape.
+func (c *compiledAdmin) namespaces(where string, n *cluster.AdminNamespaces) labels.Selector {
+	switch {
+	case n.SameLabels != nil || n.NotSameLabels != nil:
+		c.problem("%s uses sameLabels or notSameLabels (the API's v0.1.1), which are not evaluated; it fails closed", where)
+		return nil
+	case n.NamespaceSelector != nil:
+		return c.selector(where+".namespaceSelector", n.NamespaceSelector)
+	}
+	return c.selector(where, &n.LabelSelector)
 }
 
 func (c *compiledAdmin) compilePort(where string, p *cluster.AdminPort) (adminPort, bool) {

@@ -290,3 +290,37 @@ func adminPeer(t *testing.T, snap *cluster.Snapshot, ref string) Peer {
 	}
 	return p
 }
+
+// The API's first release (v0.1.1) wrote a peer's namespaces as a namespaceSelector, or as
+// sameLabels and notSameLabels: the first is read, the others fail closed. A NetworkPolicy
+// allows from y, so whatever the admin tier does not decide is allowed by NetworkPolicy.
+func TestAdminPeersOfTheFirstRelease(t *testing.T) {
+	for name, c := range map[string]struct {
+		peer    string
+		action  string
+		allowed bool
+	}{
+		"namespaceSelector that matches the source denies":           {peer: `{namespaces: {namespaceSelector: {matchLabels: {team: b}}}}`, action: "Deny"},
+		"namespaceSelector that does not match lets through":         {peer: `{namespaces: {namespaceSelector: {matchLabels: {team: c}}}}`, action: "Deny", allowed: true},
+		"pods with namespaces.namespaceSelector that does not match": {peer: `{pods: {namespaces: {namespaceSelector: {matchLabels: {team: c}}}, podSelector: {}}}`, action: "Deny", allowed: true},
+		"sameLabels in a Deny rule denies everything":                {peer: `{namespaces: {sameLabels: [team]}}`, action: "Deny"},
+		"sameLabels in an Allow rule allows nothing":                 {peer: `{namespaces: {sameLabels: [team]}}`, action: "Allow", allowed: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			snap := adminCluster(t, `kind: AdminNetworkPolicy
+metadata: {name: old}
+spec:
+  priority: 1
+  subject: {namespaces: {matchLabels: {team: a}}}
+  ingress:
+  - {action: `+c.action+`, from: [`+c.peer+`]}`+"\n---\n"+npAllowFromY)
+			d := NewEvaluator(snap).Evaluate(adminPeer(t, snap, "y/b"), adminPeer(t, snap, "x/a"), model.TCP, 80)
+			if d.Allowed != c.allowed {
+				t.Errorf("allowed = %t, want %t\n  %s", d.Allowed, c.allowed, d.Ingress.Explain())
+			}
+			if c.action == "Allow" && d.Ingress.Tiers.DecidedBy != DecidedByNetworkPolicy {
+				t.Errorf("an Allow rule that fails closed matched: %s", d.Ingress.Explain())
+			}
+		})
+	}
+}
