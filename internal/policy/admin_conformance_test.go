@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
@@ -394,4 +395,49 @@ func policyRules(t *testing.T, snap *cluster.Snapshot, where string, r policyRul
 		t.Fatalf("%s: direction %q", where, r.Direction)
 	}
 	return policySpec(t, snap, where, r).FieldByName(field)
+}
+
+// TestAdminOrderDoesNotMatter: on every conformance test's objects, the order the policies
+// come in changes no decision (but where two of one priority disagree, which a note says).
+func TestAdminOrderDoesNotMatter(t *testing.T) {
+	for _, dir := range []string{"testdata/npapi/v0.1.8", "testdata/npapi/v0.3.0"} {
+		var tests []conformanceTest
+		readYAML(t, filepath.Join(dir, "cases.yaml"), &tests)
+		for _, ct := range tests {
+			snap := conformanceBase(t, dir)
+			for _, m := range ct.Manifests {
+				addManifest(t, snap, filepath.Join(dir, m))
+			}
+			// The same objects: the lists share the pods and namespaces, in other orders.
+			reversed := &cluster.Snapshot{Pods: snap.Pods, Nodes: snap.Nodes, Namespaces: snap.Namespaces}
+			reversed.Admin = cluster.AdminPolicies{
+				AdminNetworkPolicies:         reverse(snap.Admin.AdminNetworkPolicies),
+				BaselineAdminNetworkPolicies: reverse(snap.Admin.BaselineAdminNetworkPolicies),
+				ClusterNetworkPolicies:       reverse(snap.Admin.ClusterNetworkPolicies),
+			}
+			reversed.NetworkPolicies = reverse(snap.NetworkPolicies)
+			a, b := NewEvaluator(snap), NewEvaluator(reversed)
+			for i := range snap.Pods {
+				for j := range snap.Pods {
+					for _, probe := range []struct {
+						proto model.Protocol
+						port  uint16
+					}{{model.TCP, 80}, {model.UDP, 53}, {model.SCTP, 9003}} {
+						src, dst := PodPeer(&snap.Pods[i]), PodPeer(&snap.Pods[j])
+						da, db := a.Evaluate(src, dst, probe.proto, probe.port), b.Evaluate(src, dst, probe.proto, probe.port)
+						if da.Allowed != db.Allowed && !slices.ContainsFunc(da.Notes, func(n string) bool { return strings.Contains(n, "same priority") }) {
+							t.Errorf("%s: %s -> %s %s/%d: %t in one order, %t in the other\n  %s / %s", ct.Test, snap.Pods[i].Name, snap.Pods[j].Name,
+								probe.proto, probe.port, da.Allowed, db.Allowed, da.Ingress.Explain(), db.Ingress.Explain())
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func reverse[T any](s []T) []T {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
 }
