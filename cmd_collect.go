@@ -151,6 +151,8 @@ func (o collectOptions) collectorOptions() (collector.Options, error) {
 			return opts, fmt.Errorf("--probe-port is required for a %s probe", probe.Protocol)
 		}
 	case "ICMP":
+	case "SCTP":
+		return opts, errors.New("--probe-protocol SCTP: the probe sends TCP, UDP and ICMP only; an SCTP question is answered from the rules alone")
 	default:
 		return opts, fmt.Errorf("--probe-protocol %q: want TCP, UDP or ICMP", o.probeProtocol)
 	}

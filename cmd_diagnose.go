@@ -55,7 +55,7 @@ ip:ADDRESS.`,
 	f.StringVar(&o.snapshot, "snapshot", "", "snapshot folder (required)")
 	f.StringVar(&o.source, "source", "", "where the traffic starts: pod:NS/NAME, node:NAME or ip:IP (required)")
 	f.StringVar(&o.destination, "destination", "", "where the traffic goes: pod:NS/NAME, service:NS/NAME, node:NAME or ip:IP (required)")
-	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp or icmp")
+	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp, sctp or icmp")
 	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
 	f.IntVar(&o.packetSize, "packet-size", 0, "ask about packets of this many bytes (the IP packet); for tcp, it caps the full-size segments the two ends' MSS allow")
 	f.BoolVar(&o.dontFragment, "dont-fragment", false, "set DF on the icmp or udp packets of --packet-size")
@@ -78,7 +78,7 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	}
 	proto := model.Protocol(strings.ToUpper(o.protocol))
 	switch proto {
-	case model.TCP, model.UDP:
+	case model.TCP, model.UDP, model.SCTP:
 		if o.port == 0 {
 			return fmt.Errorf("--port is required for %s", o.protocol)
 		}
@@ -87,7 +87,7 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 			return errors.New("--port makes no sense for icmp")
 		}
 	default:
-		return fmt.Errorf("--protocol %q: want tcp, udp or icmp", o.protocol)
+		return fmt.Errorf("--protocol %q: want tcp, udp, sctp or icmp", o.protocol)
 	}
 	if o.packetSize != 0 && (o.packetSize < 68 || o.packetSize > 65535) {
 		return fmt.Errorf("--packet-size %d: want 68 to 65535 bytes", o.packetSize)

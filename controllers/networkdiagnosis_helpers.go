@@ -227,6 +227,9 @@ func probeRefusal(q model.Question) string {
 	if q.Source.Type != model.EndpointPod && q.Source.Type != model.EndpointNode {
 		return "a source outside the cluster cannot be probed from"
 	}
+	if q.Protocol == model.SCTP {
+		return "the probe sends TCP, UDP and ICMP only, not SCTP; the answer comes from the rules alone"
+	}
 	if err := collector.CheckProbeTarget(q.Destination.IP); err != nil {
 		return "the destination " + err.Error()
 	}

@@ -5,12 +5,13 @@ import (
 )
 
 // Protocol is the transport protocol of the diagnosed traffic.
-// +kubebuilder:validation:Enum=TCP;UDP;ICMP
+// +kubebuilder:validation:Enum=TCP;UDP;SCTP;ICMP
 type Protocol string
 
 const (
 	ProtocolTCP  Protocol = "TCP"
 	ProtocolUDP  Protocol = "UDP"
+	ProtocolSCTP Protocol = "SCTP"
 	ProtocolICMP Protocol = "ICMP"
 )
 
@@ -107,7 +108,7 @@ type Destination struct {
 
 // NetworkDiagnosisSpec is the question: does traffic of this protocol and port get from the
 // source to the destination?
-// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'ICMP' || has(self.port)",message="port is required for TCP and UDP",fieldPath=".port"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'ICMP' || has(self.port)",message="port is required for TCP, UDP and SCTP",fieldPath=".port"
 // +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol != 'ICMP' || !has(self.port)",message="port must not be set for ICMP",fieldPath=".port"
 // +kubebuilder:validation:XValidation:rule="!has(self.dontFragment) || !self.dontFragment || has(self.packetSize)",message="dontFragment needs packetSize: it says what happens to packets of that size",fieldPath=".dontFragment"
 type NetworkDiagnosisSpec struct {
@@ -119,12 +120,13 @@ type NetworkDiagnosisSpec struct {
 	// +required
 	Destination Destination `json:"destination"`
 
-	// protocol of the traffic: TCP, UDP or ICMP.
+	// protocol of the traffic: TCP, UDP, SCTP or ICMP. SCTP is diagnosed from the rules alone:
+	// the probe cannot send it.
 	// +optional
 	// +kubebuilder:default=TCP
 	Protocol Protocol `json:"protocol,omitempty"`
 
-	// port is the destination port, required for TCP and UDP and forbidden for ICMP. For a
+	// port is the destination port, required for TCP, UDP and SCTP and forbidden for ICMP. For a
 	// Service destination it is the Service's port, not the target port.
 	// +optional
 	// +kubebuilder:validation:Minimum=1

@@ -154,13 +154,13 @@ func validate(in Input) error {
 		return fmt.Errorf("diagnose: destination %s has no address", q.Destination)
 	}
 	switch q.Protocol {
-	case model.TCP, model.UDP:
+	case model.TCP, model.UDP, model.SCTP:
 		if q.Port == 0 {
 			return fmt.Errorf("diagnose: protocol %s needs a port", q.Protocol)
 		}
 	case model.ICMP:
 	default:
-		return fmt.Errorf("diagnose: unknown protocol %q (want TCP, UDP or ICMP)", q.Protocol)
+		return fmt.Errorf("diagnose: unknown protocol %q (want TCP, UDP, SCTP or ICMP)", q.Protocol)
 	}
 	return nil
 }

@@ -95,6 +95,7 @@ Unknown, a failed or unfinished diagnosis, an interrupt, bad input or an API err
 	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "output format: "+strings.Join(formatNames(), "|"))
 	f := cmd.Flags()
 	f.BoolVar(&q.udp, "udp", false, "ask about UDP instead of TCP")
+	f.BoolVar(&q.sctp, "sctp", false, "ask about SCTP instead of TCP (answered from the rules: --probe cannot send SCTP)")
 	f.BoolVar(&q.icmp, "icmp", false, "ask about ICMP (echo) instead of TCP; no port")
 	f.BoolVar(&q.probe, "probe", false, "also send a real connection attempt from the source (needs create on networkdiagnoses/probe)")
 	f.IntVar(&q.port, "port", 0, "destination port, when DESTINATION carries no :PORT")

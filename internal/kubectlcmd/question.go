@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,7 @@ const cleanupTTL int32 = 3600
 
 // questionFlags are the flags that shape the question beside its two endpoints.
 type questionFlags struct {
-	udp, icmp, probe bool
+	udp, sctp, icmp, probe bool
 	// port is --port; 0 when unset.
 	port    int
 	timeout time.Duration
@@ -229,11 +230,21 @@ func (e endpoint) refs() (*diagv1alpha1.PodReference, *diagv1alpha1.NodeReferenc
 }
 
 func protocol(f questionFlags) (diagv1alpha1.Protocol, error) {
+	var picked []string
+	for name, set := range map[string]bool{"--udp": f.udp, "--sctp": f.sctp, "--icmp": f.icmp} {
+		if set {
+			picked = append(picked, name)
+		}
+	}
+	if len(picked) > 1 {
+		slices.Sort(picked)
+		return "", fmt.Errorf("%s: pick one protocol", strings.Join(picked, " and "))
+	}
 	switch {
-	case f.udp && f.icmp:
-		return "", errors.New("--udp and --icmp: pick one protocol")
 	case f.udp:
 		return diagv1alpha1.ProtocolUDP, nil
+	case f.sctp:
+		return diagv1alpha1.ProtocolSCTP, nil
 	case f.icmp:
 		return diagv1alpha1.ProtocolICMP, nil
 	}

@@ -12,7 +12,7 @@ const (
 	TCP  Protocol = "TCP"
 	UDP  Protocol = "UDP"
 	ICMP Protocol = "ICMP"
-	// SCTP is matched by NetworkPolicy ports; the data-plane simulation does not carry it.
+	// SCTP is followed like TCP and UDP (ports, NAT, policy); the probe cannot send it.
 	SCTP Protocol = "SCTP"
 )
 

@@ -42,7 +42,13 @@ const (
 	ReasonRuleNotUnderstood   Reason = "RuleNotUnderstood"
 	ReasonNetworkPolicyDenied Reason = "NetworkPolicyDenied"
 	ReasonPolicyNotEnforced   Reason = "NetworkPolicyNotEnforced"
-	ReasonMasqueradeMissing   Reason = "MasqueradeMissing"
+
+	// The cluster-wide tiers of the network-policy-api: AdminNetworkPolicy,
+	// BaselineAdminNetworkPolicy and ClusterNetworkPolicy.
+	ReasonAdminNetworkPolicyDenied         Reason = "AdminNetworkPolicyDenied"
+	ReasonBaselineAdminNetworkPolicyDenied Reason = "BaselineAdminNetworkPolicyDenied"
+	ReasonAdminNetworkPolicyNotEnforced    Reason = "AdminNetworkPolicyNotEnforced"
+	ReasonMasqueradeMissing                Reason = "MasqueradeMissing"
 
 	// Services.
 	ReasonServiceNoEndpoints      Reason = "ServiceNoEndpoints"
@@ -214,6 +220,15 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonPolicyNotEnforced, Level: Info, FoundBy: "hop, policy", Topic: topicFiltering,
 			Meaning: "The policies named would deny the packet in that direction, but the network plugin (flannel alone) does not enforce NetworkPolicy, so nothing filters it there.",
 			Remedy:  "Install a policy engine if the policies are meant to hold, or remove them."},
+		{Reason: ReasonAdminNetworkPolicyDenied, Level: Critical, FoundBy: "hop, policy", Topic: topicFiltering,
+			Meaning: "A rule of the admin tier denies the packet in that direction: an AdminNetworkPolicy, or a ClusterNetworkPolicy of tier Admin, selects the pod and its first matching rule (by priority, then in the order written) is Deny. NetworkPolicy is not consulted. The rule names the policy, its priority and the rule's index and name.",
+			Remedy:  "Change or remove the rule named, or add an Allow (Accept) or Pass rule before it, in that policy or one of a lower priority number."},
+		{Reason: ReasonBaselineAdminNetworkPolicyDenied, Level: Critical, FoundBy: "hop, policy", Topic: topicFiltering,
+			Meaning: "No admin-tier rule decided and no NetworkPolicy isolates the pod for that direction, and the first matching rule of the baseline tier (the BaselineAdminNetworkPolicy, or a ClusterNetworkPolicy of tier Baseline) is Deny. The rule names the policy and the rule.",
+			Remedy:  "Add a NetworkPolicy that allows the traffic (NetworkPolicy overrides the baseline), or change the baseline rule named."},
+		{Reason: ReasonAdminNetworkPolicyNotEnforced, Level: Info, FoundBy: "hop", Topic: topicFiltering,
+			Meaning: "The cluster has AdminNetworkPolicies, BaselineAdminNetworkPolicies or ClusterNetworkPolicies, but the network plugin is not known to enforce them, so the packet was judged by NetworkPolicy alone.",
+			Remedy:  "If the plugin does enforce them (a newer release), say so in the plugin's configuration; otherwise they do not protect anything."},
 		{Reason: ReasonMasqueradeMissing, Level: Critical, FoundBy: "hop", Topic: topicFiltering,
 			Meaning: "A pod's packet leaves the cluster with the pod address as source: the plugin's masquerade (flannel's FLANNEL-POSTRTG) did not apply, so replies from outside cannot come back.",
 			Remedy:  "Run flanneld with `--ip-masq`; check the nat POSTROUTING chain."},
