@@ -55,7 +55,9 @@ func (l calicoLists) CalicoNetworkPoliciesIn(namespace string) []*crd.Policy {
 	return pointers(l.o.NetworkPolicies, func(p *crd.Policy) bool { return p.Namespace == namespace })
 }
 
-func (l calicoLists) CalicoHostEndpoints() []*crd.HostEndpoint { return pointers(l.o.HostEndpoints, nil) }
+func (l calicoLists) CalicoHostEndpoints() []*crd.HostEndpoint {
+	return pointers(l.o.HostEndpoints, nil)
+}
 
 func (l calicoLists) CalicoNetworkSets() []*crd.NetworkSet {
 	return append(pointers(l.o.NetworkSets, nil), pointers(l.o.GlobalNetworkSets, nil)...)
