@@ -230,3 +230,53 @@ func parseGroup(apiVersion string) (string, error) {
 	}
 	return "", fmt.Errorf("apiVersion %q has no group", apiVersion)
 }
+
+// Items returns every object stamped with its apiVersion and kind, as the API server
+// prints them, tiers first; Add reads each back.
+func (o *Objects) Items() ([]map[string]any, error) {
+	var out []map[string]any
+	add := func(kind string, v any) error {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode calico %s: %w", kind, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("encode calico %s: %w", kind, err)
+		}
+		m["apiVersion"], m["kind"] = Group+"/"+Version, kind
+		out = append(out, m)
+		return nil
+	}
+	for i := range o.Tiers {
+		if err := add(KindTier, &o.Tiers[i]); err != nil {
+			return nil, err
+		}
+	}
+	for _, group := range []struct {
+		kind string
+		list []Policy
+	}{{KindNetworkPolicy, o.NetworkPolicies}, {KindGlobalNetworkPolicy, o.GlobalNetworkPolicies}} {
+		for i := range group.list {
+			if err := add(group.kind, &group.list[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range o.HostEndpoints {
+		if err := add(KindHostEndpoint, &o.HostEndpoints[i]); err != nil {
+			return nil, err
+		}
+	}
+	for _, group := range []struct {
+		kind string
+		list []NetworkSet
+	}{{KindNetworkSet, o.NetworkSets}, {KindGlobalNetworkSet, o.GlobalNetworkSets}} {
+		for i := range group.list {
+			if err := add(group.kind, &group.list[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
