@@ -84,3 +84,6 @@ func pointers[T any, P interface {
 	})
 	return out
 }
+
+// CalicoLists answers the Calico lookups from lists.
+func CalicoLists(o *crd.Objects) CalicoObjects { return calicoLists{o} }
