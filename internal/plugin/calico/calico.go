@@ -128,6 +128,7 @@ func (p *Plugin) CreateNode(node *corev1.Node) (plugin.NetNodeAction, error) {
 		ExplainDrop:        n.explainDrop,
 		ExplainRouteReject: n.explainBlackhole,
 		Emitting:           []func(*plugin.Hop, *plugin.Transmission) bool{scrubMark},
+		Policy:             n.hostPolicy,
 	}
 	return b, nil
 }

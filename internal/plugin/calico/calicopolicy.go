@@ -308,3 +308,42 @@ func chainOwner(v cpolicy.Verdict, chain string) string {
 	}
 	return " (named for no policy that applies here)"
 }
+
+// hostPolicy is a node's policy stage on delivery to the host: the host endpoint of the
+// interface the packet came in by, its doNotTrack, preDNAT and normal policies in turn
+// (hop.Extensions.Policy). A host endpoint that no policy and no profile allows denies the
+// host's traffic, as felix's chains do.
+func (n *Node) hostPolicy(h *plugin.Hop, egress bool) (handled, allowed bool) {
+	m := n.plugin.model
+	if m == nil || egress || h.Reply != "" {
+		return false, false
+	}
+	ep := m.HostEndpointFor(n.node.Name, h.IIF, h.Packet.Dst)
+	if ep == nil {
+		return false, false
+	}
+	chains := chainsOf(h.Stack)
+	pkt := cpolicy.PacketOf(h.Packet)
+	var v cpolicy.Verdict
+	for _, stage := range []cpolicy.Stage{cpolicy.StageUntracked, cpolicy.StagePreDNAT, cpolicy.StageNormal} {
+		v = m.Evaluate(ep, cpolicy.Ingress, stage, pkt)
+		if stage == cpolicy.StageNormal {
+			checkProgrammed(h, v, chains)
+		}
+		if !v.Allowed {
+			break
+		}
+	}
+	step(h, v)
+	switch {
+	case v.Allowed:
+	case chains == nil:
+		h.Record(denied(v, fmt.Sprintf(" (decided by Calico's objects alone: no felix chain was collected on %s)", n.node.Name)))
+		h.Stop(plugin.Dropped, "Calico host endpoint policy denies")
+		return true, false
+	default:
+		h.Record(notProgrammed(ep, "Calico's objects deny ingress at %s (%s), but felix's chains on %s let the packet through: felix has not programmed the host endpoint as the objects say; the verdict follows the chains",
+			ep, decision(v), n.node.Name))
+	}
+	return true, true
+}

@@ -187,6 +187,39 @@ func TestCalicoPolicyInTheWalk(t *testing.T) {
 			message: []string{"ingress at host endpoint node-1-eth0 (node-1 eth0)", "default|default.deny-kubelet|deny|0",
 				"(the rules of GlobalNetworkPolicy default.deny-kubelet)"},
 		},
+		"a host endpoint's policy without felix's chains: the objects alone decide": {
+			fault: func(t *testing.T, c *fixture.Cluster) {
+				for _, doc := range strings.Split(hostEndpointDeny, "---") {
+					addCalico(t, c, doc)
+				}
+				removeFelixChains(c, "node-1")
+			},
+			flow: plugintest.Flow{Src: "pod:default/client", Dst: "node:node-1", Proto: model.TCP, Port: 10250,
+				Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonCalicoPolicyDenied}},
+			code:    model.ReasonCalicoPolicyDenied,
+			message: []string{"ingress at host endpoint node-1-eth0", "default|default.deny-kubelet|deny|0", "decided by Calico's objects alone"},
+		},
+		"a host endpoint's ssh is failsafe whatever the policy": {
+			fault: func(t *testing.T, c *fixture.Cluster) {
+				for _, doc := range strings.Split(strings.ReplaceAll(hostEndpointDeny, "ports: [10250]", "ports: [22]"), "---") {
+					addCalico(t, c, doc)
+				}
+				removeFelixChains(c, "node-1")
+			},
+			flow: plugintest.Flow{Src: "pod:default/client", Dst: "node:node-1", Proto: model.TCP, Port: 22, Want: diagnose.Reachable},
+		},
+		"a host endpoint's policy felix has not programmed": {
+			fault: func(t *testing.T, c *fixture.Cluster) {
+				for _, doc := range strings.Split(hostEndpointDeny, "---") {
+					addCalico(t, c, doc)
+				}
+			},
+			flow: plugintest.Flow{Src: "pod:default/client", Dst: "node:node-1", Proto: model.TCP, Port: 10250,
+				Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonCalicoPolicyNotProgrammed, model.ReasonCalicoPolicyNotProgrammed}},
+			code: model.ReasonCalicoPolicyNotProgrammed,
+			message: []string{"GlobalNetworkPolicy default.deny-kubelet selects host endpoint node-1-eth0 (node-1 eth0) for ingress, but node-1 has no chain",
+				"felix's chains on node-1 let the packet through"},
+		},
 		"a Kubernetes NetworkPolicy alone still reads as NetworkPolicyDenied": {
 			fault: func(t *testing.T, c *fixture.Cluster) { c.DenyIngress("default", "db", "deny-db") },
 			flow:  plugintest.Flow{Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop, model.ReasonNetworkPolicyDenied}},

@@ -16,6 +16,10 @@ func (p *Pipeline) policy(h *Hop, egress bool) bool {
 			return allowed
 		}
 	}
+	if p.Pod == nil {
+		// NetworkPolicy selects pods only; a node's stage is the plugin's alone.
+		return true
+	}
 	if h.Env.Policy == nil || !h.Env.Cluster.HasNetworkPolicies() {
 		return true
 	}
