@@ -3,6 +3,7 @@ package calico
 import (
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/netdiag/netdiag/internal/model"
 )
@@ -198,12 +199,12 @@ func (m *Model) profiles(v Verdict, pkt Packet) Verdict {
 	}
 	for _, prof := range v.Endpoint.Profiles {
 		switch {
-		case prof == ProfileDefaultAllow || len(prof) > len(profileNamespace) && prof[:len(profileNamespace)] == profileNamespace:
+		case prof == ProfileDefaultAllow || strings.HasPrefix(prof, profileNamespace):
 			h := Hit{Tier: ProfileTier, Profile: prof, Action: Allow, Rule: 0}
 			v.Trace = append(v.Trace, h)
 			v.Decided, v.Allowed = h, true
 			return v
-		case len(prof) > len(profileSA) && prof[:len(profileSA)] == profileSA:
+		case strings.HasPrefix(prof, profileSA):
 			// A service account's profile carries labels only.
 		default:
 			v.Uncertain = append(v.Uncertain, "profile "+prof+" is not in the snapshot")

@@ -97,15 +97,15 @@ type ICMPFields struct {
 
 // EntityRule is a rule's source or destination.
 type EntityRule struct {
-	Nets              []string               `json:"nets,omitempty"`
-	NotNets           []string               `json:"notNets,omitempty"`
-	Selector          string                 `json:"selector,omitempty"`
-	NotSelector       string                 `json:"notSelector,omitempty"`
-	NamespaceSelector string                 `json:"namespaceSelector,omitempty"`
-	Ports             []intstr.IntOrString   `json:"ports,omitempty"`
-	NotPorts          []intstr.IntOrString   `json:"notPorts,omitempty"`
-	ServiceAccounts   *ServiceAccountMatch   `json:"serviceAccounts,omitempty"`
-	Services          map[string]interface{} `json:"services,omitempty"`
+	Nets              []string             `json:"nets,omitempty"`
+	NotNets           []string             `json:"notNets,omitempty"`
+	Selector          string               `json:"selector,omitempty"`
+	NotSelector       string               `json:"notSelector,omitempty"`
+	NamespaceSelector string               `json:"namespaceSelector,omitempty"`
+	Ports             []intstr.IntOrString `json:"ports,omitempty"`
+	NotPorts          []intstr.IntOrString `json:"notPorts,omitempty"`
+	ServiceAccounts   *ServiceAccountMatch `json:"serviceAccounts,omitempty"`
+	Services          map[string]any       `json:"services,omitempty"`
 }
 
 // ServiceAccountMatch matches endpoints by their service account's name or labels.
