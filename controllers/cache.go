@@ -115,5 +115,8 @@ func clusterSnapshot(ctx context.Context, c client.Reader) (*cluster.Snapshot, e
 		return nil, err
 	}
 	snap.Admin = admin
+	if err := withCalico(ctx, c, snap); err != nil {
+		return nil, err
+	}
 	return snap, nil
 }

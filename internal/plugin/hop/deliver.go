@@ -16,7 +16,7 @@ func (p *Pipeline) deliver(h *Hop) Action {
 		return Deliver
 	}
 	h.Step("socket", "deliver", "")
-	if p.Pod != nil && !p.policy(h, false) {
+	if !p.policy(h, false) {
 		return Drop
 	}
 	before := Blocking(h.res.Suspicions)

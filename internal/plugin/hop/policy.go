@@ -11,6 +11,15 @@ import (
 // ingress when it arrives (after NAT, so a masqueraded source is seen as its node, as the
 // data plane sees it). It reports false when the policy stops the packet.
 func (p *Pipeline) policy(h *Hop, egress bool) bool {
+	if p.Ext.Policy != nil {
+		if handled, allowed := p.Ext.Policy(h, egress); handled {
+			return allowed
+		}
+	}
+	if p.Pod == nil {
+		// NetworkPolicy selects pods only; a node's stage is the plugin's alone.
+		return true
+	}
 	admin := h.Env.Cluster.Admin.Any()
 	if h.Env.Policy == nil || (!h.Env.Cluster.HasNetworkPolicies() && !admin) {
 		return true
