@@ -7,7 +7,8 @@
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
 # (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
 # once), which renders the chart in test/chart, and calico-felix with Calico's CRDs for the
-# lab's calico modes, with Debian's bird for their BGP.
+# lab's calico modes (up to 25 minutes on 2 busy cores, once), with Debian's bird for their
+# BGP.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
