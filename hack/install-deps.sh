@@ -8,12 +8,13 @@
 # (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
 # once), which renders the chart in test/chart; mmdebstrap and umoci, with which
 # hack/build-image.sh builds the image (about 2 minutes, once), and containerd and runc, which
-# run it in the end-to-end suite.
+# run it in the end-to-end suite; calico-felix with Calico's CRDs for the lab's calico modes
+# (up to 25 minutes on 2 busy cores, once), with Debian's bird for their BGP.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium graphviz
-  mmdebstrap umoci containerd runc)
+  mmdebstrap umoci containerd runc bird)
 
 SUDO=""
 if [[ ${EUID} -ne 0 ]]; then
@@ -22,6 +23,11 @@ fi
 
 ${SUDO} apt-get update
 DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+# The lab runs its own bird per node namespace; the package's daemon in the root namespace is
+# not wanted.
+if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+  ${SUDO} systemctl disable --now bird.service bird6.service >/dev/null 2>&1 || true
+fi
 
 command -v go >/dev/null || { echo "go (1.26) is required: https://go.dev/dl/" >&2; exit 1; }
 # mermaid as GitHub draws it, pinned by hack/mermaid's lock file, for the test that has it draw
@@ -34,3 +40,4 @@ npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 "${ROOT}/hack/build-flannel.sh"
 "${ROOT}/hack/build-helm.sh"
 "${ROOT}/hack/build-image.sh"
+"${ROOT}/hack/build-felix.sh"

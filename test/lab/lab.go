@@ -34,6 +34,9 @@ type Lab struct {
 	kubelet *kubelet
 	// containerd runs the containers of Config.OCIImages; nil without them.
 	containerd *Containerd
+	// felix is each node's felix in the calico modes, and felixOpts how they run.
+	felix     map[string]*process
+	felixOpts felixOptions
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -40,8 +40,10 @@ type options struct {
 	nodes     int
 	mode      string
 	proxyMode string
-	apiPort   int
-	images    []string
+	// felix is felix's dataplane in the calico modes; empty is the lab's default.
+	felix   string
+	apiPort int
+	images  []string
 }
 
 func (o *options) labDir() string {
@@ -54,7 +56,8 @@ func (o *options) labDir() string {
 func (o *options) config(log logr.Logger) (lab.Config, error) {
 	cfg := lab.Config{
 		Name: o.name, Dir: o.labDir(), Nodes: o.nodes, Mode: lab.Mode(o.mode),
-		ProxyMode: lab.ProxyMode(o.proxyMode), APIPort: o.apiPort, Log: log, Images: map[string]string{},
+		ProxyMode: lab.ProxyMode(o.proxyMode), FelixDataplane: lab.FelixDataplane(o.felix), APIPort: o.apiPort,
+		Log: log, Images: map[string]string{},
 	}
 	for _, kv := range o.images {
 		image, bin, ok := strings.Cut(kv, "=")
@@ -90,6 +93,7 @@ func main() {
 		c.Flags().IntVar(&o.nodes, "nodes", 2, "number of nodes")
 		c.Flags().StringVar(&o.mode, "mode", string(lab.ModeFlannelVXLAN), fmt.Sprintf("pod network, one of %v", lab.Modes))
 		c.Flags().StringVar(&o.proxyMode, "proxy-mode", string(lab.ProxyIPTables), "kube-proxy mode: iptables or nftables")
+		c.Flags().StringVar(&o.felix, "felix-dataplane", "", "felix's dataplane in the calico modes: iptables (default) or nftables")
 		c.Flags().IntVar(&o.apiPort, "api-port", 16443, "127.0.0.1 port of the API server in the root namespace (0: any)")
 		c.Flags().StringArrayVar(&o.images, "image", nil, "IMAGE=BINARY: run hostNetwork containers of IMAGE with BINARY (repeatable)")
 	}
@@ -184,6 +188,9 @@ func serveArgs(o *options) []string {
 		"--proxy-mode", o.proxyMode, "--api-port", strconv.Itoa(o.apiPort)}
 	if o.dir != "" {
 		args = append(args, "--dir", o.dir)
+	}
+	if o.felix != "" {
+		args = append(args, "--felix-dataplane", o.felix)
 	}
 	for _, img := range o.images {
 		args = append(args, "--image", img)

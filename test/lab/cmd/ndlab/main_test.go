@@ -18,10 +18,10 @@ func TestServeArgs(t *testing.T) {
 			want: []string{"serve", "--name", "ndlab", "--nodes", "2", "--mode", "flannel-vxlan", "--proxy-mode", "iptables", "--api-port", "16443"},
 		},
 		"every option": {
-			o: options{name: "demo", dir: "/tmp/d", nodes: 3, mode: "calico-vxlan", proxyMode: "nftables", apiPort: 0,
+			o: options{name: "demo", dir: "/tmp/d", nodes: 3, mode: "calico-vxlan", proxyMode: "nftables", felix: "nftables", apiPort: 0,
 				images: []string{"netdiag:dev=/bin/netdiag", "x:1=/bin/x"}},
 			want: []string{"serve", "--name", "demo", "--nodes", "3", "--mode", "calico-vxlan", "--proxy-mode", "nftables", "--api-port", "0",
-				"--dir", "/tmp/d", "--image", "netdiag:dev=/bin/netdiag", "--image", "x:1=/bin/x"},
+				"--dir", "/tmp/d", "--felix-dataplane", "nftables", "--image", "netdiag:dev=/bin/netdiag", "--image", "x:1=/bin/x"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
