@@ -3,6 +3,7 @@ package plugins
 import (
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
+	"github.com/netdiag/netdiag/internal/plugin/canal"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet"
 	"github.com/netdiag/netdiag/internal/plugin/recognised"
@@ -15,7 +16,7 @@ func Descriptors() []plugin.Descriptor {
 		flannel.Descriptor(),
 		calico.Descriptor(),
 		kindnet.Descriptor(),
-		recognised.Canal(),
+		canal.Descriptor(),
 		recognised.Cilium(),
 		recognised.Antrea(),
 		recognised.Weave(),

@@ -63,7 +63,7 @@ func TestDetect(t *testing.T) {
 		"calico over kube-proxy": {daemonSets: []appsv1.DaemonSet{kubeProxy, ds("kube-system", "calico-node", "docker.io/calico/node:v3.29.0")}, want: "calico", simulated: true},
 		"calico by annotation":   {nodes: annotated("projectcalico.org/IPv4Address"), want: "calico", simulated: true},
 		"canal is not flannel nor calico": {daemonSets: []appsv1.DaemonSet{ds("kube-system", "rke2-canal", "docker.io/calico/node:v3.29.0", "quay.io/coreos/flannel:v0.15.1")},
-			nodes: annotated("flannel.alpha.coreos.com/backend-type"), want: "canal", evidence: "DaemonSet kube-system/rke2-canal"},
+			nodes: annotated("flannel.alpha.coreos.com/backend-type"), want: "canal", evidence: "DaemonSet kube-system/rke2-canal", simulated: true},
 		"cilium":        {daemonSets: []appsv1.DaemonSet{ds("kube-system", "cilium", "quay.io/cilium/cilium:v1.18.0")}, want: "cilium"},
 		"weave":         {daemonSets: []appsv1.DaemonSet{ds("kube-system", "weave-net", "weaveworks/weave-kube:2.8.1")}, want: "weave"},
 		"antrea":        {daemonSets: []appsv1.DaemonSet{ds("kube-system", "antrea-agent", "antrea/antrea-agent-ubuntu:v2.4.0")}, want: "antrea"},

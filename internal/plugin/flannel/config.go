@@ -32,14 +32,24 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 
 // Validate reports a backend flannel does not have and names that cannot be devices.
 func (c *Config) Validate() error {
-	if backends := []string{BackendAuto, BackendVXLAN, BackendHostGW}; !slices.Contains(backends, c.Backend) {
-		return fmt.Errorf("--flannel-backend %q: want one of %v", c.Backend, backends)
+	if err := ValidateBackend("flannel", c.Backend, c.VXLANDevice); err != nil {
+		return err
 	}
 	if c.Bridge == "" || len(c.Bridge) > 15 {
 		return fmt.Errorf("--flannel-bridge %q: want an interface name of 1 to 15 characters", c.Bridge)
 	}
-	if c.VXLANDevice == "" || len(c.VXLANDevice) > 13 {
-		return fmt.Errorf("--flannel-vxlan-device %q: want a name prefix of 1 to 13 characters", c.VXLANDevice)
+	return nil
+}
+
+// ValidateBackend reports a backend flannel does not have and a vxlan device prefix that
+// cannot name a device, naming the flags of the plugin that binds them (flannel's, or a
+// plugin that runs flannel: --canal-backend).
+func ValidateBackend(plugin, backend, vxlanDevice string) error {
+	if backends := []string{BackendAuto, BackendVXLAN, BackendHostGW}; !slices.Contains(backends, backend) {
+		return fmt.Errorf("--%s-backend %q: want one of %v", plugin, backend, backends)
+	}
+	if vxlanDevice == "" || len(vxlanDevice) > 13 {
+		return fmt.Errorf("--%s-vxlan-device %q: want a name prefix of 1 to 13 characters", plugin, vxlanDevice)
 	}
 	return nil
 }

@@ -1,0 +1,88 @@
+package canal_test
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/netdiag/netdiag/internal/diagnose"
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/canal"
+	"github.com/netdiag/netdiag/internal/plugin/canal/canaltest"
+	"github.com/netdiag/netdiag/internal/plugin/plugintest"
+)
+
+type flow = plugintest.Flow
+
+func host(c *fixture.Cluster, node string) *netstack.Netstack { return c.Host(node) }
+
+// TestFlowsCanal runs the flow table on canal's two backends: client and web-0 on node-0
+// (10.244.0.0/24), web-1 and db (10.244.1.11) on node-1 (172.18.1.3), every pod on a cali
+// veth.
+func TestFlowsCanal(t *testing.T) {
+	tcp := model.TCP
+	cases := plugintest.Healthy()
+	maps.Copy(cases, map[string]flow{
+		"pod to the internet is masqueraded by flanneld": {
+			Src: "pod:default/client", Dst: "ip:1.1.1.1", Proto: tcp, Port: 443,
+			Want: diagnose.Reachable, Via: []string{"external/1.1.1.1"},
+		},
+		"the pod's entry for 169.254.1.1 is gone: proxy ARP answers": {
+			Fault: func(c *fixture.Cluster) { fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1") },
+			Want:  diagnose.Reachable,
+		},
+		"proxy_arp off and the pod's entry for 169.254.1.1 gone": {
+			Fault: func(c *fixture.Cluster) {
+				host(c, "node-0").Sysctls["ipv4/conf/"+canaltest.VethName("default", "client")+"/proxy_arp"] = "0"
+				fixture.RemoveNeighbour(c.PodStack("default", "client"), "169.254.1.1")
+			},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonProxyARPDisabled},
+		},
+		"a NetworkPolicy denies and felix's chains drop": {
+			Fault: func(c *fixture.Cluster) { c.DenyIngress("default", "db", "deny-db") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop, model.ReasonNetworkPolicyDenied},
+		},
+		"the route to the other node's subnet is gone: the packet leaves for the router": {
+			Fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-0"), "10.244.1.0/24") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+		},
+		"the CNI plugin's route to the destination pod is missing": {
+			Fault: func(c *fixture.Cluster) { fixture.RemoveRoutes(host(c, "node-1"), "10.244.1.11/32") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonRouteMissing, model.ReasonRouteWrongNode, model.ReasonPathDiverges},
+		},
+		"flanneld's masquerade is gone: a pod's traffic leaves the cluster with its own address": {
+			Src: "pod:default/client", Dst: "ip:1.1.1.1", Proto: tcp, Port: 443,
+			Fault: func(c *fixture.Cluster) {
+				fixture.InsertRule(host(c, "node-0"), "nat", "FLANNEL-POSTRTG -d 1.1.1.1/32 -j RETURN")
+			},
+			Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonMasqueradeMissing},
+		},
+	})
+	for _, backend := range []string{canaltest.VXLAN, canaltest.HostGW} {
+		for name, f := range cases {
+			t.Run(backend+"/"+name, func(t *testing.T) { plugintest.Run(t, canal.Name, canaltest.TwoNodes(backend), f) })
+		}
+	}
+}
+
+// TestFlowsCanalVXLAN are the faults of flannel's vxlan under canal.
+func TestFlowsCanalVXLAN(t *testing.T) {
+	cases := map[string]flow{
+		"the fdb entry of the peer's VTEP is missing": {
+			Fault: func(c *fixture.Cluster) { fixture.RemoveFDB(host(c, "node-0"), "172.18.1.3") },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonFDBMissing},
+		},
+		"flannel.1 down on the destination node": {
+			Fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "flannel.1").Up = false },
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceDown},
+		},
+		"pod MTU larger than flannel.1's": {
+			Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
+			Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
+		},
+	}
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) { plugintest.Run(t, canal.Name, canaltest.TwoNodes(canaltest.VXLAN), f) })
+	}
+}
