@@ -5,6 +5,7 @@ import (
 	"github.com/netdiag/netdiag/internal/plugin/calico"
 	"github.com/netdiag/netdiag/internal/plugin/canal"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
+	"github.com/netdiag/netdiag/internal/plugin/k3s"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet"
 	"github.com/netdiag/netdiag/internal/plugin/recognised"
 )
@@ -17,6 +18,7 @@ func Descriptors() []plugin.Descriptor {
 		calico.Descriptor(),
 		kindnet.Descriptor(),
 		canal.Descriptor(),
+		k3s.Descriptor(),
 		recognised.Cilium(),
 		recognised.Antrea(),
 		recognised.Weave(),
