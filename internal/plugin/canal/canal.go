@@ -38,7 +38,7 @@ var _ plugin.Plugin = (*Plugin)(nil)
 // New returns canal on env with cfg.
 func New(env *plugin.Env, cfg Config) *Plugin {
 	fc := flannel.NewConfig()
-	fc.Backend, fc.VXLANDevice = cfg.Backend, cfg.VXLANDevice
+	fc.Backend, fc.VXLANDevice, fc.MTU = cfg.Backend, cfg.VXLANDevice, cfg.MTU
 	cc := calico.NewConfig()
 	// Felix routes nothing between nodes in canal: flannel does.
 	cc.Mode, cc.InterfacePrefix = calico.ModeRouted, cfg.InterfacePrefix

@@ -77,6 +77,14 @@ func TestFlowsCanalVXLAN(t *testing.T) {
 			Fault: func(c *fixture.Cluster) { fixture.Interface(host(c, "node-1"), "flannel.1").Up = false },
 			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonInterfaceDown},
 		},
+		"flannel's MTU configured as 1400, but flannel.1 still has 1450": {
+			Config: map[string]string{"mtu": "1400"},
+			Want:   diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
+		},
+		"flannel's MTU configured as 1450, as flannel.1 has it": {
+			Config: map[string]string{"mtu": "1450"},
+			Want:   diagnose.Reachable,
+		},
 		"pod MTU larger than flannel.1's": {
 			Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
 			Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/spf13/pflag"
+
+	"github.com/netdiag/netdiag/internal/plugin"
 )
 
 // Config is flannel's configuration as the engine needs it.
@@ -16,6 +18,9 @@ type Config struct {
 	Bridge string
 	// VXLANDevice is the name prefix of the vxlan device (flannel.<VNI>).
 	VXLANDevice string
+	// MTU is the vxlan backend's MTU option, the MTU flanneld gives flannel.<VNI> and the
+	// pods; 0: not configured (flanneld takes the underlay's less the overhead).
+	MTU int
 }
 
 // NewConfig returns the configuration at its defaults.
@@ -28,11 +33,15 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Backend, "flannel-backend", c.Backend, "flannel backend to simulate: vxlan, host-gw or auto")
 	fs.StringVar(&c.Bridge, "flannel-bridge", c.Bridge, "name of flannel's CNI bridge")
 	fs.StringVar(&c.VXLANDevice, "flannel-vxlan-device", c.VXLANDevice, "name prefix of flannel's vxlan device")
+	fs.IntVar(&c.MTU, "flannel-mtu", c.MTU, "MTU of flannel's vxlan backend (its net-conf.json Backend.MTU); 0: the underlay's less the overhead")
 }
 
 // Validate reports a backend flannel does not have and names that cannot be devices.
 func (c *Config) Validate() error {
 	if err := ValidateBackend("flannel", c.Backend, c.VXLANDevice); err != nil {
+		return err
+	}
+	if err := plugin.ValidateMTU("flannel", c.MTU); err != nil {
 		return err
 	}
 	if c.Bridge == "" || len(c.Bridge) > 15 {
