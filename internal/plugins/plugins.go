@@ -4,6 +4,7 @@ import (
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
 	"github.com/netdiag/netdiag/internal/plugin/canal"
+	"github.com/netdiag/netdiag/internal/plugin/cilium"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
 	"github.com/netdiag/netdiag/internal/plugin/k3s"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet"
@@ -19,7 +20,7 @@ func Descriptors() []plugin.Descriptor {
 		kindnet.Descriptor(),
 		canal.Descriptor(),
 		k3s.Descriptor(),
-		recognised.Cilium(),
+		cilium.Descriptor(),
 		recognised.Antrea(),
 		recognised.Weave(),
 		recognised.KubeRouter(),

@@ -64,7 +64,7 @@ func TestDetect(t *testing.T) {
 		"calico by annotation":   {nodes: annotated("projectcalico.org/IPv4Address"), want: "calico", simulated: true},
 		"canal is not flannel nor calico": {daemonSets: []appsv1.DaemonSet{ds("kube-system", "rke2-canal", "docker.io/calico/node:v3.29.0", "quay.io/coreos/flannel:v0.15.1")},
 			nodes: annotated("flannel.alpha.coreos.com/backend-type"), want: "canal", evidence: "DaemonSet kube-system/rke2-canal", simulated: true},
-		"cilium":        {daemonSets: []appsv1.DaemonSet{ds("kube-system", "cilium", "quay.io/cilium/cilium:v1.18.0")}, want: "cilium"},
+		"cilium":        {daemonSets: []appsv1.DaemonSet{ds("kube-system", "cilium", "quay.io/cilium/cilium:v1.18.0")}, want: "cilium", simulated: true},
 		"weave":         {daemonSets: []appsv1.DaemonSet{ds("kube-system", "weave-net", "weaveworks/weave-kube:2.8.1")}, want: "weave"},
 		"antrea":        {daemonSets: []appsv1.DaemonSet{ds("kube-system", "antrea-agent", "antrea/antrea-agent-ubuntu:v2.4.0")}, want: "antrea"},
 		"kube-router":   {daemonSets: []appsv1.DaemonSet{ds("kube-system", "kube-router", "docker.io/cloudnativelabs/kube-router")}, want: "kube-router"},

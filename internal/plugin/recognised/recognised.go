@@ -15,15 +15,6 @@ func byDaemonSet(name, summary string, words ...string) plugin.Descriptor {
 	}
 }
 
-// Cilium is eBPF throughout: its data plane is not in the netfilter rules the engine reads.
-func Cilium() plugin.Descriptor {
-	d := byDaemonSet("cilium", "eBPF data plane (not simulated)", "cilium")
-	// Helm installs into kube-system unless told otherwise; OpenShift's and many GitOps
-	// installs use the project's name.
-	d.Namespaces = []string{"cilium"}
-	return d
-}
-
 // Antrea is Open vSwitch based.
 func Antrea() plugin.Descriptor {
 	return byDaemonSet("antrea", "Open vSwitch data plane (not simulated)", "antrea-agent", "antrea/antrea")
