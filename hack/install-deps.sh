@@ -6,11 +6,12 @@
 # graphviz draw them,
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
 # (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
-# once), which renders the chart in test/chart.
+# once), which renders the chart in test/chart, and calico-felix with Calico's CRDs for the
+# lab's calico modes, with Debian's bird for their BGP.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium graphviz)
+PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium graphviz bird)
 
 SUDO=""
 if [[ ${EUID} -ne 0 ]]; then
@@ -19,6 +20,11 @@ fi
 
 ${SUDO} apt-get update
 DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+# The lab runs its own bird per node namespace; the package's daemon in the root namespace is
+# not wanted.
+if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+  ${SUDO} systemctl disable --now bird.service bird6.service >/dev/null 2>&1 || true
+fi
 
 command -v go >/dev/null || { echo "go (1.26) is required: https://go.dev/dl/" >&2; exit 1; }
 # mermaid as GitHub draws it, pinned by hack/mermaid's lock file, for the test that has it draw
@@ -30,3 +36,4 @@ npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 "${ROOT}/hack/build-cni.sh"
 "${ROOT}/hack/build-flannel.sh"
 "${ROOT}/hack/build-helm.sh"
+"${ROOT}/hack/build-felix.sh"

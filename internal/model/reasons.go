@@ -43,6 +43,10 @@ const (
 	ReasonPolicyNotEnforced   Reason = "NetworkPolicyNotEnforced"
 	ReasonMasqueradeMissing   Reason = "MasqueradeMissing"
 
+	// Calico's own policy model (projectcalico.org/v3 policies, tiers, profiles).
+	ReasonCalicoPolicyDenied        Reason = "CalicoPolicyDenied"
+	ReasonCalicoPolicyNotProgrammed Reason = "CalicoPolicyNotProgrammed"
+
 	// Services.
 	ReasonServiceNoEndpoints      Reason = "ServiceNoEndpoints"
 	ReasonServicePortMissing      Reason = "ServicePortMissing"
@@ -210,6 +214,12 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonPolicyNotEnforced, Level: Info, FoundBy: "hop, policy", Topic: topicFiltering,
 			Meaning: "The policies named would deny the packet in that direction, but the network plugin (flannel alone) does not enforce NetworkPolicy, so nothing filters it there.",
 			Remedy:  "Install a policy engine if the policies are meant to hold, or remove them."},
+		{Reason: ReasonCalicoPolicyDenied, Level: Critical, FoundBy: "hop, policy", Topic: topicFiltering,
+			Meaning: "Calico's policies (projectcalico.org/v3 NetworkPolicy and GlobalNetworkPolicy in their tiers, Kubernetes NetworkPolicies as Calico's tier default, HostEndpoint policies, profiles) deny the packet at an endpoint. The message names the deciding tier, policy, rule index and action as Calico's flow logs write them (`<tier>|<ns>/<tier>.<name>|deny|<rule>`); rule -1 is the tier's end, where a tier with policies selecting the endpoint and none deciding denies, and then the message names the policies that selected it.",
+			Remedy:  "Add an Allow (or a Pass to a later tier) to the policy named, or change its selector; `calicoctl get networkpolicy -n <ns> <name> -o yaml` shows it."},
+		{Reason: ReasonCalicoPolicyNotProgrammed, Level: Warning, FoundBy: "hop", Topic: topicFiltering,
+			Meaning: "The node's felix chains and Calico's objects disagree: a policy selecting the endpoint has no `cali-pi-`/`cali-po-` chain on the node, or the chains allow what the objects deny (or deny what they allow). The verdict follows the chains, which decide the packet; the objects say what felix should program.",
+			Remedy:  "Felix on that node has not synced: check calico-node's (felix's) pod and logs and its connection to the datastore; the disagreement clears when felix catches up."},
 		{Reason: ReasonMasqueradeMissing, Level: Critical, FoundBy: "hop", Topic: topicFiltering,
 			Meaning: "A pod's packet leaves the cluster with the pod address as source: the plugin's masquerade (flannel's FLANNEL-POSTRTG) did not apply, so replies from outside cannot come back.",
 			Remedy:  "Run flanneld with `--ip-masq`; check the nat POSTROUTING chain."},

@@ -69,15 +69,20 @@ func (e *env) plugin() string {
 // startEnv brings a lab up in mode, installs netdiag's CRD and collector RBAC, deploys the
 // shop and starts the manager. Everything is undone by stop.
 func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode) *env {
+	return startEnvConfig(ctx, lab.Config{Name: name, Mode: mode, ProxyMode: proxy})
+}
+
+// startEnvConfig is startEnv for a lab configured beyond its mode (felix's dataplane).
+func startEnvConfig(ctx context.Context, cfg lab.Config) *env {
+	name, mode, proxy := cfg.Name, cfg.Mode, cfg.ProxyMode
 	e := &env{mode: mode, proxy: proxy}
 	dir, err := os.MkdirTemp("", "ndE2E-"+name+"-")
 	Expect(err).NotTo(HaveOccurred())
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{
-		Name: name, Mode: mode, ProxyMode: proxy, Dir: filepath.Join(dir, "lab"),
-		Images: map[string]string{collectorImage: netdiagBinary},
-		Log:    GinkgoLogr.WithName(name),
-	})
+	cfg.Dir = filepath.Join(dir, "lab")
+	cfg.Images = map[string]string{collectorImage: netdiagBinary}
+	cfg.Log = GinkgoLogr.WithName(name)
+	l, err := lab.Up(ctx, cfg)
 	Expect(err).NotTo(HaveOccurred(), "bring the lab up")
 	e.upTook = time.Since(start)
 	e.lab = l

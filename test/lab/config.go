@@ -21,12 +21,13 @@ const (
 	// ModeFlannelHostGW runs flanneld with the host-gw backend: a route per peer node's pod
 	// CIDR via the peer's underlay address.
 	ModeFlannelHostGW Mode = "flannel-host-gw"
-	// ModeCalicoRouted lays what calico's felix and BIRD lay with BGP: /32 cali* veths with
-	// proxy ARP and the 169.254.1.1 gateway, a route per local pod, a route per peer block via
-	// the peer node, and a blackhole for the local block.
+	// ModeCalicoRouted runs real felix and BIRD per node: /32 cali* veths with proxy ARP and
+	// the 169.254.1.1 gateway, felix's route per local pod and its chains, BIRD's route per
+	// peer block via the peer node (a BGP full mesh) and its blackhole for the local block.
 	ModeCalicoRouted Mode = "calico-routed"
-	// ModeCalicoVXLAN lays calico's vxlan mode: vxlan.calico (VNI 4096, port 4789) with a
-	// tunnel address per node and permanent neighbour and fdb entries per peer.
+	// ModeCalicoVXLAN runs real felix per node in vxlan mode: felix lays vxlan.calico (VNI
+	// 4096, port 4789) with a tunnel address per node and its routes, neighbour and fdb
+	// entries per peer.
 	ModeCalicoVXLAN Mode = "calico-vxlan"
 	// ModeKindnet lays what kindnetd lays on a kind cluster: pods wired by the ptp,
 	// host-local and portmap plugins, a route per peer node's pod CIDR via the peer, and the
@@ -36,6 +37,9 @@ const (
 
 // Modes lists every mode the lab can lay.
 var Modes = []Mode{ModeFlannelVXLAN, ModeFlannelHostGW, ModeCalicoRouted, ModeCalicoVXLAN, ModeKindnet}
+
+// Calico reports whether the mode runs felix.
+func (m Mode) Calico() bool { return m == ModeCalicoRouted || m == ModeCalicoVXLAN }
 
 // Flannel reports whether the mode runs flanneld.
 func (m Mode) Flannel() bool { return m == ModeFlannelVXLAN || m == ModeFlannelHostGW }
@@ -61,6 +65,9 @@ type Config struct {
 	Mode Mode
 	// ProxyMode is kube-proxy's mode. Default ProxyIPTables.
 	ProxyMode ProxyMode
+	// FelixDataplane is the backend felix programs in the calico modes. Default
+	// FelixIPTables.
+	FelixDataplane FelixDataplane
 	// Dir holds the lab's files (certificates, kubeconfigs, logs, etcd data, CNI state).
 	// Default /tmp/<Name>. Removed by Down.
 	Dir string
@@ -129,6 +136,12 @@ func (c *Config) setDefaults() error {
 	if c.ProxyMode != ProxyIPTables && c.ProxyMode != ProxyNFTables {
 		return fmt.Errorf("proxy mode %q: want iptables or nftables", c.ProxyMode)
 	}
+	if c.FelixDataplane == "" {
+		c.FelixDataplane = FelixIPTables
+	}
+	if c.FelixDataplane != FelixIPTables && c.FelixDataplane != FelixNFTables {
+		return fmt.Errorf("felix dataplane %q: want iptables or nftables", c.FelixDataplane)
+	}
 	if c.Dir == "" {
 		c.Dir = filepath.Join(os.TempDir(), c.Name)
 	}
@@ -178,6 +191,10 @@ func requiredBinaries(mode Mode) map[string]string {
 	if mode == "" || mode.Flannel() {
 		need["flannel/flanneld"] = "hack/build-flannel.sh"
 	}
+	if mode.Calico() {
+		need["calico/"+CalicoVersion+"/calico-felix"] = "hack/build-felix.sh"
+		need["calico/"+CalicoVersion+"/crd"] = "hack/build-felix.sh"
+	}
 	if mode == ModeKindnet {
 		need["cni/ptp"], need["cni/portmap"] = "hack/build-cni.sh", "hack/build-cni.sh"
 	}
@@ -205,6 +222,11 @@ func Check(binDir string, mode Mode) error {
 	for _, tool := range []string{"ip", "bridge", "iptables", "iptables-save", "iptables-restore", "nft", "ipset", "mount", "setpriv", "sh"} {
 		if _, err := execLookPath(tool); err != nil {
 			missing = append(missing, tool+" (run hack/install-deps.sh)")
+		}
+	}
+	if mode == ModeCalicoRouted {
+		if _, err := execLookPath("bird"); err != nil {
+			missing = append(missing, "bird (run hack/install-deps.sh)")
 		}
 	}
 	if len(missing) > 0 {

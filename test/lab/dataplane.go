@@ -15,13 +15,11 @@ import (
 	"time"
 )
 
-// Calico's constants, as felix uses them.
+// Calico's constants, as its CNI plugin and felix use them.
 const (
-	calicoVXLANDevice = "vxlan.calico"
-	calicoVXLANVNI    = 4096
-	calicoVXLANPort   = 4789
-	calicoGateway     = "169.254.1.1"
-	// calicoMTU leaves room for the vxlan header, as calico's auto-detected MTU does on 1500.
+	calicoGateway = "169.254.1.1"
+	// calicoVXLANMTU leaves room for the vxlan header, as felix's auto-detected MTU does on
+	// 1500.
 	calicoVXLANMTU = 1450
 )
 
@@ -39,13 +37,8 @@ func (l *Lab) layPodNetwork(ctx context.Context) error {
 	switch {
 	case l.cfg.Mode.Flannel():
 		return l.startFlannel(ctx)
-	case l.cfg.Mode == ModeCalicoRouted || l.cfg.Mode == ModeCalicoVXLAN:
-		for _, n := range l.nodes {
-			if err := l.layCalicoNode(ctx, n); err != nil {
-				return fmt.Errorf("lay calico on %s: %w", n.Name, err)
-			}
-		}
-		return nil
+	case l.cfg.Mode.Calico():
+		return l.startCalico(ctx)
 	case l.cfg.Mode == ModeKindnet:
 		for _, n := range l.nodes {
 			if err := l.layKindnetNode(ctx, n); err != nil {
@@ -140,82 +133,43 @@ func readSubnetEnv(path string) (map[string]string, error) {
 // IPAM hands out the tunnel address first.
 func calicoTunnelIP(n *Node) netip.Addr { return n.PodCIDR.Addr() }
 
-// calicoVTEPMAC is a node's vxlan.calico MAC; felix publishes it in the node's
-// VXLANTunnelMACAddr, here derived from the node's index so peers know it without a datastore.
-func calicoVTEPMAC(n *Node) string {
-	return fmt.Sprintf("66:c0:ca:11:%02x:%02x", n.index/256, n.index%256)
+// startCalico runs what calico-node runs on every node, from the real parts: Calico's CRDs
+// and cluster objects, felix per node (routes to local pods, vxlan.calico and its peers'
+// routes, fdb and neighbours in vxlan mode, the nat-outgoing masquerade, the policy chains),
+// and in routed mode BIRD per node peering in a full mesh, whose routes carry each block to
+// its node.
+func (l *Lab) startCalico(ctx context.Context) error {
+	vxlan := l.cfg.Mode == ModeCalicoVXLAN
+	if err := l.installCalico(ctx, vxlan); err != nil {
+		return err
+	}
+	opt := felixOptions{dataplane: l.cfg.FelixDataplane}
+	for _, n := range l.nodes {
+		if err := l.annotateCalicoNode(ctx, n, vxlan); err != nil {
+			return err
+		}
+	}
+	for _, n := range l.nodes {
+		if err := l.startFelix(n, opt); err != nil {
+			return err
+		}
+	}
+	for _, n := range l.nodes {
+		if err := l.waitFelix(ctx, n, opt); err != nil {
+			return err
+		}
+	}
+	if vxlan {
+		return l.waitCalicoVXLAN(ctx)
+	}
+	return l.startBIRD(ctx)
 }
 
-// layCalicoNode lays what felix and BIRD lay on a node: the block's blackhole, a route per
-// peer block (via the peer over the underlay in routed mode, via the peer's VTEP in vxlan
-// mode), and the nat-outgoing masquerade for pod traffic leaving the pool.
-func (l *Lab) layCalicoNode(ctx context.Context, n *Node) error {
-	var lines []string
-	// BIRD exports the local block and installs a blackhole so addresses not (yet) in use
-	// are dropped here rather than bounced back out.
-	lines = append(lines, fmt.Sprintf("route replace blackhole %s proto bird", n.PodCIDR))
-	if l.cfg.Mode == ModeCalicoVXLAN {
-		lines = append(lines,
-			fmt.Sprintf("link add %s address %s type vxlan id %d dstport %d local %s dev eth0 nolearning",
-				calicoVXLANDevice, calicoVTEPMAC(n), calicoVXLANVNI, calicoVXLANPort, n.IP),
-			fmt.Sprintf("link set %s mtu %d up", calicoVXLANDevice, calicoVXLANMTU),
-			fmt.Sprintf("addr add %s/32 dev %s", calicoTunnelIP(n), calicoVXLANDevice))
-	}
-	for _, peer := range l.nodes {
-		if peer == n {
-			continue
-		}
-		if l.cfg.Mode == ModeCalicoRouted {
-			lines = append(lines, fmt.Sprintf("route replace %s via %s dev eth0 proto bird", peer.PodCIDR, peer.IP))
-			continue
-		}
-		lines = append(lines,
-			fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", calicoTunnelIP(peer), calicoVTEPMAC(peer), calicoVXLANDevice),
-			fmt.Sprintf("route replace %s via %s dev %s onlink proto 80", peer.PodCIDR, calicoTunnelIP(peer), calicoVXLANDevice))
-	}
-	if err := batch(ctx, n.Netns, lines); err != nil {
-		return err
-	}
-	if l.cfg.Mode == ModeCalicoVXLAN {
-		for _, peer := range l.nodes {
-			if peer == n {
-				continue
-			}
-			if _, err := nsExec(ctx, n.Netns, "bridge", "fdb", "replace", calicoVTEPMAC(peer), "dev", calicoVXLANDevice,
-				"dst", peer.IP.String(), "self", "permanent"); err != nil {
-				return err
-			}
-		}
-	}
-	// felix's nat-outgoing: pod traffic to anything outside the IP pools leaves masqueraded,
-	// and its FORWARD chain accepts traffic from and to workload interfaces.
-	if _, err := nsExec(ctx, n.Netns, "ipset", "create", "cali40masq-ipam-pools", "hash:net"); err != nil {
-		return err
-	}
-	if _, err := nsExec(ctx, n.Netns, "ipset", "add", "cali40masq-ipam-pools", clusterCIDR.String()); err != nil {
-		return err
-	}
-	if _, err := nsExec(ctx, n.Netns, "ipset", "create", "cali40all-ipam-pools", "hash:net"); err != nil {
-		return err
-	}
-	if _, err := nsExec(ctx, n.Netns, "ipset", "add", "cali40all-ipam-pools", clusterCIDR.String()); err != nil {
-		return err
-	}
-	rules := `*nat
-:cali-POSTROUTING - [0:0]
-:cali-nat-outgoing - [0:0]
--A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING
--A cali-POSTROUTING -m comment --comment "cali:Z-c7XtVd2Bq7s_hA" -j cali-nat-outgoing
--A cali-nat-outgoing -m comment --comment "cali:flqWnvo8yq4ULQLa" -m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully
-COMMIT
-*filter
-:cali-FORWARD - [0:0]
--A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD
--A cali-FORWARD -m comment --comment "cali:from-wl" -i cali+ -j ACCEPT
--A cali-FORWARD -m comment --comment "cali:to-wl" -o cali+ -j ACCEPT
-COMMIT
-`
-	return iptablesRestore(ctx, n.Netns, rules)
+// waitCalicoVXLAN waits until felix has routed every peer's block through vxlan.calico.
+func (l *Lab) waitCalicoVXLAN(ctx context.Context) error {
+	return l.waitPeerRoutes(ctx, "vxlan routes", "felix-", []string{"dev", "vxlan.calico"}, func(peer *Node) string {
+		return peer.PodCIDR.Masked().String() + " via " + calicoTunnelIP(peer).String()
+	})
 }
 
 func iptablesRestore(ctx context.Context, ns, rules string) error {

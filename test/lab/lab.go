@@ -32,6 +32,9 @@ type Lab struct {
 
 	nodes   []*Node
 	kubelet *kubelet
+	// felix is each node's felix in the calico modes, and felixOpts how they run.
+	felix     map[string]*process
+	felixOpts felixOptions
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -21,6 +21,13 @@ import (
 // the end, also when the test fails.
 func upForTest(t *testing.T, name string, mode Mode, proxy ProxyMode) *Lab {
 	t.Helper()
+	return upForTestConfig(t, Config{Name: name, Mode: mode, ProxyMode: proxy})
+}
+
+// upForTestConfig is upForTest for a lab configured beyond its mode (felix's dataplane).
+func upForTestConfig(t *testing.T, cfg Config) *Lab {
+	t.Helper()
+	name, mode, proxy := cfg.Name, cfg.Mode, cfg.ProxyMode
 	if err := Check("", mode); err != nil {
 		t.Skipf("lab cannot run here: %v", err)
 	}
@@ -31,12 +38,11 @@ func upForTest(t *testing.T, name string, mode Mode, proxy ProxyMode) *Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Up(ctx, Config{
-		Name: name, Mode: mode, ProxyMode: proxy, Dir: t.TempDir() + "/" + name, Log: testr.New(t),
-		// kubectl stands for a collector: a client that must find the API server from inside
-		// a hostNetwork pod with nothing but what the kubelet gives it.
-		Images: map[string]string{"kubectl:test": bin + "/k8s/current/kubectl"},
-	})
+	cfg.Dir, cfg.Log = t.TempDir()+"/"+name, testr.New(t)
+	// kubectl stands for a collector: a client that must find the API server from inside a
+	// hostNetwork pod with nothing but what the kubelet gives it.
+	cfg.Images = map[string]string{"kubectl:test": bin + "/k8s/current/kubectl"}
+	l, err := Up(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
