@@ -162,8 +162,10 @@ func runManager(ctx context.Context, o managerOptions) error {
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   controllers.CacheOptions(o.namespace, o.plugins.SystemNamespaces()...),
+		Scheme: scheme,
+		Cache:  controllers.CacheOptions(o.namespace, o.plugins.SystemNamespaces()...),
+		// Calico's objects are read unstructured; they are cached like the rest.
+		Client:                  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                 o.metrics.serverOptions(),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,

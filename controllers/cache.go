@@ -109,5 +109,9 @@ func clusterSnapshot(ctx context.Context, c client.Reader) (*cluster.Snapshot, e
 	slices.SortFunc(dss.Items, func(a, b appsv1.DaemonSet) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	return cluster.NewSnapshot(cacheObjects{ctx: ctx, c: c}, nodes.Items, dss.Items), nil
+	snap := cluster.NewSnapshot(cacheObjects{ctx: ctx, c: c}, nodes.Items, dss.Items)
+	if err := withCalico(ctx, c, snap); err != nil {
+		return nil, err
+	}
+	return snap, nil
 }

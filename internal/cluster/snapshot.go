@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/netdiag/netdiag/internal/policy/calico/crd"
 )
 
 // Snapshot is the part of the cluster's objects the engine reads. `netdiag diagnose` fills
@@ -22,10 +24,13 @@ type Snapshot struct {
 	EndpointSlices  []discoveryv1.EndpointSlice
 	NetworkPolicies []networkingv1.NetworkPolicy
 	DaemonSets      []appsv1.DaemonSet
+	// Calico holds Calico's policy objects when the cluster serves their CRDs.
+	Calico crd.Objects
 
 	// objects, when set, answers the lookups; the lists of pods, namespaces, services,
 	// slices and policies are then empty.
 	objects     Objects
+	calico      CalicoObjects
 	mem         memIndex
 	hasPolicies struct {
 		once sync.Once

@@ -21,6 +21,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/policy/calico/crd"
 )
 
 // Load reads a snapshot folder, or a tarball of one (a path ending in .tar.gz or .tgz).
@@ -136,6 +137,14 @@ func add(snap *cluster.Snapshot, js []byte) (int, error) {
 		}
 		return n, nil
 	}
+	if strings.HasPrefix(tm.APIVersion, crd.Group+"/") {
+		// Calico's objects share kind names with Kubernetes' (NetworkPolicy).
+		ok, err := snap.Calico.Add(js)
+		if !ok || err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
 	i := slices.IndexFunc(kinds, func(k kind) bool { return k.name == tm.Kind })
 	if i < 0 {
 		return 0, nil
@@ -208,6 +217,17 @@ func Encode(snap *cluster.Snapshot, nodes map[string]*netstack.NodeSnapshot) ([]
 			return nil, fmt.Errorf("encode %s: %w", k.name, err)
 		}
 		files = append(files, File{Name: k.file, Data: out})
+	}
+	calico, err := snap.Calico.Items()
+	if err != nil {
+		return nil, err
+	}
+	if len(calico) > 0 {
+		out, err := yaml.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": calico})
+		if err != nil {
+			return nil, fmt.Errorf("encode calico objects: %w", err)
+		}
+		files = append(files, File{Name: "calico.yaml", Data: out})
 	}
 	names := make([]string, 0, len(nodes))
 	for n := range nodes {

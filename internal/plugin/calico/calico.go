@@ -12,6 +12,7 @@ import (
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/hop"
+	cpolicy "github.com/netdiag/netdiag/internal/policy/calico"
 )
 
 // Name is the plugin's name for provider.CreateNetwork and detection.
@@ -75,6 +76,8 @@ type Plugin struct {
 	env *plugin.Env
 	cfg Config
 	ds  dsConfig
+	// model is Calico's policy model of the snapshot.
+	model *cpolicy.Model
 }
 
 var _ plugin.Plugin = (*Plugin)(nil)
@@ -85,6 +88,7 @@ func New(env *plugin.Env, cfg Config) *Plugin {
 	p := &Plugin{env: env, cfg: cfg}
 	if env != nil && env.Cluster != nil {
 		p.ds = readDaemonSet(env.Cluster)
+		p.model = cpolicy.New(env.Cluster)
 	}
 	if p.cfg.InterfacePrefix == "" {
 		p.cfg.InterfacePrefix = DefaultInterfacePrefix
@@ -110,6 +114,7 @@ func (p *Plugin) CreatePod(pod *corev1.Pod) (plugin.NetNodeAction, error) {
 	cp := &Pod{VethPod: plugin.VethPod{Pod: pod}, plugin: p}
 	b.Simple = cp
 	b.Ext.Emitting = []func(*plugin.Hop, *plugin.Transmission) bool{cp.checkGateway, scrubMark}
+	b.Ext.Policy = cp.policy
 	return b, nil
 }
 

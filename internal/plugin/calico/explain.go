@@ -75,18 +75,23 @@ var chainOf = regexp.MustCompile(`-A (cali-\S+)`)
 // for a policy chain the NetworkPolicies that deny in its direction. Other rules keep the
 // shared message ("").
 func (n *Node) explainDrop(h *plugin.Hop, _ nf.Hook, o *nf.Outcome) string {
+	rule, place := o.Deciding()
+	table, chain, _ := strings.Cut(place, "/")
+	if m := chainOf.FindStringSubmatch(rule); m != nil {
+		chain = m[1]
+	}
+	if i := strings.Index(chain, "cali-"); i >= 0 {
+		// nftables names felix's chains with their table's prefix.
+		chain = chain[i:]
+	} else {
+		return ""
+	}
+	what, dir := n.describeChain(chain)
+	if !n.explainPolicyDrop(h, table, chain, dir) && dir != "" {
+		n.policyDenials(h, dir)
+	}
 	if hop.RulesetName(o) != nf.IPTables {
 		return ""
-	}
-	rule := hop.Decider(o)
-	m := chainOf.FindStringSubmatch(rule)
-	if m == nil {
-		return ""
-	}
-	chain := m[1]
-	what, dir := n.describeChain(chain)
-	if dir != "" {
-		n.policyDenials(h, dir)
 	}
 	return fmt.Sprintf("Calico's chain %s (%s) on %s drops the packet: %s", chain, what, n.node.Name, rule)
 }
@@ -113,7 +118,7 @@ func (n *Node) describeChain(chain string) (what, dir string) {
 		return "a profile: the rules of a namespace or service account", ""
 	case chain == "cali-to-wl-dispatch", chain == "cali-from-wl-dispatch":
 		return "the dispatch to workload interfaces: felix does not know the pod's interface", ""
-	case strings.Contains(chain, "hep"), strings.Contains(chain, "host-endpoint"):
+	case hostEndpointChain.MatchString(chain), strings.Contains(chain, "hep"), strings.Contains(chain, "host-endpoint"):
 		return "a host endpoint policy", ""
 	}
 	return "felix's rules", ""

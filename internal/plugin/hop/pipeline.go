@@ -57,6 +57,11 @@ type Extensions struct {
 	// frame reaches the peer's MAC, the mark is scrubbed); one that reports false has
 	// ended the branch.
 	Emitting []func(h *Hop, t *Transmission) bool
+	// Policy decides a pod's policy stage in the plugin's own model of policy (calico's
+	// tiers and policies): handled false leaves the stage to Kubernetes NetworkPolicy as
+	// the plugin's word on enforcement says; true ends it, with allowed false when the
+	// plugin stopped the packet.
+	Policy func(h *Hop, egress bool) (handled, allowed bool)
 }
 
 // Pipeline is the hop of one pod or node: the shared stages, the plugin's intents and

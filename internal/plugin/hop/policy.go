@@ -11,6 +11,11 @@ import (
 // ingress when it arrives (after NAT, so a masqueraded source is seen as its node, as the
 // data plane sees it). It reports false when the policy stops the packet.
 func (p *Pipeline) policy(h *Hop, egress bool) bool {
+	if p.Ext.Policy != nil {
+		if handled, allowed := p.Ext.Policy(h, egress); handled {
+			return allowed
+		}
+	}
 	if h.Env.Policy == nil || !h.Env.Cluster.HasNetworkPolicies() {
 		return true
 	}

@@ -382,3 +382,26 @@ func prefixNode(n node, prefix string) node {
 	}
 	return n
 }
+
+// Rewritten returns the selector with every label name prefixed and `all()` and `global()`
+// replaced, as Calico turns a rule's namespaceSelector into a selector on endpoints'
+// inherited labels (`all()`: any namespaced endpoint; `global()`: none).
+func (s *Selector) Rewritten(prefix string, all, global *Selector) *Selector {
+	return &Selector{root: rewrite(s.root, prefix, all.root, global.root)}
+}
+
+func rewrite(n node, prefix string, all, global node) node {
+	switch n := n.(type) {
+	case allNode:
+		return all
+	case globalNode:
+		return global
+	case notNode:
+		return notNode{rewrite(n.n, prefix, all, global)}
+	case andNode:
+		return andNode{rewrite(n.l, prefix, all, global), rewrite(n.r, prefix, all, global)}
+	case orNode:
+		return orNode{rewrite(n.l, prefix, all, global), rewrite(n.r, prefix, all, global)}
+	}
+	return prefixNode(n, prefix)
+}
