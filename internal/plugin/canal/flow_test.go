@@ -2,15 +2,18 @@ package canal_test
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/plugin/calico/calicotest"
 	"github.com/netdiag/netdiag/internal/plugin/canal"
 	"github.com/netdiag/netdiag/internal/plugin/canal/canaltest"
 	"github.com/netdiag/netdiag/internal/plugin/plugintest"
+	cpolicy "github.com/netdiag/netdiag/internal/policy/calico"
 )
 
 type flow = plugintest.Flow
@@ -92,5 +95,49 @@ func TestFlowsCanalVXLAN(t *testing.T) {
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) { plugintest.Run(t, canal.Name, canaltest.TwoNodes(canaltest.VXLAN), f) })
+	}
+}
+
+// denyDB is a Calico NetworkPolicy that denies everything into default/db.
+const denyDB = `
+apiVersion: crd.projectcalico.org/v1
+kind: NetworkPolicy
+metadata: {name: default.deny-db, namespace: default}
+spec:
+  selector: app == 'db'
+  order: 10
+  ingress:
+  - action: Deny`
+
+// TestFlowsCanalCalicoPolicy checks that canal reads Calico's own policies as calico does:
+// felix's chain drops and the Calico policy is named; a policy felix has not programmed is
+// named as such.
+func TestFlowsCanalCalicoPolicy(t *testing.T) {
+	id := cpolicy.PolicyID{Tier: "default", Namespace: "default", Name: "default.deny-db"}
+	cases := map[string]struct {
+		programmed bool
+		flow       flow
+	}{
+		"felix's chain drops and the Calico policy is named": {programmed: true,
+			flow: flow{Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonIPTablesDrop, model.ReasonCalicoPolicyDenied}}},
+		"felix has not programmed the policy": {
+			flow: flow{Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonCalicoPolicyNotProgrammed, model.ReasonCalicoPolicyNotProgrammed}}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := canaltest.TwoNodes(canaltest.VXLAN)
+			if err := calicotest.AddCalico(c, denyDB); err != nil {
+				t.Fatal(err)
+			}
+			if tc.programmed {
+				calicotest.ProgramIngress(c, "node-1", "default", "db", id)
+			}
+			res := plugintest.Run(t, canal.Name, c, tc.flow)
+			for _, s := range res.Suspicions {
+				if s.Reason == model.ReasonCalicoPolicyDenied && !strings.Contains(s.Message, "default/default.deny-db") {
+					t.Errorf("CalicoPolicyDenied does not name the policy: %s", s.Message)
+				}
+			}
+		})
 	}
 }
