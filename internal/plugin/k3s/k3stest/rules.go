@@ -29,7 +29,7 @@ func AddRules(t *ruleset.Tables, pods []*fixture.Pod) {
 		t.Rule("filter", `%s -m comment --comment "kube-router netpol - %s" -j %s`, c.builtin, c.uuid, c.chain)
 	}
 	t.Rule("filter", `%s -m comment --comment "rule to mark traffic matching a network policy" -j MARK --set-xmark %s`, k3s.DefaultChain, k3s.PolicyMark)
-	t.Rule("filter", `%s -d 10.96.0.0/12 -m comment --comment "allow traffic to primary/secondary cluster IP range - SGSDZF7VK4NIIZDR" -j RETURN`, k3s.InputChain)
+	t.Rule("filter", `%s -d 10.96.0.0/12 -m comment --comment "allow traffic to primary/secondary cluster IP range - BVHX2PIHDXXEO43X" -j RETURN`, k3s.InputChain)
 	t.Rule("filter", `%s -p tcp -m comment --comment "allow LOCAL TCP traffic to node ports - LR7XO7NXDBGQJD2M" -m addrtype --dst-type LOCAL -m multiport --dports 30000:32767 -j RETURN`, k3s.InputChain)
 	t.Rule("filter", `%s -p udp -m comment --comment "allow LOCAL UDP traffic to node ports - 76UCBPIZNGJNWNUZ" -m addrtype --dst-type LOCAL -m multiport --dports 30000:32767 -j RETURN`, k3s.InputChain)
 	for _, p := range pods {
@@ -64,7 +64,7 @@ func writePodChain(t *ruleset.Tables, p *fixture.Pod) {
 	who := fmt.Sprintf("POD name:%s namespace: %s", p.Name, p.Namespace)
 	t.Rule("filter", `%s -m comment --comment "rule for stateful firewall for pod" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, fw)
 	t.Rule("filter", `%s -m comment --comment "rule to drop invalid state for pod" -m conntrack --ctstate INVALID -j DROP`, fw)
-	t.Rule("filter", `%s -d %s/32 -m comment --comment "rule to permit the traffic traffic to pods when source is the pod's local node" -m addrtype --src-type LOCAL -j ACCEPT`, fw, ip)
+	t.Rule("filter", `%s -d %s/32 -m comment --comment "rule to permit the traffic traffic to pods when source is the pod\'s local node" -m addrtype --src-type LOCAL -j ACCEPT`, fw, ip)
 	t.Rule("filter", `%s -s %s/32 -m comment --comment "run through default egress network policy chain" -j %s`, fw, ip, k3s.DefaultChain)
 	t.Rule("filter", `%s -d %s/32 -m comment --comment "run through default ingress network policy chain" -j %s`, fw, ip, k3s.DefaultChain)
 	t.Rule("filter", `%s -m comment --comment "rule to log dropped traffic %s" -m mark ! --mark %s -m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100`, fw, who, k3s.PolicyMark)
