@@ -49,7 +49,9 @@ var _ = Describe("netdiag on calico with real felix", func() {
 			It("runs felix's own chains and routes", func(ctx SpecContext) {
 				n2 := e.node("node-2").Netns
 				veth := e.hostVeth(ctx, "db", "node-2")
-				Expect(e.felixRules(ctx, n2)).To(ContainSubstring("cali-tw-"+veth), "felix's chain to the db pod")
+				// felix may still be writing its first full ruleset when the shop is up.
+				Eventually(func() string { return e.felixRules(ctx, n2) }).WithTimeout(30*time.Second).
+					Should(ContainSubstring("cali-tw-"+veth), "felix's chain to the db pod")
 				Expect(e.run(ctx, n2, "ip", "route", "show", e.podIP(ctx, "db").String())).To(ContainSubstring("dev "+veth),
 					"felix's route to the db pod")
 				peer := e.peerRoute(ctx, "node-1", "node-2")

@@ -26,6 +26,11 @@ type Env struct {
 	// Nil means no list has any entry: the packet is a client's first.
 	Recent func(list string, addr netip.Addr) bool
 
+	// RouteBack routes towards a packet's source as rpfilter's reverse lookup does (with the
+	// packet's mark, or 0); nil when the namespace's routes are not known, which leaves
+	// rpfilter undecided.
+	RouteBack func(src netip.Addr, mark uint32) (ReverseRoute, bool)
+
 	// ConntrackInUse says that something besides the ruleset (nftables rules, ipvs, a
 	// conntrack helper) makes the kernel track connections. Without it, and without a rule
 	// that needs it (Ruleset.UsesConntrack), packets have no connection and the nat table
@@ -106,6 +111,13 @@ func EnvFromNetstack(ns *netstack.Netstack) (*Env, error) {
 	env := &Env{Local: map[netip.Addr]bool{}, Broadcast: map[netip.Addr]bool{}, Addrs: map[string][]netip.Prefix{}}
 	for _, ifc := range ns.Interfaces {
 		env.Addrs[ifc.Name] = append(env.Addrs[ifc.Name], ifc.Addresses...)
+	}
+	env.RouteBack = func(src netip.Addr, mark uint32) (ReverseRoute, bool) {
+		res := ns.LookupRoute(netstack.RouteQuery{Dst: src, Mark: mark})
+		if !res.Routed() {
+			return ReverseRoute{}, true
+		}
+		return ReverseRoute{Device: res.Device, Unicast: res.Type == netstack.RouteUnicast, Local: res.Type == netstack.RouteLocal}, true
 	}
 	haveLocalTable := false
 	for _, r := range ns.Routes {

@@ -124,6 +124,7 @@ var matchModules = map[string]matchParser{
 	"iprange":   parseIPRange,
 	"recent":    parseRecent,
 	"pkttype":   parsePktType,
+	"rpfilter":  parseRPFilter,
 }
 
 // unknown is a match of the module not understood, for the reason given.

@@ -318,10 +318,14 @@ func (cp *compiler) expr(e any) (valueExpr, error) {
 			}
 			return &ctExpr{key: key, hs: []hint{h}}, nil
 		case "fib":
-			if am["result"] != "type" {
+			f := &fibExpr{hs: []hint{hFibType}}
+			switch am["result"] {
+			case "type":
+			case "oif":
+				f.oif, f.hs = true, []hint{hIface}
+			default:
 				return nil, notKnown("fib %v", am["result"])
 			}
-			f := &fibExpr{hs: []hint{hFibType}}
 			for _, flag := range strs(am["flags"]) {
 				switch flag {
 				case "saddr":
@@ -332,7 +336,12 @@ func (cp *compiler) expr(e any) (valueExpr, error) {
 					f.iface = ifIn
 				case "oif":
 					f.iface = ifOut
+				case "mark":
+					f.mark = true
 				}
+			}
+			if f.oif && (!f.src || f.iface == ifOut) {
+				return nil, notKnown("fib %v oif", am["flags"])
 			}
 			return f, nil
 		case "numgen":

@@ -117,6 +117,8 @@ func protoNum(name string) (uint64, bool) {
 		return 50, true
 	case "ah":
 		return 51, true
+	case "ipencap":
+		return 4, true
 	}
 	return 0, false
 }
@@ -368,15 +370,24 @@ const (
 	ifOut
 )
 
-// fibExpr is `fib saddr|daddr [. iif|oif] type`: the route type of an address.
+// fibExpr is `fib saddr|daddr [. iif|oif] type`: the route type of an address; or `fib
+// saddr [. mark] [. iif] oif`, the interface the route back to the source leaves by ("0"
+// when there is none, or, bound to iif, when it is not the input interface): nftables'
+// reverse path filter, as felix's anti-spoofing rule uses it.
 type fibExpr struct {
 	src   bool
 	iface int
-	hs    []hint
+	// oif asks for the output interface instead of the type; mark looks up with the
+	// packet's mark.
+	oif, mark bool
+	hs        []hint
 }
 
 func (e *fibExpr) eval(w *walker, s *state, _ *Rule) ([]scalar, []hint, stResult) {
 	p := &s.pkt
+	if e.oif {
+		return e.evalOIF(w, s)
+	}
 	addr, iface := p.Dst, ""
 	if e.src {
 		addr = p.Src
@@ -397,6 +408,31 @@ func (e *fibExpr) eval(w *walker, s *state, _ *Rule) ([]scalar, []hint, stResult
 		t = "broadcast"
 	}
 	return []scalar{{k: kStr, s: t}}, e.hs, stResult{}
+}
+
+// evalOIF answers `fib saddr ... oif` from the namespace's routes; without them it is
+// undecided.
+func (e *fibExpr) evalOIF(w *walker, s *state) ([]scalar, []hint, stResult) {
+	p := &s.pkt
+	if p.In == "lo" {
+		return []scalar{{k: kStr, s: p.In}}, e.hs, stResult{}
+	}
+	if w.env == nil || w.env.RouteBack == nil {
+		return nil, nil, stResult{outcome: stUnknown}
+	}
+	var mark uint32
+	if e.mark {
+		mark = p.Mark
+	}
+	r, ok := w.env.RouteBack(p.Src, mark)
+	if !ok {
+		return nil, nil, stResult{outcome: stUnknown}
+	}
+	dev := r.Device
+	if !r.Unicast || e.iface == ifIn && dev != p.In {
+		dev = "0"
+	}
+	return []scalar{{k: kStr, s: dev}}, e.hs, stResult{}
 }
 
 func (e *fibExpr) hints() []hint { return e.hs }

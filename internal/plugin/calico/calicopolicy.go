@@ -10,6 +10,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/plugin"
 	cpolicy "github.com/netdiag/netdiag/internal/policy/calico"
 )
@@ -223,22 +224,38 @@ var hostEndpointChain = regexp.MustCompile(`^cali-(th|fh|thfw|fhfw)-(.+)$`)
 // deciding policy (CalicoPolicyDenied), or, where the objects allow what the chain drops,
 // the disagreement (CalicoPolicyNotProgrammed). It reports false when the model leaves the
 // explanation to Kubernetes NetworkPolicy.
-func (n *Node) explainPolicyDrop(h *plugin.Hop, table, chain, dir string) bool {
+func (n *Node) explainPolicyDrop(h *plugin.Hop, o *nf.Outcome, table, chain, dir string) bool {
 	m := n.plugin.model
 	if m == nil {
 		return false
 	}
 	pkt := cpolicy.PacketOf(h.Packet)
+	// A drop in a policy's chain is the endpoint's whose chain jumped there.
+	endpointChain := chain
+	for _, st := range o.Trace {
+		c := st.Chain
+		if i := strings.Index(c, "cali-"); i >= 0 {
+			c = c[i:]
+		}
+		if hostEndpointChain.MatchString(c) || strings.HasPrefix(c, "cali-tw-") || strings.HasPrefix(c, "cali-fw-") {
+			endpointChain, table = c, st.Table
+		}
+	}
+	if endpointChain != chain {
+		_, dir = n.describeChain(endpointChain)
+	}
 	var v cpolicy.Verdict
-	switch hm := hostEndpointChain.FindStringSubmatch(chain); {
+	switch hm := hostEndpointChain.FindStringSubmatch(endpointChain); {
 	case hm != nil:
 		ep := m.HostEndpointFor(n.node.Name, hm[2], netip.Addr{})
 		if ep == nil {
 			return false
 		}
-		d, stage := cpolicy.Ingress, cpolicy.StageNormal
+		// "To the endpoint" is what leaves the host by the interface: its egress policy;
+		// "from" is what comes in (felix's HostEndpointToFilterChains).
+		d, stage := cpolicy.Egress, cpolicy.StageNormal
 		if strings.HasPrefix(hm[1], "fh") {
-			d = cpolicy.Egress
+			d = cpolicy.Ingress
 		}
 		switch {
 		case table == "raw":

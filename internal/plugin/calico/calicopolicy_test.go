@@ -59,6 +59,39 @@ func removeFelixChains(c *fixture.Cluster, node string) {
 	stack.IPTables = strings.Join(out, "\n")
 }
 
+// hostEndpointDeny is node-1's eth0 as a HostEndpoint and a GlobalNetworkPolicy that denies
+// the kubelet's port on it.
+const hostEndpointDeny = `
+apiVersion: crd.projectcalico.org/v1
+kind: HostEndpoint
+metadata: {name: node-1-eth0, labels: {role: worker}}
+spec: {node: node-1, interfaceName: eth0, expectedIPs: [172.18.1.3]}
+---
+apiVersion: crd.projectcalico.org/v1
+kind: GlobalNetworkPolicy
+metadata: {name: default.deny-kubelet}
+spec:
+  selector: role == 'worker'
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination: {ports: [10250]}
+  - action: Allow`
+
+// programHostEndpoint lays felix's chains for the policy on node's eth0: INPUT from eth0 to
+// cali-fh-eth0, which jumps to the policy's chain, which drops the port.
+func programHostEndpoint(c *fixture.Cluster, node string, id cpolicy.PolicyID, port int) {
+	stack := c.Host(node)
+	pi := id.ChainName(true, false)
+	rules := []string{
+		":cali-fh-eth0 - [0:0]", ":" + pi + " - [0:0]",
+		"-A cali-INPUT -i eth0 -j cali-fh-eth0",
+		"-A cali-fh-eth0 -j " + pi,
+		fmt.Sprintf("-A %s -p tcp -m tcp --dport %d -j DROP", pi, port),
+	}
+	stack.IPTables = strings.Replace(stack.IPTables, "\nCOMMIT\n", "\n"+strings.Join(rules, "\n")+"\nCOMMIT\n", 1)
+}
+
 func TestCalicoPolicyInTheWalk(t *testing.T) {
 	denyID := cpolicy.PolicyID{Tier: "default", Namespace: "default", Name: "default.deny-db"}
 	cases := map[string]struct {
@@ -111,6 +144,19 @@ func TestCalicoPolicyInTheWalk(t *testing.T) {
 				removeFelixChains(c, "node-1")
 			},
 			flow: plugintest.Flow{Want: diagnose.Reachable},
+		},
+		"a host endpoint's policy drops in felix's chain and is named": {
+			fault: func(t *testing.T, c *fixture.Cluster) {
+				for _, doc := range strings.Split(hostEndpointDeny, "---") {
+					addCalico(t, c, doc)
+				}
+				programHostEndpoint(c, "node-1", cpolicy.PolicyID{Tier: "default", Name: "default.deny-kubelet"}, 10250)
+			},
+			flow: plugintest.Flow{Src: "pod:default/client", Dst: "node:node-1", Proto: model.TCP, Port: 10250,
+				Want: diagnose.Unreachable, Reasons: []model.Reason{model.ReasonCalicoPolicyDenied, model.ReasonIPTablesDrop}},
+			code: model.ReasonCalicoPolicyDenied,
+			message: []string{"ingress at host endpoint node-1-eth0 (node-1 eth0)", "default|default.deny-kubelet|deny|0",
+				"(the rules of GlobalNetworkPolicy default.deny-kubelet)"},
 		},
 		"a Kubernetes NetworkPolicy alone still reads as NetworkPolicyDenied": {
 			fault: func(t *testing.T, c *fixture.Cluster) { c.DenyIngress("default", "db", "deny-db") },

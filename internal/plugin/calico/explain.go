@@ -87,7 +87,7 @@ func (n *Node) explainDrop(h *plugin.Hop, _ nf.Hook, o *nf.Outcome) string {
 		return ""
 	}
 	what, dir := n.describeChain(chain)
-	if !n.explainPolicyDrop(h, table, chain, dir) && dir != "" {
+	if !n.explainPolicyDrop(h, o, table, chain, dir) && dir != "" {
 		n.policyDenials(h, dir)
 	}
 	if hop.RulesetName(o) != nf.IPTables {

@@ -100,6 +100,8 @@ type failsafe struct {
 // kns.<ns> allows everything) and, if none allows, deny.
 func (m *Model) Evaluate(ep *Endpoint, dir Direction, stage Stage, pkt Packet) Verdict {
 	v := Verdict{Endpoint: ep, Direction: dir, Stage: stage}
+	// The owners of the packet's two addresses, looked up once for all the rules.
+	owners := map[netip.Addr][]entity{}
 	if ep.Kind == Host && stage != StageForward && isFailsafe(dir, pkt) {
 		v.Allowed, v.Failsafe = true, true
 		return v
@@ -125,7 +127,7 @@ func (m *Model) Evaluate(ep *Endpoint, dir Direction, stage Stage, pkt Packet) V
 			}
 			for i := range rules {
 				r := &rules[i]
-				ok, unsure := m.ruleMatches(r, ep, pkt)
+				ok, unsure := m.ruleMatches(r, pkt, owners)
 				if unsure != "" {
 					v.Uncertain = append(v.Uncertain, p.id.String()+" "+unsure)
 				}
@@ -223,7 +225,7 @@ func isFailsafe(dir Direction, pkt Packet) bool {
 
 // ruleMatches matches a rule as felix's iptables rule for it does; unsure names what it
 // could not evaluate (the rule is then taken as not matching).
-func (m *Model) ruleMatches(r *compiledRule, ep *Endpoint, pkt Packet) (ok bool, unsure string) {
+func (m *Model) ruleMatches(r *compiledRule, pkt Packet, owners map[netip.Addr][]entity) (ok bool, unsure string) {
 	if r.unsupported != "" {
 		return false, r.unsupported
 	}
@@ -239,7 +241,7 @@ func (m *Model) ruleMatches(r *compiledRule, ep *Endpoint, pkt Packet) (ok bool,
 	case r.notICMP != nil && r.notICMP.matches(pkt):
 		return false, ""
 	}
-	return m.entityMatches(&r.src, pkt.Src, pkt.SrcPort, pkt) && m.entityMatches(&r.dst, pkt.Dst, pkt.DstPort, pkt), ""
+	return m.entityMatches(&r.src, pkt.Src, pkt.SrcPort, pkt, owners) && m.entityMatches(&r.dst, pkt.Dst, pkt.DstPort, pkt, owners), ""
 }
 
 func (i *icmpMatch) matches(pkt Packet) bool {
@@ -252,7 +254,7 @@ func (i *icmpMatch) matches(pkt Packet) bool {
 // entityMatches matches a source or destination: ip in some net and in no notNet, owned by
 // something the selector selects and by nothing the notSelector selects, port in some
 // port (a named port: one that an owner selected carries) and in no notPort.
-func (m *Model) entityMatches(e *compiledEntity, ip netip.Addr, port uint16, pkt Packet) bool {
+func (m *Model) entityMatches(e *compiledEntity, ip netip.Addr, port uint16, pkt Packet, cache map[netip.Addr][]entity) bool {
 	if len(e.nets) > 0 && !containsAddr(e.nets, ip) {
 		return false
 	}
@@ -261,7 +263,11 @@ func (m *Model) entityMatches(e *compiledEntity, ip netip.Addr, port uint16, pkt
 	}
 	var owners []entity
 	if e.sel != nil || e.notSel != nil || hasNamed(e.ports) || hasNamed(e.notPorts) {
-		owners = m.entitiesAt(ip)
+		var seen bool
+		if owners, seen = cache[ip]; !seen {
+			owners = m.entitiesAt(ip)
+			cache[ip] = owners
+		}
 	}
 	var selected []entity
 	if e.sel != nil {
