@@ -1,6 +1,7 @@
 package calico_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
