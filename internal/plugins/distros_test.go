@@ -43,3 +43,21 @@ func TestDetectDistributions(t *testing.T) {
 		})
 	}
 }
+
+// TestDetectK3sWithAnotherCNI: a k3s cluster whose own flannel was replaced by canal carries
+// k3s's labels and canal's flannel annotations; canal's running DaemonSet decides.
+func TestDetectK3sWithAnotherCNI(t *testing.T) {
+	snap, _, err := snapshotdir.Load(filepath.Join("testdata", "distros", "k3s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	canal, _, err := snapshotdir.Load(filepath.Join("testdata", "distros", "rke2-canal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap.DaemonSets = append(snap.DaemonSets, canal.DaemonSets...)
+	det, ok := Registry().Detect(snap)
+	if !ok || det.Plugin.Name != "canal" {
+		t.Fatalf("Detect = %q (%s), %v; want canal", det.Plugin.Name, det.Evidence, ok)
+	}
+}
