@@ -19,7 +19,14 @@ work="$(mktemp -d)"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # Bounded: what has not stopped in 5 seconds is killed.
+  for _ in $(seq 1 50); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [[ ${alive} == 0 ]] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   ip netns del "${NS}" 2>/dev/null || true
   rm -rf "${work}"
 }
@@ -43,17 +50,19 @@ fi
 
 ip netns add "${NS}"
 ip -n "${NS}" link set lo up
+# For the background processes the script calls ip netns exec itself, so that $! is the
+# process (ip execs it) and not a subshell that would outlive a kill.
 inns() { ip netns exec "${NS}" "$@"; }
 
 # A control plane reachable only inside the namespace.
 openssl genrsa -out "${work}/sa.key" 2048 2>/dev/null
 openssl rsa -in "${work}/sa.key" -pubout -out "${work}/sa.pub" 2>/dev/null
 echo "recordtoken,admin,admin,system:masters" > "${work}/tokens"
-inns "${BIN}/etcd" --data-dir "${work}/etcd" --listen-client-urls http://127.0.0.1:2379 \
+ip netns exec "${NS}" "${BIN}/etcd" --data-dir "${work}/etcd" --listen-client-urls http://127.0.0.1:2379 \
   --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
   --unsafe-no-fsync --log-level=error > "${work}/etcd.log" 2>&1 &
 pids+=($!)
-inns "${BIN}/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none --disable-admission-plugins=ServiceAccount --secure-port=6443 \
+ip netns exec "${NS}" "${BIN}/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none --disable-admission-plugins=ServiceAccount --secure-port=6443 \
   --token-auth-file="${work}/tokens" --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/12 \
   --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="${work}/sa.pub" \
   --service-account-signing-key-file="${work}/sa.key" --cert-dir="${work}/certs" > "${work}/apiserver.log" 2>&1 &
@@ -126,7 +135,7 @@ spec:
 YAML
 k get nodes,pods,networkpolicies -o wide >&2
 
-inns "${work}/netpol" --kubeconfig "${work}/kubeconfig" --node node-1 --service-cidr 10.96.0.0/12 > "${work}/netpol.log" 2>&1 &
+ip netns exec "${NS}" "${work}/netpol" --kubeconfig "${work}/kubeconfig" --node node-1 --service-cidr 10.96.0.0/12 > "${work}/netpol.log" 2>&1 &
 pids+=($!)
 # Synced when the db pod's chain has run through both policies.
 for _ in $(seq 1 120); do
