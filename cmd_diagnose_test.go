@@ -211,9 +211,9 @@ func TestDiagnoseCommandPluginOptions(t *testing.T) {
 	if _, err := run("--calico-mode", "bgp"); err == nil || !strings.Contains(err.Error(), `--calico-mode "bgp"`) {
 		t.Errorf("--calico-mode bgp: %v, want it refused", err)
 	}
-	_, err = run("--network-plugin", "cilium")
-	if err == nil || !strings.Contains(err.Error(), `"cilium" is recognised but not simulated (supported: `+strings.Join(plugins.Registry().Simulated(), ", ")+")") {
-		t.Errorf("--network-plugin cilium: %v", err)
+	_, err = run("--network-plugin", "antrea")
+	if err == nil || !strings.Contains(err.Error(), `"antrea" is recognised but not simulated (supported: `+strings.Join(plugins.Registry().Simulated(), ", ")+")") {
+		t.Errorf("--network-plugin antrea: %v", err)
 	}
 }
 

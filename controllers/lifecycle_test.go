@@ -87,7 +87,7 @@ var _ = Describe("NetworkDiagnosis load and lifecycle", func() {
 		collect(ctx, pods[node1], node1IP)
 		got := waitForPhase(ctx, nd, diagv1alpha1.PhaseSucceeded)
 		cond := meta.FindStatusCondition(got.Status.Conditions, diagv1alpha1.ConditionDiagnosed)
-		Expect(cond.Message).To(Equal("Network plugin flannel"), "canal, which a tenant's DaemonSet mimics, would not be simulated")
+		Expect(cond.Message).To(Equal("Network plugin flannel"), "a tenant's canal look-alike does not make the cluster canal")
 
 		By("the controller's cache holding no tenant's DaemonSet")
 		opts := CacheOptions(controllerNamespace)

@@ -62,5 +62,24 @@ func pluginsTable() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", d.Name, simulated, d.Summary, strings.Join(opts, "<br>"))
 	}
+	b.WriteString(distributions)
 	return b.String()
 }
+
+// distributions says how the plugins of k3s and RKE2 are told apart, as
+// testdata/distros records those clusters (TestDetectDistributions).
+const distributions = `
+## k3s and RKE2
+
+Both distributions lay their network under names of their own; detection reads them as
+follows (` + "`internal/plugins/testdata/distros`" + ` holds a cluster of each, as the distributions lay
+their nodes and DaemonSets).
+
+| cluster | what runs | detected as, from |
+| --- | --- | --- |
+| k3s | flannel and kube-router's NetworkPolicy controller inside the k3s binary, no DaemonSet | ` + "`k3s`" + `: a node labelled ` + "`node.kubernetes.io/instance-type=k3s`" + ` or annotated ` + "`k3s.io/*`" + `, with flannel's ` + "`flannel.alpha.coreos.com/backend-type`" + ` annotation |
+| k3s with ` + "`--flannel-backend=none`" + ` and another CNI | that CNI's DaemonSet | that plugin, from its DaemonSet (no flannel annotation is written) |
+| RKE2 (default ` + "`cni: canal`" + `) | ` + "`kube-system/rke2-canal`" + `: calico-node and kube-flannel | ` + "`canal`" + `, from the DaemonSet's name |
+| RKE2 ` + "`cni: calico`" + ` | the Tigera operator's ` + "`calico-system/calico-node`" + ` | ` + "`calico`" + ` |
+| RKE2 ` + "`cni: cilium`" + ` | ` + "`kube-system/cilium`" + ` | ` + "`cilium`" + `: Unknown where cilium's eBPF programs decide |
+`

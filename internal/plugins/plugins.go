@@ -3,7 +3,10 @@ package plugins
 import (
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/calico"
+	"github.com/netdiag/netdiag/internal/plugin/canal"
+	"github.com/netdiag/netdiag/internal/plugin/cilium"
 	"github.com/netdiag/netdiag/internal/plugin/flannel"
+	"github.com/netdiag/netdiag/internal/plugin/k3s"
 	"github.com/netdiag/netdiag/internal/plugin/kindnet"
 	"github.com/netdiag/netdiag/internal/plugin/recognised"
 )
@@ -15,8 +18,9 @@ func Descriptors() []plugin.Descriptor {
 		flannel.Descriptor(),
 		calico.Descriptor(),
 		kindnet.Descriptor(),
-		recognised.Canal(),
-		recognised.Cilium(),
+		canal.Descriptor(),
+		k3s.Descriptor(),
+		cilium.Descriptor(),
 		recognised.Antrea(),
 		recognised.Weave(),
 		recognised.KubeRouter(),

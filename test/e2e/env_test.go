@@ -60,6 +60,9 @@ func (e *env) plugin() string {
 	if e.mode == lab.ModeKindnet {
 		return "kindnet"
 	}
+	if e.mode == lab.ModeCanal {
+		return "canal"
+	}
 	if e.mode.Flannel() {
 		return "flannel"
 	}
@@ -234,6 +237,10 @@ func (e *env) declarePlugin(ctx context.Context) {
 	if e.mode == lab.ModeKindnet {
 		name, image = "kindnet", "docker.io/kindest/kindnetd:v20250512-df8de77b"
 	}
+	containers := []corev1.Container{{Name: "node", Image: image}}
+	if e.mode == lab.ModeCanal {
+		name, containers = "canal", []corev1.Container{{Name: "calico-node", Image: "docker.io/calico/node:v3.31.0"}, {Name: "kube-flannel", Image: "ghcr.io/flannel-io/flannel:v0.28.4"}}
+	}
 	labels := map[string]string{"app": name}
 	e.create(ctx, &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system"},
@@ -243,7 +250,7 @@ func (e *env) declarePlugin(ctx context.Context) {
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					NodeSelector: map[string]string{"netdiag.dev/lab-runs-it-outside-pods": "true"},
-					Containers:   []corev1.Container{{Name: "node", Image: image}},
+					Containers:   containers,
 				},
 			},
 		},

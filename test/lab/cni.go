@@ -114,6 +114,11 @@ func (l *Lab) wirePod(ctx context.Context, n *Node, podNetns, containerID, names
 	if l.cfg.Mode == ModeCalicoVXLAN {
 		mtu = calicoVXLANMTU
 	}
+	if l.cfg.Mode == ModeCanal {
+		if mtu, err = canalPodMTU(n); err != nil {
+			return ip, err
+		}
+	}
 	// What calico's CNI plugin does: a veth with the host side unnumbered and answering ARP for
 	// everything (proxy ARP), the pod's /32 routed to it, and the pod's default route via the
 	// link-local 169.254.1.1 that only exists as that ARP answer.

@@ -36,7 +36,7 @@ const (
 )
 
 // Modes lists every mode the lab can lay.
-var Modes = []Mode{ModeFlannelVXLAN, ModeFlannelHostGW, ModeCalicoRouted, ModeCalicoVXLAN, ModeKindnet}
+var Modes = []Mode{ModeFlannelVXLAN, ModeFlannelHostGW, ModeCalicoRouted, ModeCalicoVXLAN, ModeKindnet, ModeCanal}
 
 // Calico reports whether the mode runs felix.
 func (m Mode) Calico() bool { return m == ModeCalicoRouted || m == ModeCalicoVXLAN }
@@ -193,10 +193,10 @@ func requiredBinaries(mode Mode) map[string]string {
 		"cni/host-local":                      "hack/build-cni.sh",
 		"cni/loopback":                        "hack/build-cni.sh",
 	}
-	if mode == "" || mode.Flannel() {
+	if mode == "" || mode.Flannel() || mode == ModeCanal {
 		need["flannel/flanneld"] = "hack/build-flannel.sh"
 	}
-	if mode.Calico() {
+	if mode.Calico() || mode == ModeCanal {
 		need["calico/"+CalicoVersion+"/calico-felix"] = "hack/build-felix.sh"
 		need["calico/"+CalicoVersion+"/crd"] = "hack/build-felix.sh"
 	}

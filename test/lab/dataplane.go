@@ -35,6 +35,8 @@ func containsAll(s string, subs ...string) bool {
 // layPodNetwork lays what the mode's node agent lays between nodes.
 func (l *Lab) layPodNetwork(ctx context.Context) error {
 	switch {
+	case l.cfg.Mode == ModeCanal:
+		return l.startCanal(ctx)
 	case l.cfg.Mode.Flannel():
 		return l.startFlannel(ctx)
 	case l.cfg.Mode.Calico():

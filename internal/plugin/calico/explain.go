@@ -12,7 +12,6 @@ import (
 	"github.com/netdiag/netdiag/internal/netstack/nf"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugin/hop"
-	"github.com/netdiag/netdiag/internal/policy"
 )
 
 // What calico explains on a node's hop, registered as the hop's explainers: a packet for a
@@ -138,30 +137,5 @@ func (n *Node) podByVeth(iface string) *corev1.Pod {
 // policyDenials evaluates the NetworkPolicies for the dropped packet in one direction, so
 // that the verdict names the policies felix's chain enforces.
 func (n *Node) policyDenials(h *plugin.Hop, dir string) {
-	env := n.plugin.env
-	if env.Policy == nil {
-		return
-	}
-	src, err := policy.PeerFor(env.Cluster, hop.PeerEndpoint(env, h.Packet.Src))
-	if err != nil {
-		return
-	}
-	dst, err := policy.PeerFor(env.Cluster, hop.PeerEndpoint(env, h.Packet.Dst))
-	if err != nil {
-		return
-	}
-	d := env.Policy.Evaluate(src, dst, h.Packet.Protocol, h.Packet.DstPort)
-	if dir == "ingress" {
-		d.Egress = policy.Verdict{Direction: policy.Egress, Allowed: true}
-	} else {
-		d.Ingress = policy.Verdict{Direction: policy.Ingress, Allowed: true}
-	}
-	sus := policy.Suspicions(d, src, dst, true)
-	if len(sus) == 0 {
-		h.Step("calico", "policy",
-			"no Kubernetes NetworkPolicy denies this "+dir+": the drop comes from a Calico NetworkPolicy or GlobalNetworkPolicy (not in the snapshot) or from stale rules")
-	}
-	for _, s := range sus {
-		h.Record(s)
-	}
+	plugin.RecordPolicyDenials(h, "calico", dir, "a Calico NetworkPolicy or GlobalNetworkPolicy (not in the snapshot) or from stale rules")
 }

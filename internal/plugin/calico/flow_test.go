@@ -216,6 +216,11 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 				// first, and the plugin's way out that the pod's MTU does not fit either.
 				Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch, model.ReasonMTUMismatch},
 			},
+			"felix's VXLANMTU configured larger than the underlay carries": {
+				// On each node: the device is not as configured, and the configuration does not fit.
+				Config: map[string]string{"vxlan-mtu": "1480"},
+				Want:   diagnose.Reachable, Reasons: slices.Repeat([]model.Reason{model.ReasonMTUMismatch}, 4),
+			},
 		},
 		calicotest.IPIP: {
 			"tunl0 down on the destination node": {

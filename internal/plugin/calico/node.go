@@ -158,6 +158,11 @@ func (n *Node) nodeChecks(h *plugin.Hop) {
 	default:
 		return
 	}
+	configured, setting := n.plugin.cfg.VXLANMTU, "felix's VXLANMTU"
+	if mode == ModeIPIP {
+		configured, setting = n.plugin.cfg.IPIPMTU, "felix's IpInIpMtu"
+	}
+	plugin.CheckConfiguredMTU(h, dev, configured, overhead, setting)
 	under := h.Underlay()
 	if dev.VXLAN != nil && dev.VXLAN.Device != "" {
 		if u := h.Interface(dev.VXLAN.Device); u != nil {

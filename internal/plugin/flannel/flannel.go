@@ -186,6 +186,7 @@ func (n *Node) nodeChecks(h *plugin.Hop) {
 	for _, s := range h.Assert().TunnelMTU(vx.Name) {
 		h.Suspect(s)
 	}
+	plugin.CheckConfiguredMTU(h, vx, n.plugin.cfg.MTU, VXLANOverhead, "flannel's vxlan MTU (Backend.MTU)")
 	if data := n.node.Annotations[AnnotationBackendData]; data != "" {
 		var bd struct {
 			VNI     int    `json:"VNI"`

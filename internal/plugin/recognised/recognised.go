@@ -15,23 +15,6 @@ func byDaemonSet(name, summary string, words ...string) plugin.Descriptor {
 	}
 }
 
-// Canal runs calico's policy over flannel's data plane with both projects' images: it is
-// the one meant when calico and flannel are recognised with it.
-func Canal() plugin.Descriptor {
-	d := byDaemonSet("canal", "flannel's data plane with calico's policy (not simulated)", "canal")
-	d.Supersedes = []string{"calico", "flannel"}
-	return d
-}
-
-// Cilium is eBPF throughout: its data plane is not in the netfilter rules the engine reads.
-func Cilium() plugin.Descriptor {
-	d := byDaemonSet("cilium", "eBPF data plane (not simulated)", "cilium")
-	// Helm installs into kube-system unless told otherwise; OpenShift's and many GitOps
-	// installs use the project's name.
-	d.Namespaces = []string{"cilium"}
-	return d
-}
-
 // Antrea is Open vSwitch based.
 func Antrea() plugin.Descriptor {
 	return byDaemonSet("antrea", "Open vSwitch data plane (not simulated)", "antrea-agent", "antrea/antrea")
