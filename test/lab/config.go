@@ -76,6 +76,13 @@ type Config struct {
 	Images map[string]string
 	// Log receives the lab's progress. Default: discard.
 	Log logr.Logger
+	// NodeKind is what runs the nodes' pods: the kubelet stand-in (NodesStandIn, the
+	// default) or a real kubelet and containerd per node (NodesReal).
+	NodeKind NodeKind
+	// ImageArchives are OCI archives every real node imports into its containerd, besides
+	// the lab's pause and echo images (e.g. bin/image/netdiag.oci.tar). Stand-in nodes ignore
+	// them.
+	ImageArchives []string
 }
 
 // Addressing. The underlay is a private /16 bridged inside the underlay namespace; the control
@@ -128,6 +135,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ProxyMode != ProxyIPTables && c.ProxyMode != ProxyNFTables {
 		return fmt.Errorf("proxy mode %q: want iptables or nftables", c.ProxyMode)
+	}
+	if c.NodeKind == "" {
+		c.NodeKind = NodesStandIn
+	}
+	if c.NodeKind != NodesStandIn && c.NodeKind != NodesReal {
+		return fmt.Errorf("node kind %q: want one of %v", c.NodeKind, NodeKinds)
+	}
+	if c.NodeKind == NodesReal && !c.Mode.Flannel() {
+		return fmt.Errorf("mode %q: real nodes run the flannel modes only", c.Mode)
 	}
 	if c.Dir == "" {
 		c.Dir = filepath.Join(os.TempDir(), c.Name)

@@ -32,6 +32,8 @@ type Lab struct {
 
 	nodes   []*Node
 	kubelet *kubelet
+	// real holds the daemons of each node when the lab runs real nodes.
+	real []*realNode
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -73,6 +75,9 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := Check(cfg.BinDir, cfg.Mode); err != nil {
 		return nil, err
 	}
+	if err := CheckNodes(cfg.BinDir, cfg.NodeKind); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	// Leftovers of an earlier lab of the same name (a crash, a killed test) go first.
 	if err := Sweep(ctx, cfg.Name, cfg.Dir); err != nil {
@@ -95,7 +100,7 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, errors.Join(err, downErr)
 	}
 	cfg.Log.Info("Lab up", "name", cfg.Name, "mode", cfg.Mode, "proxyMode", cfg.ProxyMode,
-		"nodes", cfg.Nodes, "kubeconfig", l.kubeconfig, "took", time.Since(start).Round(time.Millisecond))
+		"nodes", cfg.Nodes, "nodeKind", cfg.NodeKind, "kubeconfig", l.kubeconfig, "took", time.Since(start).Round(time.Millisecond))
 	return l, nil
 }
 
@@ -198,6 +203,9 @@ func (l *Lab) Exec(ctx context.Context, netns string, argv ...string) ([]byte, e
 
 // PodNetns is the network namespace of a running pod.
 func (l *Lab) PodNetns(namespace, name string) (string, bool) {
+	if l.cfg.NodeKind == NodesReal {
+		return l.realPodNetns(namespace, name)
+	}
 	return l.kubelet.podNetns(namespace, name)
 }
 

@@ -42,6 +42,8 @@ type options struct {
 	proxyMode string
 	apiPort   int
 	images    []string
+	nodeKind  string
+	archives  []string
 }
 
 func (o *options) labDir() string {
@@ -55,6 +57,7 @@ func (o *options) config(log logr.Logger) (lab.Config, error) {
 	cfg := lab.Config{
 		Name: o.name, Dir: o.labDir(), Nodes: o.nodes, Mode: lab.Mode(o.mode),
 		ProxyMode: lab.ProxyMode(o.proxyMode), APIPort: o.apiPort, Log: log, Images: map[string]string{},
+		NodeKind: lab.NodeKind(o.nodeKind), ImageArchives: o.archives,
 	}
 	for _, kv := range o.images {
 		image, bin, ok := strings.Cut(kv, "=")
@@ -92,6 +95,8 @@ func main() {
 		c.Flags().StringVar(&o.proxyMode, "proxy-mode", string(lab.ProxyIPTables), "kube-proxy mode: iptables or nftables")
 		c.Flags().IntVar(&o.apiPort, "api-port", 16443, "127.0.0.1 port of the API server in the root namespace (0: any)")
 		c.Flags().StringArrayVar(&o.images, "image", nil, "IMAGE=BINARY: run hostNetwork containers of IMAGE with BINARY (repeatable)")
+		c.Flags().StringVar(&o.nodeKind, "node-kind", string(lab.NodesStandIn), fmt.Sprintf("what runs the nodes' pods, one of %v", lab.NodeKinds))
+		c.Flags().StringArrayVar(&o.archives, "image-archive", nil, "OCI archive every real node imports with ctr (repeatable)")
 	}
 	serve := &cobra.Command{
 		Use:    "serve",
@@ -147,6 +152,9 @@ func runUp(ctx context.Context, o *options) error {
 	if err := lab.Check("", lab.Mode(o.mode)); err != nil {
 		return err
 	}
+	if err := lab.CheckNodes("", lab.NodeKind(o.nodeKind)); err != nil {
+		return err
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -187,6 +195,14 @@ func serveArgs(o *options) []string {
 	}
 	for _, img := range o.images {
 		args = append(args, "--image", img)
+	}
+	args = append(args, "--node-kind", o.nodeKind)
+	for _, a := range o.archives {
+		abs, err := filepath.Abs(a)
+		if err != nil {
+			abs = a
+		}
+		args = append(args, "--image-archive", abs)
 	}
 	return args
 }

@@ -1,0 +1,407 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// NodeKind is what runs a lab node's pods.
+type NodeKind string
+
+const (
+	// NodesStandIn registers each node itself and runs pods with the lab's kubelet stand-in:
+	// a namespace per pod wired by the CNI plugins, echo servers on the container ports, and
+	// the host binary of a known image for hostNetwork pods. Quick and light; no container.
+	NodesStandIn NodeKind = "stand-in"
+	// NodesReal runs a real kubelet and a real containerd (with runc) on each node, in the
+	// node's network namespace and a mount namespace of its own: pods are real containers of
+	// imported images, in sandboxes containerd wires through the node's CNI configuration.
+	NodesReal NodeKind = "real"
+)
+
+// NodeKinds lists every kind of node the lab can run.
+var NodeKinds = []NodeKind{NodesStandIn, NodesReal}
+
+// Images real nodes always import (built by hack/build-pause.sh into bin/pause): the pod
+// sandbox, and the echo server the lab's workloads run.
+const (
+	PauseImage = "ndlab.local/pause:3.10"
+	EchoImage  = "ndlab.local/labecho:1"
+)
+
+// EchoArgs are the arguments that make EchoImage answer on a container's ports.
+func EchoArgs(ports []corev1.ContainerPort) []string {
+	var args []string
+	for _, p := range ports {
+		proto := strings.ToLower(string(p.Protocol))
+		if proto == "" {
+			proto = "tcp"
+		}
+		args = append(args, strconv.Itoa(int(p.ContainerPort))+"/"+proto)
+	}
+	return args
+}
+
+// nodeBinds are the paths each real node sees as its own: bind mounts, in the node's mount
+// namespace, of directories under the node's lab directory. The CNI configuration and state,
+// the kubelet's pods and the pod logs of one node are then where a node keeps them, and no
+// other node sees them.
+var nodeBinds = []string{"/etc/cni/net.d", "/var/lib/cni", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers"}
+
+// realNode is one real node's daemons and the mount namespace they share.
+type realNode struct {
+	l *Lab
+	n *Node
+	// mounts holds the node's mount namespace: the kubelet and containerd enter it, so the
+	// kubelet's volume mounts are what containerd gives containers.
+	mounts     *process
+	containerd *process
+
+	mu      sync.Mutex
+	kubelet *process
+}
+
+// rootDir is where the node's files live (containerd's root and state, the kubelet's
+// directory behind /var/lib/kubelet, its configuration).
+func (r *realNode) path(parts ...string) string {
+	return filepath.Join(append([]string{r.n.dir, "real"}, parts...)...)
+}
+
+// cgroupRoot is the node's cgroup, under which the kubelet makes its QoS and pod cgroups;
+// named after the node's namespace so that Sweep finds it after a crash.
+func (r *realNode) cgroupRoot() string { return "/" + r.n.Netns }
+
+// startRealNode starts the node's daemons: its mount namespace, containerd with the lab's
+// images imported, and the kubelet, which registers the Node.
+func (l *Lab) startRealNode(ctx context.Context, n *Node) error {
+	r := &realNode{l: l, n: n}
+	l.real = append(l.real, r)
+	if err := r.startMounts(ctx); err != nil {
+		return err
+	}
+	if err := makeCgroup(r.cgroupRoot()); err != nil {
+		return err
+	}
+	if err := r.startContainerd(ctx); err != nil {
+		return err
+	}
+	for _, archive := range l.imageArchives() {
+		if err := r.importImage(ctx, archive); err != nil {
+			return err
+		}
+	}
+	return r.startKubelet()
+}
+
+func (l *Lab) imageArchives() []string {
+	return append([]string{l.bin("pause/pause.oci.tar"), l.bin("pause/labecho.oci.tar")}, l.cfg.ImageArchives...)
+}
+
+func (l *Lab) realNode(name string) *realNode {
+	for _, r := range l.real {
+		if r.n.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// enter is the command line that runs argv in the node's mount namespace (the network
+// namespace is the node's already: every process starts through `ip netns exec`).
+func (r *realNode) enter(argv ...string) []string {
+	return append([]string{"nsenter", "--mount=/proc/" + strconv.Itoa(r.mounts.cmd.Process.Pid) + "/ns/mnt", "--"}, argv...)
+}
+
+// startMounts makes the node's mount namespace: `ip netns exec` gives a private one (with the
+// node's /sys) whose mounts stay inside while the root namespace's still show through, and a
+// process sleeping in it holds it for the node's daemons to enter. It goes, and every mount
+// in it, when the node's last process ends.
+func (r *realNode) startMounts(ctx context.Context) error {
+	ready := r.path("mounts-ready")
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	// `ip netns exec` mounts a fresh /sys for the node's network namespace, which hides the
+	// cgroup hierarchies under it; the kubelet and runc need them back where they were.
+	mounts, err := cgroupMountCommands()
+	if err != nil {
+		return err
+	}
+	script.WriteString(mounts)
+	for _, dst := range nodeBinds {
+		src := r.path("fs", strings.TrimPrefix(dst, "/"))
+		fmt.Fprintf(&script, "mkdir -p %q %q\nmount --bind %q %q\n", src, dst, src, dst)
+	}
+	fmt.Fprintf(&script, "touch %q\nexec sleep infinity\n", ready)
+	if err := os.MkdirAll(r.path(), 0o755); err != nil {
+		return fmt.Errorf("create directory of node %s: %w", r.n.Name, err)
+	}
+	p, err := startProcess("mounts-"+r.n.Name, r.n.Netns, r.l.logPath("mounts-"+r.n.Name),
+		[]string{"sh", "-c", script.String()}, startOptions{})
+	if err != nil {
+		return err
+	}
+	r.l.procs.add(p)
+	r.mounts = p
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return waitFor(wctx, "the mount namespace of "+r.n.Name, 20*time.Millisecond, func(context.Context) (bool, error) {
+		if p.exited() {
+			return false, fmt.Errorf("mounts of %s: %w, see %s", r.n.Name, errExited, r.l.logPath("mounts-"+r.n.Name))
+		}
+		_, err := os.Stat(ready)
+		return err == nil, nil
+	})
+}
+
+// StopKubelet stops the kubelet of a real node, leaving its pods running, as when a
+// kubelet crashes or is stopped for maintenance.
+func (l *Lab) StopKubelet(node string) error {
+	r := l.realNode(node)
+	if r == nil {
+		return fmt.Errorf("node %s is not a real node", node)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kubelet.stop(10 * time.Second)
+	return nil
+}
+
+// StartKubelet starts the kubelet of a real node again after StopKubelet.
+func (l *Lab) StartKubelet(node string) error {
+	r := l.realNode(node)
+	if r == nil {
+		return fmt.Errorf("node %s is not a real node", node)
+	}
+	r.mu.Lock()
+	running := r.kubelet != nil && !r.kubelet.exited()
+	r.mu.Unlock()
+	if running {
+		return nil
+	}
+	return r.startKubelet()
+}
+
+// waitRealNodesReady waits until every real node's kubelet reports it Ready, which it does
+// once containerd has found the node's CNI configuration.
+func (l *Lab) waitRealNodesReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for _, r := range l.real {
+		err := waitFor(ctx, "node "+r.n.Name+" to be Ready", 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+			if r.kubelet.exited() {
+				return false, fmt.Errorf("kubelet of %s: %w, see %s", r.n.Name, errExited, r.l.logPath("kubelet-"+r.n.Name))
+			}
+			node, err := l.client.CoreV1().Nodes().Get(ctx, r.n.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, c := range node.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					return c.Status == corev1.ConditionTrue, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("%w (see %s)", err, l.logPath("kubelet-"+r.n.Name))
+		}
+	}
+	return nil
+}
+
+// realPodNetns names the network namespace of a pod a real node runs, found as the
+// collector finds it: through a process of the pod (its cgroup is the pod's), not the
+// runtime. The namespace is attached under the stand-in's name ("<lab>-pod-<ns>-<name>"), so
+// Exec, probes and Sweep treat both kinds alike.
+func (l *Lab) realPodNetns(namespace, name string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pod, err := l.client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || pod.Spec.NodeName == "" {
+		return "", false
+	}
+	n, ok := l.Node(pod.Spec.NodeName)
+	if !ok {
+		return "", false
+	}
+	if pod.Spec.HostNetwork {
+		return n.Netns, true
+	}
+	nsName := podNetnsName(l, namespace, name)
+	if _, err := os.Stat(filepath.Join(netnsDir, nsName)); err == nil {
+		return nsName, true
+	}
+	pid, err := podPID(n, pod.UID)
+	if err != nil {
+		return "", false
+	}
+	if _, err := run(ctx, "ip", "netns", "attach", nsName, strconv.Itoa(pid)); err != nil {
+		return "", false
+	}
+	return nsName, true
+}
+
+// podPID is a process of the pod with uid, from the pod's cgroup under the node's: the
+// kubelet puts pods of each QoS class in kubepods/[burstable|besteffort]/pod<uid>.
+func podPID(n Node, uid any) (int, error) {
+	base := filepath.Join(cgroupMount, "pids", "/"+n.Netns, "kubepods")
+	for _, qos := range []string{"", "burstable", "besteffort"} {
+		procs, _ := filepath.Glob(filepath.Join(base, qos, fmt.Sprintf("pod%v", uid), "*", "cgroup.procs"))
+		for _, f := range procs {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for _, field := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(field); err == nil {
+					return pid, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no process of pod %v on %s", uid, n.Name)
+}
+
+// cgroupMountCommands are the shell commands that mount every cgroup hierarchy of the root
+// mount namespace again, at the same place and with the same options, as read from
+// /proc/self/mountinfo.
+func cgroupMountCommands() (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("read mountinfo: %w", err)
+	}
+	var b strings.Builder
+	for line := range strings.Lines(string(data)) {
+		pre, post, ok := strings.Cut(strings.TrimSpace(line), " - ")
+		fields, after := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(fields) < 5 || len(after) < 3 {
+			continue
+		}
+		target, fstype := fields[4], after[0]
+		if target != cgroupMount && !strings.HasPrefix(target, cgroupMount+"/") {
+			continue
+		}
+		opts := after[2]
+		if fstype == "tmpfs" {
+			opts = "mode=755"
+		}
+		fmt.Fprintf(&b, "mkdir -p %q\nmount -t %s -o %s %s %q\n", target, fstype, opts, fstype, target)
+	}
+	return b.String(), nil
+}
+
+// cgroupMount is where the machine's cgroup hierarchies are mounted.
+const cgroupMount = "/sys/fs/cgroup"
+
+// cgroupHierarchies lists the cgroup hierarchies the kubelet makes pod cgroups in: every v1
+// one, and the unified one libcontainer also uses on a hybrid layout.
+func cgroupHierarchies() []string {
+	entries, err := os.ReadDir(cgroupMount)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		var st syscall.Statfs_t
+		dir := filepath.Join(cgroupMount, e.Name())
+		if syscall.Statfs(dir, &st) == nil && (st.Type == cgroupSuperMagic || st.Type == cgroup2SuperMagic) {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+const (
+	cgroupSuperMagic  = 0x27e0eb
+	cgroup2SuperMagic = 0x63677270
+)
+
+// makeCgroup creates cgroup path in every hierarchy; the kubelet wants its cgroup root to
+// exist. A new cpuset cgroup has no CPUs and no memory nodes until given its parent's.
+func makeCgroup(path string) error {
+	for _, h := range cgroupHierarchies() {
+		dir := filepath.Join(h, path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		if filepath.Base(h) != "cpuset" {
+			continue
+		}
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			data, err := os.ReadFile(filepath.Join(h, f))
+			if err != nil {
+				return fmt.Errorf("read %s: %w", f, err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+				return fmt.Errorf("write %s of %s: %w", f, dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// sweepNodeCgroups kills every process in the cgroups of the lab's real nodes (the pods'
+// containers, which live in namespaces of their own) and removes those cgroups, deepest
+// first.
+func sweepNodeCgroups(name string) error {
+	var errs []error
+	for _, h := range cgroupHierarchies() {
+		roots, _ := filepath.Glob(filepath.Join(h, name+"-node-*"))
+		for _, root := range roots {
+			var dirs []string
+			_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					dirs = append(dirs, path)
+				}
+				return nil
+			})
+			for range 20 {
+				left := 0
+				for _, dir := range dirs {
+					data, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+					for _, f := range strings.Fields(string(data)) {
+						if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+							_ = syscall.Kill(pid, syscall.SIGKILL)
+							left++
+						}
+					}
+				}
+				if left == 0 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			for i := len(dirs) - 1; i >= 0; i-- {
+				if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dirs[i], err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WorkloadContainer is a container that answers TCP and UDP echo on ports, on either kind
+// of node: the stand-in serves the ports of any image (named after the container here), a
+// real node runs EchoImage on them.
+func (l *Lab) WorkloadContainer(name, image string, ports []corev1.ContainerPort) corev1.Container {
+	c := corev1.Container{Name: name, Image: image, Ports: ports}
+	if l.cfg.NodeKind == NodesReal {
+		c.Image, c.Args, c.ImagePullPolicy = EchoImage, EchoArgs(ports), corev1.PullNever
+	}
+	return c
+}
