@@ -40,7 +40,7 @@ func (b blob) descriptor(mediaType string) map[string]any {
 
 func main() {
 	out := flag.String("o", "", "the archive to write")
-	name := flag.String("name", "", "the image's name, as `ctr images ls` shows it after import")
+	name := flag.String("name", "", "the image's name; its tag becomes the archive's ref name")
 	entrypoint := flag.String("entrypoint", "", "the entrypoint, space separated")
 	user := flag.String("user", "", "the default user (uid[:gid]), root when empty")
 	flag.Parse()
@@ -89,10 +89,9 @@ func write(out, name string, entrypoint []string, user string, files []string) e
 	manifestBlob := newBlob(manifest)
 	desc := manifestBlob.descriptor("application/vnd.oci.image.manifest.v1+json")
 	tag := name[strings.LastIndex(name, ":")+1:]
-	desc["annotations"] = map[string]string{
-		"io.containerd.image.name":          name,
-		"org.opencontainers.image.ref.name": tag,
-	}
+	// The tag alone, as umoci and buildah write it; `ctr images import --base-name` or a tag
+	// afterwards gives the full name.
+	desc["annotations"] = map[string]string{"org.opencontainers.image.ref.name": tag}
 	index, err := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.index.v1+json",

@@ -74,15 +74,16 @@ type Config struct {
 	// hostNetwork pods whose command the kubelet stand-in runs (e.g. the netdiag image to the
 	// netdiag binary). Containers of other images only get their ports served.
 	Images map[string]string
+	// OCIImages maps a container image to an OCI archive (bin/image/netdiag.oci.tar) that a
+	// containerd of the lab's own imports: the stand-in runs a hostNetwork container of such
+	// an image as a real container there, with its pod's securityContext, instead of a host
+	// binary from Images. Real nodes import them into each node's containerd.
+	OCIImages map[string]string
 	// Log receives the lab's progress. Default: discard.
 	Log logr.Logger
 	// NodeKind is what runs the nodes' pods: the kubelet stand-in (NodesStandIn, the
 	// default) or a real kubelet and containerd per node (NodesReal).
 	NodeKind NodeKind
-	// ImageArchives are OCI archives every real node imports into its containerd, besides
-	// the lab's pause and echo images (e.g. bin/image/netdiag.oci.tar). Stand-in nodes ignore
-	// them.
-	ImageArchives []string
 }
 
 // Addressing. The underlay is a private /16 bridged inside the underlay namespace; the control

@@ -31,7 +31,7 @@ func (r *realNode) kubeletConfig() map[string]any {
 		"readOnlyPort":             0,
 		"healthzPort":              10248,
 		"healthzBindAddress":       "127.0.0.1",
-		"containerRuntimeEndpoint": "unix://" + r.socket(),
+		"containerRuntimeEndpoint": "unix://" + r.containerd.Socket(),
 		"clusterDNS":               []string{clusterDNSIP.String()},
 		"clusterDomain":            "cluster.local",
 		"resolvConf":               "/etc/resolv.conf",

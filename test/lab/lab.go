@@ -34,6 +34,9 @@ type Lab struct {
 	kubelet *kubelet
 	// real holds the daemons of each node when the lab runs real nodes.
 	real []*realNode
+	// containerd runs the containers of Config.OCIImages on stand-in nodes; nil without
+	// them.
+	containerd *Containerd
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -123,6 +126,11 @@ func (l *Lab) up(ctx, runCtx context.Context) error {
 	if err := l.startNodes(ctx, runCtx); err != nil {
 		return err
 	}
+	if l.cfg.NodeKind != NodesReal {
+		if err := l.startContainerd(ctx); err != nil {
+			return err
+		}
+	}
 	l.kubelet = newKubelet(l)
 	if err := l.kubelet.start(runCtx); err != nil {
 		return err
@@ -146,6 +154,7 @@ func (l *Lab) Down(ctx context.Context) error {
 	}
 	l.closers = nil
 	l.wg.Wait()
+	errs = append(errs, l.containerd.Stop(ctx), l.stopRealNodes(ctx))
 	l.procs.stopAll(5 * time.Second)
 	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir))
 	return errors.Join(errs...)

@@ -64,7 +64,10 @@ func startProcess(name, ns, logPath string, argv []string, opt startOptions) (*p
 
 // netnsCommand is the command line that runs argv inside ns, under opt.shell when set.
 func netnsCommand(ns, name string, argv []string, opt startOptions) []string {
-	full := []string{"ip", "netns", "exec", ns}
+	var full []string
+	if ns != "" {
+		full = []string{"ip", "netns", "exec", ns}
+	}
 	if opt.shell != "" {
 		full = append(full, "sh", "-c", opt.shell, name)
 	}

@@ -66,7 +66,7 @@ type realNode struct {
 	// mounts holds the node's mount namespace: the kubelet and containerd enter it, so the
 	// kubelet's volume mounts are what containerd gives containers.
 	mounts     *process
-	containerd *process
+	containerd *Containerd
 
 	mu      sync.Mutex
 	kubelet *process
@@ -96,16 +96,7 @@ func (l *Lab) startRealNode(ctx context.Context, n *Node) error {
 	if err := r.startContainerd(ctx); err != nil {
 		return err
 	}
-	for _, archive := range l.imageArchives() {
-		if err := r.importImage(ctx, archive); err != nil {
-			return err
-		}
-	}
 	return r.startKubelet()
-}
-
-func (l *Lab) imageArchives() []string {
-	return append([]string{l.bin("pause/pause.oci.tar"), l.bin("pause/labecho.oci.tar")}, l.cfg.ImageArchives...)
 }
 
 func (l *Lab) realNode(name string) *realNode {
@@ -120,6 +111,9 @@ func (l *Lab) realNode(name string) *realNode {
 // enter is the command line that runs argv in the node's mount namespace (the network
 // namespace is the node's already: every process starts through `ip netns exec`).
 func (r *realNode) enter(argv ...string) []string {
+	if r.mounts == nil {
+		return argv
+	}
 	return append([]string{"nsenter", "--mount=/proc/" + strconv.Itoa(r.mounts.cmd.Process.Pid) + "/ns/mnt", "--"}, argv...)
 }
 
@@ -162,6 +156,19 @@ func (r *realNode) startMounts(ctx context.Context) error {
 		_, err := os.Stat(ready)
 		return err == nil, nil
 	})
+}
+
+// stopRealNodes stops each real node's kubelet, then its containerd with every container it
+// runs.
+func (l *Lab) stopRealNodes(ctx context.Context) error {
+	var errs []error
+	for _, r := range l.real {
+		r.mu.Lock()
+		r.kubelet.stop(10 * time.Second)
+		r.mu.Unlock()
+		errs = append(errs, r.containerd.Stop(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // StopKubelet stops the kubelet of a real node, leaving its pods running, as when a

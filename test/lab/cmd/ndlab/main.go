@@ -57,7 +57,18 @@ func (o *options) config(log logr.Logger) (lab.Config, error) {
 	cfg := lab.Config{
 		Name: o.name, Dir: o.labDir(), Nodes: o.nodes, Mode: lab.Mode(o.mode),
 		ProxyMode: lab.ProxyMode(o.proxyMode), APIPort: o.apiPort, Log: log, Images: map[string]string{},
-		NodeKind: lab.NodeKind(o.nodeKind), ImageArchives: o.archives,
+		NodeKind: lab.NodeKind(o.nodeKind), OCIImages: map[string]string{},
+	}
+	for _, kv := range o.archives {
+		image, archive, ok := strings.Cut(kv, "=")
+		if !ok {
+			return cfg, fmt.Errorf("--image-archive %q: want IMAGE=ARCHIVE", kv)
+		}
+		abs, err := filepath.Abs(archive)
+		if err != nil {
+			return cfg, fmt.Errorf("--image-archive %q: %w", kv, err)
+		}
+		cfg.OCIImages[image] = abs
 	}
 	for _, kv := range o.images {
 		image, bin, ok := strings.Cut(kv, "=")
@@ -96,7 +107,7 @@ func main() {
 		c.Flags().IntVar(&o.apiPort, "api-port", 16443, "127.0.0.1 port of the API server in the root namespace (0: any)")
 		c.Flags().StringArrayVar(&o.images, "image", nil, "IMAGE=BINARY: run hostNetwork containers of IMAGE with BINARY (repeatable)")
 		c.Flags().StringVar(&o.nodeKind, "node-kind", string(lab.NodesStandIn), fmt.Sprintf("what runs the nodes' pods, one of %v", lab.NodeKinds))
-		c.Flags().StringArrayVar(&o.archives, "image-archive", nil, "OCI archive every real node imports with ctr (repeatable)")
+		c.Flags().StringArrayVar(&o.archives, "image-archive", nil, "IMAGE=ARCHIVE: import the OCI archive as IMAGE (on every real node; for hostNetwork containers on stand-in nodes) (repeatable)")
 	}
 	serve := &cobra.Command{
 		Use:    "serve",
@@ -198,11 +209,7 @@ func serveArgs(o *options) []string {
 	}
 	args = append(args, "--node-kind", o.nodeKind)
 	for _, a := range o.archives {
-		abs, err := filepath.Abs(a)
-		if err != nil {
-			abs = a
-		}
-		args = append(args, "--image-archive", abs)
+		args = append(args, "--image-archive", a)
 	}
 	return args
 }
