@@ -67,17 +67,22 @@ func (e *env) plugin() string {
 }
 
 // startEnv brings a lab up in mode, installs netdiag's CRD and collector RBAC, deploys the
-// shop and starts the manager. Everything is undone by stop.
-func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode) *env {
+// shop and starts the manager. Everything is undone by stop. opts change the lab's
+// configuration (real nodes, say).
+func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode, opts ...func(*lab.Config)) *env {
 	e := &env{mode: mode, proxy: proxy}
 	dir, err := os.MkdirTemp("", "ndE2E-"+name+"-")
 	Expect(err).NotTo(HaveOccurred())
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{
+	cfg := lab.Config{
 		Name: name, Mode: mode, ProxyMode: proxy, Dir: filepath.Join(dir, "lab"),
 		Images: map[string]string{collectorImage: netdiagBinary},
 		Log:    GinkgoLogr.WithName(name),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	l, err := lab.Up(ctx, cfg)
 	Expect(err).NotTo(HaveOccurred(), "bring the lab up")
 	e.upTook = time.Since(start)
 	e.lab = l
@@ -90,7 +95,7 @@ func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMo
 		Paths: []string{filepath.Join(repoRoot, "config", "crd", "bases")}, ErrorIfPathMissing: true,
 	})
 	Expect(err).NotTo(HaveOccurred(), "install the NetworkDiagnosis CRD")
-	e.create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}})
+	e.create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace, Labels: controllerNamespaceLabels()}})
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_rbac.yaml"))
 	// The collectors write their snapshots under the policy a cluster gets.
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_policy.yaml"))
@@ -262,7 +267,7 @@ func (e *env) deployShop(ctx context.Context) {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace, Labels: map[string]string{"app": name}},
 			Spec: corev1.PodSpec{
 				NodeSelector: map[string]string{"kubernetes.io/hostname": p.node},
-				Containers:   []corev1.Container{{Name: name, Image: "shop/" + name + ":1", Ports: p.ports}},
+				Containers:   []corev1.Container{e.lab.WorkloadContainer(name, "shop/"+name+":1", p.ports)},
 			},
 		})
 	}

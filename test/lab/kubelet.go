@@ -265,11 +265,11 @@ var netnsUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 
 // podNetnsName names a pod's namespace after the pod, so `ip netns` reads like a pod list.
 func (k *kubelet) podNetnsName(pod *corev1.Pod) string {
-	return podNetnsName(k.l, pod.Namespace, pod.Name)
+	return podNetnsName(k.l.cfg.Name, pod.Namespace, pod.Name)
 }
 
-func podNetnsName(l *Lab, namespace, podName string) string {
-	name := netnsUnsafe.ReplaceAllString(l.ns("pod-"+namespace+"-"+podName), "_")
+func podNetnsName(labName, namespace, podName string) string {
+	name := netnsUnsafe.ReplaceAllString(labName+"-pod-"+namespace+"-"+podName, "_")
 	if len(name) > 120 {
 		name = name[:120]
 	}

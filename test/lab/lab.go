@@ -222,6 +222,7 @@ func (l *Lab) PodNetns(namespace, name string) (string, bool) {
 type State struct {
 	Name       string            `json:"name"`
 	Mode       Mode              `json:"mode"`
+	NodeKind   NodeKind          `json:"nodeKind,omitempty"`
 	ProxyMode  ProxyMode         `json:"proxyMode"`
 	Kubeconfig string            `json:"kubeconfig"`
 	API        string            `json:"api"`
@@ -245,7 +246,7 @@ const (
 )
 
 func (l *Lab) writeState() error {
-	s := State{Name: l.cfg.Name, Mode: l.cfg.Mode, ProxyMode: l.cfg.ProxyMode, Kubeconfig: l.kubeconfig,
+	s := State{Name: l.cfg.Name, Mode: l.cfg.Mode, NodeKind: l.cfg.NodeKind, ProxyMode: l.cfg.ProxyMode, Kubeconfig: l.kubeconfig,
 		API: l.apiAddr.String(), External: l.ns("ext"), PID: os.Getpid()}
 	for _, n := range l.nodes {
 		s.Nodes = append(s.Nodes, StateNode{Name: n.Name, Netns: n.Netns, IP: n.IP.String(), PodCIDR: n.PodCIDR.String()})

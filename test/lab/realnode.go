@@ -14,6 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // NodeKind is what runs a lab node's pods.
@@ -124,7 +126,11 @@ func (r *realNode) enter(argv ...string) []string {
 func (r *realNode) startMounts(ctx context.Context) error {
 	ready := r.path("mounts-ready")
 	var script strings.Builder
-	script.WriteString("set -e\n")
+	// Shared, as systemd makes / on a real node: the kubelet's HostToContainer and
+	// Bidirectional mounts (the collector's /var/run/netns) need a shared or slave source.
+	// The peer group is new and lives in this namespace only; the root namespace's mounts
+	// still show through, as the slave side of what `ip netns exec` made.
+	script.WriteString("set -e\nmount --make-rshared /\n")
 	// `ip netns exec` mounts a fresh /sys for the node's network namespace, which hides the
 	// cgroup hierarchies under it; the kubelet and runc need them back where they were.
 	mounts, err := cgroupMountCommands()
@@ -234,35 +240,62 @@ func (l *Lab) waitRealNodesReady(ctx context.Context) error {
 func (l *Lab) realPodNetns(namespace, name string) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pod, err := l.client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil || pod.Spec.NodeName == "" {
-		return "", false
-	}
-	n, ok := l.Node(pod.Spec.NodeName)
-	if !ok {
-		return "", false
-	}
-	if pod.Spec.HostNetwork {
-		return n.Netns, true
-	}
-	nsName := podNetnsName(l, namespace, name)
-	if _, err := os.Stat(filepath.Join(netnsDir, nsName)); err == nil {
-		return nsName, true
-	}
-	pid, err := podPID(n, pod.UID)
-	if err != nil {
-		return "", false
-	}
-	if _, err := run(ctx, "ip", "netns", "attach", nsName, strconv.Itoa(pid)); err != nil {
-		return "", false
-	}
-	return nsName, true
+	ns, err := attachPodNetns(ctx, l.client, l.cfg.Name, namespace, name)
+	return ns, err == nil
 }
 
-// podPID is a process of the pod with uid, from the pod's cgroup under the node's: the
+// attachPodNetns names the network namespace of a pod on a real node of the lab called
+// labName (see realPodNetns), or returns the node's for a hostNetwork pod.
+func attachPodNetns(ctx context.Context, c kubernetes.Interface, labName, namespace, name string) (string, error) {
+	pod, err := c.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
+	}
+	if pod.Spec.NodeName == "" {
+		return "", fmt.Errorf("pod %s/%s is not scheduled", namespace, name)
+	}
+	nodeNetns := labName + "-" + pod.Spec.NodeName
+	if pod.Spec.HostNetwork {
+		return nodeNetns, nil
+	}
+	nsName := podNetnsName(labName, namespace, name)
+	if _, err := os.Stat(filepath.Join(netnsDir, nsName)); err == nil {
+		return nsName, nil
+	}
+	pid, err := podPID(nodeNetns, pod.UID)
+	if err != nil {
+		return "", err
+	}
+	if _, err := run(ctx, "ip", "netns", "attach", nsName, strconv.Itoa(pid)); err != nil {
+		return "", err
+	}
+	return nsName, nil
+}
+
+// PodNetns is the network namespace of a running pod of the lab whose state s is, as
+// Lab.PodNetns finds it: how `ndlab exec NAMESPACE/POD` finds it from another process.
+func (s State) PodNetns(ctx context.Context, namespace, name string) (string, error) {
+	if ns, ok := s.Pods[namespace+"/"+name]; ok {
+		return ns, nil
+	}
+	if s.NodeKind != NodesReal {
+		return "", fmt.Errorf("pod %s/%s is not running in lab %s", namespace, name, s.Name)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
+	if err != nil {
+		return "", fmt.Errorf("load lab kubeconfig: %w", err)
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", fmt.Errorf("build lab client: %w", err)
+	}
+	return attachPodNetns(ctx, c, s.Name, namespace, name)
+}
+
+// podPID is a process of the pod with uid, from the pod's cgroup under its node's: the
 // kubelet puts pods of each QoS class in kubepods/[burstable|besteffort]/pod<uid>.
-func podPID(n Node, uid any) (int, error) {
-	base := filepath.Join(cgroupMount, "pids", "/"+n.Netns, "kubepods")
+func podPID(nodeNetns string, uid any) (int, error) {
+	base := filepath.Join(cgroupMount, "pids", "/"+nodeNetns, "kubepods")
 	for _, qos := range []string{"", "burstable", "besteffort"} {
 		procs, _ := filepath.Glob(filepath.Join(base, qos, fmt.Sprintf("pod%v", uid), "*", "cgroup.procs"))
 		for _, f := range procs {
@@ -277,7 +310,7 @@ func podPID(n Node, uid any) (int, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("no process of pod %v on %s", uid, n.Name)
+	return 0, fmt.Errorf("no process of pod %v in the cgroups of %s", uid, nodeNetns)
 }
 
 // cgroupMountCommands are the shell commands that mount every cgroup hierarchy of the root
@@ -411,4 +444,15 @@ func (l *Lab) WorkloadContainer(name, image string, ports []corev1.ContainerPort
 		c.Image, c.Args, c.ImagePullPolicy = EchoImage, EchoArgs(ports), corev1.PullNever
 	}
 	return c
+}
+
+// NodeExec runs a command on a real node as its daemons see the machine: in the node's
+// network namespace and its mount namespace (its /etc/cni/net.d, /var/lib/kubelet, and the
+// /var/run/netns where containerd mounts pod namespaces).
+func (l *Lab) NodeExec(ctx context.Context, node string, argv ...string) ([]byte, error) {
+	r := l.realNode(node)
+	if r == nil {
+		return nil, fmt.Errorf("node %s is not a real node", node)
+	}
+	return nsExec(ctx, r.n.Netns, r.enter(argv...)...)
 }

@@ -321,11 +321,10 @@ func resolveTarget(o *options, target string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		ns, ok := st.Pods[target]
-		if !ok {
-			return "", fmt.Errorf("pod %s is not running in lab %s", target, o.name)
-		}
-		return ns, nil
+		namespace, name, _ := strings.Cut(target, "/")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return st.PodNetns(ctx, namespace, name)
 	}
 	if strings.HasPrefix(target, o.name+"-") {
 		return target, nil
