@@ -111,14 +111,20 @@ var _ = Describe("netdiag on real nodes", Ordered, ContinueOnFailure, Label("rea
 		Expect(ns.Labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "privileged"),
 			"the collectors ran under the level a deployment gives their namespace")
 		for _, cs := range nd.Status.Collectors {
-			pod, err := kube.CoreV1().Pods(controllerNamespace).Get(ctx, cs.Pod, metav1.GetOptions{})
-			Expect(err).NotTo(HaveOccurred(), "collector pod %s", cs.Pod)
+			pod := &corev1.Pod{}
+			// The snapshot is uploaded before the container ends, and the kubelet reports the
+			// end a moment later.
+			Eventually(func(g Gomega) {
+				var err error
+				pod, err = kube.CoreV1().Pods(controllerNamespace).Get(ctx, cs.Pod, metav1.GetOptions{})
+				g.Expect(err).NotTo(HaveOccurred(), "collector pod %s", cs.Pod)
+				g.Expect(pod.Status.ContainerStatuses).To(HaveExactElements(And(
+					HaveField("ContainerID", HavePrefix("containerd://")),
+					HaveField("ImageID", Not(BeEmpty())),
+					HaveField("State.Terminated.ExitCode", BeZero()),
+				)), "collector %s on %s ran as a container of the image and ended well", cs.Pod, cs.Node)
+			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 			Expect(pod.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
-			Expect(pod.Status.ContainerStatuses).To(HaveExactElements(And(
-				HaveField("ContainerID", HavePrefix("containerd://")),
-				HaveField("ImageID", Not(BeEmpty())),
-				HaveField("State.Terminated.ExitCode", BeZero()),
-			)), "collector %s on %s ran as a container of the image and ended well", cs.Pod, cs.Node)
 			// The pod's own namespace is found through what the collector mounts (the node's
 			// /var/run/netns) and sees (the host's PIDs), never through a runtime socket.
 			for _, v := range pod.Spec.Volumes {

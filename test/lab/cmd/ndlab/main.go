@@ -56,32 +56,31 @@ func (o *options) labDir() string {
 func (o *options) config(log logr.Logger) (lab.Config, error) {
 	cfg := lab.Config{
 		Name: o.name, Dir: o.labDir(), Nodes: o.nodes, Mode: lab.Mode(o.mode),
-		ProxyMode: lab.ProxyMode(o.proxyMode), APIPort: o.apiPort, Log: log, Images: map[string]string{},
-		NodeKind: lab.NodeKind(o.nodeKind), OCIImages: map[string]string{},
+		ProxyMode: lab.ProxyMode(o.proxyMode), APIPort: o.apiPort, Log: log, NodeKind: lab.NodeKind(o.nodeKind),
 	}
-	for _, kv := range o.archives {
-		image, archive, ok := strings.Cut(kv, "=")
+	var err error
+	if cfg.Images, err = imageFiles("--image", "BINARY", o.images); err != nil {
+		return cfg, err
+	}
+	cfg.OCIImages, err = imageFiles("--image-archive", "ARCHIVE", o.archives)
+	return cfg, err
+}
+
+// imageFiles reads IMAGE=FILE flags into a map of images to absolute paths.
+func imageFiles(flag, what string, kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		image, file, ok := strings.Cut(kv, "=")
 		if !ok {
-			return cfg, fmt.Errorf("--image-archive %q: want IMAGE=ARCHIVE", kv)
+			return nil, fmt.Errorf("%s %q: want IMAGE=%s", flag, kv, what)
 		}
-		abs, err := filepath.Abs(archive)
+		abs, err := filepath.Abs(file)
 		if err != nil {
-			return cfg, fmt.Errorf("--image-archive %q: %w", kv, err)
+			return nil, fmt.Errorf("%s %q: %w", flag, kv, err)
 		}
-		cfg.OCIImages[image] = abs
+		out[image] = abs
 	}
-	for _, kv := range o.images {
-		image, bin, ok := strings.Cut(kv, "=")
-		if !ok {
-			return cfg, fmt.Errorf("--image %q: want IMAGE=BINARY", kv)
-		}
-		abs, err := filepath.Abs(bin)
-		if err != nil {
-			return cfg, fmt.Errorf("--image %q: %w", kv, err)
-		}
-		cfg.Images[image] = abs
-	}
-	return cfg, nil
+	return out, nil
 }
 
 func main() {
