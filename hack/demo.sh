@@ -56,15 +56,21 @@ NDLAB=("${BIN}/ndlab" --name "${LAB}")
 # What runs the pods: the stand-in runs the netdiag binary for the collector image; real nodes
 # import the image and run it, and the lab's echo image for the shop.
 NODE_ARGS=(--node-kind "${NODES}" --image "${IMAGE}=${BIN}/netdiag")
-WORKLOAD=(cat config/samples/workload.yaml)
+# shop_objects passes the shop's objects through as the nodes can run them; apply_samples
+# applies config/samples (the shop again, unchanged, and the diagnoses).
+shop_objects() { cat; }
+apply_samples() { k apply -k config/samples; }
 if [[ "${NODES}" == "real" ]]; then
   [[ -x "${BIN}/k8s/current/kubelet" ]] || hack/build-controlplane.sh
   hack/build-pause.sh >/dev/null
   [[ -e "${BIN}/image/netdiag.oci.tar" ]] || hack/build-image.sh
   NODE_ARGS=(--node-kind real --image-archive "${IMAGE}=${BIN}/image/netdiag.oci.tar")
   # busybox cannot be pulled here: each pod's `nc -lk -p PORT` becomes the echo image on PORT.
-  WORKLOAD=(sed -E -e 's#image: busybox:1.37#image: ndlab.local/labecho:1\n    imagePullPolicy: Never#'
-    -e 's#command: \["nc", "-lk", "-p", "([0-9]+)".*#args: ["\1/tcp"]#' config/samples/workload.yaml)
+  shop_objects() {
+    sed -E -e 's#image: busybox:1.37#image: ndlab.local/labecho:1\n    imagePullPolicy: Never#' \
+      -e 's#command: \["nc", "-lk", "-p", "([0-9]+)".*#args: ["\1/tcp"]#'
+  }
+  apply_samples() { for f in config/samples/diagnosis_*.yaml; do k apply -f "${f}"; done; }
 fi
 
 stop_manager() {
@@ -97,6 +103,8 @@ step "Installing the CRD, the ${NAMESPACE} namespace and the collector's RBAC"
 k apply -k config/crd
 k create namespace "${NAMESPACE}" --dry-run=client -o yaml | k apply -f -
 k apply -n "${NAMESPACE}" -k config/collector
+# The collectors' PriorityClass, which the manager names in every collector pod.
+k apply -f config/manager/priorityclass.yaml
 # A real install of the network plugin has its DaemonSet, from which the controller detects
 # it; the lab runs the plugin outside pods, so this one selects no node and runs nothing.
 if [[ "${MODE}" == flannel-* ]]; then ds=kube-flannel-ds image=ghcr.io/flannel-io/flannel:v0.28.4; else ds=calico-node image=docker.io/calico/node:v3.31.0; fi
@@ -120,7 +128,7 @@ setsid "${BIN}/netdiag" manager --kubeconfig "${KUBECONFIG}" --namespace "${NAME
 echo $! >"${MANAGER_PID}"
 
 step "Deploying the shop (config/samples/workload.yaml) on ${NODES} nodes"
-"${WORKLOAD[@]}" | k apply -f -
+shop_objects <config/samples/workload.yaml | k apply -f -
 for _ in $(seq 1 60); do
   k get serviceaccount default -n shop >/dev/null 2>&1 && break
   sleep 1
@@ -133,7 +141,7 @@ echo "+ ndlab exec shop/api -- iptables -I INPUT -p tcp --dport 8080 -j DROP"
 "${NDLAB[@]}" exec shop/api -- iptables -I INPUT -p tcp --dport 8080 -j DROP
 
 step "Applying the sample diagnoses (kubectl apply -k config/samples)"
-k apply -k config/samples
+apply_samples
 
 step "Waiting for both to finish"
 for _ in $(seq 1 120); do
