@@ -206,7 +206,9 @@ func serveArgs(o *options) []string {
 	for _, img := range o.images {
 		args = append(args, "--image", img)
 	}
-	args = append(args, "--node-kind", o.nodeKind)
+	if o.nodeKind != "" {
+		args = append(args, "--node-kind", o.nodeKind)
+	}
 	for _, a := range o.archives {
 		args = append(args, "--image-archive", a)
 	}
