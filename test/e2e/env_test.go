@@ -67,9 +67,9 @@ func (e *env) plugin() string {
 }
 
 // startEnv brings a lab up in mode, installs netdiag's CRD and collector RBAC, deploys the
-// shop and starts the manager. Everything is undone by stop. opts change the lab's
-// configuration (real nodes, say).
-func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode, opts ...func(*lab.Config)) *env {
+// shop and starts the manager. Everything is undone by stop. configure, when given, changes
+// the lab's Config before it comes up.
+func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode, configure ...func(*lab.Config)) *env {
 	e := &env{mode: mode, proxy: proxy}
 	dir, err := os.MkdirTemp("", "ndE2E-"+name+"-")
 	Expect(err).NotTo(HaveOccurred())
@@ -79,8 +79,8 @@ func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMo
 		Images: map[string]string{collectorImage: netdiagBinary},
 		Log:    GinkgoLogr.WithName(name),
 	}
-	for _, o := range opts {
-		o(&cfg)
+	for _, c := range configure {
+		c(&cfg)
 	}
 	l, err := lab.Up(ctx, cfg)
 	Expect(err).NotTo(HaveOccurred(), "bring the lab up")

@@ -29,7 +29,8 @@ type ContainerdOptions struct {
 	// Dir holds its config, root, state, socket and log. Required.
 	Dir string
 	// Netns is the network namespace the daemon (and the shims it starts) runs in, so that a
-	// lab's Sweep finds them; a container still joins the namespace its spec names.
+	// lab's Sweep finds them; a container still joins the namespace its spec names. Empty:
+	// the machine's.
 	Netns string
 	// CRI keeps the CRI plugin, which a kubelet needs; without it the daemon serves ctr and
 	// containerd clients only, and sets up no pod network of its own.
@@ -50,24 +51,33 @@ type Containerd struct {
 	proc   *process
 
 	mu     sync.Mutex
-	images map[string]ociImage // by normalized reference
+	images map[string]OCIImage // by normalized reference
 	spec   []byte              // `ctr oci spec`: containerd's default runtime spec
+
+	seccompMu sync.Mutex
+	seccomp   map[string]json.RawMessage // the default profile by capability set
 }
 
-// ociImage is what the lab needs of an imported image to run it: the chain ID of its root
-// filesystem snapshot and its config.
-type ociImage struct {
-	chainID string
-	config  imageConfig
+// OCIImage is what the lab reads of an image in an OCI archive to run it.
+type OCIImage struct {
+	// Ref is the index's org.opencontainers.image.ref.name ("v0.3.0").
+	Ref string
+	// ChainID names the snapshot of the union of the layers: a container's root filesystem
+	// starts from it.
+	ChainID string
+	// Layers are the paths of the layer blobs in the archive, bottom first.
+	Layers []string
+	Config ImageConfig
 }
 
-// imageConfig is the part of an OCI image config a runtime reads to start a container.
-type imageConfig struct {
-	User       string   `json:"User"`
-	Env        []string `json:"Env"`
-	Entrypoint []string `json:"Entrypoint"`
-	Cmd        []string `json:"Cmd"`
-	WorkingDir string   `json:"WorkingDir"`
+// ImageConfig is the part of an OCI image config a runtime reads to start a container.
+type ImageConfig struct {
+	User       string            `json:"User"`
+	Env        []string          `json:"Env"`
+	Entrypoint []string          `json:"Entrypoint"`
+	Cmd        []string          `json:"Cmd"`
+	WorkingDir string            `json:"WorkingDir"`
+	Labels     map[string]string `json:"Labels"`
 }
 
 // StartContainerd starts containerd with its own root, state and socket under opts.Dir and
@@ -79,7 +89,7 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (*Containerd, 
 	if _, err := execLookPath("containerd"); err != nil {
 		return nil, fmt.Errorf("start containerd: %w (install the containerd and runc packages)", err)
 	}
-	c := &Containerd{opts: opts, socket: filepath.Join(opts.Dir, "containerd.sock"), images: map[string]ociImage{}}
+	c := &Containerd{opts: opts, socket: filepath.Join(opts.Dir, "containerd.sock"), images: map[string]OCIImage{}}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create containerd directory: %w", err)
 	}
@@ -87,8 +97,14 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (*Containerd, 
 	if err := os.WriteFile(cfgPath, []byte(c.config()), 0o644); err != nil {
 		return nil, fmt.Errorf("write containerd config: %w", err)
 	}
-	p, err := startProcess("containerd", opts.Netns, filepath.Join(opts.Dir, "containerd.log"),
-		append(append([]string{}, opts.Enter...), "containerd", "--config", cfgPath), startOptions{})
+	argv := []string{"containerd", "--config", cfgPath}
+	if opts.Netns != "" {
+		// nsenter rather than `ip netns exec`, whose private /sys hides the cgroup
+		// filesystems that runc needs.
+		argv = append([]string{"nsenter", "--net=" + filepath.Join(netnsDir, opts.Netns), "--"}, argv...)
+	}
+	argv = append(append([]string{}, opts.Enter...), argv...)
+	p, err := startProcess("containerd", "", filepath.Join(opts.Dir, "containerd.log"), argv, startOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +150,9 @@ disabled_plugins = [%s]
 		c.socket, c.socket+".ttrpc", filepath.Join(d, "opt"), c.opts.ExtraConfig)
 }
 
+// Dir is the daemon's directory; its log is containerd.log there.
+func (c *Containerd) Dir() string { return c.opts.Dir }
+
 // Socket is the daemon's gRPC socket (a kubelet's --container-runtime-endpoint, with unix://).
 func (c *Containerd) Socket() string { return c.socket }
 
@@ -149,7 +168,7 @@ func (c *Containerd) ctrArgv() []string {
 // Import imports an OCI archive (bin/image/netdiag.oci.tar) with `ctr images import` and
 // names its image as each of names (as pods name images: "netdiag:e2e").
 func (c *Containerd) Import(ctx context.Context, archive string, names ...string) error {
-	img, ref, err := readOCIArchive(archive)
+	img, err := ReadOCIArchive(archive)
 	if err != nil {
 		return err
 	}
@@ -161,7 +180,7 @@ func (c *Containerd) Import(ctx context.Context, archive string, names ...string
 	defer c.mu.Unlock()
 	for _, name := range names {
 		full := NormalizeImage(name)
-		if _, err := c.ctr(ctx, "images", "tag", "--force", base+":"+ref, full); err != nil {
+		if _, err := c.ctr(ctx, "images", "tag", "--force", base+":"+img.Ref, full); err != nil {
 			return fmt.Errorf("name image of %s %s: %w", archive, full, err)
 		}
 		c.images[full] = img
@@ -185,9 +204,9 @@ func NormalizeImage(name string) string {
 }
 
 // image is the imported image called name; none on a nil daemon (a lab without one).
-func (c *Containerd) image(name string) (ociImage, bool) {
+func (c *Containerd) image(name string) (OCIImage, bool) {
 	if c == nil {
-		return ociImage{}, false
+		return OCIImage{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -244,12 +263,11 @@ func (c *Containerd) activeSnapshots(ctx context.Context) []string {
 	return keys
 }
 
-// readOCIArchive reads an OCI archive's one image: its config, the chain ID of its layers
-// (the snapshot a container's root filesystem starts from) and its index's ref name.
-func readOCIArchive(path string) (ociImage, string, error) {
+// ReadOCIArchive reads the one image of an OCI archive (as hack/build-image.sh writes it).
+func ReadOCIArchive(path string) (OCIImage, error) {
 	blobs, err := readArchiveJSON(path)
 	if err != nil {
-		return ociImage{}, "", err
+		return OCIImage{}, err
 	}
 	var index struct {
 		Manifests []struct {
@@ -258,30 +276,37 @@ func readOCIArchive(path string) (ociImage, string, error) {
 		} `json:"manifests"`
 	}
 	if err := json.Unmarshal(blobs["index.json"], &index); err != nil || len(index.Manifests) != 1 {
-		return ociImage{}, "", fmt.Errorf("read %s: index.json names %d images, want one (%v)", path, len(index.Manifests), err)
+		return OCIImage{}, fmt.Errorf("read %s: index.json names %d images, want one (%v)", path, len(index.Manifests), err)
 	}
-	ref := index.Manifests[0].Annotations["org.opencontainers.image.ref.name"]
 	var manifest struct {
 		Config struct {
 			Digest string `json:"digest"`
 		} `json:"config"`
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
 	}
 	if err := json.Unmarshal(blobs[blobPath(index.Manifests[0].Digest)], &manifest); err != nil {
-		return ociImage{}, "", fmt.Errorf("read %s: manifest: %w", path, err)
+		return OCIImage{}, fmt.Errorf("read %s: manifest: %w", path, err)
 	}
 	var config struct {
-		Config imageConfig `json:"config"`
+		Config ImageConfig `json:"config"`
 		RootFS struct {
 			DiffIDs []string `json:"diff_ids"`
 		} `json:"rootfs"`
 	}
 	if err := json.Unmarshal(blobs[blobPath(manifest.Config.Digest)], &config); err != nil {
-		return ociImage{}, "", fmt.Errorf("read %s: config: %w", path, err)
+		return OCIImage{}, fmt.Errorf("read %s: config: %w", path, err)
 	}
-	if ref == "" || len(config.RootFS.DiffIDs) == 0 {
-		return ociImage{}, "", fmt.Errorf("read %s: no ref name or no layer", path)
+	img := OCIImage{Ref: index.Manifests[0].Annotations["org.opencontainers.image.ref.name"], Config: config.Config}
+	if img.Ref == "" || len(config.RootFS.DiffIDs) == 0 || len(config.RootFS.DiffIDs) != len(manifest.Layers) {
+		return OCIImage{}, fmt.Errorf("read %s: no ref name, or layers and diff IDs that do not match", path)
 	}
-	return ociImage{chainID: chainID(config.RootFS.DiffIDs), config: config.Config}, ref, nil
+	img.ChainID = chainID(config.RootFS.DiffIDs)
+	for _, l := range manifest.Layers {
+		img.Layers = append(img.Layers, blobPath(l.Digest))
+	}
+	return img, nil
 }
 
 // readArchiveJSON reads the small files of an OCI archive (index.json, manifests, configs),

@@ -18,13 +18,13 @@ const serviceAccountMount = "/var/run/secrets/kubernetes.io/serviceaccount"
 // command and args over the image's entrypoint, the environment, the securityContext's user,
 // capabilities and read-only root, hostPID, the volume mounts and the service account token,
 // in the node's network namespace.
-func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *Node, c corev1.Container, st *podState, img ociImage) error {
+func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *Node, c corev1.Container, st *podState, img OCIImage) error {
 	env, err := k.containerEnv(ctx, pod, node, c)
 	if err != nil {
 		return err
 	}
 	lookup := envMap(env)
-	argv, args := img.config.Entrypoint, img.config.Cmd
+	argv, args := img.Config.Entrypoint, img.Config.Cmd
 	if len(c.Command) > 0 {
 		argv, args = c.Command, nil
 	}
@@ -50,6 +50,12 @@ func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *No
 	for _, name := range priv.caps {
 		spec.caps = append(spec.caps, "CAP_"+strings.ToUpper(name))
 	}
+	switch seccompType(pod, c) {
+	case corev1.SeccompProfileTypeRuntimeDefault:
+		spec.runtimeDefaultSeccomp = true
+	case corev1.SeccompProfileTypeLocalhost:
+		return fmt.Errorf("container %s of pod %s: Localhost seccomp profiles do not run in the lab's containerd", c.Name, klogKey(pod))
+	}
 	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
 		dir, err := k.serviceAccountDir(ctx, pod)
 		if err != nil {
@@ -59,6 +65,9 @@ func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *No
 		spec.mounts = append(spec.mounts, bindMount{src: dir, dst: serviceAccountMount, readOnly: true})
 	}
 	for _, vm := range c.VolumeMounts {
+		if vm.MountPath == serviceAccountMount && st.saDir != "" {
+			continue // the kube-api-access volume the API server added: the token above
+		}
 		m, err := k.volumeMount(pod, vm)
 		if err != nil {
 			return fmt.Errorf("container %s of pod %s: %w", c.Name, klogKey(pod), err)
@@ -72,6 +81,17 @@ func (k *kubelet) runInContainerd(ctx context.Context, pod *corev1.Pod, node *No
 	}
 	st.procs[c.Name] = p
 	return nil
+}
+
+// seccompType is the container's seccomp profile type, else its pod's, else Unconfined.
+func seccompType(pod *corev1.Pod, c corev1.Container) corev1.SeccompProfileType {
+	if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil {
+		return sc.SeccompProfile.Type
+	}
+	if psc := pod.Spec.SecurityContext; psc != nil && psc.SeccompProfile != nil {
+		return psc.SeccompProfile.Type
+	}
+	return corev1.SeccompProfileTypeUnconfined
 }
 
 // volumeMount binds a container's volume mount: a hostPath volume's path, or an emptyDir
@@ -123,3 +143,6 @@ func (l *Lab) startContainerd(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Containerd is the lab's containerd, nil when Config.OCIImages names no image.
+func (l *Lab) Containerd() *Containerd { return l.containerd }

@@ -2,10 +2,13 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,9 +25,12 @@ type containerSpec struct {
 	// uid and gid are the process's user; nil is the image's user.
 	uid, gid *int64
 	// caps are the only capabilities the process keeps (CAP_NET_ADMIN, ...).
-	caps         []string
-	noNewPrivs   bool
-	readOnlyRoot bool
+	caps       []string
+	noNewPrivs bool
+	// runtimeDefaultSeccomp is seccompProfile RuntimeDefault: containerd's default profile
+	// for caps. Without it the process runs unconfined, as Kubernetes' default is.
+	runtimeDefaultSeccomp bool
+	readOnlyRoot          bool
 	// netns is the path of the network namespace the container joins (a hostNetwork pod's
 	// node, /run/netns/<node>).
 	netns string
@@ -56,11 +62,17 @@ func (c *Containerd) runContainer(ctx context.Context, spec containerSpec, logPa
 	if err != nil {
 		return nil, err
 	}
-	rootfs, err := c.prepareSnapshot(ctx, spec.id, img.chainID)
+	rootfs, err := c.prepareSnapshot(ctx, spec.id, img.ChainID)
 	if err != nil {
 		return nil, err
 	}
-	runtimeSpec, err := buildRuntimeSpec(base, img.config, spec, rootfs)
+	var seccomp json.RawMessage
+	if spec.runtimeDefaultSeccomp {
+		if seccomp, err = c.seccompProfile(ctx, base, spec.caps); err != nil {
+			return nil, err
+		}
+	}
+	runtimeSpec, err := buildRuntimeSpec(base, img.Config, spec, rootfs, seccomp)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +84,8 @@ func (c *Containerd) runContainer(ctx context.Context, spec containerSpec, logPa
 		return nil, fmt.Errorf("write runtime spec of %s: %w", spec.id, err)
 	}
 	argv := append(c.ctrArgv(), "run", "--rm", "--config", specPath, spec.id)
-	p, err := startProcess("container "+spec.id, c.opts.Netns, logPath, argv, startOptions{})
+	// ctr is only the daemon's client: it runs where the lab does.
+	p, err := startProcess("container "+spec.id, "", logPath, argv, startOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +112,69 @@ func (c *Containerd) defaultSpec(ctx context.Context) ([]byte, error) {
 	return out, nil
 }
 
+// seccompProfile is containerd's default seccomp profile for a process with exactly caps:
+// the profile the CRI plugin gives RuntimeDefault, which allows a syscall such as setns only
+// with the capability it needs. ctr builds it into the spec of a container it creates with
+// --seccomp (on an empty root filesystem, never started), whence it is read, once per set.
+func (c *Containerd) seccompProfile(ctx context.Context, base []byte, caps []string) (json.RawMessage, error) {
+	var def struct {
+		Process struct {
+			Capabilities struct {
+				Bounding []string `json:"bounding"`
+			} `json:"capabilities"`
+		} `json:"process"`
+	}
+	if err := json.Unmarshal(base, &def); err != nil {
+		return nil, fmt.Errorf("decode containerd's default runtime spec: %w", err)
+	}
+	key := strings.Join(caps, ",")
+	c.seccompMu.Lock()
+	defer c.seccompMu.Unlock()
+	if p, ok := c.seccomp[key]; ok {
+		return p, nil
+	}
+	sum := sha256.Sum256([]byte(key))
+	id := "seccomp-" + hex.EncodeToString(sum[:6])
+	empty := filepath.Join(c.opts.Dir, "empty-rootfs")
+	if err := os.MkdirAll(empty, 0o755); err != nil {
+		return nil, fmt.Errorf("create an empty root filesystem: %w", err)
+	}
+	args := []string{"containers", "create", "--rootfs", "--seccomp"}
+	for _, cp := range def.Process.Capabilities.Bounding {
+		if !slices.Contains(caps, cp) {
+			args = append(args, "--cap-drop", cp)
+		}
+	}
+	for _, cp := range caps {
+		if !slices.Contains(def.Process.Capabilities.Bounding, cp) {
+			args = append(args, "--cap-add", cp)
+		}
+	}
+	if _, err := c.ctr(ctx, append(args, empty, id)...); err != nil {
+		return nil, fmt.Errorf("build the default seccomp profile: %w", err)
+	}
+	out, err := c.ctr(ctx, "containers", "info", id)
+	_, _ = c.ctr(context.WithoutCancel(ctx), "containers", "delete", id)
+	if err != nil {
+		return nil, fmt.Errorf("read the default seccomp profile: %w", err)
+	}
+	var info struct {
+		Spec struct {
+			Linux struct {
+				Seccomp json.RawMessage `json:"seccomp"`
+			} `json:"linux"`
+		} `json:"Spec"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil || info.Spec.Linux.Seccomp == nil {
+		return nil, fmt.Errorf("read the default seccomp profile: none in the spec (%v)", err)
+	}
+	if c.seccomp == nil {
+		c.seccomp = map[string]json.RawMessage{}
+	}
+	c.seccomp[key] = info.Spec.Linux.Seccomp
+	return info.Spec.Linux.Seccomp, nil
+}
+
 // prepareSnapshot makes the writable snapshot key of the image layers chain and returns the
 // directory that holds it: the native snapshotter's mount is a bind of that directory.
 func (c *Containerd) prepareSnapshot(ctx context.Context, key, chain string) (string, error) {
@@ -120,7 +196,7 @@ func (c *Containerd) prepareSnapshot(ctx context.Context, key, chain string) (st
 
 // buildRuntimeSpec lays the image's config and spec over containerd's default spec, as the
 // CRI plugin does for a pod's container.
-func buildRuntimeSpec(base []byte, img imageConfig, spec containerSpec, rootfs string) ([]byte, error) {
+func buildRuntimeSpec(base []byte, img ImageConfig, spec containerSpec, rootfs string, seccomp json.RawMessage) ([]byte, error) {
 	var s map[string]any
 	if err := json.Unmarshal(base, &s); err != nil {
 		return nil, fmt.Errorf("decode containerd's default runtime spec: %w", err)
@@ -181,6 +257,9 @@ func buildRuntimeSpec(base []byte, img imageConfig, spec containerSpec, rootfs s
 	}
 	linux["namespaces"] = nss
 	linux["cgroupsPath"] = "/netdiag-lab/" + spec.id
+	if seccomp != nil {
+		linux["seccomp"] = seccomp
+	}
 	out, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode runtime spec of %s: %w", spec.id, err)

@@ -85,19 +85,32 @@ func TestContainerdRunsTheImageWithThePodsSettings(t *testing.T) {
 	}
 
 	t.Logf("first container ran in %s", time.Since(start).Round(time.Millisecond))
-	// The collector's settings: root, four capabilities, a read-only root filesystem.
+	// The collector's settings: root, four capabilities, a read-only root filesystem, the
+	// runtime's default seccomp profile.
 	collector := containerSpec{
 		id: "collector", image: "netdiag:test", uid: ptr.To[int64](0), readOnlyRoot: true,
-		caps: []string{"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE"},
-		argv: []string{"sh", "-c", "id -u; grep ^CapEff /proc/self/status; touch /written && echo wrote"},
+		caps:                  []string{"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE"},
+		runtimeDefaultSeccomp: true,
+		argv:                  []string{"sh", "-c", "id -u; grep -e ^CapEff -e ^Seccomp: /proc/self/status; nsenter --net=/proc/self/ns/net true && echo setns; touch /written 2>/dev/null && echo wrote"},
 	}
 	code, out = runForTest(t, c, collector)
 	if code == 0 || strings.Contains(out, "wrote") {
 		t.Errorf("a read-only root filesystem took a write: exit %d, output %q", code, out)
 	}
 	// NET_ADMIN 12, NET_RAW 13, SYS_PTRACE 19, SYS_ADMIN 21.
-	if want := "0\nCapEff:\t0000000000283000\n"; !strings.HasPrefix(out, want) {
-		t.Errorf("collector settings: output %q, want it to start with %q", out, want)
+	// Seccomp mode 2 is a filter.
+	// setns, which the collector needs to enter pods' namespaces, passes the profile with
+	// SYS_ADMIN.
+	if want := "0\nCapEff:\t0000000000283000\nSeccomp:\t2\nsetns\n"; out != want {
+		t.Errorf("collector settings: output %q, want %q", out, want)
+	}
+	// Without SYS_ADMIN setns is refused: the container keeps the capabilities its spec
+	// names, not the daemon's.
+	noAdmin := collector
+	noAdmin.id, noAdmin.caps = "no-sys-admin", []string{"CAP_NET_ADMIN"}
+	noAdmin.argv = []string{"sh", "-c", "nsenter --net=/proc/self/ns/net true 2>&1 || echo refused"}
+	if _, out := runForTest(t, c, noAdmin); !strings.Contains(out, "Operation not permitted") || !strings.Contains(out, "refused") {
+		t.Errorf("setns without SYS_ADMIN: output %q, want it refused", out)
 	}
 
 	code, out = runForTest(t, c, containerSpec{id: "entrypoint", image: "netdiag:test", argv: []string{"/usr/local/bin/netdiag", "version"}})
