@@ -156,7 +156,7 @@ func (l *Lab) Down(ctx context.Context) error {
 	l.wg.Wait()
 	errs = append(errs, l.containerd.Stop(ctx), l.stopRealNodes(ctx))
 	l.procs.stopAll(5 * time.Second)
-	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir))
+	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir), l.removePodNetnsFiles())
 	return errors.Join(errs...)
 }
 

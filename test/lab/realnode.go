@@ -71,6 +71,10 @@ type realNode struct {
 
 	mu      sync.Mutex
 	kubelet *process
+	// podNetns are the pod namespaces containerd had mounted under the node's /var/run/netns
+	// when the node stopped: their mount points are files on the machine's /run/netns,
+	// which Down removes once the node's mount namespace is gone.
+	podNetns []string
 }
 
 // rootDir is where the node's files live (containerd's root and state, the kubelet's
@@ -168,10 +172,51 @@ func (r *realNode) startMounts(ctx context.Context) error {
 func (l *Lab) stopRealNodes(ctx context.Context) error {
 	var errs []error
 	for _, r := range l.real {
+		r.podNetns = r.mountedPodNetns()
 		r.mu.Lock()
 		r.kubelet.stop(10 * time.Second)
 		r.mu.Unlock()
 		errs = append(errs, r.containerd.Stop(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// mountedPodNetns lists the cni-* namespaces mounted under /run/netns in the node's mount
+// namespace: those are this node's, whatever other labs have mounted in theirs.
+func (r *realNode) mountedPodNetns() []string {
+	if r.mounts == nil || r.mounts.exited() {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(r.mounts.cmd.Process.Pid), "mountinfo"))
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		for _, dir := range []string{"/run/netns/", "/var/run/netns/"} {
+			if name, ok := strings.CutPrefix(f[4], dir); ok && strings.HasPrefix(name, "cni-") && !strings.Contains(name, "/") {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}
+
+// removePodNetnsFiles removes the mount points of the real nodes' pod namespaces, which
+// nothing mounts any more once the nodes' mount namespaces are gone.
+func (l *Lab) removePodNetnsFiles() error {
+	var errs []error
+	for _, r := range l.real {
+		for _, name := range r.podNetns {
+			if err := os.Remove(filepath.Join(netnsDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove pod namespace mount point: %w", err))
+			}
+		}
+		r.podNetns = nil
 	}
 	return errors.Join(errs...)
 }

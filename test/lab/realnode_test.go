@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,16 @@ func realNodes(c *Config) { c.NodeKind = NodesReal }
 // image wired by containerd through each node's CNI configuration, and real packets cross
 // them as on the stand-in.
 func TestRealNodes(t *testing.T) {
+	// Registered before the lab's Down, so it runs after: no namespace a node's containerd
+	// mounted may leave its mount point in the machine's /run/netns.
+	var podNetns []string
+	t.Cleanup(func() {
+		for _, name := range podNetns {
+			if _, err := os.Stat(filepath.Join(netnsDir, name)); err == nil {
+				t.Errorf("Down left %s in %s", name, netnsDir)
+			}
+		}
+	})
 	l := upForTest(t, "ndlabr", ModeFlannelVXLAN, ProxyIPTables, realNodes)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -40,5 +52,11 @@ func TestRealNodes(t *testing.T) {
 	}
 	if !strings.Contains(string(logs), "echo on 8080/tcp") {
 		t.Errorf("logs of %s = %q, want the echo server's start line", pods[0].Name, logs)
+	}
+	for _, r := range l.real {
+		podNetns = append(podNetns, r.mountedPodNetns()...)
+	}
+	if len(podNetns) != len(pods) {
+		t.Errorf("the nodes' containerd mounted %v under /run/netns, want one namespace per pod (%d)", podNetns, len(pods))
 	}
 }
