@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -105,6 +106,7 @@ var _ = Describe("netdiag on real nodes", Ordered, ContinueOnFailure, Label("rea
 	}
 
 	It("has the collectors admitted, pulled IfNotPresent, started and read back by kubectl logs", func(ctx SpecContext) {
+		seen := watchCollectors(ctx, kube)
 		nd := e.expectDiagnosis(ctx, paths{e: e, ctx: ctx}.podToPod("web", "db", 5432), reachable())
 		Expect(nd.Status.Collectors).NotTo(BeEmpty())
 		ns := &corev1.Namespace{}
@@ -112,30 +114,28 @@ var _ = Describe("netdiag on real nodes", Ordered, ContinueOnFailure, Label("rea
 		Expect(ns.Labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "privileged"),
 			"the collectors ran under the level a deployment gives their namespace")
 		for _, cs := range nd.Status.Collectors {
-			pod := &corev1.Pod{}
-			// The snapshot is uploaded before the container ends, and the kubelet reports the
-			// end a moment later.
+			// The kubelet reports the container's end a moment after the snapshot is uploaded.
+			var rec collectorRecord
 			Eventually(func(g Gomega) {
-				var err error
-				pod, err = kube.CoreV1().Pods(controllerNamespace).Get(ctx, cs.Pod, metav1.GetOptions{})
-				g.Expect(err).NotTo(HaveOccurred(), "collector pod %s", cs.Pod)
-				g.Expect(pod.Status.ContainerStatuses).To(HaveExactElements(And(
+				rec = seen(cs.Pod)
+				g.Expect(rec.pod).NotTo(BeNil(), "collector pod %s seen", cs.Pod)
+				g.Expect(rec.logged).To(BeTrue(), "collector pod %s seen ended", cs.Pod)
+				g.Expect(rec.pod.Status.ContainerStatuses).To(HaveExactElements(And(
 					HaveField("ContainerID", HavePrefix("containerd://")),
 					HaveField("ImageID", Not(BeEmpty())),
 					HaveField("State.Terminated.ExitCode", BeZero()),
 				)), "collector %s on %s ran as a container of the image and ended well", cs.Pod, cs.Node)
 			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
-			Expect(pod.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
+			Expect(rec.pod.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
 			// The pod's own namespace is found through what the collector mounts (the node's
 			// /var/run/netns) and sees (the host's PIDs), never through a runtime socket.
-			for _, v := range pod.Spec.Volumes {
+			for _, v := range rec.pod.Spec.Volumes {
 				if v.HostPath != nil {
 					Expect(v.HostPath.Path).NotTo(ContainSubstring(".sock"), "collector %s mounts %s", cs.Pod, v.HostPath.Path)
 				}
 			}
-			logs, err := kube.CoreV1().Pods(controllerNamespace).GetLogs(cs.Pod, &corev1.PodLogOptions{}).DoRaw(ctx)
-			Expect(err).NotTo(HaveOccurred(), "kubectl logs %s", cs.Pod)
-			GinkgoWriter.Printf("collector %s on %s logged %d bytes\n", cs.Pod, cs.Node, len(logs))
+			Expect(rec.logErr).NotTo(HaveOccurred(), "kubectl logs %s, read when its container ended", cs.Pod)
+			GinkgoWriter.Printf("collector %s on %s logged %d bytes\n", cs.Pod, cs.Node, len(rec.logs))
 		}
 		// What the collector on node-1 found the web pod in: containerd's own mount of the
 		// pod's namespace, in the node's /var/run/netns and nowhere else.
@@ -202,6 +202,52 @@ var _ = Describe("netdiag on real nodes", Ordered, ContinueOnFailure, Label("rea
 		)), "%s", conditionsOf(nd))
 	}, SpecTimeout(5*time.Minute))
 })
+
+// collectorRecord is what a spec saw of a collector pod: its last status, and its log as
+// `kubectl logs` read it once the container had ended.
+type collectorRecord struct {
+	pod    *corev1.Pod
+	logged bool
+	logs   []byte
+	logErr error
+}
+
+// watchCollectors records every pod of the controller's namespace as the kubelet reports it
+// until the spec ends, reading each one's log when its container ends: the controller deletes
+// its collectors soon after a diagnosis finishes. The returned function looks a pod up.
+func watchCollectors(ctx context.Context, kube kubernetes.Interface) func(name string) collectorRecord {
+	w, err := kube.CoreV1().Pods(controllerNamespace).Watch(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(w.Stop)
+	var mu sync.Mutex
+	seen := map[string]collectorRecord{}
+	go func() {
+		defer GinkgoRecover()
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			mu.Lock()
+			rec := seen[pod.Name]
+			mu.Unlock()
+			rec.pod = pod
+			statuses := pod.Status.ContainerStatuses
+			if !rec.logged && len(statuses) > 0 && statuses[0].State.Terminated != nil {
+				rec.logs, rec.logErr = kube.CoreV1().Pods(controllerNamespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+				rec.logged = true
+			}
+			mu.Lock()
+			seen[pod.Name] = rec
+			mu.Unlock()
+		}
+	}()
+	return func(name string) collectorRecord {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[name]
+	}
+}
 
 func nodeReady(ctx context.Context, kube kubernetes.Interface, name string) corev1.ConditionStatus {
 	node, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
