@@ -245,7 +245,17 @@ func (c *Containerd) Stop(ctx context.Context) error {
 		}
 	}
 	c.proc.stop(5 * time.Second)
+	removeCgroupParent()
 	return errors.Join(errs...)
+}
+
+// removeCgroupParent removes cgroupParent from every cgroup hierarchy once it is empty; while
+// another lab's containers are in it the kernel refuses, and it stays for that lab to remove.
+func removeCgroupParent() {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupParent))
+	for _, d := range append(dirs, filepath.Join("/sys/fs/cgroup", cgroupParent)) {
+		_ = os.Remove(d)
+	}
 }
 
 // activeSnapshots are the keys of the snapshots containers were given (not image layers).

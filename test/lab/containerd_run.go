@@ -13,6 +13,10 @@ import (
 	"strings"
 )
 
+// cgroupParent is the cgroup the lab's containers are made under, in every hierarchy; runc
+// removes each container's own when the container goes.
+const cgroupParent = "netdiag-lab"
+
 // containerSpec is what the lab asks of one container: what a kubelet hands the runtime
 // for a container of a pod, already resolved against the pod.
 type containerSpec struct {
@@ -256,7 +260,7 @@ func buildRuntimeSpec(base []byte, img ImageConfig, spec containerSpec, rootfs s
 		}
 	}
 	linux["namespaces"] = nss
-	linux["cgroupsPath"] = "/netdiag-lab/" + spec.id
+	linux["cgroupsPath"] = "/" + cgroupParent + "/" + spec.id
 	if seccomp != nil {
 		linux["seccomp"] = seccomp
 	}

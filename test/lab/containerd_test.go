@@ -44,6 +44,11 @@ func startContainerdForTest(t *testing.T) *Containerd {
 		if !c.proc.exited() {
 			t.Error("containerd still runs after Stop")
 		}
+		for _, id := range []string{"image-user", "collector", "no-sys-admin", "entrypoint"} {
+			if left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupParent, id)); len(left) > 0 {
+				t.Errorf("container %s's cgroups left after Stop: %v", id, left)
+			}
+		}
 	})
 	if err := c.Import(ctx, archive, "netdiag:test"); err != nil {
 		t.Fatalf("Import: %v", err)
