@@ -71,8 +71,8 @@ verify: manifests generate ## Fail when generated files or formatting are stale.
 	@if [ -n "$$(git ls-files --others --exclude-standard -- api config)" ]; then echo "generated files not committed:"; git ls-files --others --exclude-standard -- api config; exit 1; fi
 
 .PHONY: controlplane
-controlplane: $(K8S_BIN)/kube-apiserver ## Build etcd, kube-apiserver and friends into bin/k8s (once).
-$(K8S_BIN)/kube-apiserver:
+controlplane: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kubelet ## Build etcd, kube-apiserver, the kubelet and friends into bin/k8s (once).
+$(K8S_BIN)/kube-apiserver $(K8S_BIN)/kubelet:
 	KUBE_VERSION=$(KUBE_VERSION) hack/build-controlplane.sh
 
 .PHONY: helm
@@ -115,7 +115,7 @@ e2e: controlplane felix ## Run the end-to-end suite alone: the lab in every mode
 	go test ./test/e2e/ -count=1 -timeout 40m -v $(GOTEST_FLAGS)
 
 .PHONY: demo
-demo: ## Bring the lab up with a small shop, run the controller, apply config/samples and show the answers (root; KEEP=1 keeps the lab).
+demo: ## Bring the lab up with a small shop, run the controller, apply config/samples and show the answers (root; KEEP=1 keeps the lab; NODES=real runs real kubelets and containerd).
 	hack/demo.sh
 
 ##@ Build

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the tests and the lab run (etcd, kube-apiserver,
-# kube-controller-manager, kube-proxy, kubectl) from the Go module proxy, once, into
-# bin/k8s/<version>/. The usual envtest download site is often out of reach (air-gapped
-# clusters, CI sandboxes), so nothing here downloads a prebuilt binary.
+# kube-controller-manager, kube-proxy, kubectl, and the kubelet of the lab's real nodes) from
+# the Go module proxy, once, into bin/k8s/<version>/. The usual envtest download site is often
+# out of reach (air-gapped clusters, CI sandboxes), so nothing here downloads a prebuilt binary.
 #
 # k8s.io/kubernetes cannot be required like an ordinary module: its go.mod points every
 # k8s.io/<staging> module at ./staging. A throwaway module replaces each of them with its
@@ -14,7 +14,7 @@ KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 OUT="${ROOT}/bin/k8s/${KUBE_VERSION}"
-COMMANDS=(${COMMANDS:-kube-apiserver kube-controller-manager kube-proxy kubectl})
+COMMANDS=(${COMMANDS:-kube-apiserver kube-controller-manager kube-proxy kubectl kubelet})
 
 mkdir -p "${OUT}"
 export GOFLAGS="${GOFLAGS:-} -mod=mod"

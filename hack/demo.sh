@@ -16,19 +16,23 @@
 #
 # Needs root (network namespaces, iptables); re-runs itself with sudo when not root.
 # MODE=flannel-host-gw|calico-routed|calico-vxlan and PROXY_MODE=nftables pick another lab.
+# NODES=real runs a real kubelet and containerd per node (flannel modes; docs/lab.md): the
+# shop runs the lab's echo image, the collectors the netdiag image (`make image`, built here
+# when missing), as containers; NODES=stand-in (the default) runs the lab's kubelet stand-in.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
 
 if [[ ${EUID} -ne 0 ]]; then
-  exec sudo --preserve-env=PATH,GOPATH,GOCACHE,GOMODCACHE,KEEP,MODE,PROXY_MODE,LAB,PICTURES \
+  exec sudo --preserve-env=PATH,GOPATH,GOCACHE,GOMODCACHE,KEEP,MODE,PROXY_MODE,NODES,LAB,PICTURES \
     "${BASH_SOURCE[0]}" "$@"
 fi
 
 LAB="${LAB:-ndemo}"
 MODE="${MODE:-flannel-vxlan}"
 PROXY_MODE="${PROXY_MODE:-iptables}"
+NODES="${NODES:-stand-in}"
 KEEP="${KEEP:-0}"
 IMAGE="netdiag:demo"
 NAMESPACE="netdiag-system"
@@ -49,6 +53,25 @@ CGO_ENABLED=0 go build -trimpath -o "${BIN}/netdiag" .
 go build -o "${BIN}/ndlab" ./test/lab/cmd/ndlab
 go build -o "${BIN}/ndpicture" ./hack/picture
 NDLAB=("${BIN}/ndlab" --name "${LAB}")
+# What runs the pods: the stand-in runs the netdiag binary for the collector image; real nodes
+# import the image and run it, and the lab's echo image for the shop.
+NODE_ARGS=(--node-kind "${NODES}" --image "${IMAGE}=${BIN}/netdiag")
+# shop_objects passes the shop's objects through as the nodes can run them; apply_samples
+# applies config/samples (the shop again, unchanged, and the diagnoses).
+shop_objects() { cat; }
+apply_samples() { k apply -k config/samples; }
+if [[ "${NODES}" == "real" ]]; then
+  [[ -x "${BIN}/k8s/current/kubelet" ]] || hack/build-controlplane.sh
+  hack/build-pause.sh >/dev/null
+  [[ -e "${BIN}/image/netdiag.oci.tar" ]] || hack/build-image.sh
+  NODE_ARGS=(--node-kind real --image-archive "${IMAGE}=${BIN}/image/netdiag.oci.tar")
+  # busybox cannot be pulled here: each pod's `nc -lk -p PORT` becomes the echo image on PORT.
+  shop_objects() {
+    sed -E -e 's#image: busybox:1.37#image: ndlab.local/labecho:1\n    imagePullPolicy: Never#' \
+      -e 's#command: \["nc", "-lk", "-p", "([0-9]+)".*#args: ["\1/tcp"]#'
+  }
+  apply_samples() { for f in config/samples/diagnosis_*.yaml; do k apply -f "${f}"; done; }
+fi
 
 stop_manager() {
   if [[ -f "${MANAGER_PID}" ]]; then
@@ -68,8 +91,8 @@ teardown() {
 stop_manager
 "${NDLAB[@]}" down >/dev/null 2>&1 || true
 
-step "Bringing the lab up: ${MODE}, kube-proxy ${PROXY_MODE}"
-"${NDLAB[@]}" up --mode "${MODE}" --proxy-mode "${PROXY_MODE}" --api-port 0 --image "${IMAGE}=${BIN}/netdiag"
+step "Bringing the lab up: ${MODE}, kube-proxy ${PROXY_MODE}, ${NODES} nodes"
+"${NDLAB[@]}" up --mode "${MODE}" --proxy-mode "${PROXY_MODE}" --api-port 0 "${NODE_ARGS[@]}"
 if [[ "${KEEP}" != "1" ]]; then
   trap teardown EXIT
 fi
@@ -80,6 +103,8 @@ step "Installing the CRD, the ${NAMESPACE} namespace and the collector's RBAC"
 k apply -k config/crd
 k create namespace "${NAMESPACE}" --dry-run=client -o yaml | k apply -f -
 k apply -n "${NAMESPACE}" -k config/collector
+# The collectors' PriorityClass, which the manager names in every collector pod.
+k apply -f config/manager/priorityclass.yaml
 # A real install of the network plugin has its DaemonSet, from which the controller detects
 # it; the lab runs the plugin outside pods, so this one selects no node and runs nothing.
 if [[ "${MODE}" == flannel-* ]]; then ds=kube-flannel-ds image=ghcr.io/flannel-io/flannel:v0.28.4; else ds=calico-node image=docker.io/calico/node:v3.31.0; fi
@@ -102,8 +127,8 @@ setsid "${BIN}/netdiag" manager --kubeconfig "${KUBECONFIG}" --namespace "${NAME
   >"${MANAGER_LOG}" 2>&1 </dev/null &
 echo $! >"${MANAGER_PID}"
 
-step "Deploying the shop (config/samples/workload.yaml)"
-k apply -f config/samples/workload.yaml
+step "Deploying the shop (config/samples/workload.yaml) on ${NODES} nodes"
+shop_objects <config/samples/workload.yaml | k apply -f -
 for _ in $(seq 1 60); do
   k get serviceaccount default -n shop >/dev/null 2>&1 && break
   sleep 1
@@ -116,7 +141,7 @@ echo "+ ndlab exec shop/api -- iptables -I INPUT -p tcp --dport 8080 -j DROP"
 "${NDLAB[@]}" exec shop/api -- iptables -I INPUT -p tcp --dport 8080 -j DROP
 
 step "Applying the sample diagnoses (kubectl apply -k config/samples)"
-k apply -k config/samples
+apply_samples
 
 step "Waiting for both to finish"
 for _ in $(seq 1 120); do

@@ -8,8 +8,9 @@
 # (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
 # once), which renders the chart in test/chart; mmdebstrap and umoci, with which
 # hack/build-image.sh builds the image (about 2 minutes, once), and containerd and runc, which
-# run it in the end-to-end suite; calico-felix with Calico's CRDs for the lab's calico modes
-# (up to 25 minutes on 2 busy cores, once), with Debian's bird for their BGP.
+# run it in the end-to-end suite, on the lab's real nodes with the pause and echo images
+# hack/build-pause.sh builds (seconds); calico-felix with Calico's CRDs for the lab's calico
+# modes (up to 25 minutes on 2 busy cores, once), with Debian's bird for their BGP.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +39,7 @@ npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 "${ROOT}/hack/build-controlplane.sh"
 "${ROOT}/hack/build-cni.sh"
 "${ROOT}/hack/build-flannel.sh"
+"${ROOT}/hack/build-pause.sh"
 "${ROOT}/hack/build-helm.sh"
 "${ROOT}/hack/build-image.sh"
 "${ROOT}/hack/build-felix.sh"

@@ -98,7 +98,7 @@ func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMo
 		Paths: []string{filepath.Join(repoRoot, "config", "crd", "bases")}, ErrorIfPathMissing: true,
 	})
 	Expect(err).NotTo(HaveOccurred(), "install the NetworkDiagnosis CRD")
-	e.create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}})
+	e.create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace, Labels: controllerNamespaceLabels()}})
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_rbac.yaml"))
 	// The collectors write their snapshots under the policy a cluster gets.
 	e.applyFile(ctx, filepath.Join(repoRoot, "config", "collector", "collector_policy.yaml"))
@@ -274,7 +274,7 @@ func (e *env) deployShop(ctx context.Context) {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace, Labels: map[string]string{"app": name}},
 			Spec: corev1.PodSpec{
 				NodeSelector: map[string]string{"kubernetes.io/hostname": p.node},
-				Containers:   []corev1.Container{{Name: name, Image: "shop/" + name + ":1", Ports: p.ports}},
+				Containers:   []corev1.Container{e.lab.WorkloadContainer(name, "shop/"+name+":1", p.ports)},
 			},
 		})
 	}

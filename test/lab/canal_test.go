@@ -8,7 +8,7 @@ import (
 // TestCanal brings a canal lab up, real flanneld and felix in policy-only mode, and shows
 // that the pods' traffic works on calico's veths over flannel's vxlan, with felix's chains.
 func TestCanal(t *testing.T) {
-	l := upForTestConfig(t, Config{Name: "ndlabcn", Mode: ModeCanal, ProxyMode: ProxyIPTables, FelixDataplane: FelixIPTables})
+	l := upForTest(t, "ndlabcn", ModeCanal, ProxyIPTables, func(c *Config) { c.FelixDataplane = FelixIPTables })
 	pods, svc := shop(t, l)
 	probeAll(t, dataPlaneCases(t, l, pods, svc))
 	n1, n2 := l.Nodes()[0], l.Nodes()[1]

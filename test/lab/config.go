@@ -84,10 +84,13 @@ type Config struct {
 	// OCIImages maps a container image to an OCI archive (bin/image/netdiag.oci.tar) that a
 	// containerd of the lab's own imports: the stand-in runs a hostNetwork container of such
 	// an image as a real container there, with its pod's securityContext, instead of a host
-	// binary from Images.
+	// binary from Images. Real nodes import them into each node's containerd.
 	OCIImages map[string]string
 	// Log receives the lab's progress. Default: discard.
 	Log logr.Logger
+	// NodeKind is what runs the nodes' pods: the kubelet stand-in (NodesStandIn, the
+	// default) or a real kubelet and containerd per node (NodesReal).
+	NodeKind NodeKind
 }
 
 // Addressing. The underlay is a private /16 bridged inside the underlay namespace; the control
@@ -146,6 +149,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FelixDataplane != FelixIPTables && c.FelixDataplane != FelixNFTables {
 		return fmt.Errorf("felix dataplane %q: want iptables or nftables", c.FelixDataplane)
+	}
+	if c.NodeKind == "" {
+		c.NodeKind = NodesStandIn
+	}
+	if c.NodeKind != NodesStandIn && c.NodeKind != NodesReal {
+		return fmt.Errorf("node kind %q: want one of %v", c.NodeKind, NodeKinds)
+	}
+	if c.NodeKind == NodesReal && !c.Mode.Flannel() {
+		return fmt.Errorf("mode %q: real nodes run the flannel modes only", c.Mode)
 	}
 	if c.Dir == "" {
 		c.Dir = filepath.Join(os.TempDir(), c.Name)

@@ -38,6 +38,9 @@ type ContainerdOptions struct {
 	// ExtraConfig is TOML appended to the generated config (the CRI plugin's CNI directories,
 	// a pause image).
 	ExtraConfig string
+	// Enter, when set, prefixes the daemon's command line (nsenter into a real
+	// node's mount namespace, which its kubelet shares).
+	Enter []string
 }
 
 // Containerd is a containerd daemon of the lab's own, run from the machine's containerd and
@@ -100,6 +103,7 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (*Containerd, 
 		// filesystems that runc needs.
 		argv = append([]string{"nsenter", "--net=" + filepath.Join(netnsDir, opts.Netns), "--"}, argv...)
 	}
+	argv = append(append([]string{}, opts.Enter...), argv...)
 	p, err := startProcess("containerd", "", filepath.Join(opts.Dir, "containerd.log"), argv, startOptions{})
 	if err != nil {
 		return nil, err

@@ -42,7 +42,11 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	l.procs.add(etcd)
 
 	p := l.pki
-	api, err := startProcess("kube-apiserver", cp, l.logPath("kube-apiserver"), []string{
+	realFlags, err := l.realNodeAPIServerFlags()
+	if err != nil {
+		return err
+	}
+	api, err := startProcess("kube-apiserver", cp, l.logPath("kube-apiserver"), append([]string{
 		l.bin("k8s/current/kube-apiserver"),
 		"--etcd-servers=http://127.0.0.1:2379",
 		"--bind-address=0.0.0.0", "--secure-port=" + strconv.Itoa(apiServerPort),
@@ -54,12 +58,12 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		"--service-account-key-file=" + p.path(saPubFile),
 		"--service-account-signing-key-file=" + p.path(saKeyFile),
 		"--service-cluster-ip-range=" + serviceCIDR.String(),
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + l.authorizationModes(),
 		// Collector pods are privileged hostNetwork pods, as on a real cluster.
 		"--allow-privileged=true",
 		"--cert-dir=" + filepath.Join(dir, "pki", "apiserver"),
 		"--profiling=false", "--v=1",
-	}, startOptions{})
+	}, realFlags...), startOptions{})
 	if err != nil {
 		return err
 	}
@@ -72,8 +76,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	if err := writeKubeconfig(l.kubeconfig, "https://"+l.apiAddr.String(), p.caPEM, p.adminToken); err != nil {
 		return err
 	}
-	// Components inside the lab reach the API server over the underlay.
-	inside := "https://" + netip.AddrPortFrom(controlPlaneIP, uint16(apiServerPort)).String()
+	inside := l.insideAPIServer()
 	if err := writeKubeconfig(l.adminInsidePath(), inside, p.caPEM, p.adminToken); err != nil {
 		return err
 	}
@@ -112,6 +115,12 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	}
 	l.procs.add(kcm)
 	return nil
+}
+
+// insideAPIServer is the API server's URL for components inside the lab, which reach it
+// over the underlay.
+func (l *Lab) insideAPIServer() string {
+	return "https://" + netip.AddrPortFrom(controlPlaneIP, uint16(apiServerPort)).String()
 }
 
 func (l *Lab) adminInsidePath() string { return filepath.Join(l.cfg.Dir, "kubeconfig-inside") }

@@ -46,7 +46,7 @@ func TestFelix(t *testing.T) {
 		"vxlan, felix nftables":  {Name: "ndlabf", Mode: ModeCalicoVXLAN, ProxyMode: ProxyNFTables, FelixDataplane: FelixNFTables},
 	} {
 		t.Run(name, func(t *testing.T) {
-			l := upForTestConfig(t, cfg)
+			l := upForTest(t, cfg.Name, cfg.Mode, cfg.ProxyMode, func(c *Config) { c.FelixDataplane = cfg.FelixDataplane })
 			pods, svc := shop(t, l)
 			probeAll(t, dataPlaneCases(t, l, pods, svc))
 			ctx := t.Context()

@@ -166,6 +166,9 @@ func (k *kubelet) sync(ctx context.Context, key string) error {
 	if pod.Spec.NodeName == "" {
 		return k.schedule(ctx, pod)
 	}
+	if k.l.cfg.NodeKind == NodesReal {
+		return nil // the node's own kubelet runs it
+	}
 	node := k.nodeFor(pod.Spec.NodeName)
 	if node == nil {
 		return nil // a node the lab does not run
@@ -262,7 +265,11 @@ var netnsUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 
 // podNetnsName names a pod's namespace after the pod, so `ip netns` reads like a pod list.
 func (k *kubelet) podNetnsName(pod *corev1.Pod) string {
-	name := netnsUnsafe.ReplaceAllString(k.l.ns("pod-"+pod.Namespace+"-"+pod.Name), "_")
+	return podNetnsName(k.l.cfg.Name, pod.Namespace, pod.Name)
+}
+
+func podNetnsName(labName, namespace, podName string) string {
+	name := netnsUnsafe.ReplaceAllString(labName+"-pod-"+namespace+"-"+podName, "_")
 	if len(name) > 120 {
 		name = name[:120]
 	}

@@ -32,7 +32,10 @@ type Lab struct {
 
 	nodes   []*Node
 	kubelet *kubelet
-	// containerd runs the containers of Config.OCIImages; nil without them.
+	// real holds the daemons of each node when the lab runs real nodes.
+	real []*realNode
+	// containerd runs the containers of Config.OCIImages on stand-in nodes; nil without
+	// them.
 	containerd *Containerd
 	// felix is each node's felix in the calico modes, and felixOpts how they run.
 	felix     map[string]*process
@@ -78,6 +81,9 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := Check(cfg.BinDir, cfg.Mode); err != nil {
 		return nil, err
 	}
+	if err := CheckNodes(cfg.BinDir, cfg.NodeKind); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	// Leftovers of an earlier lab of the same name (a crash, a killed test) go first.
 	if err := Sweep(ctx, cfg.Name, cfg.Dir); err != nil {
@@ -100,7 +106,7 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, errors.Join(err, downErr)
 	}
 	cfg.Log.Info("Lab up", "name", cfg.Name, "mode", cfg.Mode, "proxyMode", cfg.ProxyMode,
-		"nodes", cfg.Nodes, "kubeconfig", l.kubeconfig, "took", time.Since(start).Round(time.Millisecond))
+		"nodes", cfg.Nodes, "nodeKind", cfg.NodeKind, "kubeconfig", l.kubeconfig, "took", time.Since(start).Round(time.Millisecond))
 	return l, nil
 }
 
@@ -123,8 +129,10 @@ func (l *Lab) up(ctx, runCtx context.Context) error {
 	if err := l.startNodes(ctx, runCtx); err != nil {
 		return err
 	}
-	if err := l.startContainerd(ctx); err != nil {
-		return err
+	if l.cfg.NodeKind != NodesReal {
+		if err := l.startContainerd(ctx); err != nil {
+			return err
+		}
 	}
 	l.kubelet = newKubelet(l)
 	if err := l.kubelet.start(runCtx); err != nil {
@@ -149,9 +157,9 @@ func (l *Lab) Down(ctx context.Context) error {
 	}
 	l.closers = nil
 	l.wg.Wait()
-	errs = append(errs, l.containerd.Stop(ctx))
+	errs = append(errs, l.containerd.Stop(ctx), l.stopRealNodes(ctx))
 	l.procs.stopAll(5 * time.Second)
-	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir))
+	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir), l.removePodNetnsFiles())
 	return errors.Join(errs...)
 }
 
@@ -207,6 +215,9 @@ func (l *Lab) Exec(ctx context.Context, netns string, argv ...string) ([]byte, e
 
 // PodNetns is the network namespace of a running pod.
 func (l *Lab) PodNetns(namespace, name string) (string, bool) {
+	if l.cfg.NodeKind == NodesReal {
+		return l.realPodNetns(namespace, name)
+	}
 	return l.kubelet.podNetns(namespace, name)
 }
 
@@ -214,6 +225,7 @@ func (l *Lab) PodNetns(namespace, name string) (string, bool) {
 type State struct {
 	Name       string            `json:"name"`
 	Mode       Mode              `json:"mode"`
+	NodeKind   NodeKind          `json:"nodeKind,omitempty"`
 	ProxyMode  ProxyMode         `json:"proxyMode"`
 	Kubeconfig string            `json:"kubeconfig"`
 	API        string            `json:"api"`
@@ -237,7 +249,7 @@ const (
 )
 
 func (l *Lab) writeState() error {
-	s := State{Name: l.cfg.Name, Mode: l.cfg.Mode, ProxyMode: l.cfg.ProxyMode, Kubeconfig: l.kubeconfig,
+	s := State{Name: l.cfg.Name, Mode: l.cfg.Mode, NodeKind: l.cfg.NodeKind, ProxyMode: l.cfg.ProxyMode, Kubeconfig: l.kubeconfig,
 		API: l.apiAddr.String(), External: l.ns("ext"), PID: os.Getpid()}
 	for _, n := range l.nodes {
 		s.Nodes = append(s.Nodes, StateNode{Name: n.Name, Netns: n.Netns, IP: n.IP.String(), PodCIDR: n.PodCIDR.String()})

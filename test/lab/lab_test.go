@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,16 +20,16 @@ import (
 
 // upForTest brings a lab up for one test and takes it down (and checks it left nothing) at
 // the end, also when the test fails.
-func upForTest(t *testing.T, name string, mode Mode, proxy ProxyMode) *Lab {
+func upForTest(t *testing.T, name string, mode Mode, proxy ProxyMode, opts ...func(*Config)) *Lab {
 	t.Helper()
-	return upForTestConfig(t, Config{Name: name, Mode: mode, ProxyMode: proxy})
-}
-
-// upForTestConfig is upForTest for a lab configured beyond its mode (felix's dataplane).
-func upForTestConfig(t *testing.T, cfg Config) *Lab {
-	t.Helper()
-	name, mode, proxy := cfg.Name, cfg.Mode, cfg.ProxyMode
 	if err := Check("", mode); err != nil {
+		t.Skipf("lab cannot run here: %v", err)
+	}
+	cfg := Config{Name: name, Mode: mode, ProxyMode: proxy, Dir: t.TempDir() + "/" + name, Log: testr.New(t)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := CheckNodes("", cfg.NodeKind); err != nil {
 		t.Skipf("lab cannot run here: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -38,7 +39,6 @@ func upForTestConfig(t *testing.T, cfg Config) *Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Dir, cfg.Log = t.TempDir()+"/"+name, testr.New(t)
 	// kubectl stands for a collector: a client that must find the API server from inside a
 	// hostNetwork pod with nothing but what the kubelet gives it.
 	cfg.Images = map[string]string{"kubectl:test": bin + "/k8s/current/kubectl"}
@@ -60,6 +60,9 @@ func upForTestConfig(t *testing.T, cfg Config) *Lab {
 		}
 		if len(left) > 0 {
 			t.Errorf("Down left namespaces behind: %v", left)
+		}
+		if cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/" + name + "-*"); len(cgroups) > 0 {
+			t.Errorf("Down left cgroups behind: %v", cgroups)
 		}
 	})
 	return l
@@ -107,10 +110,10 @@ func shop(t *testing.T, l *Lab) (pods []*corev1.Pod, svc *corev1.Service) {
 			ObjectMeta: metav1.ObjectMeta{Name: "web-" + n.Name, Labels: map[string]string{"app": "web"}},
 			Spec: corev1.PodSpec{
 				NodeSelector: map[string]string{"kubernetes.io/hostname": n.Name},
-				Containers: []corev1.Container{{Name: "web", Image: "web:1", Ports: []corev1.ContainerPort{
+				Containers: []corev1.Container{l.WorkloadContainer("web", "web:1", []corev1.ContainerPort{
 					{ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
 					{ContainerPort: 8080, Protocol: corev1.ProtocolUDP},
-				}}},
+				})},
 			},
 		}
 		// The default service account appears shortly after the namespace; admission needs it.

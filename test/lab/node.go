@@ -22,8 +22,9 @@ const kubeVersion = "v1.37.2"
 
 func isAlreadyExists(err error) bool { return apierrors.IsAlreadyExists(err) }
 
-// startNodes registers every node, waits for node IPAM to give each a pod CIDR, lays the pod
-// network of the mode, starts kube-proxy, and keeps the nodes Ready.
+// startNodes registers every node (or starts its kubelet, which registers it), waits for node
+// IPAM to give each a pod CIDR, lays the pod network of the mode, starts kube-proxy, and keeps
+// the nodes Ready (or waits for their kubelets to report them Ready).
 func (l *Lab) startNodes(ctx, runCtx context.Context) error {
 	for i := 1; i <= l.cfg.Nodes; i++ {
 		n := &Node{Name: "node-" + strconv.Itoa(i), Netns: l.ns("node-" + strconv.Itoa(i)), IP: nodeIP(i), index: i}
@@ -36,12 +37,18 @@ func (l *Lab) startNodes(ctx, runCtx context.Context) error {
 		if err := sysctl(n.Netns, "net/ipv4/ip_forward", "1", "net/bridge/bridge-nf-call-iptables", "1"); err != nil {
 			return err
 		}
+		l.nodes = append(l.nodes, n)
+		if l.cfg.NodeKind == NodesReal {
+			if err := l.startRealNode(ctx, n); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := l.registerNode(ctx, n); err != nil {
 			return err
 		}
-		l.nodes = append(l.nodes, n)
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for _, n := range l.nodes {
 		err := waitFor(waitCtx, "a pod CIDR for "+n.Name, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
@@ -56,9 +63,19 @@ func (l *Lab) startNodes(ctx, runCtx context.Context) error {
 			return err
 		}
 	}
-	l.wg.Go(func() { l.heartbeat(runCtx) })
+	if l.cfg.NodeKind != NodesReal {
+		l.wg.Go(func() { l.heartbeat(runCtx) })
+	}
 	if err := l.layPodNetwork(ctx); err != nil {
 		return err
+	}
+	if l.cfg.NodeKind == NodesReal {
+		if err := l.writeRealCNIConfigs(); err != nil {
+			return err
+		}
+		if err := l.waitRealNodesReady(ctx); err != nil {
+			return err
+		}
 	}
 	for _, n := range l.nodes {
 		if err := l.startKubeProxy(n); err != nil {

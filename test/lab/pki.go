@@ -27,6 +27,9 @@ type pki struct {
 	caPEM      []byte
 	adminToken string
 	proxyToken string
+	// caCert and caKey sign the client certificates of real nodes' kubelets.
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
 }
 
 // Paths inside the pki directory that the control-plane flags name.
@@ -105,6 +108,8 @@ func newPKI(dir string, ips []net.IP) (*pki, error) {
 		caPEM:      pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		adminToken: randomToken(),
 		proxyToken: randomToken(),
+		caCert:     caCert,
+		caKey:      caKey,
 	}
 	// Static tokens: the lab's own components are trusted parts of the cluster, as a kubeadm
 	// cluster's admin and kube-proxy credentials are. kube-proxy gets its usual identity so the

@@ -30,6 +30,8 @@ func Sweep(ctx context.Context, name, dir string) error {
 	// Pods before nodes before the underlay: CNI state goes with the pods' namespaces.
 	slices.SortFunc(nss, func(a, b string) int { return sweepRank(a, prefix) - sweepRank(b, prefix) })
 	var errs []error
+	// A real node's containers live in namespaces of their own; their cgroups find them.
+	errs = append(errs, sweepNodeCgroups(name))
 	for _, ns := range nss {
 		killNetnsProcesses(ctx, ns)
 	}

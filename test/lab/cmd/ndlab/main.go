@@ -41,9 +41,11 @@ type options struct {
 	mode      string
 	proxyMode string
 	// felix is felix's dataplane in the calico modes; empty is the lab's default.
-	felix   string
-	apiPort int
-	images  []string
+	felix    string
+	apiPort  int
+	images   []string
+	nodeKind string
+	archives []string
 }
 
 func (o *options) labDir() string {
@@ -57,20 +59,31 @@ func (o *options) config(log logr.Logger) (lab.Config, error) {
 	cfg := lab.Config{
 		Name: o.name, Dir: o.labDir(), Nodes: o.nodes, Mode: lab.Mode(o.mode),
 		ProxyMode: lab.ProxyMode(o.proxyMode), FelixDataplane: lab.FelixDataplane(o.felix), APIPort: o.apiPort,
-		Log: log, Images: map[string]string{},
+		Log: log, NodeKind: lab.NodeKind(o.nodeKind),
 	}
-	for _, kv := range o.images {
-		image, bin, ok := strings.Cut(kv, "=")
+	var err error
+	if cfg.Images, err = imageFiles("--image", "BINARY", o.images); err != nil {
+		return cfg, err
+	}
+	cfg.OCIImages, err = imageFiles("--image-archive", "ARCHIVE", o.archives)
+	return cfg, err
+}
+
+// imageFiles reads IMAGE=FILE flags into a map of images to absolute paths.
+func imageFiles(flag, what string, kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		image, file, ok := strings.Cut(kv, "=")
 		if !ok {
-			return cfg, fmt.Errorf("--image %q: want IMAGE=BINARY", kv)
+			return nil, fmt.Errorf("%s %q: want IMAGE=%s", flag, kv, what)
 		}
-		abs, err := filepath.Abs(bin)
+		abs, err := filepath.Abs(file)
 		if err != nil {
-			return cfg, fmt.Errorf("--image %q: %w", kv, err)
+			return nil, fmt.Errorf("%s %q: %w", flag, kv, err)
 		}
-		cfg.Images[image] = abs
+		out[image] = abs
 	}
-	return cfg, nil
+	return out, nil
 }
 
 func main() {
@@ -96,6 +109,8 @@ func main() {
 		c.Flags().StringVar(&o.felix, "felix-dataplane", "", "felix's dataplane in the calico modes: iptables (default) or nftables")
 		c.Flags().IntVar(&o.apiPort, "api-port", 16443, "127.0.0.1 port of the API server in the root namespace (0: any)")
 		c.Flags().StringArrayVar(&o.images, "image", nil, "IMAGE=BINARY: run hostNetwork containers of IMAGE with BINARY (repeatable)")
+		c.Flags().StringVar(&o.nodeKind, "node-kind", string(lab.NodesStandIn), fmt.Sprintf("what runs the nodes' pods, one of %v", lab.NodeKinds))
+		c.Flags().StringArrayVar(&o.archives, "image-archive", nil, "IMAGE=ARCHIVE: import the OCI archive as IMAGE (on every real node; for hostNetwork containers on stand-in nodes) (repeatable)")
 	}
 	serve := &cobra.Command{
 		Use:    "serve",
@@ -151,6 +166,9 @@ func runUp(ctx context.Context, o *options) error {
 	if err := lab.Check("", lab.Mode(o.mode)); err != nil {
 		return err
 	}
+	if err := lab.CheckNodes("", lab.NodeKind(o.nodeKind)); err != nil {
+		return err
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -194,6 +212,12 @@ func serveArgs(o *options) []string {
 	}
 	for _, img := range o.images {
 		args = append(args, "--image", img)
+	}
+	if o.nodeKind != "" {
+		args = append(args, "--node-kind", o.nodeKind)
+	}
+	for _, a := range o.archives {
+		args = append(args, "--image-archive", a)
 	}
 	return args
 }
@@ -305,11 +329,10 @@ func resolveTarget(o *options, target string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		ns, ok := st.Pods[target]
-		if !ok {
-			return "", fmt.Errorf("pod %s is not running in lab %s", target, o.name)
-		}
-		return ns, nil
+		namespace, name, _ := strings.Cut(target, "/")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return st.PodNetns(ctx, namespace, name)
 	}
 	if strings.HasPrefix(target, o.name+"-") {
 		return target, nil

@@ -19,9 +19,10 @@ func TestServeArgs(t *testing.T) {
 		},
 		"every option": {
 			o: options{name: "demo", dir: "/tmp/d", nodes: 3, mode: "calico-vxlan", proxyMode: "nftables", felix: "nftables", apiPort: 0,
-				images: []string{"netdiag:dev=/bin/netdiag", "x:1=/bin/x"}},
+				images: []string{"netdiag:dev=/bin/netdiag", "x:1=/bin/x"}, nodeKind: "real", archives: []string{"netdiag:dev=/bin/netdiag.oci.tar"}},
 			want: []string{"serve", "--name", "demo", "--nodes", "3", "--mode", "calico-vxlan", "--proxy-mode", "nftables", "--api-port", "0",
-				"--dir", "/tmp/d", "--felix-dataplane", "nftables", "--image", "netdiag:dev=/bin/netdiag", "--image", "x:1=/bin/x"},
+				"--dir", "/tmp/d", "--felix-dataplane", "nftables", "--image", "netdiag:dev=/bin/netdiag", "--image", "x:1=/bin/x",
+				"--node-kind", "real", "--image-archive", "netdiag:dev=/bin/netdiag.oci.tar"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
