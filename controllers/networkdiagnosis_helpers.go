@@ -287,6 +287,7 @@ func question(spec diagv1alpha1.NetworkDiagnosisSpec, src, dst model.Endpoint) m
 	if spec.Port != nil {
 		q.Port = uint16(*spec.Port)
 	}
+	q.EntryNodes = spec.EntryNodes
 	return q
 }
 

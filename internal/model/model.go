@@ -68,6 +68,9 @@ type Question struct {
 	Protocol    Protocol
 	// Port is the destination port; zero for ICMP.
 	Port uint16
+	// EntryNodes are the nodes traffic from outside enters by on its way to a
+	// load-balancer or external IP, when the question names them.
+	EntryNodes []string `json:",omitempty"`
 }
 
 // Packet is the packet as it travels, rewritten by NAT on the way.

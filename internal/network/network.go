@@ -144,8 +144,14 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 		}
 		absorb(r)
 		link := arrival(t)
-		for _, n := range follow(it.from, t.To.ID, &link, t.Packet, t.Reply != "", r) {
-			if branches++; branches > MaxBranches {
+		next := follow(it.from, t.To.ID, &link, t.Packet, t.Reply != "", r)
+		for i, n := range next {
+			// A transmission that carries its branch on is no new branch; each further way
+			// out of one visit is (a service's endpoints, the entry nodes from outside).
+			if i > 0 {
+				branches++
+			}
+			if branches > MaxBranches {
 				tr.Suspicions = append(tr.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonHopLimitExceeded,
 					Message: fmt.Sprintf("The packet forks into more than %d branches; the rest are not followed", MaxBranches)})
 				end := plugin.End{Kind: plugin.Undecided, NodeID: n.t.From.ID, Packet: n.t.Packet, Why: "too many branches"}

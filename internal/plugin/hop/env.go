@@ -41,6 +41,9 @@ type Env struct {
 	Services service.Processor
 	// EnforcesPolicy is the plugin's word on whether policy decides.
 	EnforcesPolicy bool
+	// Samples say which endpoints of a large service are followed and which nodes traffic
+	// from outside enters by; nil follows every endpoint.
+	Samples service.Samples
 
 	once     sync.Once
 	owners   map[netip.Addr]addrOwner

@@ -117,7 +117,9 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out 
 	h.res.Steps = slices.Insert(h.res.Steps, mark, steps...)
 	var goOn []serviceLeg
 	for i, l := range legs {
-		if l.ended {
+		if l.ended || h.Env.Samples.Skips(l.hop.Packet.Dst) {
+			// A branch to an endpoint a large service's sample leaves out is not followed;
+			// the answer counts it.
 			continue
 		}
 		last, lastHook, lastOut := &l.entry, hook, out
@@ -167,6 +169,9 @@ func (p *Pipeline) proxyService(h *Hop, a service.Arrival) []*Hop {
 	}
 	var goOn []*Hop
 	for _, br := range res.Branches {
+		if br.Outcome == service.Translated && h.Env.Samples.Skips(br.Packet.Dst) {
+			continue
+		}
 		hb := h.With(br.Packet)
 		if br.Outcome == service.Translated {
 			// The proxy's translation is the connection's: conntrack reverses it on the
