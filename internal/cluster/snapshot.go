@@ -22,6 +22,9 @@ type Snapshot struct {
 	EndpointSlices  []discoveryv1.EndpointSlice
 	NetworkPolicies []networkingv1.NetworkPolicy
 	DaemonSets      []appsv1.DaemonSet
+	// ConfigMaps are the system namespaces' configuration of the data plane that the
+	// engine reads (a kube-proxy replacement's).
+	ConfigMaps []corev1.ConfigMap
 
 	// objects, when set, answers the lookups; the lists of pods, namespaces, services,
 	// slices and policies are then empty.

@@ -173,6 +173,7 @@ var kinds = []kind{
 	kindOf("endpointslices.yaml", "EndpointSlice", "discovery.k8s.io/v1", func(s *cluster.Snapshot) *[]discoveryv1.EndpointSlice { return &s.EndpointSlices }),
 	kindOf("networkpolicies.yaml", "NetworkPolicy", "networking.k8s.io/v1", func(s *cluster.Snapshot) *[]networkingv1.NetworkPolicy { return &s.NetworkPolicies }),
 	kindOf("daemonsets.yaml", "DaemonSet", "apps/v1", func(s *cluster.Snapshot) *[]appsv1.DaemonSet { return &s.DaemonSets }),
+	kindOf("configmaps.yaml", "ConfigMap", "v1", func(s *cluster.Snapshot) *[]corev1.ConfigMap { return &s.ConfigMaps }),
 }
 
 func decode[T any](js []byte, into *[]T) error {

@@ -66,6 +66,9 @@ func inNetfilter(stack *netstack.Netstack) bool {
 // processor explains the passes, the branches the rules stop end here with its findings,
 // and the branches that go on are returned.
 func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out string) []serviceLeg {
+	if p.replacedProxy(h) {
+		return nil
+	}
 	// The proxy's explanation goes before the routing of the translated branches.
 	mark := len(h.res.Steps)
 	var legs []serviceLeg
@@ -159,6 +162,9 @@ func (p *Pipeline) rules(h *Hop) *netfilter.Rules {
 // proxyService hands a packet addressed to a service to a proxy outside netfilter (ipvs):
 // the processor translates it, and the hops that go on carry the translated packets.
 func (p *Pipeline) proxyService(h *Hop, a service.Arrival) []*Hop {
+	if p.replacedProxy(h) {
+		return nil
+	}
 	res, err := h.Env.Services.Process(h.Env.Cluster, a)
 	if err != nil {
 		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be followed: %v", p.NetNode.Name, err)
