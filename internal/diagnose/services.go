@@ -91,20 +91,24 @@ func failing(dropped []plugin.End, sus []model.Suspicion) string {
 func partialSummary(snap *cluster.Snapshot, q model.Question, res *Result, delivered, total int) string {
 	var parts []string
 	n := 0
-	for _, b := range Branches(res) {
+	for i, b := range Branches(res) {
 		if b.End == string(plugin.Delivered) {
 			continue
 		}
 		if n++; n > maxNamed {
 			continue
 		}
-		to := b.To
+		to := cmp.Or(b.To, lastDestination(res.Path.Branches[i]))
 		if ap, err := netip.ParseAddrPort(to); err == nil {
 			if ep, ok := snap.IPCache().Lookup(ap.Addr()); ok && ep.Type == model.EndpointPod {
 				to = fmt.Sprintf("pod/%s/%s (%s)", ep.Namespace, ep.Name, ap)
 			}
 		}
 		p := "to " + cmp.Or(to, "?")
+		if len(b.Forward) > 1 && strings.HasPrefix(b.Forward[0].At, "external/") {
+			// From outside: the entry node the branch came in by.
+			p = "entering by " + b.Forward[1].At + " " + p
+		}
 		if b.At != "" {
 			p += " stops at " + b.At
 		}
@@ -133,4 +137,21 @@ func list(names []string) string {
 		return strings.Join(names[:max], ", ") + fmt.Sprintf(" and %d more", len(names)-max)
 	}
 	return strings.Join(names, ", ")
+}
+
+// lastDestination is where a branch's packet was last addressed to, as IP:port: for a
+// branch the service proxy stopped right after its translation, the endpoint it chose.
+func lastDestination(b model.Branch) string {
+	for i := len(b.Hops) - 1; i >= 0; i-- {
+		if b.Hops[i].Reply {
+			continue
+		}
+		steps := b.Hops[i].Steps
+		for j := len(steps) - 1; j >= 0; j-- {
+			if p := steps[j].Packet; p.Dst.IsValid() {
+				return netip.AddrPortFrom(p.Dst, p.DstPort).String()
+			}
+		}
+	}
+	return ""
 }
