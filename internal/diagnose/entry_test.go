@@ -9,8 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/fixture"
-	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/fixture/flowtest"
+	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
@@ -70,8 +70,10 @@ func TestLoadBalancerEntries(t *testing.T) {
 		"the entry the question names": {entries: []string{"node-1"}, want: Reachable,
 			note: "the entry nodes the question names, 1 of 1 (node-1)"},
 		"node-1 drops the traffic it forwards": {
-			fault: func(c *fixture.Cluster) { fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -p tcp -m tcp --dport 8080 -j DROP") },
-			want:  PartiallyReachable, summary: "entering by node/node-1 to pod/default/web-0"},
+			fault: func(c *fixture.Cluster) {
+				fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -p tcp -m tcp --dport 8080 -j DROP")
+			},
+			want: PartiallyReachable, summary: "entering by node/node-1 to pod/default/web-0"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -123,4 +123,3 @@ func hasReason(sus []model.Suspicion, r model.Reason) bool {
 	}
 	return false
 }
-
