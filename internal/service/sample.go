@@ -230,3 +230,11 @@ func ExternalAddress(svc *corev1.Service, ip netip.Addr) bool {
 	k, ok := addressKind(svc, ip)
 	return ok && (k == ExternalIP || k == LoadBalancerIP)
 }
+
+// nodeZone is the node's topology.kubernetes.io/zone label, which topology hints name.
+func nodeZone(snap *cluster.Snapshot, node string) string {
+	if n := snap.Node(node); n != nil {
+		return n.Labels[corev1.LabelTopologyZone]
+	}
+	return ""
+}
