@@ -74,7 +74,9 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out 
 	var legs []serviceLeg
 	for _, o := range p.Evaluate(h, hook, in, out) {
 		l := serviceLeg{hop: h.After(&o), entry: o}
-		if hook != nf.PreRouting || o.Verdict != nf.Accept {
+		if hook != nf.PreRouting || o.Verdict != nf.Accept || h.Env.Samples.Skips(l.hop.Packet.Dst) {
+			// A leg a large service's sample leaves out is explained with the others (the
+			// rules translate to it) and not routed on.
 			legs = append(legs, l)
 			continue
 		}
@@ -111,6 +113,10 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out 
 	var steps []model.Step
 	for _, br := range res.Branches {
 		l := legs[br.Pass]
+		if h.Env.Samples.Skips(l.hop.Packet.Dst) {
+			// Not followed: its explanation would only weigh on the branches that are.
+			continue
+		}
 		steps = append(steps, br.Steps...)
 		for _, s := range br.Suspicions {
 			l.hop.Suspect(s)
