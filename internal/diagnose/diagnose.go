@@ -47,6 +47,9 @@ type Diagnostor struct {
 
 // Diagnose is the package-level Diagnose with d's settings.
 func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
+	if svc := headlessDestination(in); svc != nil {
+		return d.diagnoseHeadless(in, svc)
+	}
 	if err := validate(in); err != nil {
 		return nil, err
 	}
@@ -69,6 +72,7 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	// entry nodes the walk follows: the same snapshot and question give the same plan.
 	plan := PlanBounded(in.Cluster, in.Question, d.MaxServiceNodes)
 	res.Suspicions = append(res.Suspicions, serviceNotes(in.Cluster, in.Question, plan.Samples)...)
+	res.Suspicions = append(res.Suspicions, shapeNotes(in.Cluster, in.Question)...)
 	env := &plugin.Env{
 		Cluster:   in.Cluster,
 		Nodes:     in.Nodes,

@@ -82,7 +82,11 @@ func PlanBounded(snap *cluster.Snapshot, q model.Question, maxNodes int) Collect
 		case model.EndpointNode:
 			addNode(ep.Node)
 		case model.EndpointService:
-			if svc := snap.Service(ep.Namespace, ep.Name); svc != nil {
+			svc := snap.Service(ep.Namespace, ep.Name)
+			if t := snap.ExternalNameTarget(svc); t != nil {
+				svc = t
+			}
+			if svc != nil {
 				addService(svc, q.Source.Type == model.EndpointExternal && service.ExternalAddress(svc, ep.IP))
 			}
 		}

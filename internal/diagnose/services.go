@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/plugin"
@@ -154,4 +156,48 @@ func lastDestination(b model.Branch) string {
 		}
 	}
 	return ""
+}
+
+// headlessDestination returns the destination's service when it is headless and the
+// question names it without an address.
+func headlessDestination(in Input) *corev1.Service {
+	dst := in.Question.Destination
+	if in.Cluster == nil || dst.Type != model.EndpointService || dst.IP.IsValid() {
+		return nil
+	}
+	svc := in.Cluster.Service(dst.Namespace, dst.Name)
+	if t := in.Cluster.ExternalNameTarget(svc); t != nil {
+		svc = t
+	}
+	if svc == nil || !cluster.Headless(svc) {
+		return nil
+	}
+	return svc
+}
+
+// shapeNotes says what a destination service is when its shape changes what is followed: an
+// ExternalName alias, a load balancer known by a hostname.
+func shapeNotes(snap *cluster.Snapshot, q model.Question) []model.Suspicion {
+	if q.Destination.Type != model.EndpointService {
+		return nil
+	}
+	svc := snap.Service(q.Destination.Namespace, q.Destination.Name)
+	if svc == nil {
+		return nil
+	}
+	var out []model.Suspicion
+	if t := snap.ExternalNameTarget(svc); t != nil {
+		out = append(out, model.Suspicion{Level: model.Info, Reason: model.ReasonServiceExternalName,
+			Message: fmt.Sprintf("Service %s/%s is an ExternalName, a DNS alias (CNAME) of %s: the cluster service %s/%s it names is what is diagnosed", svc.Namespace, svc.Name, svc.Spec.ExternalName, t.Namespace, t.Name)})
+		svc = t
+	}
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if in.Hostname != "" && in.IP == "" {
+				out = append(out, model.Suspicion{Level: model.Info, Reason: model.ReasonServiceLoadBalancerHostname,
+					Message: fmt.Sprintf("The load balancer of Service %s/%s is known by the hostname %s, not an address: its traffic reaches the nodes through the cloud load balancer's own addresses, to the node ports, which the cluster's state does not show", svc.Namespace, svc.Name, in.Hostname)})
+			}
+		}
+	}
+	return out
 }
