@@ -69,12 +69,17 @@ func (e *env) plugin() string {
 // startEnv brings a lab up in mode, installs netdiag's CRD and collector RBAC, deploys the
 // shop and starts the manager. Everything is undone by stop.
 func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode) *env {
+	return startEnvNodes(ctx, name, mode, proxy, 0)
+}
+
+// startEnvNodes is startEnv with a lab of nodes nodes (0: the lab's default, 2).
+func startEnvNodes(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode, nodes int) *env {
 	e := &env{mode: mode, proxy: proxy}
 	dir, err := os.MkdirTemp("", "ndE2E-"+name+"-")
 	Expect(err).NotTo(HaveOccurred())
 	start := time.Now()
 	l, err := lab.Up(ctx, lab.Config{
-		Name: name, Mode: mode, ProxyMode: proxy, Dir: filepath.Join(dir, "lab"),
+		Name: name, Mode: mode, ProxyMode: proxy, Nodes: nodes, Dir: filepath.Join(dir, "lab"),
 		Images: map[string]string{collectorImage: netdiagBinary},
 		Log:    GinkgoLogr.WithName(name),
 	})

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/test/lab"
+)
+
+// bigEndpoints is the size of the big Service: more endpoints than the eight a diagnosis
+// once followed, the last four on node-3, which the first eight do not reach.
+const bigEndpoints = 12
+
+// bigNode places big-i: the first eight on node-1 and node-2, the rest on node-3.
+func bigNode(i int) string {
+	if i >= 8 {
+		return "node-3"
+	}
+	return fmt.Sprintf("node-%d", 1+i%2)
+}
+
+// externalIP is the big Service's external IP: the lab's external host reaches it through
+// node-1, as a router outside would.
+var externalIP = netip.MustParseAddr("198.51.100.20")
+
+// deployBig creates the pods big-0..11, the ClusterIP Service big over them with the
+// external IP, and the headless Service big-headless; it waits for every pod to run.
+func (e *env) deployBig(ctx context.Context) {
+	GinkgoHelper()
+	for i := range bigEndpoints {
+		e.create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("big-%d", i), Namespace: shopNamespace, Labels: map[string]string{"app": "big"}},
+			Spec: corev1.PodSpec{
+				NodeSelector: map[string]string{"kubernetes.io/hostname": bigNode(i)},
+				Containers:   []corev1.Container{{Name: "big", Image: "shop/big:1", Ports: []corev1.ContainerPort{{ContainerPort: 8080, Protocol: corev1.ProtocolTCP}}}},
+			},
+		})
+	}
+	port := corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}
+	big := service("big", "big", corev1.ServiceTypeClusterIP, port)
+	big.Spec.ExternalIPs = []string{externalIP.String()}
+	e.create(ctx, big)
+	headless := service("big-headless", "big", corev1.ServiceTypeClusterIP, port)
+	headless.Spec.ClusterIP = corev1.ClusterIPNone
+	e.create(ctx, headless)
+	for i := range bigEndpoints {
+		_, err := e.lab.WaitPodRunning(ctx, shopNamespace, fmt.Sprintf("big-%d", i))
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
+
+// probeEach checks every big pod with real packets from web and returns the ones that do
+// not answer.
+func (e *env) probeEach(ctx context.Context, reachable map[string]bool) {
+	GinkgoHelper()
+	for i := range bigEndpoints {
+		name := fmt.Sprintf("big-%d", i)
+		want := reachable[name]
+		got := probeUntil(ctx, lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.podIP(ctx, name), 8080), Protocol: lab.TCP}, want, 10*time.Second)
+		Expect(got.Reachable).To(Equal(want), "the lab's real packets from web to %s: %s", name, got)
+	}
+}
+
+func allBig(except ...string) map[string]bool {
+	m := map[string]bool{}
+	for i := range bigEndpoints {
+		m[fmt.Sprintf("big-%d", i)] = true
+	}
+	for _, x := range except {
+		m[x] = false
+	}
+	return m
+}
+
+// Services as real clusters have them, on one three-node lab: a Service with more endpoints
+// than the nodes of its first eight cover, its external IP from outside through an entry
+// node, and a headless Service. Each spec checks the lab with real packets first.
+var _ = Describe("Services", Ordered, Label("services"), func() {
+	var e *env
+	BeforeAll(func(ctx SpecContext) {
+		requireLab()
+		e = startEnvNodes(ctx, "ndesvc", lab.ModeFlannelVXLAN, lab.ProxyIPTables, 3)
+		DeferCleanup(func(ctx SpecContext) { e.stop(ctx) })
+		e.deployBig(ctx)
+	}, NodeTimeout(5*time.Minute))
+
+	expectVerdict := func(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, verdict diagv1alpha1.Verdict, summary ...string) *diagv1alpha1.NetworkDiagnosis {
+		GinkgoHelper()
+		got := e.diagnose(ctx, nd)
+		report := describe(got, lab.ProbeResult{})
+		Expect(got.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report)
+		Expect(got.Status.Verdict).To(Equal(verdict), report)
+		for _, s := range summary {
+			Expect(got.Status.Summary).To(ContainSubstring(s), report)
+		}
+		return got
+	}
+
+	It("follows every one of 12 endpoints on 3 nodes: Reachable when healthy", func(ctx SpecContext) {
+		e.probeEach(ctx, allBig())
+		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-big")).FromPod("web").ToService("big", 80).Obj(),
+			diagv1alpha1.VerdictReachable, "and 11 more (every branch)")
+		for _, s := range nd.Status.Suspicions {
+			Expect(s.Level).To(Equal(diagv1alpha1.LevelInfo), "a reachable service carries no warning: %s %s", s.Reason, s.Message)
+		}
+	}, SpecTimeout(3*time.Minute))
+
+	It("is PartiallyReachable, naming the dead endpoint, when big-11's pod drops its traffic", func(ctx SpecContext) {
+		e.iptablesInsert(ctx, e.podNetns("big-11"), "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP")
+		e.probeEach(ctx, allBig("big-11"))
+		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-big")).FromPod("web").ToService("big", 80).Obj(),
+			diagv1alpha1.VerdictPartiallyReachable, "arrives by 11 of 12 branches", "pod/shop/big-11")
+		Expect(nd.Status.Suspicions).To(ContainElement(Satisfy(func(s diagv1alpha1.Suspicion) bool {
+			return s.Level == diagv1alpha1.LevelCritical && s.Pod == shopNamespace+"/big-11"
+		})), "the drop in big-11 is a suspicion of that pod: %v", nd.Status.Suspicions)
+	}, SpecTimeout(3*time.Minute))
+
+	It("reaches the external IP from outside through the entry node", func(ctx SpecContext) {
+		ext, n1 := e.lab.External(), e.node("node-1")
+		e.inject(ctx, ext.Netns, []string{"ip", "route", "add", externalIP.String() + "/32", "via", n1.IP.String()},
+			[]string{"ip", "route", "del", externalIP.String() + "/32"})
+		got := probeUntil(ctx, lab.ProbeSpec{From: ext.Netns, To: netip.AddrPortFrom(externalIP, 80), Protocol: lab.TCP}, true, 10*time.Second)
+		Expect(got.Reachable).To(BeTrue(), "the lab's real packets from outside to the external IP through node-1: %s", got)
+		nd := MakeDiagnosis(uniqueName("ext-to-big")).FromIP(ext.IP).ToIP(externalIP, 80).Obj()
+		nd.Spec.EntryNodes = []string{"node-1"}
+		res := expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
+		Expect(strings.Join(reasons(res), " ")).To(ContainSubstring("ServiceEntryNodes"))
+	}, SpecTimeout(3*time.Minute))
+
+	It("follows each ready pod of a headless Service, and names the one that drops", func(ctx SpecContext) {
+		e.iptablesInsert(ctx, e.podNetns("big-3"), "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP")
+		e.probeEach(ctx, allBig("big-3"))
+		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-headless")).FromPod("web").ToService("big-headless", 80).Obj(),
+			diagv1alpha1.VerdictPartiallyReachable, "arrives at 11 of its 12 ready pods", "pod/shop/big-3")
+	}, SpecTimeout(3*time.Minute))
+})
+
+func reasons(nd *diagv1alpha1.NetworkDiagnosis) []string {
+	var out []string
+	for _, s := range nd.Status.Suspicions {
+		out = append(out, s.Reason)
+	}
+	return out
+}
