@@ -70,6 +70,7 @@ const (
 	ReasonServiceProxyReplaced        Reason = "ServiceProxyReplaced"
 	ReasonServiceExternalName         Reason = "ServiceExternalName"
 	ReasonServiceLoadBalancerHostname Reason = "ServiceLoadBalancerHostname"
+	ReasonServiceHairpinModeOff       Reason = "ServiceHairpinModeOff"
 )
 
 // ReasonInfo documents one reason code: the level it is reported at, what it means and what
@@ -282,5 +283,8 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonServiceLoadBalancerHostname, Level: Info, FoundBy: "diagnose", Topic: topicServices,
 			Meaning: "The load balancer's ingress is a hostname, not an address: its traffic reaches the nodes through the cloud load balancer's own addresses (to the node ports), which the cluster's state does not show.",
 			Remedy:  "Diagnose from outside to a node's NodePort, which is where the load balancer sends."},
+		{Reason: ReasonServiceHairpinModeOff, Level: Critical, FoundBy: "hop", Topic: topicServices,
+			Meaning: "A pod reaches itself through its Service (hairpin): the bridge must send the packet back out of the port it came in by, and that port's hairpin mode is off, so the bridge drops it. The interface is the pod's host veth.",
+			Remedy:  "Turn hairpin mode on for the pod's port (`ip link set <veth> type bridge_slave hairpin on`); for good, the CNI bridge plugin's `hairpinMode: true` or kubelet's `--hairpin-mode=hairpin-veth`."},
 	}
 }
