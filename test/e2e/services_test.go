@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
+	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/test/lab"
 )
 
@@ -82,16 +82,50 @@ func allBig(except ...string) map[string]bool {
 	return m
 }
 
-// Services as real clusters have them, on one three-node lab: a Service with more endpoints
-// than the nodes of its first eight cover, its external IP from outside through an entry
-// node, and a headless Service. Each spec checks the lab with real packets first.
-var _ = Describe("Services", Ordered, Label("services"), func() {
+// localIP is the external IP of the Service solo over db (on node-2), whose traffic
+// policies are Local.
+var localIP = netip.MustParseAddr("198.51.100.21")
+
+// deploySolo creates the Services the Local policies and the hairpin are asked about: solo
+// over db with externalTrafficPolicy Local and an external IP, solo-internal over db with
+// internalTrafficPolicy Local, and self over web alone, which web reaches through itself.
+func (e *env) deploySolo(ctx context.Context) {
+	GinkgoHelper()
+	port := corev1.ServicePort{Name: "pg", Port: 5432, TargetPort: intstr.FromInt32(5432), Protocol: corev1.ProtocolTCP, NodePort: 30543}
+	solo := service("solo", "db", corev1.ServiceTypeNodePort, port)
+	solo.Spec.ExternalIPs = []string{localIP.String()}
+	solo.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	e.create(ctx, solo)
+	internal := service("solo-internal", "db", corev1.ServiceTypeClusterIP, corev1.ServicePort{Name: "pg", Port: 5432, TargetPort: intstr.FromInt32(5432), Protocol: corev1.ProtocolTCP})
+	local := corev1.ServiceInternalTrafficPolicyLocal
+	internal.Spec.InternalTrafficPolicy = &local
+	e.create(ctx, internal)
+	e.create(ctx, service("self", "web", corev1.ServiceTypeClusterIP, corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}))
+}
+
+// Services as real clusters have them, on one three-node lab per kube-proxy mode: a Service
+// with more endpoints than the nodes of its first eight cover, external IPs from outside
+// through an entry node, Local traffic policies, a pod reaching itself through its Service,
+// and a headless Service. Each spec checks the lab with real packets first.
+var _ = Describe("Services", Label("services"), func() {
+	for _, m := range []struct {
+		name  string
+		proxy lab.ProxyMode
+	}{{"ndesvc", lab.ProxyIPTables}, {"ndesvn", lab.ProxyNFTables}} {
+		Context("with kube-proxy in "+string(m.proxy)+" mode", Ordered, func() {
+			servicesSpecs(m.name, m.proxy)
+		})
+	}
+})
+
+func servicesSpecs(name string, proxy lab.ProxyMode) {
 	var e *env
 	BeforeAll(func(ctx SpecContext) {
 		requireLab()
-		e = startEnvNodes(ctx, "ndesvc", lab.ModeFlannelVXLAN, lab.ProxyIPTables, 3)
+		e = startEnvNodes(ctx, name, lab.ModeFlannelVXLAN, proxy, 3)
 		DeferCleanup(func(ctx SpecContext) { e.stop(ctx) })
 		e.deployBig(ctx)
+		e.deploySolo(ctx)
 	}, NodeTimeout(5*time.Minute))
 
 	expectVerdict := func(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, verdict diagv1alpha1.Verdict, summary ...string) *diagv1alpha1.NetworkDiagnosis {
@@ -104,6 +138,22 @@ var _ = Describe("Services", Ordered, Label("services"), func() {
 			Expect(got.Status.Summary).To(ContainSubstring(s), report)
 		}
 		return got
+	}
+	// fromOutside routes ip from the external host through node (a router's choice) and
+	// checks with real packets that port answers there or not.
+	fromOutside := func(ctx context.Context, ip netip.Addr, port uint16, node string, reachable bool) {
+		GinkgoHelper()
+		ext, n := e.lab.External(), e.node(node)
+		e.inject(ctx, ext.Netns, []string{"ip", "route", "replace", ip.String() + "/32", "via", n.IP.String()},
+			[]string{"ip", "route", "del", ip.String() + "/32"})
+		got := probeUntil(ctx, lab.ProbeSpec{From: ext.Netns, To: netip.AddrPortFrom(ip, port), Protocol: lab.TCP}, reachable, 10*time.Second)
+		Expect(got.Reachable).To(Equal(reachable), "the lab's real packets from outside to %s:%d through %s: %s", ip, port, node, got)
+	}
+	hasSuspicion := func(nd *diagv1alpha1.NetworkDiagnosis, reason model.Reason, node string) {
+		GinkgoHelper()
+		Expect(nd.Status.Suspicions).To(ContainElement(Satisfy(func(s diagv1alpha1.Suspicion) bool {
+			return s.Reason == string(reason) && s.Node == node && (s.Level == diagv1alpha1.LevelCritical || s.Level == diagv1alpha1.LevelFatal)
+		})), "a Critical %s on %s: %v", reason, node, nd.Status.Suspicions)
 	}
 
 	It("follows every one of 12 endpoints on 3 nodes: Reachable when healthy", func(ctx SpecContext) {
@@ -126,15 +176,46 @@ var _ = Describe("Services", Ordered, Label("services"), func() {
 	}, SpecTimeout(3*time.Minute))
 
 	It("reaches the external IP from outside through the entry node", func(ctx SpecContext) {
-		ext, n1 := e.lab.External(), e.node("node-1")
-		e.inject(ctx, ext.Netns, []string{"ip", "route", "add", externalIP.String() + "/32", "via", n1.IP.String()},
-			[]string{"ip", "route", "del", externalIP.String() + "/32"})
-		got := probeUntil(ctx, lab.ProbeSpec{From: ext.Netns, To: netip.AddrPortFrom(externalIP, 80), Protocol: lab.TCP}, true, 10*time.Second)
-		Expect(got.Reachable).To(BeTrue(), "the lab's real packets from outside to the external IP through node-1: %s", got)
-		nd := MakeDiagnosis(uniqueName("ext-to-big")).FromIP(ext.IP).ToIP(externalIP, 80).Obj()
+		fromOutside(ctx, externalIP, 80, "node-1", true)
+		nd := MakeDiagnosis(uniqueName("ext-to-big")).FromIP(e.lab.External().IP).ToIP(externalIP, 80).Obj()
 		nd.Spec.EntryNodes = []string{"node-1"}
 		res := expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
-		Expect(strings.Join(reasons(res), " ")).To(ContainSubstring("ServiceEntryNodes"))
+		Expect(reasons(res)).To(ContainElement("ServiceEntryNodes"))
+	}, SpecTimeout(3*time.Minute))
+
+	It("reaches an externalTrafficPolicy Local external IP through the node of its endpoint", func(ctx SpecContext) {
+		fromOutside(ctx, localIP, 5432, "node-2", true)
+		nd := MakeDiagnosis(uniqueName("ext-to-solo")).FromIP(e.lab.External().IP).ToIP(localIP, 5432).Obj()
+		nd.Spec.EntryNodes = []string{"node-2"}
+		expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
+	}, SpecTimeout(3*time.Minute))
+
+	It("is Unreachable by ServiceLocalNoEndpoints through a node without a local endpoint", func(ctx SpecContext) {
+		fromOutside(ctx, localIP, 5432, "node-1", false)
+		nd := MakeDiagnosis(uniqueName("ext-to-solo")).FromIP(e.lab.External().IP).ToIP(localIP, 5432).Obj()
+		nd.Spec.EntryNodes = []string{"node-1"}
+		hasSuspicion(expectVerdict(ctx, nd, diagv1alpha1.VerdictUnreachable), model.ReasonServiceLocalNoEndpoints, "node-1")
+	}, SpecTimeout(3*time.Minute))
+
+	It("is Unreachable by ServiceLocalNoEndpoints for internalTrafficPolicy Local from a node without an endpoint", func(ctx SpecContext) {
+		got := probeUntil(ctx, lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "solo-internal"), 5432), Protocol: lab.TCP}, false, 10*time.Second)
+		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web (node-1) to solo-internal: %s", got)
+		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-solo")).FromPod("web").ToService("solo-internal", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
+		hasSuspicion(nd, model.ReasonServiceLocalNoEndpoints, "node-1")
+	}, SpecTimeout(3*time.Minute))
+
+	It("lets a pod reach itself through its Service, and names the bridge port without hairpin mode", func(ctx SpecContext) {
+		self := lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "self"), 80), Protocol: lab.TCP}
+		Expect(probeUntil(ctx, self, true, 10*time.Second).Reachable).To(BeTrue(), "the lab's real packets from web to itself through self")
+		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-self")).FromPod("web").ToService("self", 80).Obj(), diagv1alpha1.VerdictReachable)
+
+		veth := e.hostVeth(ctx, "web", "node-1")
+		e.inject(ctx, e.node("node-1").Netns, []string{"ip", "link", "set", veth, "type", "bridge_slave", "hairpin", "off"},
+			[]string{"ip", "link", "set", veth, "type", "bridge_slave", "hairpin", "on"})
+		got := probeUntil(ctx, self, false, 10*time.Second)
+		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web to itself without hairpin mode: %s", got)
+		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-self")).FromPod("web").ToService("self", 80).Obj(), diagv1alpha1.VerdictUnreachable)
+		hasSuspicion(nd, model.ReasonServiceHairpinModeOff, "node-1")
 	}, SpecTimeout(3*time.Minute))
 
 	It("follows each ready pod of a headless Service, and names the one that drops", func(ctx SpecContext) {
@@ -143,7 +224,7 @@ var _ = Describe("Services", Ordered, Label("services"), func() {
 		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-headless")).FromPod("web").ToService("big-headless", 80).Obj(),
 			diagv1alpha1.VerdictPartiallyReachable, "arrives at 11 of its 12 ready pods", "pod/shop/big-3")
 	}, SpecTimeout(3*time.Minute))
-})
+}
 
 func reasons(nd *diagv1alpha1.NetworkDiagnosis) []string {
 	var out []string
