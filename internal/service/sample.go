@@ -219,9 +219,17 @@ func (s *Sample) SetEntries(snap *cluster.Snapshot, svc *corev1.Service, named [
 		}
 	}
 	s.EntriesOf = len(candidates)
+	if svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		// Each entry forks to every endpoint followed: the entries and the endpoints
+		// together stay within the branches one walk follows.
+		maxNodes = min(maxNodes, max(1, maxBranches/max(1, len(s.Followed))))
+	}
 	// Entries where endpoints run first: their nodes are collected anyway.
 	s.Entries = Spread(candidates, maxNodes, s.FollowedNodes...)
 }
+
+// maxBranches is the walk's bound on the branches of one diagnosis (network.MaxBranches).
+const maxBranches = 256
 
 // ExternalAddress reports whether ip is one of the service's addresses outside the
 // cluster's own network: an external IP or a load-balancer ingress IP, which a router
