@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/model"
@@ -128,7 +129,22 @@ func (e *env) deploySolo(ctx context.Context) {
 	internal.Spec.InternalTrafficPolicy = &local
 	e.create(ctx, internal)
 	e.create(ctx, service("self", "web", corev1.ServiceTypeClusterIP, corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}))
+
+	// big-lb is a LoadBalancer over the big pods whose load balancer, as a cloud's
+	// controller would, wrote lbIP into its status.
+	lb := service("big-lb", "big", corev1.ServiceTypeLoadBalancer, corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP, NodePort: 30081})
+	e.create(ctx, lb)
+	Eventually(func() error {
+		if err := e.client.Get(ctx, client.ObjectKeyFromObject(lb), lb); err != nil {
+			return err
+		}
+		lb.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: lbIP.String()}}
+		return e.client.Status().Update(ctx, lb)
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 }
+
+// lbIP is big-lb's load-balancer ingress IP.
+var lbIP = netip.MustParseAddr("198.51.100.22")
 
 // Services as real clusters have them, on one three-node lab per kube-proxy mode: a Service
 // with more endpoints than the nodes of its first eight cover, external IPs from outside
@@ -208,6 +224,18 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 		nd.Spec.EntryNodes = []string{"node-1"}
 		res := expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
 		Expect(reasons(res)).To(ContainElement("ServiceEntryNodes"))
+	}, SpecTimeout(3*time.Minute))
+
+	It("reaches the load-balancer IP from outside by every node, and names the entry that fails", func(ctx SpecContext) {
+		fromOutside(ctx, lbIP, 80, "node-3", true)
+		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("ext-to-lb")).FromIP(e.lab.External().IP).ToIP(lbIP, 80).Obj(),
+			diagv1alpha1.VerdictReachable)
+		Expect(reasons(nd)).To(ContainElement("ServiceEntryNodes"))
+
+		e.iptablesInsert(ctx, e.node("node-2").Netns, "FORWARD", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "DROP")
+		fromOutside(ctx, lbIP, 80, "node-2", false)
+		expectVerdict(ctx, MakeDiagnosis(uniqueName("ext-to-lb")).FromIP(e.lab.External().IP).ToIP(lbIP, 80).Obj(),
+			diagv1alpha1.VerdictPartiallyReachable, "fail (IPTablesDrop)", "stops at node/node-2")
 	}, SpecTimeout(3*time.Minute))
 
 	It("reaches an externalTrafficPolicy Local external IP through the node of its endpoint", func(ctx SpecContext) {
