@@ -27,21 +27,23 @@ import (
 	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
+	"github.com/netdiag/netdiag/internal/service"
 	"github.com/netdiag/netdiag/internal/transport"
 )
 
 // managerOptions are the flags of `netdiag manager`.
 type managerOptions struct {
-	collectorImage string
-	namespace      string
-	metrics        metricsOptions
-	probeAddr      string
-	leaderElect    bool
-	kubeconfig     string
-	verbosity      int
-	concurrency    int
-	snapshots      snapshotOptions
-	keepSnapshots  bool
+	collectorImage  string
+	namespace       string
+	metrics         metricsOptions
+	probeAddr       string
+	leaderElect     bool
+	kubeconfig      string
+	verbosity       int
+	concurrency     int
+	snapshots       snapshotOptions
+	keepSnapshots   bool
+	maxServiceNodes int
 	// plugins are the network plugins the controller simulates; their flags, bound to the
 	// command's, are the cluster's defaults.
 	plugins *plugin.Registry
@@ -118,6 +120,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	f.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "diagnoses reconciled at once")
 	o.snapshots.bindFlags(f)
 	bindLoadFlags(f, &o.load, o.plugins)
+	f.IntVar(&o.maxServiceNodes, "max-service-nodes", service.DefaultMaxNodes, "nodes hosting a service's endpoints one diagnosis collects and follows; beyond it, a deterministic spread over them, which the answer reports")
 	f.BoolVar(&o.keepSnapshots, "keep-snapshots", false, "keep what the engine read as a support bundle until the diagnosis is deleted, for diagnoses whose spec.keepSnapshots is unset")
 	// The cluster's network plugin options: a diagnosis starts from these and may override
 	// them in spec.networkPluginConfig.
@@ -198,6 +201,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		TolerateControlPlane:    o.load.tolerateControlPlane,
 		CollectorAPIViaService:  o.load.apiViaService,
 		KeepSnapshots:           o.keepSnapshots,
+		MaxServiceNodes:         o.maxServiceNodes,
 		Metrics:                 m,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

@@ -75,6 +75,9 @@ type NetworkDiagnosisReconciler struct {
 	MaxConcurrentDecodes int
 	// Metrics record how diagnoses go; none when nil.
 	Metrics *metrics.Metrics
+	// MaxServiceNodes bounds the nodes of a service's endpoints a diagnosis collects and
+	// follows (service.DefaultMaxNodes when zero).
+	MaxServiceNodes int
 
 	decodes semaphore
 
@@ -253,7 +256,7 @@ func (r *NetworkDiagnosisReconciler) SetupWithManager(ctx context.Context, mgr c
 	if r.Engine == nil {
 		// One diagnostor for the controller's life: the rulesets it parses serve every
 		// diagnosis after, since nodes' rules seldom change between them.
-		r.Engine = (&diagnose.Diagnostor{Plugins: r.Plugins, Rulesets: netfilter.NewCache(netfilter.DefaultCacheSize)}).Diagnose
+		r.Engine = (&diagnose.Diagnostor{Plugins: r.Plugins, Rulesets: netfilter.NewCache(netfilter.DefaultCacheSize), MaxServiceNodes: r.MaxServiceNodes}).Diagnose
 	}
 	r.Engine = metrics.TimeEngine(r.Metrics, r.Engine)
 	if r.MaxConcurrentReconciles == 0 {

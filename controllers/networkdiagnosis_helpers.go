@@ -298,6 +298,7 @@ func question(spec diagv1alpha1.NetworkDiagnosisSpec, src, dst model.Endpoint) m
 		q.Size = int(*spec.PacketSize)
 	}
 	q.DontFragment = spec.DontFragment
+	q.EntryNodes = spec.EntryNodes
 	return q
 }
 

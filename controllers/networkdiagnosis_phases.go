@@ -444,7 +444,7 @@ func (r *NetworkDiagnosisReconciler) plan(ctx context.Context, s *scope) (diagno
 		return diagnose.CollectPlan{}, q, err
 	}
 	if s.plan == nil {
-		p := diagnose.Plan(s.snapshot, q)
+		p := diagnose.PlanBounded(s.snapshot, q, r.MaxServiceNodes)
 		s.plan = &p
 	}
 	return *s.plan, q, nil

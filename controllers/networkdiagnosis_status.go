@@ -275,6 +275,8 @@ func verdict(v diagnose.Verdict) diagv1alpha1.Verdict {
 		return diagv1alpha1.VerdictReachable
 	case diagnose.Unreachable:
 		return diagv1alpha1.VerdictUnreachable
+	case diagnose.PartiallyReachable:
+		return diagv1alpha1.VerdictPartiallyReachable
 	}
 	return diagv1alpha1.VerdictUnknown
 }

@@ -192,6 +192,19 @@ type NetworkDiagnosisSpec struct {
 	// +optional
 	Probe bool `json:"probe,omitempty"`
 
+	// entryNodes are the nodes traffic from outside the cluster enters by on its way to a
+	// LoadBalancer ingress IP or an external IP: the router or the cloud load balancer picks
+	// them, and no node's state shows which. Unset follows every node as an entry (for
+	// externalTrafficPolicy Local, the nodes with a local endpoint, which a load balancer's
+	// health check keeps). Naming nodes needs the cluster-scoped create on
+	// networkdiagnoses/nodes.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	EntryNodes []string `json:"entryNodes,omitempty"`
+
 	// keepSnapshots keeps what the engine read (the node snapshots, the cluster objects and
 	// the question) as a support bundle until the diagnosis is deleted, by hand or by
 	// ttlSecondsAfterFinished, so that `netdiag bundle` can write it out. Unset takes the
@@ -217,13 +230,17 @@ const (
 func (p Phase) Finished() bool { return p == PhaseSucceeded || p == PhaseFailed }
 
 // Verdict is the answer: does the traffic get through?
-// +kubebuilder:validation:Enum=Reachable;Unreachable;Unknown
+// +kubebuilder:validation:Enum=Reachable;Unreachable;Unknown;PartiallyReachable
 type Verdict string
 
 const (
 	VerdictReachable   Verdict = "Reachable"
 	VerdictUnreachable Verdict = "Unreachable"
 	VerdictUnknown     Verdict = "Unknown"
+	// VerdictPartiallyReachable: some of a Service's endpoints (or entry nodes) get the
+	// traffic and others do not, so some connections fail; the suspicions name the failing
+	// ones.
+	VerdictPartiallyReachable Verdict = "PartiallyReachable"
 )
 
 // SuspicionLevel says how badly a suspicion affects the traffic.

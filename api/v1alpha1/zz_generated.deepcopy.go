@@ -206,6 +206,11 @@ func (in *NetworkDiagnosisSpec) DeepCopyInto(out *NetworkDiagnosisSpec) {
 			(*out)[key] = val
 		}
 	}
+	if in.EntryNodes != nil {
+		in, out := &in.EntryNodes, &out.EntryNodes
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.KeepSnapshots != nil {
 		in, out := &in.KeepSnapshots, &out.KeepSnapshots
 		*out = new(bool)

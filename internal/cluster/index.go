@@ -211,8 +211,9 @@ func (s *Snapshot) HasNetworkPolicies() bool {
 func (s *Snapshot) IPCache() *IPCache { return &IPCache{objs: s} }
 
 // IPCache maps an address to the pod, node or service that owns it. A service's cluster IP
-// comes before a pod's address, a pod's before a node's; host-network pods share their
-// node's address and resolve to the node.
+// comes before a pod's address, a pod's before a node's, a node's before a service's
+// external or load-balancer IP; host-network pods share their node's address and resolve
+// to the node.
 type IPCache struct {
 	objs Objects
 }
@@ -232,6 +233,11 @@ func (c *IPCache) Lookup(ip netip.Addr) (model.Endpoint, bool) {
 	}
 	if n := first(c.objs.NodesByIP(ip)); n != nil {
 		return model.Endpoint{Type: model.EndpointNode, Name: n.Name, Node: n.Name, IP: ip}, true
+	}
+	// An external or load-balancer IP no pod or node owns is the service's way in from
+	// outside.
+	if svc := first(c.objs.ServicesByIP(ip)); svc != nil {
+		return model.Endpoint{Type: model.EndpointService, Namespace: svc.Namespace, Name: svc.Name, IP: ip}, true
 	}
 	return model.Endpoint{}, false
 }

@@ -39,8 +39,8 @@ func TestIPCacheOwners(t *testing.T) {
 		"10.244.1.6":  nil,
 		"192.168.0.1": {Type: model.EndpointNode, Name: "n1", Node: "n1"},
 		"10.96.0.10":  {Type: model.EndpointService, Namespace: "shop", Name: "web"},
-		// An external IP reaches the service but is not its own address.
-		"203.0.113.7": nil,
+		// An external IP no pod or node holds is the service's way in from outside.
+		"203.0.113.7": {Type: model.EndpointService, Namespace: "shop", Name: "web"},
 	} {
 		addr := netip.MustParseAddr(ip)
 		got, ok := snap.IPCache().Lookup(addr)

@@ -55,7 +55,7 @@ func (s *Snapshot) Resolve(ref EndpointRef) (model.Endpoint, error) {
 		if svc == nil {
 			return model.Endpoint{}, fmt.Errorf("service %s/%s: %w", ref.Namespace, ref.Name, ErrNotFound)
 		}
-		return serviceEndpoint(svc)
+		return s.serviceEndpoint(svc)
 	}
 	if !ref.IP.IsValid() {
 		return model.Endpoint{}, fmt.Errorf("endpoint names no pod, node, service or valid ip")
@@ -87,12 +87,27 @@ func nodeEndpoint(node *corev1.Node) (model.Endpoint, error) {
 	return model.Endpoint{Type: model.EndpointNode, Name: node.Name, Node: node.Name, IP: ip}, nil
 }
 
-func serviceEndpoint(svc *corev1.Service) (model.Endpoint, error) {
+func (s *Snapshot) serviceEndpoint(svc *corev1.Service) (model.Endpoint, error) {
+	ep := model.Endpoint{Type: model.EndpointService, Namespace: svc.Namespace, Name: svc.Name}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		// A DNS alias: followed to the cluster service it names, under its own name.
+		target := s.ExternalNameTarget(svc)
+		if target == nil {
+			return model.Endpoint{}, fmt.Errorf("service %s/%s is an ExternalName, a DNS alias of %q with no address of its own: ask about the address that name resolves to", svc.Namespace, svc.Name, svc.Spec.ExternalName)
+		}
+		svc = target
+	}
+	if Headless(svc) {
+		// The destination is the set of its ready pods: the address stays unset, and the
+		// engine follows each pod as a branch.
+		return ep, nil
+	}
 	ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
 	if err != nil {
-		return model.Endpoint{}, fmt.Errorf("service %s/%s has no cluster IP (headless services are diagnosed through their pods)", svc.Namespace, svc.Name)
+		return model.Endpoint{}, fmt.Errorf("service %s/%s has no cluster IP yet", svc.Namespace, svc.Name)
 	}
-	return model.Endpoint{Type: model.EndpointService, Namespace: svc.Namespace, Name: svc.Name, IP: ip.Unmap()}, nil
+	ep.IP = ip.Unmap()
+	return ep, nil
 }
 
 // NodeInternalIP returns the node's first InternalIP address.

@@ -28,6 +28,9 @@ type Snapshot struct {
 	Admin AdminPolicies
 	// Calico holds Calico's policy objects when the cluster serves their CRDs.
 	Calico crd.Objects
+	// ConfigMaps are the system namespaces' configuration of the data plane that the
+	// engine reads (a kube-proxy replacement's).
+	ConfigMaps []corev1.ConfigMap
 
 	// objects, when set, answers the lookups; the lists of pods, namespaces, services,
 	// slices and policies are then empty.

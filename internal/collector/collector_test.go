@@ -62,7 +62,7 @@ func TestCollectNodeAndPod(t *testing.T) {
 			{Name: "eth0", Kind: "veth", MTU: 1500, Up: true, OperState: "up", HardwareAddr: "02:00:00:00:00:02", Addresses: []netip.Prefix{mustPrefix(underlayIP + "/24")}, Veth: &netstack.VethAttrs{PeerNetNSID: -1}},
 			{Name: "br0", Kind: "bridge", MTU: 1500, Up: true, OperState: "down", HardwareAddr: "02:00:00:00:0b:01", Addresses: []netip.Prefix{mustPrefix(bridgeIP + "/24")}, Bridge: &netstack.BridgeAttrs{}},
 			{Name: "vbr-b", Kind: "veth", MTU: 1500, OperState: "down", HardwareAddr: "02:00:00:00:0b:0b", Veth: &netstack.VethAttrs{PeerNetNSID: -1}},
-			{Name: "vbr-a", Kind: "veth", MTU: 1500, OperState: "down", HardwareAddr: "02:00:00:00:0b:0a", Master: "br0", Veth: &netstack.VethAttrs{PeerNetNSID: -1}},
+			{Name: "vbr-a", Kind: "veth", MTU: 1500, OperState: "down", HardwareAddr: "02:00:00:00:0b:0a", Master: "br0", Hairpin: new(false), Veth: &netstack.VethAttrs{PeerNetNSID: -1}},
 			{Name: "vxlan0", Kind: "vxlan", MTU: 1450, Up: true, OperState: "unknown", HardwareAddr: "02:00:00:00:42:00", Addresses: []netip.Prefix{mustPrefix(vtepIP + "/32")},
 				VXLAN: &netstack.VXLANAttrs{VNI: 42, Port: 4789, Local: mustAddr(underlayIP), Device: "eth0"}},
 			// The pod's end is in another namespace: its id as the node sees it is the first one given out.

@@ -50,10 +50,23 @@ func readLinks() ([]netstack.Interface, names, error) {
 			byLink[a.LinkIndex] = append(byLink[a.LinkIndex], p)
 		}
 	}
+	bridges := map[int]bool{}
+	for _, l := range links {
+		if _, ok := l.(*netlink.Bridge); ok {
+			bridges[l.Attrs().Index] = true
+		}
+	}
 	out := make([]netstack.Interface, 0, len(links))
 	for _, l := range links {
 		itf := convertLink(l, idx)
 		itf.Addresses = byLink[itf.Index]
+		if bridges[l.Attrs().MasterIndex] {
+			// A bridge port sends a frame back out of the port it came in by only in hairpin
+			// mode: a pod reaching itself through its Service needs it.
+			if pi, err := netlink.LinkGetProtinfo(l); err == nil {
+				itf.Hairpin = &pi.Hairpin
+			}
+		}
 		slices.SortFunc(itf.Addresses, comparePrefix)
 		out = append(out, itf)
 	}

@@ -40,10 +40,16 @@ type Diagnostor struct {
 	// diagnoses, since the nodes' rules seldom change between them. Nil gives each
 	// diagnosis a cache of its own, shared by its nodes.
 	Rulesets *netfilter.Cache
+	// MaxServiceNodes bounds the nodes of a service's endpoints one diagnosis follows, as
+	// PlanBounded does for the collection; zero is service.DefaultMaxNodes.
+	MaxServiceNodes int
 }
 
 // Diagnose is the package-level Diagnose with d's settings.
 func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
+	if svc := headlessDestination(in); svc != nil {
+		return d.diagnoseHeadless(in, svc)
+	}
 	if err := validate(in); err != nil {
 		return nil, err
 	}
@@ -62,6 +68,11 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	if rulesets == nil {
 		rulesets = netfilter.NewCache(netfilter.DefaultCacheSize)
 	}
+	// The plan the collection followed says which endpoints of a large service and which
+	// entry nodes the walk follows: the same snapshot and question give the same plan.
+	plan := PlanBounded(in.Cluster, in.Question, d.MaxServiceNodes)
+	res.Suspicions = append(res.Suspicions, serviceNotes(in.Cluster, in.Question, plan.Samples)...)
+	res.Suspicions = append(res.Suspicions, shapeNotes(in.Cluster, in.Question)...)
 	env := &plugin.Env{
 		Cluster:   in.Cluster,
 		Nodes:     in.Nodes,
@@ -69,6 +80,7 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 		Netfilter: plugin.NewNetfilterFactory(rulesets),
 		Policy:    policy.NewEvaluator(in.Cluster),
 		Services:  service.New(),
+		Samples:   plan.Samples,
 	}
 	net, p, err := provider.CreateNetwork(desc, cfg, env)
 	if err != nil {
@@ -91,6 +103,16 @@ func (d *Diagnostor) Diagnose(in Input) (*Result, error) {
 	}
 	sortSuspicions(res.Suspicions)
 	res.Verdict, res.Summary = verdict(in.Question, tr.Ends, res.Suspicions)
+	if res.Verdict == PartiallyReachable {
+		delivered := 0
+		for _, e := range tr.Ends {
+			if e.Kind == plugin.Delivered {
+				delivered++
+			}
+		}
+		res.Summary = partialSummary(in.Cluster, in.Question, res, delivered, len(tr.Ends))
+	}
+	res.Summary += sampled(plan.Samples)
 	// What is known of the state as a whole informs and does not weigh in the verdict: a
 	// rule not understood that a packet reached already said so on its branch.
 	res.Suspicions = appendNotes(res.Suspicions, env.Notes())
@@ -183,6 +205,10 @@ func verdict(q model.Question, ends []plugin.End, sus []model.Suspicion) (Verdic
 	}
 	what := describe(q)
 	switch {
+	case len(dropped) > 0 && len(delivered) > 0:
+		// kube-proxy spreads connections over the branches: some get through, some fail.
+		return PartiallyReachable, fmt.Sprintf("PartiallyReachable: %s arrives by %d of %d branches; %d fail: %s",
+			what, len(delivered), len(ends), len(dropped), failing(dropped, sus))
 	case len(dropped) > 0:
 		where, why := blame(dropped[0], sus)
 		share := ""

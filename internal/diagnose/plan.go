@@ -10,6 +10,7 @@ import (
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/internal/netstack"
+	"github.com/netdiag/netdiag/internal/service"
 )
 
 // CollectPlan says which nodes a diagnosis needs the state of, and which pods' namespaces on
@@ -18,15 +19,24 @@ type CollectPlan struct {
 	// Pods holds, by node name, the pods whose namespaces to collect there; a node with no
 	// pods is still collected for its own state.
 	Pods map[string][]netstack.PodRef
+	// Samples say, for each service the packet may meet, which of its endpoints and entry
+	// nodes are followed, of how many.
+	Samples service.Samples
 }
 
 // Nodes returns the node names in order.
 func (p CollectPlan) Nodes() []string { return slices.Sorted(maps.Keys(p.Pods)) }
 
-// Plan picks the nodes the packet may cross: the source's and the destination's nodes, and
-// for a service the nodes of its endpoints (capped, since a path needs a sample, not every
-// node of a large Deployment).
+// Plan is PlanBounded with the default bound on a service's nodes.
 func Plan(snap *cluster.Snapshot, q model.Question) CollectPlan {
+	return PlanBounded(snap, q, service.DefaultMaxNodes)
+}
+
+// PlanBounded picks the nodes the packet may cross: the source's and the destination's
+// nodes, for a service the nodes of every endpoint kube-proxy may choose (beyond maxNodes
+// of them, a deterministic spread that the answer reports), and for traffic from outside
+// to a load-balancer or external IP the nodes it may enter by.
+func PlanBounded(snap *cluster.Snapshot, q model.Question, maxNodes int) CollectPlan {
 	plan := CollectPlan{Pods: map[string][]netstack.PodRef{}}
 	addNode := func(node string) {
 		if node == "" {
@@ -45,6 +55,26 @@ func Plan(snap *cluster.Snapshot, q model.Question) CollectPlan {
 			plan.Pods[node] = append(plan.Pods[node], ref)
 		}
 	}
+	addService := func(svc *corev1.Service, entries bool) {
+		smp := service.NewSample(snap, svc, maxNodes, q.Source.Node)
+		if entries {
+			smp.SetEntries(snap, svc, q.EntryNodes, maxNodes)
+			for _, n := range smp.Entries {
+				addNode(n)
+			}
+		}
+		plan.Samples = append(plan.Samples, smp)
+		for _, e := range service.UsableEndpoints(snap, svc.Namespace, svc.Name) {
+			if !smp.Followed[e.IP] {
+				continue
+			}
+			if e.Pod != nil && e.Pod.Kind == "Pod" {
+				addPod(e.Pod.Namespace, e.Pod.Name, e.Node, e.IP)
+			} else {
+				addNode(e.Node)
+			}
+		}
+	}
 	addEndpoint := func(ep model.Endpoint) {
 		switch ep.Type {
 		case model.EndpointPod:
@@ -52,8 +82,12 @@ func Plan(snap *cluster.Snapshot, q model.Question) CollectPlan {
 		case model.EndpointNode:
 			addNode(ep.Node)
 		case model.EndpointService:
-			for _, pod := range serviceBackends(snap, ep.Namespace, ep.Name, MaxServiceBackends) {
-				addPod(pod.Namespace, pod.Name, pod.Node, pod.IP)
+			svc := snap.Service(ep.Namespace, ep.Name)
+			if t := snap.ExternalNameTarget(svc); t != nil {
+				svc = t
+			}
+			if svc != nil {
+				addService(svc, q.Source.Type == model.EndpointExternal && service.ExternalAddress(svc, ep.IP))
 			}
 		}
 	}
@@ -63,9 +97,7 @@ func Plan(snap *cluster.Snapshot, q model.Question) CollectPlan {
 		// A node's port may be a Service's NodePort: kube-proxy on that node sends the
 		// packet on to the Service's endpoints, wherever they run.
 		for _, svc := range nodePortServices(snap, q) {
-			for _, pod := range serviceBackends(snap, svc.Namespace, svc.Name, MaxServiceBackends) {
-				addPod(pod.Namespace, pod.Name, pod.Node, pod.IP)
-			}
+			addService(svc, false)
 		}
 	}
 	return plan
@@ -86,39 +118,6 @@ func nodePortServices(snap *cluster.Snapshot, q model.Question) []*corev1.Servic
 			if sp.NodePort == int32(q.Port) && proto == string(q.Protocol) {
 				out = append(out, svc)
 				break
-			}
-		}
-	}
-	return out
-}
-
-// MaxServiceBackends bounds how many endpoints of one service a diagnosis follows.
-const MaxServiceBackends = 8
-
-// serviceBackends returns up to max ready endpoints of a service that are pods.
-func serviceBackends(snap *cluster.Snapshot, namespace, name string, max int) []model.Endpoint {
-	var out []model.Endpoint
-	for _, es := range snap.EndpointSlicesOf(namespace, name) {
-		for _, e := range es.Endpoints {
-			if e.TargetRef == nil || e.TargetRef.Kind != "Pod" || len(e.Addresses) == 0 {
-				continue
-			}
-			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-				continue
-			}
-			ip, err := netip.ParseAddr(e.Addresses[0])
-			if err != nil {
-				continue
-			}
-			node := ""
-			if e.NodeName != nil {
-				node = *e.NodeName
-			} else if pod := snap.Pod(e.TargetRef.Namespace, e.TargetRef.Name); pod != nil {
-				node = pod.Spec.NodeName
-			}
-			out = append(out, model.Endpoint{Type: model.EndpointPod, Namespace: e.TargetRef.Namespace, Name: e.TargetRef.Name, Node: node, IP: ip.Unmap()})
-			if len(out) == max {
-				return out
 			}
 		}
 	}

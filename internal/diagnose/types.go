@@ -13,6 +13,9 @@ const (
 	Reachable   Verdict = "Reachable"
 	Unreachable Verdict = "Unreachable"
 	Unknown     Verdict = "Unknown"
+	// PartiallyReachable: some branches (a service's endpoints, the entry nodes from
+	// outside) deliver and others are dropped, so some connections fail.
+	PartiallyReachable Verdict = "PartiallyReachable"
 )
 
 // Input is everything the engine reads.

@@ -24,8 +24,9 @@ func exitCode(nd *diagv1alpha1.NetworkDiagnosis) int {
 	case diagv1alpha1.VerdictUnknown, "":
 		return ExitNoAnswer
 	}
-	// Unreachable, and any verdict a later API adds (a partial reach): not all the traffic
-	// asked about gets through, which a script must not take for a yes.
+	// Unreachable, PartiallyReachable (some of a Service's endpoints fail), and any verdict
+	// a later API adds: not all the traffic asked about gets through, which a script must
+	// not take for a yes.
 	return ExitUnreachable
 }
 

@@ -75,6 +75,9 @@ type Question struct {
 	// DontFragment is the DF bit of ICMP and UDP packets: a packet larger than an MTU on the
 	// way is then dropped there instead of fragmented. TCP always sets it.
 	DontFragment bool
+	// EntryNodes are the nodes traffic from outside enters by on its way to a
+	// load-balancer or external IP, when the question names them.
+	EntryNodes []string `json:",omitempty"`
 }
 
 // Packet is the packet as it travels, rewritten by NAT on the way.

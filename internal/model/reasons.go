@@ -74,6 +74,14 @@ const (
 	// ReasonProbeObserved: a real probe's outcome, given to help decide where the simulation
 	// could not (an Unknown verdict), or a probe that told neither way.
 	ReasonProbeObserved Reason = "ProbeObserved"
+
+	// Services as large clusters have them.
+	ReasonServiceEndpointsSampled     Reason = "ServiceEndpointsSampled"
+	ReasonServiceEntryNodes           Reason = "ServiceEntryNodes"
+	ReasonServiceProxyReplaced        Reason = "ServiceProxyReplaced"
+	ReasonServiceExternalName         Reason = "ServiceExternalName"
+	ReasonServiceLoadBalancerHostname Reason = "ServiceLoadBalancerHostname"
+	ReasonServiceHairpinModeOff       Reason = "ServiceHairpinModeOff"
 )
 
 // ReasonInfo documents one reason code: the level it is reported at, what it means and what
@@ -288,5 +296,24 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonProbeObserved, Level: Info, FoundBy: "diagnose", Topic: topicProbe,
 			Meaning: "The verdict is Unknown (a node not collected, a part not read, a rule not understood) and the probe's outcome is given to decide with; the summary ends with it. Also: a probe that tells neither way, whatever the verdict (not sent: the pod's namespace was not found, no raw socket for ICMP; a UDP datagram met silence, which a silent server and a silent drop both give).",
 			Remedy:  "Read the other suspicions with the probe's outcome in mind; for a UDP probe, a server that answers any datagram makes the probe conclusive."},
+
+		{Reason: ReasonServiceEndpointsSampled, Level: Info, FoundBy: "diagnose", Topic: topicServices,
+			Meaning: "The service's endpoints run on more nodes than the manager collects for one diagnosis (`--max-service-nodes`, 64 by default), or are more than 128: the endpoints on a deterministic spread of the nodes were followed, and the message says how many of how many. The verdict covers the branches followed.",
+			Remedy:  "Nothing is wrong; to check a particular endpoint, ask about its pod, or raise `--max-service-nodes`."},
+		{Reason: ReasonServiceEntryNodes, Level: Info, FoundBy: "diagnose", Topic: topicServices,
+			Meaning: "Traffic from outside to a load-balancer or external IP enters by a node that the router or the cloud load balancer picks, which no node's state shows: the message names the entry nodes followed (spec.entryNodes, else every node; for `externalTrafficPolicy: Local` the nodes with a local endpoint, and those without are named as left out, since a load balancer's health check fails on them).",
+			Remedy:  "Name the nodes the load balancer really uses in spec.entryNodes to have only those followed."},
+		{Reason: ReasonServiceProxyReplaced, Level: Info, FoundBy: "diagnose", Topic: topicServices,
+			Meaning: "The cluster runs a replacement of kube-proxy (Cilium's kube-proxy replacement, Calico's eBPF data plane, kube-router's service proxy, Antrea's proxy for all traffic), recognised by its own configuration; it translates services outside the rules netdiag reads, so the service part of the path is not simulated and a branch it decides is Unknown, never a missing-rules finding.",
+			Remedy:  "Set `probe: true` to have real packets decide, or ask about the endpoint pod directly."},
+		{Reason: ReasonServiceExternalName, Level: Info, FoundBy: "diagnose", Topic: topicServices,
+			Meaning: "The service is of type ExternalName: a DNS alias (a CNAME record), with no address, rules or endpoints of its own. When the name is a cluster service's, that service is diagnosed instead.",
+			Remedy:  "Ask about the address the name resolves to, or the cluster service it names."},
+		{Reason: ReasonServiceLoadBalancerHostname, Level: Info, FoundBy: "diagnose", Topic: topicServices,
+			Meaning: "The load balancer's ingress is a hostname, not an address: its traffic reaches the nodes through the cloud load balancer's own addresses (to the node ports), which the cluster's state does not show.",
+			Remedy:  "Diagnose from outside to a node's NodePort, which is where the load balancer sends."},
+		{Reason: ReasonServiceHairpinModeOff, Level: Critical, FoundBy: "hop", Topic: topicServices,
+			Meaning: "A pod reaches itself through its Service (hairpin): the bridge must send the packet back out of the port it came in by, and that port's hairpin mode is off, so the bridge drops it. The interface is the pod's host veth.",
+			Remedy:  "Turn hairpin mode on for the pod's port (`ip link set <veth> type bridge_slave hairpin on`); for good, the CNI bridge plugin's `hairpinMode: true` or kubelet's `--hairpin-mode=hairpin-veth`."},
 	}
 }

@@ -81,6 +81,9 @@ type Interface struct {
 	Addresses    []netip.Prefix `json:"addresses,omitempty"`
 	// Master is the bridge (or bond, vrf) the link is enslaved to.
 	Master string `json:"master,omitempty"`
+	// Hairpin is a bridge port's hairpin mode (frames may leave by the port they came in
+	// by); nil when the link is no bridge port or the mode was not read.
+	Hairpin *bool `json:"hairpin,omitempty"`
 	// Promisc, NoARP, ... are not needed by the engine and left out.
 
 	Veth   *VethAttrs   `json:"veth,omitempty"`

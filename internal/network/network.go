@@ -40,6 +40,9 @@ type item struct {
 	depth int
 	// from is the branch up to the NetNode that sent t.
 	from *trail
+	// entry is the way the source sent the packet on, of several (the nodes traffic from
+	// outside may enter by).
+	entry int
 }
 
 // visitKey identifies a packet arriving at a NetNode: the same packet arriving at the same
@@ -51,6 +54,9 @@ type visitKey struct {
 	// reply is the destination that answers: the replies of two endpoints of a service,
 	// un-DNATed to the same packet, are two branches, not a loop.
 	reply string
+	// entry tells apart the same packet on the ways of a source that sends it several ways
+	// (one per entry node): they meet again outside, and that is no loop either.
+	entry int
 }
 
 // Walk follows the first hop's transmissions to their ends.
@@ -99,8 +105,8 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 	}
 	absorb(first)
 	var queue []item
-	for _, it := range follow(nil, source.ID, nil, firstPacket(first), false, first) {
-		it.depth = 1
+	for i, it := range follow(nil, source.ID, nil, firstPacket(first), false, first) {
+		it.depth, it.entry = 1, i
 		queue = append(queue, it)
 	}
 	visited := map[visitKey]bool{}
@@ -110,7 +116,7 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 		queue = queue[1:]
 		t := it.t
 		addLink(tr.Path, t)
-		key := visitKey{t.To.ID, t.Link.ToInterface, t.Packet, t.Reply}
+		key := visitKey{t.To.ID, t.Link.ToInterface, t.Packet, t.Reply, it.entry}
 		if visited[key] {
 			tr.Suspicions = append(tr.Suspicions, model.Suspicion{
 				Level: model.Critical, Reason: model.ReasonRoutingLoop, Node: t.To.Node, Interface: t.Link.ToInterface,
@@ -144,8 +150,14 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 		}
 		absorb(r)
 		link := arrival(t)
-		for _, n := range follow(it.from, t.To.ID, &link, t.Packet, t.Reply != "", r) {
-			if branches++; branches > MaxBranches {
+		next := follow(it.from, t.To.ID, &link, t.Packet, t.Reply != "", r)
+		for i, n := range next {
+			// A transmission that carries its branch on is no new branch; each further way
+			// out of one visit is (a service's endpoints, the entry nodes from outside).
+			if i > 0 {
+				branches++
+			}
+			if branches > MaxBranches {
 				tr.Suspicions = append(tr.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonHopLimitExceeded,
 					Message: fmt.Sprintf("The packet forks into more than %d branches; the rest are not followed", MaxBranches)})
 				end := plugin.End{Kind: plugin.Undecided, NodeID: n.t.From.ID, Packet: n.t.Packet, Why: "too many branches"}
@@ -153,7 +165,7 @@ func Walk(first *plugin.HopResult, source *model.NetNode, resolve Resolver, hopL
 				ended = append(ended, n.from.finish(end))
 				break
 			}
-			n.depth = it.depth + 1
+			n.depth, n.entry = it.depth+1, it.entry
 			queue = append(queue, n)
 		}
 	}

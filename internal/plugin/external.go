@@ -27,6 +27,17 @@ func (e *External) Send(dst model.Endpoint, pkt model.Packet) (*HopResult, error
 			node = n
 		}
 	}
+	if smp, ok := e.Env.Entries(pkt.Dst); node == "" && ok {
+		// A load-balancer or external IP: the router outside sends to one of the entry
+		// nodes, each a branch.
+		for _, n := range smp.Entries {
+			res.Next = append(res.Next, &Transmission{
+				Transmission: model.Transmission{From: e.NetNode, To: NodeNetNode(n), Packet: pkt, Link: model.Link{Type: model.LinkExternal, ToInterface: e.interfaceOf(n, pkt.Dst), Packet: pkt}},
+				NextHop:      pkt.Dst,
+			})
+		}
+		return res, nil
+	}
 	if node == "" {
 		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonPathDiverges,
 			Message: "A packet from outside the cluster to " + pkt.Dst.String() + " reaches no node the engine knows: the router outside decides where it goes"})

@@ -84,7 +84,7 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rules *netfilter.Ru
 	svc, port := res.Service, res.Port
 	all, portListed := sliceEndpoints(snap, svc, port)
 	local := usesLocal(svc, res.Kind, a.Origin)
-	eps, anyUsable := expected(all, a.Node, local)
+	eps, anyUsable := expected(all, a.Node, nodeZone(snap, a.Node), local)
 	res.Endpoints = addrPorts(eps)
 	what := fmt.Sprintf("%s port %s (%s %d)", serviceName(svc), portLabel(port), port.Protocol, port.Port)
 

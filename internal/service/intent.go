@@ -178,6 +178,9 @@ type sliceEndpoint struct {
 	Node                        string
 	Ready, Serving, Terminating bool
 	Pod                         *corev1.ObjectReference
+	// ZoneHints and NodeHints are the topology hints the EndpointSlice controller wrote
+	// for topology-aware routing and trafficDistribution.
+	ZoneHints, NodeHints []string
 }
 
 // sliceEndpoints returns the endpoints the slices list for one service port, each once (by
@@ -232,6 +235,14 @@ func sliceEndpoints(snap *cluster.Snapshot, svc *corev1.Service, p *corev1.Servi
 			if e.NodeName != nil {
 				se.Node = *e.NodeName
 			}
+			if h := e.Hints; h != nil {
+				for _, z := range h.ForZones {
+					se.ZoneHints = append(se.ZoneHints, z.Name)
+				}
+				for _, n := range h.ForNodes {
+					se.NodeHints = append(se.NodeHints, n.Name)
+				}
+			}
 			out = append(out, se)
 		}
 	}
@@ -252,9 +263,11 @@ func usesLocal(svc *corev1.Service, kind AddressKind, origin Origin) bool {
 
 // expected returns the endpoints kube-proxy on node must use for the packet, selected as
 // kube-proxy selects them (pkg/proxy/topology.go CategorizeEndpoints): ready endpoints, else
-// serving-and-terminating ones; for a Local policy only this node's, with the same fallback.
+// serving-and-terminating ones; for a Local policy only this node's, with the same fallback;
+// for the Cluster policy only those the topology hints give the node (zone is its
+// topology.kubernetes.io/zone label), when every ready endpoint has hints and one is for it.
 // any says whether the service has usable endpoints anywhere.
-func expected(all []sliceEndpoint, node string, local bool) (eps []sliceEndpoint, any bool) {
+func expected(all []sliceEndpoint, node, zone string, local bool) (eps []sliceEndpoint, any bool) {
 	pick := func(f func(sliceEndpoint) bool) []sliceEndpoint {
 		var out []sliceEndpoint
 		for _, e := range all {
@@ -273,11 +286,43 @@ func expected(all []sliceEndpoint, node string, local bool) (eps []sliceEndpoint
 		}
 		return eps, any
 	}
-	eps = pick(func(e sliceEndpoint) bool { return e.Ready })
+	forTopology := topologyFilter(all, node, zone)
+	eps = pick(func(e sliceEndpoint) bool { return e.Ready && forTopology(e) })
 	if len(eps) == 0 {
-		eps = pick(func(e sliceEndpoint) bool { return e.Serving && e.Terminating })
+		eps = pick(func(e sliceEndpoint) bool { return e.Serving && e.Terminating && forTopology(e) })
 	}
 	return eps, any
+}
+
+// topologyFilter is kube-proxy's topologyModeFromHints and availableForTopology: when every
+// ready endpoint carries node hints and one is for this node, the node uses those
+// (trafficDistribution PreferSameNode); else when every ready endpoint carries zone hints
+// and one is for the node's zone, those (topology-aware routing, PreferClose and
+// PreferSameZone); else all.
+func topologyFilter(all []sliceEndpoint, node, zone string) func(sliceEndpoint) bool {
+	allNode, allZone, forNode, forZone := true, true, false, false
+	for _, e := range all {
+		if !e.Ready {
+			continue
+		}
+		if len(e.NodeHints) == 0 {
+			allNode = false
+		} else if slices.Contains(e.NodeHints, node) {
+			forNode = true
+		}
+		if len(e.ZoneHints) == 0 {
+			allZone = false
+		} else if slices.Contains(e.ZoneHints, zone) {
+			forZone = true
+		}
+	}
+	switch {
+	case allNode && forNode:
+		return func(e sliceEndpoint) bool { return slices.Contains(e.NodeHints, node) }
+	case allZone && forZone:
+		return func(e sliceEndpoint) bool { return slices.Contains(e.ZoneHints, zone) }
+	}
+	return func(sliceEndpoint) bool { return true }
 }
 
 func addrPorts(eps []sliceEndpoint) []netip.AddrPort {

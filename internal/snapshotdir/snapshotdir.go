@@ -187,6 +187,7 @@ var kinds = []kind{
 		return &s.Admin.BaselineAdminNetworkPolicies
 	}),
 	kindOf("clusternetworkpolicies.yaml", cluster.KindClusterNetworkPolicy, cluster.AdminPolicyGroup+"/v1beta1", func(s *cluster.Snapshot) *[]cluster.ClusterNetworkPolicy { return &s.Admin.ClusterNetworkPolicies }),
+	kindOf("configmaps.yaml", "ConfigMap", "v1", func(s *cluster.Snapshot) *[]corev1.ConfigMap { return &s.ConfigMaps }),
 }
 
 func decode[T any](js []byte, into *[]T) error {

@@ -69,6 +69,11 @@ func (e *env) plugin() string {
 	return "calico"
 }
 
+// startEnvNodes is startEnv with a lab of nodes nodes (0: the lab's default, 2).
+func startEnvNodes(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode, nodes int) *env {
+	return startEnv(ctx, name, mode, proxy, func(c *lab.Config) { c.Nodes = nodes })
+}
+
 // startEnv brings a lab up in mode, installs netdiag's CRD and collector RBAC, deploys the
 // shop and starts the manager. Everything is undone by stop. configure, when given, changes
 // the lab's Config before it comes up.

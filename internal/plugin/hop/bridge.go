@@ -34,6 +34,12 @@ func (Bridge) Out(p *Pipeline, h *Hop, br *netstack.Interface, nh netip.Addr) De
 					h.drop(model.ReasonInterfaceDown, port.Name, "", "port "+port.Name+" is down", "Port %s of bridge %s, the veth of pod %s/%s, is down", port.Name, br.Name, ps.Pod.Namespace, ps.Pod.Name)
 					return Stopped()
 				}
+				if hairpinOff(h, port) {
+					h.drop(model.ReasonServiceHairpinModeOff, port.Name, "", "port "+port.Name+" is not in hairpin mode",
+						"The packet of pod %s/%s comes back to it through its Service, so bridge %s must send it out of port %s, which it came in by; the port's hairpin mode is off, so the bridge drops it (the CNI bridge plugin's hairpinMode, or kubelet's --hairpin-mode)",
+						ps.Pod.Namespace, ps.Pod.Name, br.Name, port.Name)
+					return Stopped()
+				}
 				h.Step("bridge", "forward", fmt.Sprintf("%s port %s to %s", br.Name, port.Name, nh))
 				return Emitted(&Transmission{
 					Transmission: model.Transmission{

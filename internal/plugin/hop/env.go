@@ -44,6 +44,9 @@ type Env struct {
 	// EnforcesAdminPolicy is the plugin's word on whether AdminNetworkPolicy,
 	// BaselineAdminNetworkPolicy and ClusterNetworkPolicy decide too.
 	EnforcesAdminPolicy bool
+	// Samples say which endpoints of a large service are followed and which nodes traffic
+	// from outside enters by; nil follows every endpoint.
+	Samples service.Samples
 
 	once     sync.Once
 	owners   map[netip.Addr]addrOwner

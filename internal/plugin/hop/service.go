@@ -66,12 +66,17 @@ func inNetfilter(stack *netstack.Netstack) bool {
 // processor explains the passes, the branches the rules stop end here with its findings,
 // and the branches that go on are returned.
 func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out string) []serviceLeg {
+	if p.replacedProxy(h) {
+		return nil
+	}
 	// The proxy's explanation goes before the routing of the translated branches.
 	mark := len(h.res.Steps)
 	var legs []serviceLeg
 	for _, o := range p.Evaluate(h, hook, in, out) {
 		l := serviceLeg{hop: h.After(&o), entry: o}
-		if hook != nf.PreRouting || o.Verdict != nf.Accept {
+		if hook != nf.PreRouting || o.Verdict != nf.Accept || h.Env.Samples.Skips(l.hop.Packet.Dst) {
+			// A leg a large service's sample leaves out is explained with the others (the
+			// rules translate to it) and not routed on.
 			legs = append(legs, l)
 			continue
 		}
@@ -108,6 +113,10 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out 
 	var steps []model.Step
 	for _, br := range res.Branches {
 		l := legs[br.Pass]
+		if h.Env.Samples.Skips(l.hop.Packet.Dst) {
+			// Not followed: its explanation would only weigh on the branches that are.
+			continue
+		}
 		steps = append(steps, br.Steps...)
 		for _, s := range br.Suspicions {
 			l.hop.Suspect(s)
@@ -117,7 +126,9 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out 
 	h.res.Steps = slices.Insert(h.res.Steps, mark, steps...)
 	var goOn []serviceLeg
 	for i, l := range legs {
-		if l.ended {
+		if l.ended || h.Env.Samples.Skips(l.hop.Packet.Dst) {
+			// A branch to an endpoint a large service's sample leaves out is not followed;
+			// the answer counts it.
 			continue
 		}
 		last, lastHook, lastOut := &l.entry, hook, out
@@ -157,6 +168,9 @@ func (p *Pipeline) rules(h *Hop) *netfilter.Rules {
 // proxyService hands a packet addressed to a service to a proxy outside netfilter (ipvs):
 // the processor translates it, and the hops that go on carry the translated packets.
 func (p *Pipeline) proxyService(h *Hop, a service.Arrival) []*Hop {
+	if p.replacedProxy(h) {
+		return nil
+	}
 	res, err := h.Env.Services.Process(h.Env.Cluster, a)
 	if err != nil {
 		h.Suspectf(model.Info, model.ReasonPluginUnknown, "", "", "The service proxy of %s could not be followed: %v", p.NetNode.Name, err)
@@ -167,6 +181,9 @@ func (p *Pipeline) proxyService(h *Hop, a service.Arrival) []*Hop {
 	}
 	var goOn []*Hop
 	for _, br := range res.Branches {
+		if br.Outcome == service.Translated && h.Env.Samples.Skips(br.Packet.Dst) {
+			continue
+		}
 		hb := h.With(br.Packet)
 		if br.Outcome == service.Translated {
 			// The proxy's translation is the connection's: conntrack reverses it on the
