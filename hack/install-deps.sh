@@ -6,7 +6,8 @@
 # graphviz draw them,
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
 # (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
-# once), which renders the chart in test/chart.
+# once), which renders the chart in test/chart, and CoreDNS (about 4 minutes, once), the lab's
+# cluster DNS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,3 +31,4 @@ npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 "${ROOT}/hack/build-cni.sh"
 "${ROOT}/hack/build-flannel.sh"
 "${ROOT}/hack/build-helm.sh"
+"${ROOT}/hack/build-coredns.sh"
