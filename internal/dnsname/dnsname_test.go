@@ -100,6 +100,7 @@ func TestResolve(t *testing.T) {
 		"ExternalName loop ends without an answer":     {"loop.data", want{tried: 2, aliases: maxAliases}},
 		"external name is left to the resolver":        {"example.com", want{external: "example.com", tried: 5}},
 		"external full name":                           {"www.example.com.", want{external: "www.example.com", tried: 1}},
+		"a single label nothing answers is NXDOMAIN":   {"nosuch", want{tried: 5}},
 		"a missing service is NXDOMAIN":                {"missing.data.svc.cluster.local.", want{tried: 1}},
 		"not-ready endpoint has no per-pod name":       {"web-2.web.shop.svc.cluster.local.", want{tried: 1}},
 	}

@@ -42,10 +42,12 @@ func Resolve(snap *cluster.Snapshot, domain string, rc ResolvConf, name string) 
 			// The cluster DNS forwards it upstream. A search domain of the node's almost
 			// always answers NXDOMAIN there and the resolver goes on; the name itself, when
 			// nothing in the cluster answered, is for the source's resolver to find.
-			if c == Canonical(name) {
+			if c == Canonical(name) && strings.Contains(c, ".") {
 				res.External = c
 				return res
 			}
+			// A single label asked as it is is a top-level domain, which never has an
+			// address: the forwarder's answer is NXDOMAIN.
 			continue
 		}
 		if !ok {

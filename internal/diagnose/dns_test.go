@@ -1,0 +1,134 @@
+package diagnose
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/netdiag/netdiag/internal/fixture"
+	"github.com/netdiag/netdiag/internal/fixture/flowtest"
+	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
+)
+
+// withDNS is the two-node flannel cluster with CoreDNS on node-1 behind kube-dns, so that a
+// pod on node-0 asks its nameserver across the nodes.
+// kube-dns comes first, so it has 10.96.0.10 as in a kubeadm cluster, and web 10.96.0.11.
+func withDNS() *fixture.Cluster {
+	c := flanneltest.New(flanneltest.VXLAN, 2).ClusterDNS(1)
+	return flowtest.TwoNodes(c)
+}
+
+type nameFlow struct {
+	name  string
+	proto model.Protocol
+	port  uint16
+	fault func(c *fixture.Cluster)
+
+	want Verdict
+	// reasons are the codes of the suspicions at Warning or above, in order.
+	reasons []model.Reason
+	// says are words the summary must hold.
+	says []string
+}
+
+func runNameFlow(t *testing.T, f nameFlow) *Result {
+	t.Helper()
+	c := withDNS()
+	if f.fault != nil {
+		f.fault(c)
+	}
+	src := endpoint(t, c.Snapshot, "pod:default/client")
+	n := ResolveName(c.Snapshot, "cluster.local", src, f.name)
+	q := model.Question{Source: src, Protocol: f.proto, Port: f.port}
+	dst, ok, err := n.Endpoint(c.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		q.Destination = dst
+	}
+	res, err := DiagnoseName(Diagnose, Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q}, n, n.DNSQuestions(c.Snapshot, src))
+	if err != nil {
+		t.Fatalf("DiagnoseName: %v", err)
+	}
+	flowtest.Check(t,
+		flowtest.Want{Verdict: string(f.want), Reasons: f.reasons},
+		flowtest.Got{Verdict: string(res.Verdict), Suspicions: res.Suspicions, Path: res.Path},
+		func(b *strings.Builder) error {
+			b.WriteString(res.Summary + "\n")
+			for _, s := range res.Suspicions {
+				fmt.Fprintf(b, "%s %s %s\n", s.Level, s.Reason, s.Message)
+			}
+			return nil
+		})
+	for _, w := range f.says {
+		if !strings.Contains(res.Summary, w) {
+			t.Errorf("summary %q does not say %q", res.Summary, w)
+		}
+	}
+	return res
+}
+
+func TestNames(t *testing.T) {
+	tcp := model.TCP
+	dropUDP53 := func(c *fixture.Cluster) {
+		fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -p udp -m udp --dport 53 -j DROP")
+	}
+	cases := map[string]nameFlow{
+		"a service by its short name": {name: "web", proto: tcp, port: 80, want: Reachable,
+			says: []string{"web resolved to 10.96.0.11 from the cluster's objects"}},
+		"a service by its full name": {name: "web.default.svc.cluster.local", proto: tcp, port: 80, want: Reachable},
+		"a pod record": {name: "10-244-1-12.default.pod.cluster.local", proto: tcp, port: 5432, want: Reachable,
+			says: []string{"to pod/default/db"}},
+		"no such service: NXDOMAIN": {name: "nosuch", proto: tcp, port: 80, want: Unreachable,
+			reasons: []model.Reason{model.ReasonNameNotResolved},
+			says:    []string{"nosuch.default.svc.cluster.local, nosuch.svc.cluster.local"}},
+		"a name outside the cluster is for the source's resolver": {name: "example.com", proto: tcp, port: 443, want: Unknown},
+		"UDP 53 dropped on the DNS pod's node: the name cannot be resolved": {name: "web", proto: tcp, port: 80, fault: dropUDP53,
+			want:    Unreachable,
+			reasons: []model.Reason{model.ReasonDNSPathBroken},
+			says:    []string{"web cannot be resolved by pod/default/client", "UDP/53"}},
+		"TCP 53 dropped: small answers still come": {name: "web", proto: tcp, port: 80,
+			fault: func(c *fixture.Cluster) {
+				fixture.InsertRule(c.Host("node-1"), "filter", "FORWARD -p tcp -m tcp --dport 53 -j DROP")
+			},
+			want: Reachable, reasons: []model.Reason{model.ReasonDNSPathBroken}},
+		"the name does not resolve and the DNS path is broken too": {name: "nosuch", proto: tcp, port: 80, fault: dropUDP53,
+			want: Unreachable, reasons: []model.Reason{model.ReasonDNSPathBroken, model.ReasonNameNotResolved}},
+	}
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) { runNameFlow(t, f) })
+	}
+}
+
+func TestNameResolvedSaysWhichAddressFromWhere(t *testing.T) {
+	res := runNameFlow(t, nameFlow{name: "web", proto: model.TCP, port: 80, want: Reachable})
+	var msg string
+	for _, s := range res.Suspicions {
+		if s.Reason == model.ReasonNameResolved {
+			msg = s.Message
+		}
+	}
+	for _, w := range []string{"web resolves to 10.96.0.11", "service default/web", "cluster's objects", "search path (default.svc.cluster.local svc.cluster.local cluster.local, ndots:5)"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("NameResolved says %q, want it to hold %q", msg, w)
+		}
+	}
+}
+
+func TestPlanNameCollectsTheDNSPods(t *testing.T) {
+	c := withDNS()
+	src := endpoint(t, c.Snapshot, "pod:default/client")
+	n := ResolveName(c.Snapshot, "cluster.local", src, "nosuch")
+	plan := PlanName(c.Snapshot, model.Question{Source: src, Protocol: model.TCP, Port: 80}, n.DNSQuestions(c.Snapshot, src))
+	var pods []string
+	for _, node := range plan.Nodes() {
+		for _, p := range plan.Pods[node] {
+			pods = append(pods, node+":"+p.Namespace+"/"+p.Name)
+		}
+	}
+	if got, want := strings.Join(pods, " "), "node-0:default/client node-1:kube-system/coredns"; got != want {
+		t.Errorf("plan = %s, want %s", got, want)
+	}
+}
