@@ -24,6 +24,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/controllers"
+	"github.com/netdiag/netdiag/internal/dnsname"
 	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
@@ -42,6 +43,7 @@ type managerOptions struct {
 	concurrency    int
 	snapshots      snapshotOptions
 	keepSnapshots  bool
+	clusterDomain  string
 	// plugins are the network plugins the controller simulates; their flags, bound to the
 	// command's, are the cluster's defaults.
 	plugins *plugin.Registry
@@ -117,6 +119,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	o.snapshots.bindFlags(f)
 	bindLoadFlags(f, &o.load, o.plugins)
 	f.BoolVar(&o.keepSnapshots, "keep-snapshots", false, "keep what the engine read as a support bundle until the diagnosis is deleted, for diagnoses whose spec.keepSnapshots is unset")
+	f.StringVar(&o.clusterDomain, "cluster-domain", dnsname.DefaultClusterDomain, "the cluster's DNS domain, as the kubelet's --cluster-domain: destination names are resolved in it")
 	// The cluster's network plugin options: a diagnosis starts from these and may override
 	// them in spec.networkPluginConfig.
 	o.plugins.BindFlags(f)
@@ -194,6 +197,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		CollectorPriorityClass:  o.load.priorityClass,
 		TolerateControlPlane:    o.load.tolerateControlPlane,
 		KeepSnapshots:           o.keepSnapshots,
+		ClusterDomain:           o.clusterDomain,
 		Metrics:                 m,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

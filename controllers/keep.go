@@ -61,7 +61,7 @@ func (r *NetworkDiagnosisReconciler) recordReads(ctx context.Context, s *scope) 
 	rec := bundle.Record(s.snapshot)
 	s.snapshot = cluster.NewSnapshot(rec, s.snapshot.Nodes, s.snapshot.DaemonSets)
 	// Resolve again through the recorder: the bundle must hold the endpoints too.
-	s.question, s.plan = nil, nil
+	s.question, s.plan, s.name, s.dns = nil, nil, nil, nil
 	return rec, nil
 }
 
