@@ -59,6 +59,18 @@ var _ = Describe("Names and the DNS path", Ordered, ContinueOnFailure, Label("dn
 		status, _ := json.MarshalIndent(nd.Status, "", "  ")
 		return string(status)
 	}
+	// ask diagnoses TCP from web to name and port, which must answer verdict, decided by
+	// why unless it is empty.
+	ask := func(ctx context.Context, name string, port int32, verdict diagv1alpha1.Verdict, why model.Reason) *diagv1alpha1.NetworkDiagnosis {
+		GinkgoHelper()
+		nd := e.diagnose(ctx, MakeDiagnosis(uniqueName("web-to-name")).FromPod("web").ToName(name, port).Obj())
+		Expect(nd.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report(nd))
+		Expect(nd.Status.Verdict).To(Equal(verdict), report(nd))
+		if why != "" {
+			Expect(nd.Status.Why).To(Equal(string(why)), report(nd))
+		}
+		return nd
+	}
 
 	It("resolves a Service's short name as the pod's resolver does and finds it Reachable", func(ctx SpecContext) {
 		ip := e.clusterIP(ctx, "db")
@@ -66,9 +78,7 @@ var _ = Describe("Names and the DNS path", Ordered, ContinueOnFailure, Label("dn
 		Expect(resolve(ctx, "db.shop", true, true).Addrs).To(ConsistOf(ip), "over TCP too")
 		expectTruth(ctx, paths{e: e, ctx: ctx}.podToService("web", "db", 5432, lab.TCP), true)
 
-		nd := e.diagnose(ctx, MakeDiagnosis(uniqueName("web-to-name-db")).FromPod("web").ToName("db", 5432).Obj())
-		Expect(nd.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report(nd))
-		Expect(nd.Status.Verdict).To(Equal(diagv1alpha1.VerdictReachable), report(nd))
+		nd := ask(ctx, "db", 5432, diagv1alpha1.VerdictReachable, "")
 		Expect(nd.Status.DestinationSummary).To(Equal("name/db -> service/shop/db ("+ip.String()+")"), report(nd))
 		Expect(nd.Status.Suspicions).To(ContainElement(And(
 			HaveField("Reason", string(model.ReasonNameResolved)),
@@ -85,10 +95,7 @@ var _ = Describe("Names and the DNS path", Ordered, ContinueOnFailure, Label("dn
 		// The address itself still answers: only the name fails.
 		expectTruth(ctx, paths{e: e, ctx: ctx}.podToService("web", "db", 5432, lab.TCP), true)
 
-		nd := e.diagnose(ctx, MakeDiagnosis(uniqueName("web-to-name-db")).FromPod("web").ToName("db", 5432).Obj())
-		Expect(nd.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report(nd))
-		Expect(nd.Status.Verdict).To(Equal(diagv1alpha1.VerdictUnreachable), report(nd))
-		Expect(nd.Status.Why).To(Equal(string(model.ReasonDNSPathBroken)), report(nd))
+		nd := ask(ctx, "db", 5432, diagv1alpha1.VerdictUnreachable, model.ReasonDNSPathBroken)
 		Expect(nd.Status.Suspicions).To(ContainElement(And(
 			HaveField("Reason", string(model.ReasonDNSPathBroken)),
 			HaveField("Level", diagv1alpha1.LevelCritical),
@@ -101,10 +108,7 @@ var _ = Describe("Names and the DNS path", Ordered, ContinueOnFailure, Label("dn
 		got := resolve(ctx, "nosuch.shop.svc.cluster.local.", false, false)
 		Expect(got.Err).To(ContainSubstring("NameError"), "the cluster DNS answers NXDOMAIN")
 
-		nd := e.diagnose(ctx, MakeDiagnosis(uniqueName("web-to-nosuch")).FromPod("web").ToName("nosuch.shop.svc.cluster.local.", 80).Obj())
-		Expect(nd.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report(nd))
-		Expect(nd.Status.Verdict).To(Equal(diagv1alpha1.VerdictUnreachable), report(nd))
-		Expect(nd.Status.Why).To(Equal(string(model.ReasonNameNotResolved)), report(nd))
+		nd := ask(ctx, "nosuch.shop.svc.cluster.local.", 80, diagv1alpha1.VerdictUnreachable, model.ReasonNameNotResolved)
 		Expect(nd.Status.Summary).To(ContainSubstring("NXDOMAIN for nosuch.shop.svc.cluster.local"), report(nd))
 	}, SpecTimeout(2*time.Minute))
 
@@ -133,10 +137,7 @@ var _ = Describe("Names and the DNS path", Ordered, ContinueOnFailure, Label("dn
 		}).WithContext(ctx).WithTimeout(30*time.Second).ShouldNot(ContainSubstring(`"kube-system/kube-dns:dns cluster IP"`),
 			"kube-proxy on web's node no longer translates to the gone pod")
 
-		nd := e.diagnose(ctx, MakeDiagnosis(uniqueName("web-to-name-db")).FromPod("web").ToName("db", 5432).Obj())
-		Expect(nd.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report(nd))
-		Expect(nd.Status.Verdict).To(Equal(diagv1alpha1.VerdictUnreachable), report(nd))
-		Expect(nd.Status.Why).To(Equal(string(model.ReasonDNSPathBroken)), report(nd))
+		nd := ask(ctx, "db", 5432, diagv1alpha1.VerdictUnreachable, model.ReasonDNSPathBroken)
 		Expect(nd.Status.Suspicions).To(ContainElement(And(
 			HaveField("Reason", string(model.ReasonDNSPathBroken)),
 			HaveField("Rule", ContainSubstring(string(model.ReasonServiceNoEndpoints))))), report(nd))
