@@ -3,8 +3,11 @@ package controllers
 import (
 	"fmt"
 
+	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/collector"
 	"github.com/netdiag/netdiag/internal/diagnose"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
 )
 
 // resolveName resolves a destination named by a DNS name for the source, as its resolver
@@ -38,4 +41,30 @@ func destinationSummary(s *scope, q model.Question) string {
 		return fmt.Sprintf("name/%s (unresolved)", s.name.Name)
 	}
 	return fmt.Sprintf("name/%s -> %s", s.name.Name, q.Destination)
+}
+
+// lookupArgs ask the source pod's collector to resolve a name the cluster's objects leave to
+// the pod's own resolver, with the resolv.conf the kubelet writes for it.
+func lookupArgs(s *scope, q model.Question) []string {
+	n := s.name
+	if n == nil || n.Resolution.External == "" || !n.HasResolver || q.Source.Type != model.EndpointPod {
+		return nil
+	}
+	return collector.LookupSpec{FromPod: q.Source.Namespace + "/" + q.Source.Name, Name: n.Name, ResolvConf: n.ResolvConf}.Args()
+}
+
+// nameAnswered takes the source resolver's answer from its collector's snapshot, for a name
+// the objects could not answer: the question goes to the first address, and the status says
+// so.
+func nameAnswered(s *scope, q model.Question, nodes map[string]*netstack.NodeSnapshot) model.Question {
+	if s.name == nil || q.Destination.IP.IsValid() || nodes[q.Source.Node] == nil || nodes[q.Source.Node].Lookup == nil {
+		return q
+	}
+	s.name.Answer = nodes[q.Source.Node].Lookup
+	if len(s.name.Answer.Addrs) > 0 {
+		// An address always resolves: to what owns it in the cluster, or to itself.
+		q.Destination, _ = s.snapshot.Resolve(cluster.EndpointRef{Type: model.EndpointExternal, IP: s.name.Answer.Addrs[0].Unmap()})
+		s.nd.Status.DestinationSummary = truncate(destinationSummary(s, q), 512)
+	}
+	return q
 }

@@ -345,6 +345,7 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	q = nameAnswered(s, q, nodes)
 	in := diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig}
 	res, err := r.engine(s, in)
 	r.keep(ctx, s, rec, in)

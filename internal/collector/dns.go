@@ -8,13 +8,16 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netdiag/netdiag/internal/dnsname"
 	"github.com/netdiag/netdiag/internal/netnsutil"
+	"github.com/netdiag/netdiag/internal/netstack"
 )
 
 // DefaultLookupTimeout bounds one query to one nameserver, as a resolver's timeout:2 would.
@@ -195,4 +198,46 @@ func exchange(conn net.Conn, q []byte, tcp bool) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// LookupSpec is a name to resolve with the source pod's resolver, from inside its namespace.
+type LookupSpec struct {
+	// FromPod is the source pod, as namespace/name; it is one of Options.Pods.
+	FromPod string
+	Name    string
+	// ResolvConf is the pod's resolver configuration.
+	ResolvConf dnsname.ResolvConf
+	// Timeout bounds each query; zero is DefaultLookupTimeout.
+	Timeout time.Duration
+}
+
+// run resolves the name in the source pod's namespace, found among found.
+func (s LookupSpec) run(ctx context.Context, found map[netip.Addr]*PodNetNS) *netstack.NameLookup {
+	out := &netstack.NameLookup{Name: s.Name}
+	path := ""
+	for _, f := range found {
+		if f.Pod.Namespace+"/"+f.Pod.Name == s.FromPod {
+			path = f.Path
+		}
+	}
+	if path == "" {
+		out.Err = fmt.Sprintf("not asked: no network namespace found for pod %s", s.FromPod)
+		return out
+	}
+	res := Lookup(ctx, path, s.ResolvConf, s.Name, false, s.Timeout)
+	out.Answered, out.Addrs, out.Server, out.Asked, out.Err = res.Name, res.Addrs, res.Server, res.Asked, res.Err
+	logr.FromContextOrDiscard(ctx).V(1).Info("Resolved a name with the source pod's resolver", "pod", s.FromPod, "name", s.Name, "addresses", len(res.Addrs), "error", res.Err)
+	return out
+}
+
+// Args are the `netdiag collect` flags that ask for s.
+func (s LookupSpec) Args() []string {
+	args := []string{"--lookup-from", "pod:" + s.FromPod, "--lookup-name", s.Name, "--lookup-ndots", strconv.Itoa(s.ResolvConf.Ndots)}
+	for _, ns := range s.ResolvConf.Nameservers {
+		args = append(args, "--lookup-nameserver", ns.String())
+	}
+	if len(s.ResolvConf.Search) > 0 {
+		args = append(args, "--lookup-search", strings.Join(s.ResolvConf.Search, ","))
+	}
+	return args
 }

@@ -33,6 +33,9 @@ type Name struct {
 	HasResolver bool
 	// Resolution is the cluster DNS's answer.
 	Resolution dnsname.Resolution
+	// Answer is the source's own resolver's answer, asked by its collector, for a name the
+	// cluster's objects leave to it (Resolution.External); nil when it was not asked.
+	Answer *netstack.NameLookup
 }
 
 // ResolveName resolves a destination name for the source src, as its resolver and the

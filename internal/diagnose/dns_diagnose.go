@@ -3,6 +3,7 @@ package diagnose
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/netdiag/netdiag/internal/model"
@@ -120,7 +121,11 @@ func unresolved(n Name, src model.Suspicion, path []dnsPath) *Result {
 	res := &Result{Verdict: Unreachable}
 	s := model.Suspicion{Level: model.Critical, Reason: model.ReasonNameNotResolved, Pod: src.Pod, Node: src.Node,
 		Message: n.Resolution.Describe()}
-	if n.Resolution.External != "" {
+	switch {
+	case n.Resolution.External != "" && n.Answer != nil:
+		s.Message = fmt.Sprintf("%s does not resolve: the source's resolver, asked inside its network namespace, answered no address (%s; names asked: %s)",
+			n.Name, n.Answer.Err, strings.Join(n.Answer.Asked, ", "))
+	case n.Resolution.External != "":
 		res.Verdict, s.Level = Unknown, model.Info
 		s.Message += ", whose answer did not come: name the address with ip to diagnose the way to it"
 	}
@@ -138,7 +143,11 @@ func unresolved(n Name, src model.Suspicion, path []dnsPath) *Result {
 
 func resolvedMessage(n Name, dst model.Endpoint) string {
 	msg := n.Resolution.Describe()
-	if rec := n.Resolution.Record; rec != nil && len(rec.Addrs) > 1 {
+	if a := n.Answer; a != nil && len(a.Addrs) > 0 && !n.Resolution.Resolved() {
+		msg = fmt.Sprintf("%s resolves to %s as %s, answered by the source's own resolver (nameserver %s), asked inside its network namespace",
+			n.Name, joinAddrs(a.Addrs), a.Answered, a.Server)
+	}
+	if rec := n.Resolution.Record; rec != nil && len(rec.Addrs) > 1 || n.Answer != nil && len(n.Answer.Addrs) > 1 {
 		msg += fmt.Sprintf("; the diagnosis follows the first, %s", dst.IP)
 	}
 	if n.HasResolver {
@@ -164,4 +173,12 @@ func sourcePlace(src model.Endpoint) model.Suspicion {
 		return model.Suspicion{Node: src.Name}
 	}
 	return model.Suspicion{}
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
 }

@@ -2,12 +2,15 @@ package diagnose
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/netdiag/netdiag/internal/fixture"
 	"github.com/netdiag/netdiag/internal/fixture/flowtest"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
@@ -130,5 +133,38 @@ func TestPlanNameCollectsTheDNSPods(t *testing.T) {
 	}
 	if got, want := strings.Join(pods, " "), "node-0:default/client node-1:kube-system/coredns"; got != want {
 		t.Errorf("plan = %s, want %s", got, want)
+	}
+}
+
+func TestNameAnsweredByTheSourcesResolver(t *testing.T) {
+	c := withDNS()
+	src := endpoint(t, c.Snapshot, "pod:default/client")
+	n := ResolveName(c.Snapshot, "cluster.local", src, "www.example.com")
+	ip := netip.MustParseAddr("203.0.113.10")
+	n.Answer = &netstack.NameLookup{Name: "www.example.com", Answered: "www.example.com", Addrs: []netip.Addr{ip}, Server: netip.MustParseAddr("10.96.0.10")}
+	q := model.Question{Source: src, Destination: model.Endpoint{Type: model.EndpointExternal, IP: ip}, Protocol: model.TCP, Port: 443}
+	res, err := DiagnoseName(Diagnose, Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q}, n, n.DNSQuestions(c.Snapshot, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Reachable {
+		t.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
+	}
+	i := slices.IndexFunc(res.Suspicions, func(s model.Suspicion) bool { return s.Reason == model.ReasonNameResolved })
+	if i < 0 || !strings.Contains(res.Suspicions[i].Message, "www.example.com resolves to 203.0.113.10 as www.example.com, answered by the source's own resolver (nameserver 10.96.0.10)") {
+		t.Errorf("NameResolved does not say the source's resolver answered: %+v", res.Suspicions)
+	}
+	if !strings.Contains(res.Summary, "www.example.com resolved to 203.0.113.10 from the source's resolver") {
+		t.Errorf("summary %q", res.Summary)
+	}
+
+	n.Answer = &netstack.NameLookup{Name: "www.example.com", Asked: []string{"www.example.com"}, Err: "10.96.0.10 answers NameError for www.example.com"}
+	q.Destination = model.Endpoint{}
+	res, err = DiagnoseName(Diagnose, Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q}, n, n.DNSQuestions(c.Snapshot, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Unreachable || !strings.Contains(res.Summary, "answered no address (10.96.0.10 answers NameError") {
+		t.Errorf("an NXDOMAIN from the source's resolver: %s %s", res.Verdict, res.Summary)
 	}
 }

@@ -112,6 +112,18 @@ var _ = Describe("Names and the DNS path", Ordered, ContinueOnFailure, Label("dn
 		Expect(nd.Status.Summary).To(ContainSubstring("NXDOMAIN for nosuch.shop.svc.cluster.local"), report(nd))
 	}, SpecTimeout(2*time.Minute))
 
+	It("resolves a name outside the cluster with the pod's own resolver, at collection, and says so", func(ctx SpecContext) {
+		internet := e.lab.External().InternetIP
+		Expect(resolve(ctx, "www.example.com", false, true).Addrs).To(ConsistOf(internet))
+		expectTruth(ctx, paths{e: e, ctx: ctx}.podToInternet("web", 443), true)
+
+		nd := ask(ctx, "www.example.com", 443, diagv1alpha1.VerdictReachable, "")
+		Expect(nd.Status.DestinationSummary).To(Equal("name/www.example.com -> ip/"+internet.String()), report(nd))
+		Expect(nd.Status.Suspicions).To(ContainElement(And(
+			HaveField("Reason", string(model.ReasonNameResolved)),
+			HaveField("Message", ContainSubstring("www.example.com resolves to "+internet.String()+" as www.example.com, answered by the source's own resolver (nameserver 10.96.0.10)")))), report(nd))
+	}, SpecTimeout(2*time.Minute))
+
 	It("is asked by kubectl netdiag with name/NAME or a bare DNS name", func(ctx SpecContext) {
 		resolve(ctx, "db.shop.svc.cluster.local", false, true)
 		e.managerRunning()
