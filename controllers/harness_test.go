@@ -211,6 +211,8 @@ type collectorCommand struct {
 	node, namespace, uid, prefix string
 	pods                         []netstack.PodRef
 	probe                        map[string]string
+	// lookup holds the --lookup-* flags of a name for the source pod's resolver.
+	lookup map[string]string
 }
 
 func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
@@ -219,7 +221,7 @@ func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
 	Expect(c.Command).To(Equal([]string{"netdiag"}))
 	Expect(c.Args).NotTo(BeEmpty())
 	Expect(c.Args[0]).To(Equal("collect"))
-	cmd := collectorCommand{probe: map[string]string{}}
+	cmd := collectorCommand{probe: map[string]string{}, lookup: map[string]string{}}
 	args := c.Args[1:]
 	Expect(len(args)%2).To(BeZero(), "flags come in pairs: %q", args)
 	for i := 0; i < len(args); i += 2 {
@@ -241,6 +243,8 @@ func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
 			cmd.pods = append(cmd.pods, netstack.PodRef{Namespace: ns, Name: name, IP: netip.MustParseAddr(ip)})
 		case "--probe-from", "--probe-to", "--probe-protocol", "--probe-port":
 			cmd.probe[flag] = val
+		case "--lookup-from", "--lookup-name", "--lookup-nameserver", "--lookup-search", "--lookup-ndots":
+			cmd.lookup[flag] = val
 		default:
 			Fail(fmt.Sprintf("unknown collector flag %s", flag))
 		}

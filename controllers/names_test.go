@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"net/netip"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +11,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
 )
 
 func (w *DiagnosisWrapper) ToName(name string, port int32) *DiagnosisWrapper {
@@ -52,6 +55,25 @@ var _ = Describe("NetworkDiagnosis toward a DNS name", func() {
 			HaveField("Reason", string(model.ReasonNameResolved)),
 			HaveField("Message", ContainSubstring("db resolves to "+dbSvc.Spec.ClusterIP+" as service "+ns+"/db")),
 			HaveField("Message", ContainSubstring("search path ("+ns+".svc.cluster.local svc.cluster.local cluster.local, ndots:5)")))))
+
+		By("asking for a name outside the cluster: the web pod's collector resolves it with the pod's resolver")
+		nd = createDiagnosis(ctx, MakeDiagnosis("outside", ns).FromPod("web").ToName("www.example.com", 443))
+		pods = waitForCollectors(ctx, nd, node1, node2)
+		Expect(parseCollectorCommand(pods[node1]).lookup).To(Equal(map[string]string{
+			"--lookup-from": "pod:" + ns + "/web", "--lookup-name": "www.example.com", "--lookup-ndots": "5",
+			"--lookup-nameserver": dns.Spec.ClusterIP, "--lookup-search": ns + ".svc.cluster.local,svc.cluster.local,cluster.local",
+		}))
+		Expect(parseCollectorCommand(pods[node2]).lookup).To(BeEmpty(), "only the source's node resolves")
+		collect(ctx, pods[node2], nodeIP[node2])
+		collectEdited(ctx, pods[node1], nodeIP[node1], nil, func(snap *netstack.NodeSnapshot) {
+			snap.Lookup = &netstack.NameLookup{Name: "www.example.com", Answered: "www.example.com",
+				Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Server: netip.MustParseAddr(dns.Spec.ClusterIP)}
+		})
+		got = waitForPhase(ctx, nd, diagv1alpha1.PhaseSucceeded)
+		Expect(got.Status.DestinationSummary).To(Equal("name/www.example.com -> ip/203.0.113.10"))
+		Expect(got.Status.Suspicions).To(ContainElement(And(
+			HaveField("Reason", string(model.ReasonNameResolved)),
+			HaveField("Message", ContainSubstring("answered by the source's own resolver")))))
 
 		By("asking for a name nothing in the cluster answers")
 		nd = createDiagnosis(ctx, MakeDiagnosis("no-such-name", ns).FromPod("web").ToName("nosuch", 5432))
