@@ -73,6 +73,9 @@ func (r *NetworkDiagnosisReconciler) keep(ctx context.Context, s *scope, rec *bu
 	}
 	nd := s.nd
 	src, dst, err := endpointRefs(nd)
+	if err == nil && s.name != nil {
+		dst, err = nameBundleRef(s.name, in.Question)
+	}
 	if err == nil {
 		b := &bundle.Bundle{
 			Question: bundle.NewQuestion(nd.Namespace+"/"+nd.Name, src, dst, in.Question.Protocol, in.Question.Port, nd.Spec.NetworkPlugin, nd.Spec.NetworkPluginConfig),

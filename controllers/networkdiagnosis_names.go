@@ -68,3 +68,13 @@ func nameAnswered(s *scope, q model.Question, nodes map[string]*netstack.NodeSna
 	}
 	return q
 }
+
+// nameBundleRef is the destination a bundle names for a diagnosis toward a name: the address
+// the name resolved to, which `netdiag diagnose` resolves to its owner again. The name itself
+// and its DNS path are not replayed.
+func nameBundleRef(n *diagnose.Name, q model.Question) (cluster.EndpointRef, error) {
+	if !q.Destination.IP.IsValid() {
+		return cluster.EndpointRef{}, fmt.Errorf("name %s resolved to no address, which a bundle's question cannot name", n.Name)
+	}
+	return cluster.EndpointRef{Type: model.EndpointExternal, IP: q.Destination.IP}, nil
+}
