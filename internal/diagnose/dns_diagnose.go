@@ -37,6 +37,11 @@ func DiagnoseName(engine Engine, in Input, n Name, dns []model.Question) (*Resul
 	} else {
 		res = unresolved(n, src, path)
 	}
+	if in.Question.Source.Type == model.EndpointPod && !n.HasResolver {
+		res.Suspicions = append(res.Suspicions, model.Suspicion{Level: model.Info, Reason: model.ReasonDNSPathUnknown, Pod: src.Pod, Node: src.Node,
+			Message: fmt.Sprintf("The source pod's resolver is not known (its dnsPolicy takes the node's, or there is no Service %s/%s for the cluster DNS): only full cluster names were answered, and the way to its nameserver was not diagnosed",
+				ClusterDNSService.Namespace, ClusterDNSService.Name)})
+	}
 	broken := ""
 	for _, p := range path {
 		s, ok := p.suspicion(src)

@@ -168,3 +168,23 @@ func TestNameAnsweredByTheSourcesResolver(t *testing.T) {
 		t.Errorf("an NXDOMAIN from the source's resolver: %s %s", res.Verdict, res.Summary)
 	}
 }
+
+func TestNoClusterDNSServiceSaysTheResolverIsNotKnown(t *testing.T) {
+	c := flowtest.TwoNodes(flanneltest.New(flanneltest.VXLAN, 2))
+	src := endpoint(t, c.Snapshot, "pod:default/client")
+	n := ResolveName(c.Snapshot, "cluster.local", src, "web.default.svc.cluster.local.")
+	dst, ok, err := n.Endpoint(c.Snapshot)
+	if err != nil || !ok {
+		t.Fatalf("a full cluster name resolves without the pod's resolver: %v %v", ok, err)
+	}
+	q := model.Question{Source: src, Destination: dst, Protocol: model.TCP, Port: 80}
+	res, err := DiagnoseName(Diagnose, Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q}, n, n.DNSQuestions(c.Snapshot, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Reachable || !slices.ContainsFunc(res.Suspicions, func(s model.Suspicion) bool {
+		return s.Reason == model.ReasonDNSPathUnknown && strings.Contains(s.Message, "no Service kube-system/kube-dns")
+	}) {
+		t.Errorf("want Reachable with DNSPathUnknown naming kube-dns: %s %+v", res.Verdict, res.Suspicions)
+	}
+}

@@ -284,7 +284,7 @@ func Reasons() []ReasonInfo {
 				Meaning: "UDP port 53 gets through but TCP port 53 does not: answers too large for UDP (many records, DNSSEC) fail, small ones work.",
 				Remedy:  "Allow TCP 53 too, where UDP 53 is allowed."}}},
 		{Reason: ReasonDNSPathUnknown, Level: Info, FoundBy: "diagnose", Topic: topicNames,
-			Meaning: "The way from the source to its nameserver could not be decided (a node not collected, a rule not understood), or the nameserver is not the cluster DNS and lies outside what the snapshot shows. The message gives the DNS path's own answer.",
+			Meaning: "The way from the source to its nameserver could not be decided (a node not collected, a rule not understood), or the nameserver is not the cluster DNS and lies outside what the snapshot shows; the message gives the DNS path's own answer. Also: the source pod's resolver is not known (a dnsPolicy that takes the node's resolver, or no Service kube-system/kube-dns), so only full cluster names were answered and no DNS path was diagnosed. With a Reachable address, a DNS path not decided makes the verdict Unknown.",
 			Remedy:  "Read the message; probe: true checks the destination for real."},
 	}
 }
