@@ -81,7 +81,7 @@ $(HELM):
 	HELM_VERSION=$(HELM_VERSION) hack/build-helm.sh
 
 .PHONY: test
-test: manifests generate vet controlplane helm ## Run every test (envtest suites on a real API server; some packages need root and netns).
+test: manifests generate vet controlplane helm image ## Run every test (envtest suites on a real API server; some packages need root and netns).
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test -timeout 40m ./... $(GOTEST_FLAGS)
 
 # How long each fuzz target runs in `make fuzz`.
@@ -135,6 +135,10 @@ plugin-archives: ## Build the kubectl plugin's release archives and their SHA256
 run: manifests generate fmt vet install ## Run the controller here against the kubeconfig's cluster.
 	go run . manager --namespace $(NAMESPACE) --collector-image $(IMG) \
 		--metrics-bind-address 0 --health-probe-bind-address 127.0.0.1:8081 -v 1
+
+.PHONY: image
+image: ## Build the image without a container engine into bin/image/netdiag.oci.tar (mmdebstrap and umoci; root filesystem cached).
+	VERSION="$(VERSION)" LDFLAGS="$(LDFLAGS)" hack/build-image.sh
 
 .PHONY: docker-build
 docker-build: ## Build the image (manager and collector).

@@ -38,6 +38,7 @@ type collectOptions struct {
 	podName         string
 	podUID          string
 	kubeconfig      string
+	apiServers      []string
 	probeFrom       string
 	probeTo         string
 	probeProtocol   string
@@ -77,6 +78,7 @@ ConfigMaps in --upload-namespace. Run as root (privileged, hostNetwork, hostPID 
 	f.StringVar(&o.podName, "pod-name", o.podName, "name of the collector's own pod, the owner of the snapshot ConfigMaps (default $POD_NAME)")
 	f.StringVar(&o.podUID, "pod-uid", o.podUID, "UID of the collector's own pod (default $POD_UID)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server (default: the in-cluster config)")
+	f.StringSliceVar(&o.apiServers, "api-server", nil, "reach the API server at these <address>:<port> (the kubernetes EndpointSlice's), tried in turn, instead of through the kubernetes Service, whose rules on this node may be what is broken")
 	f.StringVar(&o.probeFrom, "probe-from", "", `send a real connection attempt from "node" or "pod:<namespace>/<name>" (one of --pod)`)
 	f.StringVar(&o.probeTo, "probe-to", "", "destination IP of the probe")
 	f.StringVar(&o.probeProtocol, "probe-protocol", "TCP", "protocol of the probe: TCP, UDP or ICMP")
@@ -156,6 +158,8 @@ func (o collectOptions) collectorOptions() (collector.Options, error) {
 			return opts, fmt.Errorf("--probe-port is required for a %s probe", probe.Protocol)
 		}
 	case "ICMP":
+	case "SCTP":
+		return opts, errors.New("--probe-protocol SCTP: the probe sends TCP, UDP and ICMP only; an SCTP question is answered from the rules alone")
 	default:
 		return opts, fmt.Errorf("--probe-protocol %q: want TCP, UDP or ICMP", o.probeProtocol)
 	}
@@ -169,6 +173,10 @@ func runCollect(ctx context.Context, o collectOptions, stdout io.Writer) error {
 	opts, err := o.collectorOptions()
 	if err != nil {
 		return err
+	}
+	apiServers, err := collector.ParseAPIServerEndpoints(o.apiServers)
+	if err != nil {
+		return fmt.Errorf("--api-server: %w", err)
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -192,6 +200,10 @@ func runCollect(ctx context.Context, o collectOptions, stdout io.Writer) error {
 	cfg, err := collectRestConfig(o.kubeconfig)
 	if err != nil {
 		return err
+	}
+	if len(apiServers) > 0 {
+		cfg.Dial = collector.DialAPIServer(apiServers, collector.DefaultAPIServerDialTimeout)
+		log.V(1).Info("Reaching the API server at its endpoints", "endpoints", o.apiServers, "url", cfg.Host)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

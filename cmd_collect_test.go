@@ -47,8 +47,11 @@ func TestCollectFlags(t *testing.T) {
 		"pod with a bad ip":             {opts: with(func(o *collectOptions) { o.pods = []string{"a/b=10.0.0"} }), wantErr: "--pod"},
 		"probe from unknown pod":        {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probePort = "pod:a/b", "10.0.0.1", 80 }), wantErr: "must also be named by --pod"},
 		"TCP probe without port":        {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probeProtocol = "node", "10.0.0.1", "TCP" }), wantErr: "--probe-port is required"},
-		"unknown protocol":              {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probeProtocol = "node", "10.0.0.1", "SCTP" }), wantErr: "want TCP, UDP or ICMP"},
-		"bad probe source":              {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo = "web", "10.0.0.1" }), wantErr: `want "node"`},
+		"unknown protocol":              {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo, o.probeProtocol = "node", "10.0.0.1", "QUIC" }), wantErr: "want TCP, UDP or ICMP"},
+		"SCTP, which the probe cannot send": {opts: with(func(o *collectOptions) {
+			o.probeFrom, o.probeTo, o.probeProtocol, o.probePort = "node", "10.0.0.1", "SCTP", 2905
+		}), wantErr: "the probe sends TCP, UDP and ICMP only"},
+		"bad probe source": {opts: with(func(o *collectOptions) { o.probeFrom, o.probeTo = "web", "10.0.0.1" }), wantErr: `want "node"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -21,13 +21,15 @@ import (
 
 // diagnoseOptions are the flags of `netdiag diagnose`.
 type diagnoseOptions struct {
-	snapshot    string
-	source      string
-	destination string
-	protocol    string
-	port        uint16
-	output      string
-	plugin      string
+	snapshot     string
+	source       string
+	destination  string
+	protocol     string
+	packetSize   int
+	dontFragment bool
+	port         uint16
+	output       string
+	plugin       string
 	// systemNamespaces are the namespaces whose DaemonSets the engine reads; nil: the
 	// registry's defaults.
 	systemNamespaces []string
@@ -53,8 +55,10 @@ ip:ADDRESS.`,
 	f.StringVar(&o.snapshot, "snapshot", "", "snapshot folder (required)")
 	f.StringVar(&o.source, "source", "", "where the traffic starts: pod:NS/NAME, node:NAME or ip:IP (required)")
 	f.StringVar(&o.destination, "destination", "", "where the traffic goes: pod:NS/NAME, service:NS/NAME, node:NAME or ip:IP (required)")
-	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp or icmp")
+	f.StringVar(&o.protocol, "protocol", o.protocol, "tcp, udp, sctp or icmp")
 	f.Uint16Var(&o.port, "port", 0, "destination port (the service's port for a service), required for tcp and udp")
+	f.IntVar(&o.packetSize, "packet-size", 0, "ask about packets of this many bytes (the IP packet); for tcp, it caps the full-size segments the two ends' MSS allow")
+	f.BoolVar(&o.dontFragment, "dont-fragment", false, "set DF on the icmp or udp packets of --packet-size")
 	f.StringVarP(&o.output, "output", "o", o.output, "output format: text, wide (text with every step of each hop), yaml, json, or the path as a picture: dot, mermaid or svg")
 	f.StringVar(&o.plugin, "network-plugin", o.plugin, "network plugin to simulate ("+strings.Join(o.plugins.Simulated(), ", ")+"), or auto to detect it")
 	f.StringSliceVar(&o.systemNamespaces, "system-namespaces", o.plugins.DefaultSystemNamespaces(),
@@ -74,7 +78,7 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	}
 	proto := model.Protocol(strings.ToUpper(o.protocol))
 	switch proto {
-	case model.TCP, model.UDP:
+	case model.TCP, model.UDP, model.SCTP:
 		if o.port == 0 {
 			return fmt.Errorf("--port is required for %s", o.protocol)
 		}
@@ -83,7 +87,13 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 			return errors.New("--port makes no sense for icmp")
 		}
 	default:
-		return fmt.Errorf("--protocol %q: want tcp, udp or icmp", o.protocol)
+		return fmt.Errorf("--protocol %q: want tcp, udp, sctp or icmp", o.protocol)
+	}
+	if o.packetSize != 0 && (o.packetSize < 68 || o.packetSize > 65535) {
+		return fmt.Errorf("--packet-size %d: want 68 to 65535 bytes", o.packetSize)
+	}
+	if o.dontFragment && o.packetSize == 0 {
+		return errors.New("--dont-fragment needs --packet-size: it says what happens to packets of that size")
 	}
 	if o.plugins == nil {
 		o.plugins = plugins.Registry()
@@ -119,7 +129,7 @@ func runDiagnose(w io.Writer, o diagnoseOptions) error {
 	if err != nil {
 		return fmt.Errorf("--destination %s in snapshot %s: %w", o.destination, o.snapshot, err)
 	}
-	q := model.Question{Source: src, Destination: dst, Protocol: proto, Port: o.port}
+	q := model.Question{Source: src, Destination: dst, Protocol: proto, Port: o.port, Size: o.packetSize, DontFragment: o.dontFragment}
 	res, err := (&diagnose.Diagnostor{Plugins: o.plugins}).Diagnose(diagnose.Input{Cluster: snap, Nodes: nodes, Question: q, NetworkPlugin: o.plugin})
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ type loadOptions struct {
 	caps                 controllers.LoadCaps
 	priorityClass        string
 	tolerateControlPlane bool
+	apiViaService        bool
 }
 
 // bindLoadFlags binds the flags of detection, load caps and collector placement.
@@ -71,6 +72,7 @@ func bindLoadFlags(f *pflag.FlagSet, o *loadOptions, reg *plugin.Registry) {
 	f.IntVar(&o.caps.CollectorPods, controllers.FlagMaxCollectorPods, def.CollectorPods, "collector pods at work at once; a diagnosis that would exceed it waits (0: no cap)")
 	f.StringVar(&o.priorityClass, "collector-priority-class", controllers.DefaultCollectorPriorityClass, `PriorityClass of collector pods (config/manager ships it); "" for none`)
 	f.BoolVar(&o.tolerateControlPlane, controllers.FlagTolerateControlPlane, false, "let collectors run on control-plane nodes; otherwise a diagnosis whose path crosses one fails")
+	f.BoolVar(&o.apiViaService, controllers.FlagCollectorAPIViaService, false, "collectors reach the API server through the kubernetes Service; by default they go straight to its EndpointSlice's addresses, so that a node's broken Service rules cannot keep its snapshot from arriving")
 }
 
 // apply checks the options and sets the registry's detection from them.
@@ -167,6 +169,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(o.namespace, o.plugins.SystemNamespaces()...),
+		Client:                  controllers.ClientOptions(),
 		Metrics:                 o.metrics.serverOptions(),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
@@ -196,6 +199,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		Caps:                    &o.load.caps,
 		CollectorPriorityClass:  o.load.priorityClass,
 		TolerateControlPlane:    o.load.tolerateControlPlane,
+		CollectorAPIViaService:  o.load.apiViaService,
 		KeepSnapshots:           o.keepSnapshots,
 		ClusterDomain:           o.clusterDomain,
 		Metrics:                 m,

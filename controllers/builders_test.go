@@ -80,6 +80,15 @@ func (w *DiagnosisWrapper) Timeout(d metav1.Duration) *DiagnosisWrapper {
 	return w
 }
 
+// PacketSize asks about packets of size bytes; size 0 leaves it unset.
+func (w *DiagnosisWrapper) PacketSize(size int32, dontFragment bool) *DiagnosisWrapper {
+	if size != 0 {
+		w.Spec.PacketSize = &size
+	}
+	w.Spec.DontFragment = dontFragment
+	return w
+}
+
 func (w *DiagnosisWrapper) TTL(seconds int32) *DiagnosisWrapper {
 	w.Spec.TTLSecondsAfterFinished = ptr.To(seconds)
 	return w

@@ -109,5 +109,11 @@ func clusterSnapshot(ctx context.Context, c client.Reader) (*cluster.Snapshot, e
 	slices.SortFunc(dss.Items, func(a, b appsv1.DaemonSet) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	return cluster.NewSnapshot(cacheObjects{ctx: ctx, c: c}, nodes.Items, dss.Items), nil
+	snap := cluster.NewSnapshot(cacheObjects{ctx: ctx, c: c}, nodes.Items, dss.Items)
+	admin, err := adminPolicies(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	snap.Admin = admin
+	return snap, nil
 }

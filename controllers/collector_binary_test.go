@@ -196,6 +196,17 @@ func runContainer(ctx context.Context, pod *corev1.Pod, image, nodeNS string, ex
 	c := pod.Spec.Containers[0]
 	Expect(c.Command).NotTo(BeEmpty())
 	argv := append(append(append([]string{}, c.Command...), c.Args...), extra...)
+	// envtest's API server lists itself in the kubernetes EndpointSlice at 192.0.2.2, a
+	// documentation address nothing listens on, while it really listens on cfg.Host: the
+	// endpoint the controller hands over is taken to where this API server is, as a
+	// cluster's network would take it to its API server.
+	apiServer, err := url.Parse(cfg.Host)
+	Expect(err).NotTo(HaveOccurred())
+	for i := range argv[:len(argv)-1] {
+		if argv[i] == "--api-server" {
+			argv[i+1] = apiServer.Host
+		}
+	}
 	if !strings.Contains(argv[0], "/") {
 		argv[0] = filepath.Join(image, argv[0])
 	}
@@ -216,7 +227,7 @@ func runContainer(ctx context.Context, pod *corev1.Pod, image, nodeNS string, ex
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// A child forked from a thread inside the namespace starts there.
 	Expect(netnsutil.DoNamed(nodeNS, cmd.Start)).To(Succeed())
-	err := cmd.Wait()
+	err = cmd.Wait()
 	GinkgoWriter.Printf("netdiag collect (%s):\n%s\n", strings.Join(argv[1:], " "), out.String())
 	var exit *exec.ExitError
 	switch {

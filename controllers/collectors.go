@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -24,6 +25,9 @@ func (r *NetworkDiagnosisReconciler) createCollectors(ctx context.Context, s *sc
 		return err
 	}
 	cfg := collectorConfig{Image: r.CollectorImage, Namespace: r.Namespace, PriorityClassName: r.CollectorPriorityClass, TolerateControlPlane: r.TolerateControlPlane}
+	if !r.CollectorAPIViaService {
+		cfg.APIServerArgs = apiServerArgs(cacheObjects{ctx: ctx, c: r.Client}.EndpointSlicesOf(metav1.NamespaceDefault, "kubernetes"))
+	}
 	// The pod must not outlive the diagnosis it works for.
 	activeDeadline := max(int64(math.Ceil(left.Seconds())), 1)
 	errs := make([]error, len(nodes))

@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -211,6 +213,7 @@ type collectorCommand struct {
 	node, namespace, uid, prefix string
 	pods                         []netstack.PodRef
 	probe                        map[string]string
+	apiServers                   []string
 	// lookup holds the --lookup-* flags of a name for the source pod's resolver.
 	lookup map[string]string
 }
@@ -241,6 +244,8 @@ func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
 			ns, name, ok := strings.Cut(ref, "/")
 			Expect(ok).To(BeTrue(), "--pod %q is <ns>/<name>=<ip>", val)
 			cmd.pods = append(cmd.pods, netstack.PodRef{Namespace: ns, Name: name, IP: netip.MustParseAddr(ip)})
+		case "--api-server":
+			cmd.apiServers = append(cmd.apiServers, val)
 		case "--probe-from", "--probe-to", "--probe-protocol", "--probe-port":
 			cmd.probe[flag] = val
 		case "--lookup-from", "--lookup-name", "--lookup-nameserver", "--lookup-search", "--lookup-ndots":
@@ -404,4 +409,28 @@ func poke(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis) {
 		}
 		g.Expect(err).To(Succeed())
 	}).Should(Succeed())
+}
+
+// kubernetesEndpoints are the API server's own addresses, as the kubernetes EndpointSlice
+// the API server keeps lists them.
+func kubernetesEndpoints(ctx context.Context) []string {
+	GinkgoHelper()
+	var out []string
+	Eventually(func(g Gomega) {
+		l := &discoveryv1.EndpointSliceList{}
+		g.Expect(k8sClient.List(ctx, l, client.InNamespace(metav1.NamespaceDefault),
+			client.MatchingLabels{discoveryv1.LabelServiceName: "kubernetes"})).To(Succeed())
+		out = nil
+		for _, s := range l.Items {
+			for _, e := range s.Endpoints {
+				for _, a := range e.Addresses {
+					for _, p := range s.Ports {
+						out = append(out, net.JoinHostPort(a, strconv.Itoa(int(*p.Port))))
+					}
+				}
+			}
+		}
+		g.Expect(out).NotTo(BeEmpty(), "the API server keeps the kubernetes EndpointSlice")
+	}).Should(Succeed())
+	return out
 }

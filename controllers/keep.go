@@ -59,7 +59,9 @@ func (r *NetworkDiagnosisReconciler) recordReads(ctx context.Context, s *scope) 
 		s.snapshot = snap
 	}
 	rec := bundle.Record(s.snapshot)
+	admin := s.snapshot.Admin
 	s.snapshot = cluster.NewSnapshot(rec, s.snapshot.Nodes, s.snapshot.DaemonSets)
+	s.snapshot.Admin = admin
 	// Resolve again through the recorder: the bundle must hold the endpoints too.
 	s.question, s.plan, s.name, s.dns = nil, nil, nil, nil
 	return rec, nil
@@ -82,6 +84,7 @@ func (r *NetworkDiagnosisReconciler) keep(ctx context.Context, s *scope, rec *bu
 			Cluster:  rec.Snapshot(s.snapshot.Nodes, s.snapshot.DaemonSets),
 			Nodes:    in.Nodes,
 		}
+		b.Cluster.Admin = s.snapshot.Admin
 		var tarball []byte
 		if tarball, err = b.Tarball(); err == nil {
 			err = r.storeBundle(ctx, nd, tarball)

@@ -88,6 +88,9 @@ type NetworkDiagnosisReconciler struct {
 	// TolerateControlPlane lets collectors run on control-plane nodes; a diagnosis whose
 	// path crosses one fails otherwise.
 	TolerateControlPlane bool
+	// CollectorAPIViaService sends collectors to the API server through the kubernetes
+	// Service, as pods usually go, instead of straight to the addresses of its EndpointSlice.
+	CollectorAPIViaService bool
 
 	admitter *admitter
 }

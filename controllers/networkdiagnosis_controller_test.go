@@ -55,13 +55,15 @@ var _ = Describe("NetworkDiagnosis validation", func() {
 		Entry("a negative port", MakeDiagnosis("d", "").FromPod("web").ToPod("db", -1),
 			"spec.port", "greater than or equal to 1"),
 		Entry("no port for TCP", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 0),
-			"spec.port", "port is required for TCP and UDP"),
+			"spec.port", "port is required for TCP, UDP and SCTP"),
 		Entry("no port for UDP", MakeDiagnosis("d", "").FromPod("web").ToPod("dns", 0).Protocol(diagv1alpha1.ProtocolUDP),
-			"spec.port", "port is required for TCP and UDP"),
+			"spec.port", "port is required for TCP, UDP and SCTP"),
 		Entry("a port for ICMP", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).Protocol(diagv1alpha1.ProtocolICMP),
 			"spec.port", "port must not be set for ICMP"),
-		Entry("an unknown protocol", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).Protocol("SCTP"),
-			"spec.protocol", `supported values: "TCP", "UDP", "ICMP"`),
+		Entry("no port for SCTP", MakeDiagnosis("d", "").FromPod("web").ToPod("sig", 0).Protocol(diagv1alpha1.ProtocolSCTP),
+			"spec.port", "port is required for TCP, UDP and SCTP"),
+		Entry("an unknown protocol", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).Protocol("QUIC"),
+			"spec.protocol", `supported values: "TCP", "UDP", "SCTP", "ICMP"`),
 		Entry("a timeout of a second", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).Timeout(metav1.Duration{Duration: time.Second}),
 			"spec.timeout", "timeout must be between 10s and 1h"),
 		Entry("a timeout of a day", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).Timeout(metav1.Duration{Duration: 24 * time.Hour}),
@@ -70,6 +72,10 @@ var _ = Describe("NetworkDiagnosis validation", func() {
 			"spec.ttlSecondsAfterFinished", "greater than or equal to 0"),
 		Entry("a pod without a name", MakeDiagnosis("d", "").FromPod("").ToPod("db", 80),
 			"spec.source.pod.name", "at least 1 chars long"),
+		Entry("a packet smaller than an IP header and a little", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).PacketSize(40, false),
+			"spec.packetSize", "greater than or equal to 68"),
+		Entry("DF without a packet size", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).PacketSize(0, true),
+			"spec.dontFragment", "dontFragment needs packetSize"),
 		Entry("a malformed network plugin", MakeDiagnosis("d", "").FromPod("web").ToPod("db", 80).NetworkPlugin("Flannel!"),
 			"spec.networkPlugin", "should match"),
 	)
@@ -203,6 +209,8 @@ var _ = Describe("NetworkDiagnosis controller", func() {
 			Expect(cmd.namespace).To(Equal(controllerNamespace))
 			Expect(cmd.uid).To(Equal(string(nd.UID)))
 			Expect(cmd.prefix).NotTo(BeEmpty())
+			// Home goes straight to the API server, not through the node's Service rules.
+			Expect(cmd.apiServers).To(ConsistOf(kubernetesEndpoints(ctx)))
 			var podNames []string
 			for _, p := range cmd.pods {
 				podNames = append(podNames, p.Name)

@@ -103,6 +103,9 @@ type collectorConfig struct {
 	PriorityClassName string
 	// TolerateControlPlane adds the control-plane role's taint to what collectors tolerate.
 	TolerateControlPlane bool
+	// APIServerArgs send the collector straight to the API server's endpoints; with none it
+	// goes through the kubernetes Service.
+	APIServerArgs []string
 }
 
 // collectorPod builds the pod that collects node's state for nd. pods are the pods on that
@@ -120,6 +123,7 @@ func collectorPod(cfg collectorConfig, nd *diagv1alpha1.NetworkDiagnosis, node s
 	for _, p := range pods {
 		args = append(args, "--pod", p.Namespace+"/"+p.Name+"="+p.IP.String())
 	}
+	args = append(args, cfg.APIServerArgs...)
 	args = append(args, probe...)
 
 	labels := childLabels(nd)
@@ -223,6 +227,9 @@ func probeRefusal(q model.Question) string {
 	if q.Source.Type != model.EndpointPod && q.Source.Type != model.EndpointNode {
 		return "a source outside the cluster cannot be probed from"
 	}
+	if q.Protocol == model.SCTP {
+		return "the probe sends TCP, UDP and ICMP only, not SCTP; the answer comes from the rules alone"
+	}
 	if err := collector.CheckProbeTarget(q.Destination.IP); err != nil {
 		return "the destination " + err.Error()
 	}
@@ -287,6 +294,10 @@ func question(spec diagv1alpha1.NetworkDiagnosisSpec, src, dst model.Endpoint) m
 	if spec.Port != nil {
 		q.Port = uint16(*spec.Port)
 	}
+	if spec.PacketSize != nil {
+		q.Size = int(*spec.PacketSize)
+	}
+	q.DontFragment = spec.DontFragment
 	return q
 }
 

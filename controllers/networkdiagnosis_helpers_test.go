@@ -215,3 +215,15 @@ func TestStripObjectKeepsWhatTheEngineReads(t *testing.T) {
 		t.Errorf("stripObject(node) (-want +got):\n%s", diff)
 	}
 }
+
+// The packet size a spec asks about reaches the engine's question.
+func TestQuestionCarriesThePacketSize(t *testing.T) {
+	size := int32(1400)
+	q := question(diagv1alpha1.NetworkDiagnosisSpec{Protocol: diagv1alpha1.ProtocolICMP, PacketSize: &size, DontFragment: true}, model.Endpoint{}, model.Endpoint{})
+	if q.Size != 1400 || !q.DontFragment {
+		t.Errorf("question size %d, DF %v: want 1400 with DF", q.Size, q.DontFragment)
+	}
+	if q := question(diagv1alpha1.NetworkDiagnosisSpec{}, model.Endpoint{}, model.Endpoint{}); q.Size != 0 || q.DontFragment {
+		t.Errorf("a spec without a size asks about size %d, DF %v", q.Size, q.DontFragment)
+	}
+}

@@ -73,6 +73,10 @@ var _ = BeforeSuite(func() {
 		createManifest(context.Background(), filepath.Join("..", "config", "manager", manifest), controllerNamespace)
 	}
 
+	// The API server writes its own kubernetes EndpointSlice a moment after it starts; the
+	// manager's cache must hold it before the first collector is made, as in a cluster.
+	kubernetesEndpoints(context.Background())
+
 	fakeClock = clocktesting.NewFakeClock(time.Now())
 	stopManager = startManager()
 })

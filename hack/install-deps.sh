@@ -6,12 +6,14 @@
 # graphviz draw them,
 # and the binaries envtest and the lab run, built from the Go module proxy: the control plane
 # (about 8 minutes on 2 cores, once), the CNI plugins, flanneld and helm (4 to 8 minutes,
-# once), which renders the chart in test/chart, and CoreDNS (about 4 minutes, once), the lab's
-# cluster DNS.
+# once), which renders the chart in test/chart; mmdebstrap and umoci, with which
+# hack/build-image.sh builds the image (about 2 minutes, once), and containerd and runc, which
+# run it in the end-to-end suite; and CoreDNS (about 4 minutes, once), the lab's cluster DNS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium graphviz)
+PACKAGES=(iptables nftables ipset conntrack iproute2 procps util-linux ca-certificates git make chromium graphviz
+  mmdebstrap umoci containerd runc)
 
 SUDO=""
 if [[ ${EUID} -ne 0 ]]; then
@@ -31,4 +33,5 @@ npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 "${ROOT}/hack/build-cni.sh"
 "${ROOT}/hack/build-flannel.sh"
 "${ROOT}/hack/build-helm.sh"
+"${ROOT}/hack/build-image.sh"
 "${ROOT}/hack/build-coredns.sh"

@@ -5,12 +5,13 @@ import (
 )
 
 // Protocol is the transport protocol of the diagnosed traffic.
-// +kubebuilder:validation:Enum=TCP;UDP;ICMP
+// +kubebuilder:validation:Enum=TCP;UDP;SCTP;ICMP
 type Protocol string
 
 const (
 	ProtocolTCP  Protocol = "TCP"
 	ProtocolUDP  Protocol = "UDP"
+	ProtocolSCTP Protocol = "SCTP"
 	ProtocolICMP Protocol = "ICMP"
 )
 
@@ -125,8 +126,9 @@ type Destination struct {
 
 // NetworkDiagnosisSpec is the question: does traffic of this protocol and port get from the
 // source to the destination?
-// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'ICMP' || has(self.port)",message="port is required for TCP and UDP",fieldPath=".port"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'ICMP' || has(self.port)",message="port is required for TCP, UDP and SCTP",fieldPath=".port"
 // +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol != 'ICMP' || !has(self.port)",message="port must not be set for ICMP",fieldPath=".port"
+// +kubebuilder:validation:XValidation:rule="!has(self.dontFragment) || !self.dontFragment || has(self.packetSize)",message="dontFragment needs packetSize: it says what happens to packets of that size",fieldPath=".dontFragment"
 type NetworkDiagnosisSpec struct {
 	// source is where the traffic starts.
 	// +required
@@ -136,17 +138,34 @@ type NetworkDiagnosisSpec struct {
 	// +required
 	Destination Destination `json:"destination"`
 
-	// protocol of the traffic: TCP, UDP or ICMP.
+	// protocol of the traffic: TCP, UDP, SCTP or ICMP. SCTP is diagnosed from the rules alone:
+	// the probe cannot send it.
 	// +optional
 	// +kubebuilder:default=TCP
 	Protocol Protocol `json:"protocol,omitempty"`
 
-	// port is the destination port, required for TCP and UDP and forbidden for ICMP. For a
+	// port is the destination port, required for TCP, UDP and SCTP and forbidden for ICMP. For a
 	// Service destination it is the Service's port, not the target port.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	Port *int32 `json:"port,omitempty"`
+
+	// packetSize asks about packets of this many bytes (the IP packet, header included), as
+	// in "small requests work, large ones hang": an MTU on the way smaller than the packet,
+	// where it cannot be fragmented, is then the verdict's reason. For ICMP and UDP it is the
+	// packets' size; for TCP, whose segments are as large as the MSS the two ends negotiate,
+	// it caps the full-size segments asked about (set it to 65535 to ask about the largest
+	// the ends allow). Unset asks about small packets.
+	// +optional
+	// +kubebuilder:validation:Minimum=68
+	// +kubebuilder:validation:Maximum=65535
+	PacketSize *int32 `json:"packetSize,omitempty"`
+
+	// dontFragment sets DF on the ICMP and UDP packets of packetSize: a packet larger than an
+	// MTU on the way is then dropped there instead of fragmented. TCP always sets DF.
+	// +optional
+	DontFragment bool `json:"dontFragment,omitempty"`
 
 	// timeout bounds the whole diagnosis, from creation to a final phase: collectors that have
 	// not reported by then are given up on. Between 10s and 1h.

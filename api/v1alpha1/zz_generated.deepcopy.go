@@ -184,6 +184,11 @@ func (in *NetworkDiagnosisSpec) DeepCopyInto(out *NetworkDiagnosisSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.PacketSize != nil {
+		in, out := &in.PacketSize, &out.PacketSize
+		*out = new(int32)
+		**out = **in
+	}
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
 		*out = new(v1.Duration)

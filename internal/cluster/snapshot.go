@@ -22,6 +22,8 @@ type Snapshot struct {
 	EndpointSlices  []discoveryv1.EndpointSlice
 	NetworkPolicies []networkingv1.NetworkPolicy
 	DaemonSets      []appsv1.DaemonSet
+	// Admin holds the cluster-wide policies of the network-policy-api (admin_types.go).
+	Admin AdminPolicies
 
 	// objects, when set, answers the lookups; the lists of pods, namespaces, services,
 	// slices and policies are then empty.

@@ -154,13 +154,13 @@ func validate(in Input) error {
 		return fmt.Errorf("diagnose: destination %s has no address", q.Destination)
 	}
 	switch q.Protocol {
-	case model.TCP, model.UDP:
+	case model.TCP, model.UDP, model.SCTP:
 		if q.Port == 0 {
 			return fmt.Errorf("diagnose: protocol %s needs a port", q.Protocol)
 		}
 	case model.ICMP:
 	default:
-		return fmt.Errorf("diagnose: unknown protocol %q (want TCP, UDP or ICMP)", q.Protocol)
+		return fmt.Errorf("diagnose: unknown protocol %q (want TCP, UDP, SCTP or ICMP)", q.Protocol)
 	}
 	return nil
 }
@@ -271,6 +271,14 @@ func describe(q model.Question) string {
 	proto := string(q.Protocol)
 	if q.Protocol != model.ICMP {
 		proto = fmt.Sprintf("%s/%d", q.Protocol, q.Port)
+	}
+	switch {
+	case q.Size > 0 && q.Protocol == model.TCP:
+		proto += fmt.Sprintf(" (full-size segments, up to %d bytes)", q.Size)
+	case q.Size > 0 && q.DontFragment:
+		proto += fmt.Sprintf(" (%d-byte packets, DF)", q.Size)
+	case q.Size > 0:
+		proto += fmt.Sprintf(" (%d-byte packets)", q.Size)
 	}
 	return fmt.Sprintf("%s from %s to %s", proto, short(q.Source), short(q.Destination))
 }

@@ -27,6 +27,9 @@ type flow struct {
 	src, dst string
 	proto    model.Protocol
 	port     uint16
+	// size and df ask about packets of that size (Question.Size, DontFragment).
+	size int
+	df   bool
 	// fault breaks the built cluster before the diagnosis.
 	fault func(c *fixture.Cluster)
 
@@ -49,7 +52,7 @@ func runFlowOn(t *testing.T, c *fixture.Cluster, f flow) *Result {
 	if f.fault != nil {
 		f.fault(c)
 	}
-	q := model.Question{Source: endpoint(t, c.Snapshot, f.src), Destination: endpoint(t, c.Snapshot, f.dst), Protocol: f.proto, Port: f.port}
+	q := model.Question{Source: endpoint(t, c.Snapshot, f.src), Destination: endpoint(t, c.Snapshot, f.dst), Protocol: f.proto, Port: f.port, Size: f.size, DontFragment: f.df}
 	res, err := Diagnose(Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q})
 	if err != nil {
 		t.Fatalf("Diagnose: %v", err)

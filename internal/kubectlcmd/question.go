@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,13 +28,16 @@ const cleanupTTL int32 = 3600
 
 // questionFlags are the flags that shape the question beside its two endpoints.
 type questionFlags struct {
-	udp, icmp, probe bool
+	udp, sctp, icmp, probe bool
 	// port is --port; 0 when unset.
 	port    int
 	timeout time.Duration
 	keep    bool
 	// keepSnapshots asks the controller to keep what the engine read, for `bundle`.
 	keepSnapshots bool
+	// packetSize and dontFragment ask about packets of a size; 0 when unset.
+	packetSize   int
+	dontFragment bool
 }
 
 // endpoint is one side of the question as the command line names it.
@@ -177,6 +181,12 @@ func newDiagnosis(args []string, f questionFlags, namespace string) (*diagv1alph
 	if err != nil {
 		return nil, err
 	}
+	if f.packetSize != 0 && (f.packetSize < 68 || f.packetSize > 65535) {
+		return nil, fmt.Errorf("--packet-size %d: want 68 to 65535 bytes", f.packetSize)
+	}
+	if f.dontFragment && f.packetSize == 0 {
+		return nil, errors.New("--dont-fragment needs --packet-size: it says what happens to packets of that size")
+	}
 	if f.timeout != 0 && (f.timeout < minTimeout || f.timeout > maxTimeout) {
 		return nil, fmt.Errorf("--timeout %s: want between %s and %s", f.timeout, minTimeout, maxTimeout)
 	}
@@ -190,6 +200,9 @@ func newDiagnosis(args []string, f questionFlags, namespace string) (*diagv1alph
 	}
 	if port != 0 {
 		nd.Spec.Port = ptr.To(int32(port))
+	}
+	if f.packetSize != 0 {
+		nd.Spec.PacketSize, nd.Spec.DontFragment = ptr.To(int32(f.packetSize)), f.dontFragment
 	}
 	if f.timeout != 0 {
 		nd.Spec.Timeout = &metav1.Duration{Duration: f.timeout}
@@ -224,11 +237,21 @@ func (e endpoint) refs() (*diagv1alpha1.PodReference, *diagv1alpha1.NodeReferenc
 }
 
 func protocol(f questionFlags) (diagv1alpha1.Protocol, error) {
+	var picked []string
+	for name, set := range map[string]bool{"--udp": f.udp, "--sctp": f.sctp, "--icmp": f.icmp} {
+		if set {
+			picked = append(picked, name)
+		}
+	}
+	if len(picked) > 1 {
+		slices.Sort(picked)
+		return "", fmt.Errorf("%s: pick one protocol", strings.Join(picked, " and "))
+	}
 	switch {
-	case f.udp && f.icmp:
-		return "", errors.New("--udp and --icmp: pick one protocol")
 	case f.udp:
 		return diagv1alpha1.ProtocolUDP, nil
+	case f.sctp:
+		return diagv1alpha1.ProtocolSCTP, nil
 	case f.icmp:
 		return diagv1alpha1.ProtocolICMP, nil
 	}

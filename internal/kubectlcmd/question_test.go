@@ -78,6 +78,13 @@ func TestNewDiagnosis(t *testing.T) {
 				Destination: diagv1alpha1.Destination{Service: &diagv1alpha1.ServiceReference{Name: "dns"}}, Protocol: diagv1alpha1.ProtocolUDP, Port: ptr.To[int32](53)},
 			name: "web-to-dns-",
 		},
+		"SCTP to a service": {
+			args:  []string{"pod/web", "svc/sig:2905"},
+			flags: questionFlags{sctp: true},
+			want: diagv1alpha1.NetworkDiagnosisSpec{Source: diagv1alpha1.Source{Pod: pod("", "web")},
+				Destination: diagv1alpha1.Destination{Service: &diagv1alpha1.ServiceReference{Name: "sig"}}, Protocol: diagv1alpha1.ProtocolSCTP, Port: ptr.To[int32](2905)},
+			name: "web-to-sig-",
+		},
 		"ICMP from a node to an address": {
 			args:  []string{"node/node-1.example.com", "ip/10.0.0.7"},
 			flags: questionFlags{icmp: true},
@@ -139,6 +146,16 @@ func TestNewDiagnosisDeletesItselfUnlessKept(t *testing.T) {
 	}
 }
 
+func TestNewDiagnosisAsksAboutAPacketSize(t *testing.T) {
+	nd, err := newDiagnosis([]string{"pod/web", "pod/db"}, questionFlags{icmp: true, packetSize: 1400, dontFragment: true}, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nd.Spec.PacketSize == nil || *nd.Spec.PacketSize != 1400 || !nd.Spec.DontFragment {
+		t.Errorf("packetSize %v, dontFragment %v: want 1400 with DF", nd.Spec.PacketSize, nd.Spec.DontFragment)
+	}
+}
+
 func TestGenerateNameFitsALabel(t *testing.T) {
 	long := strings.Repeat("a", 200)
 	nd, err := newDiagnosis([]string{"node/" + long, "node/" + long + ":80"}, questionFlags{}, "shop")
@@ -186,6 +203,8 @@ func TestNewDiagnosisRefuses(t *testing.T) {
 		"a port for ICMP":             {args: []string{"pod/web", "pod/db:5432"}, flags: questionFlags{icmp: true}, want: "--icmp has no port"},
 		"--port for ICMP":             {args: []string{"pod/web", "pod/db"}, flags: questionFlags{icmp: true, port: 1}, want: "--icmp has no port"},
 		"UDP and ICMP":                {args: []string{"pod/web", "pod/db"}, flags: questionFlags{icmp: true, udp: true}, want: "pick one protocol"},
+		"SCTP and UDP":                {args: []string{"pod/web", "pod/db:9"}, flags: questionFlags{sctp: true, udp: true}, want: "--sctp and --udp: pick one protocol"},
+		"no port for SCTP":            {args: []string{"pod/web", "svc/sig"}, flags: questionFlags{sctp: true}, want: "SCTP needs a port"},
 		"not an address":              {args: []string{"pod/web", "ip/10.0.0:80"}, want: `"10.0.0:80" is not an IP address`},
 		"IPv6 and a port unbracketed": {args: []string{"pod/web", "ip/2001:db8::7:443:x"}, want: "is not an IP address"},
 		"an address with port 0":      {args: []string{"pod/web", "ip/10.0.0.7:0"}, want: "port 0"},
@@ -198,6 +217,8 @@ func TestNewDiagnosisRefuses(t *testing.T) {
 		"a timeout too short":         {args: []string{"pod/web", "svc/db:5432"}, flags: questionFlags{timeout: time.Second}, want: "--timeout 1s: want between 10s and 1h0m0s"},
 		"a timeout too long":          {args: []string{"pod/web", "svc/db:5432"}, flags: questionFlags{timeout: 2 * time.Hour}, want: "--timeout 2h0m0s"},
 		"a negative timeout":          {args: []string{"pod/web", "svc/db:5432"}, flags: questionFlags{timeout: -time.Minute}, want: "--timeout -1m0s"},
+		"a packet too small":          {args: []string{"pod/web", "pod/db"}, flags: questionFlags{icmp: true, packetSize: 20}, want: "--packet-size 20: want 68 to 65535"},
+		"DF without a size":           {args: []string{"pod/web", "pod/db"}, flags: questionFlags{icmp: true, dontFragment: true}, want: "--dont-fragment needs --packet-size"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -12,7 +12,7 @@ const (
 	TCP  Protocol = "TCP"
 	UDP  Protocol = "UDP"
 	ICMP Protocol = "ICMP"
-	// SCTP is matched by NetworkPolicy ports; the data-plane simulation does not carry it.
+	// SCTP is followed like TCP and UDP (ports, NAT, policy); the probe cannot send it.
 	SCTP Protocol = "SCTP"
 )
 
@@ -68,6 +68,13 @@ type Question struct {
 	Protocol    Protocol
 	// Port is the destination port; zero for ICMP.
 	Port uint16
+	// Size is the size in bytes of the IP packets asked about, header included; zero asks
+	// about small packets, which every MTU lets through. For TCP it caps the full-size
+	// segments the two ends' MSS allow.
+	Size int
+	// DontFragment is the DF bit of ICMP and UDP packets: a packet larger than an MTU on the
+	// way is then dropped there instead of fragmented. TCP always sets it.
+	DontFragment bool
 }
 
 // Packet is the packet as it travels, rewritten by NAT on the way.

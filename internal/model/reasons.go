@@ -14,6 +14,7 @@ const (
 	ReasonInterfaceMissing Reason = "InterfaceMissing"
 	ReasonInterfaceDown    Reason = "InterfaceDown"
 	ReasonMTUMismatch      Reason = "MTUMismatch"
+	ReasonPacketTooBig     Reason = "PacketTooBig"
 
 	// Routing.
 	ReasonRouteMissing      Reason = "RouteMissing"
@@ -41,7 +42,13 @@ const (
 	ReasonRuleNotUnderstood   Reason = "RuleNotUnderstood"
 	ReasonNetworkPolicyDenied Reason = "NetworkPolicyDenied"
 	ReasonPolicyNotEnforced   Reason = "NetworkPolicyNotEnforced"
-	ReasonMasqueradeMissing   Reason = "MasqueradeMissing"
+
+	// The cluster-wide tiers of the network-policy-api: AdminNetworkPolicy,
+	// BaselineAdminNetworkPolicy and ClusterNetworkPolicy.
+	ReasonAdminNetworkPolicyDenied         Reason = "AdminNetworkPolicyDenied"
+	ReasonBaselineAdminNetworkPolicyDenied Reason = "BaselineAdminNetworkPolicyDenied"
+	ReasonAdminNetworkPolicyNotEnforced    Reason = "AdminNetworkPolicyNotEnforced"
+	ReasonMasqueradeMissing                Reason = "MasqueradeMissing"
 
 	// Services.
 	ReasonServiceNoEndpoints      Reason = "ServiceNoEndpoints"
@@ -139,6 +146,9 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonMTUMismatch, Level: Warning, FoundBy: "hop, netstack", Topic: topicLinks,
 			Meaning: "A packet as large as the sender's MTU does not fit an interface on the way (a pod's MTU above the tunnel's for vxlan, or the underlay's for host-gw), or a tunnel's MTU plus its encapsulation (50 bytes for VXLAN over IPv4, 20 for IPIP) exceeds its underlay's MTU. Connections open, but large packets are dropped or fragmented and transfers stall.",
 			Remedy:  "Lower the pod or tunnel MTU to the figure the message gives (the network plugin's MTU setting; for flannel vxlan, the underlay's MTU - 50), or raise the underlay's."},
+		{Reason: ReasonPacketTooBig, Level: Critical, FoundBy: "hop", Topic: topicLinks,
+			Meaning: "The question asks about packets of a size (spec.packetSize), and one of them is larger than an MTU on the way where it cannot be fragmented: it carries DF (TCP always, ICMP and UDP when spec.dontFragment is set) and leaves by a device with a smaller MTU, where the kernel drops it and answers ICMP fragmentation needed, or it enters a veth end whose MTU is smaller, which drops it silently. Small packets get through and large ones do not: requests hang once they grow. For TCP the size is the full-size segment the two ends' MSS allow, so only an MTU below both ends' counts.",
+			Remedy:  "Give every interface on the way at least the ends' MTU (both ends of each veth alike), or lower the pods' MTU to the smallest on the way (the network plugin's MTU setting); make sure ICMP fragmentation-needed reaches the sender so path MTU discovery can adapt."},
 
 		{Reason: ReasonRouteMissing, Level: Critical, FoundBy: "hop, netstack", Topic: topicRouting,
 			Meaning: "No table the policy rules consult has a route to the destination (`ip route get` answers \"Network is unreachable\"), or a local sender asks for a source address the host does not own.",
@@ -217,6 +227,15 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonPolicyNotEnforced, Level: Info, FoundBy: "hop, policy", Topic: topicFiltering,
 			Meaning: "The policies named would deny the packet in that direction, but the network plugin (flannel alone) does not enforce NetworkPolicy, so nothing filters it there.",
 			Remedy:  "Install a policy engine if the policies are meant to hold, or remove them."},
+		{Reason: ReasonAdminNetworkPolicyDenied, Level: Critical, FoundBy: "hop, policy", Topic: topicFiltering,
+			Meaning: "A rule of the admin tier denies the packet in that direction: an AdminNetworkPolicy, or a ClusterNetworkPolicy of tier Admin, selects the pod and its first matching rule (by priority, then in the order written) is Deny. NetworkPolicy is not consulted. The rule names the policy, its priority and the rule's index and name.",
+			Remedy:  "Change or remove the rule named, or add an Allow (Accept) or Pass rule before it, in that policy or one of a lower priority number."},
+		{Reason: ReasonBaselineAdminNetworkPolicyDenied, Level: Critical, FoundBy: "hop, policy", Topic: topicFiltering,
+			Meaning: "No admin-tier rule decided and no NetworkPolicy isolates the pod for that direction, and the first matching rule of the baseline tier (the BaselineAdminNetworkPolicy, or a ClusterNetworkPolicy of tier Baseline) is Deny. The rule names the policy and the rule.",
+			Remedy:  "Add a NetworkPolicy that allows the traffic (NetworkPolicy overrides the baseline), or change the baseline rule named."},
+		{Reason: ReasonAdminNetworkPolicyNotEnforced, Level: Info, FoundBy: "hop", Topic: topicFiltering,
+			Meaning: "The cluster has AdminNetworkPolicies, BaselineAdminNetworkPolicies or ClusterNetworkPolicies, but the network plugin is not known to enforce them, so the packet was judged by NetworkPolicy alone.",
+			Remedy:  "If the plugin does enforce them (a newer release), say so in the plugin's configuration; otherwise they do not protect anything."},
 		{Reason: ReasonMasqueradeMissing, Level: Critical, FoundBy: "hop", Topic: topicFiltering,
 			Meaning: "A pod's packet leaves the cluster with the pod address as source: the plugin's masquerade (flannel's FLANNEL-POSTRTG) did not apply, so replies from outside cannot come back.",
 			Remedy:  "Run flanneld with `--ip-masq`; check the nat POSTROUTING chain."},

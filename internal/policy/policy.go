@@ -126,6 +126,9 @@ type Verdict struct {
 	// IsolatedBy holds the policies that select the pod for this direction, sorted. When
 	// nothing allows the traffic, these are the policies that deny it.
 	IsolatedBy []PolicyRef
+	// Tiers places NetworkPolicy among the cluster-wide tiers (admin.go); Allowed is then
+	// the answer of the tier that decided.
+	Tiers AdminVerdict
 }
 
 // Decision is what NetworkPolicy does with one packet.
@@ -154,6 +157,9 @@ func (d Decision) Denied() []Verdict {
 
 // Explain says in one sentence why the direction allows or denies.
 func (v Verdict) Explain() string {
+	if s, ok := v.explainTiers(); ok {
+		return s
+	}
 	dir := strings.ToLower(string(v.Direction))
 	switch {
 	case !v.Applies:
@@ -194,6 +200,7 @@ type Evaluator struct {
 	mu       sync.Mutex
 	compiled map[string][]*compiledPolicy
 	nsLabels map[string]namespaceLabels
+	admin    adminTiers
 }
 
 type namespaceLabels struct {
@@ -259,13 +266,19 @@ type endpoint struct {
 	ip   netip.Addr
 	e    *Evaluator
 	ev   *evaluation
+	// ns caches the pod's namespace labels: the cluster-wide tiers ask for them often.
+	ns labels.Set
 }
 
 func (p *endpoint) nsLabels() labels.Set {
+	if p.ns != nil {
+		return p.ns
+	}
 	set, found := p.e.namespaceLabels(p.pod.Namespace)
 	if !found {
 		p.ev.note(fmt.Sprintf("Namespace %s is not in the snapshot; its namespaceSelector matches use only the %s label", p.pod.Namespace, corev1.LabelMetadataName))
 	}
+	p.ns = set
 	return set
 }
 
@@ -298,13 +311,23 @@ func (e *Evaluator) endpoint(p Peer, ev *evaluation) *endpoint {
 }
 
 // Evaluate decides one packet from src to dst. port is the destination port (ignored for
-// ICMP, which only a rule without ports allows).
+// ICMP, which only a rule without ports allows). The snapshot's AdminNetworkPolicies,
+// BaselineAdminNetworkPolicies and ClusterNetworkPolicies decide in their tiers around
+// NetworkPolicy.
 func (e *Evaluator) Evaluate(src, dst Peer, proto model.Protocol, port uint16) Decision {
+	return e.evaluate(src, dst, proto, port, true)
+}
+
+func (e *Evaluator) evaluate(src, dst Peer, proto model.Protocol, port uint16, tiers bool) Decision {
 	ev := &evaluation{}
 	s, d := e.endpoint(src, ev), e.endpoint(dst, ev)
 	dec := Decision{Protocol: proto, Port: port}
 	dec.Egress = e.direction(Egress, s, d, proto, port, ev)
 	dec.Ingress = e.direction(Ingress, d, s, proto, port, ev)
+	if tiers {
+		e.applyTiers(&dec.Egress, s, d, proto, port, ev)
+		e.applyTiers(&dec.Ingress, d, s, proto, port, ev)
+	}
 	dec.Allowed = dec.Egress.Allowed && dec.Ingress.Allowed
 	dec.Notes = ev.notes
 	return dec

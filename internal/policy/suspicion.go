@@ -19,6 +19,10 @@ func Suspicions(d Decision, src, dst Peer, enforced bool) []model.Suspicion {
 		if v.Direction == Ingress {
 			self, other = dst, src
 		}
+		if s, ok := adminSuspicion(d, v, src, dst, self); ok {
+			out = append(out, s)
+			continue
+		}
 		s := model.Suspicion{
 			Level:  model.Critical,
 			Reason: model.ReasonNetworkPolicyDenied,
@@ -62,7 +66,7 @@ func Steps(d Decision, srcNodeID, dstNodeID string, pkt model.Packet) []model.St
 		if !v.Allowed {
 			action = "drop"
 		}
-		return model.Step{NodeID: id, Component: "policy", Action: action, Detail: "NetworkPolicy " + v.Explain(), Packet: pkt}
+		return model.Step{NodeID: id, Component: "policy", Action: action, Detail: v.Source() + " " + v.Explain(), Packet: pkt}
 	}
 	var out []model.Step
 	if d.Egress.Applies {

@@ -173,6 +173,11 @@ var kinds = []kind{
 	kindOf("endpointslices.yaml", "EndpointSlice", "discovery.k8s.io/v1", func(s *cluster.Snapshot) *[]discoveryv1.EndpointSlice { return &s.EndpointSlices }),
 	kindOf("networkpolicies.yaml", "NetworkPolicy", "networking.k8s.io/v1", func(s *cluster.Snapshot) *[]networkingv1.NetworkPolicy { return &s.NetworkPolicies }),
 	kindOf("daemonsets.yaml", "DaemonSet", "apps/v1", func(s *cluster.Snapshot) *[]appsv1.DaemonSet { return &s.DaemonSets }),
+	kindOf("adminnetworkpolicies.yaml", cluster.KindAdminNetworkPolicy, cluster.AdminPolicyGroup+"/v1alpha1", func(s *cluster.Snapshot) *[]cluster.AdminNetworkPolicy { return &s.Admin.AdminNetworkPolicies }),
+	kindOf("baselineadminnetworkpolicies.yaml", cluster.KindBaselineAdminNetworkPolicy, cluster.AdminPolicyGroup+"/v1alpha1", func(s *cluster.Snapshot) *[]cluster.BaselineAdminNetworkPolicy {
+		return &s.Admin.BaselineAdminNetworkPolicies
+	}),
+	kindOf("clusternetworkpolicies.yaml", cluster.KindClusterNetworkPolicy, cluster.AdminPolicyGroup+"/v1beta1", func(s *cluster.Snapshot) *[]cluster.ClusterNetworkPolicy { return &s.Admin.ClusterNetworkPolicies }),
 }
 
 func decode[T any](js []byte, into *[]T) error {

@@ -76,6 +76,12 @@ func (b *DiagnosisBuilder) Protocol(p diagv1alpha1.Protocol) *DiagnosisBuilder {
 	return b
 }
 
+// PacketSize asks about packets of size bytes.
+func (b *DiagnosisBuilder) PacketSize(size int32, dontFragment bool) *DiagnosisBuilder {
+	b.nd.Spec.PacketSize, b.nd.Spec.DontFragment = ptr.To(size), dontFragment
+	return b
+}
+
 func (b *DiagnosisBuilder) Plugin(name string) *DiagnosisBuilder {
 	b.nd.Spec.NetworkPlugin = name
 	return b

@@ -67,17 +67,22 @@ func (e *env) plugin() string {
 }
 
 // startEnv brings a lab up in mode, installs netdiag's CRD and collector RBAC, deploys the
-// shop and starts the manager. Everything is undone by stop.
-func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode) *env {
+// shop and starts the manager. Everything is undone by stop. configure, when given, changes
+// the lab's Config before it comes up.
+func startEnv(ctx context.Context, name string, mode lab.Mode, proxy lab.ProxyMode, configure ...func(*lab.Config)) *env {
 	e := &env{mode: mode, proxy: proxy}
 	dir, err := os.MkdirTemp("", "ndE2E-"+name+"-")
 	Expect(err).NotTo(HaveOccurred())
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{
+	cfg := lab.Config{
 		Name: name, Mode: mode, ProxyMode: proxy, Dir: filepath.Join(dir, "lab"),
 		Images: map[string]string{collectorImage: netdiagBinary},
 		Log:    GinkgoLogr.WithName(name),
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	l, err := lab.Up(ctx, cfg)
 	Expect(err).NotTo(HaveOccurred(), "bring the lab up")
 	e.upTook = time.Since(start)
 	e.lab = l

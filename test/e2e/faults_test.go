@@ -165,6 +165,17 @@ func (e *env) sysctl(ctx context.Context, netns, key, value string) {
 	e.inject(ctx, netns, []string{"sysctl", "-w", key + "=" + value}, []string{"sysctl", "-w", key + "=" + was})
 }
 
+// stopKubeProxy stops node's kube-proxy and starts it again when the spec ends; the
+// restarted one programs its rules afresh.
+func (e *env) stopKubeProxy(ctx context.Context, node string) {
+	GinkgoHelper()
+	By("stopping kube-proxy on " + node)
+	Expect(e.lab.StopKubeProxy(node)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(e.lab.StartKubeProxy(ctx, node)).To(Succeed())
+	})
+}
+
 // expectHealthy checks, after a spec's faults were undone, that the shop works again:
 // a fault that outlives its spec would make the next spec test the wrong thing.
 func (e *env) expectHealthy(ctx context.Context) {

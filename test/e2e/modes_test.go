@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/model"
 	"github.com/netdiag/netdiag/test/lab"
 )
@@ -244,6 +245,18 @@ var faultCases = []faultCase{
 		want: func(*env) want { return unreachable(model.ReasonNeighbourMissing, "node-1").inPod("web") },
 	},
 	{
+		// The collector of node-1 must still get its snapshot home: it goes straight to the
+		// API server's endpoints, not through the kubernetes Service that these rules served.
+		name: "kube-proxy stopped and its service rules flushed on the source's node",
+		in:   fullOnly,
+		fault: func(ctx context.Context, e *env) {
+			e.stopKubeProxy(ctx, "node-1")
+			e.run(ctx, e.node("node-1").Netns, "iptables", "-w", "-t", "nat", "-F", "KUBE-SERVICES")
+		},
+		path: func(p paths) path { return p.podToService("web", "db", 5432, lab.TCP) },
+		want: func(*env) want { return unreachable(model.ReasonServiceRulesMissing, "node-1") },
+	},
+	{
 		name: "wrong route to the peer node's pod CIDR",
 		in:   []lab.Mode{calicoRouted, kindnetMode}, only: []lab.Mode{flannelVXLAN, calicoRouted, calicoVXLAN, kindnetMode},
 		fault: func(ctx context.Context, e *env) {
@@ -332,10 +345,18 @@ func (e *env) denyAllIngress(ctx context.Context, app string) {
 func (e *env) mtuSpec(ctx context.Context) {
 	GinkgoHelper()
 	db := e.podNetns("db")
-	was := strings.TrimSpace(e.run(ctx, db, "cat", "/sys/class/net/eth0/mtu"))
-	e.inject(ctx, db, []string{"ip", "link", "set", "eth0", "mtu", "1000"}, []string{"ip", "link", "set", "eth0", "mtu", was})
 	p := paths{e: e, ctx: ctx}.podToPod("web", "db", 5432)
 	big := lab.ProbeSpec{From: p.probe.From, To: p.probe.To, Protocol: lab.ICMP, Payload: 1400, Timeout: time.Second}
+	// Asked about packets of that size (1400 bytes of payload, 28 of headers), netdiag
+	// answers for them: first on the healthy path, then where the lab loses them.
+	large := func() path {
+		return path{nd: MakeDiagnosis(uniqueName("web-to-db-large")).FromPod("web").ToPod("db", 0).
+			Protocol(diagv1alpha1.ProtocolICMP).PacketSize(1428, false).Obj(), probe: big}
+	}
+	e.expectDiagnosis(ctx, large(), reachable())
+
+	was := strings.TrimSpace(e.run(ctx, db, "cat", "/sys/class/net/eth0/mtu"))
+	e.inject(ctx, db, []string{"ip", "link", "set", "eth0", "mtu", "1000"}, []string{"ip", "link", "set", "eth0", "mtu", was})
 	got := lab.Probe(ctx, big)
 	Expect(got.Reachable).To(BeFalse(), "a 1428-byte ICMP echo to a pod with MTU 1000: %s", got)
 	small := big
@@ -344,4 +365,6 @@ func (e *env) mtuSpec(ctx context.Context) {
 	w := reachable()
 	w.reason, w.node, w.pod = model.ReasonMTUMismatch, "node-2", shopNamespace+"/db"
 	e.expectDiagnosis(ctx, p, w)
+
+	e.expectDiagnosis(ctx, large(), unreachable(model.ReasonPacketTooBig, "node-2").inPod("db"))
 }

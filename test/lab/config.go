@@ -74,6 +74,11 @@ type Config struct {
 	// hostNetwork pods whose command the kubelet stand-in runs (e.g. the netdiag image to the
 	// netdiag binary). Containers of other images only get their ports served.
 	Images map[string]string
+	// OCIImages maps a container image to an OCI archive (bin/image/netdiag.oci.tar) that a
+	// containerd of the lab's own imports: the stand-in runs a hostNetwork container of such
+	// an image as a real container there, with its pod's securityContext, instead of a host
+	// binary from Images.
+	OCIImages map[string]string
 	// Log receives the lab's progress. Default: discard.
 	Log logr.Logger
 }

@@ -448,10 +448,13 @@ func podStatus(pod *corev1.Pod, st *podState) corev1.PodStatus {
 }
 
 // runCommand runs a container's command in netns (its node's for a hostNetwork pod, else
-// the pod's own) when the lab knows the binary that stands for the container's image. The binary replaces the command's
-// first word; the rest of the command and the args follow, with $(VAR) expanded from the
+// the pod's own) when the lab knows the binary that stands for the container's image. The
+// binary replaces the command's first word; the rest of the command and the args follow, with $(VAR) expanded from the
 // container's environment as the kubelet does.
 func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, netns string, c corev1.Container, st *podState) error {
+	if img, ok := k.l.containerd.image(c.Image); ok {
+		return k.runInContainerd(ctx, pod, node, c, st, img)
+	}
 	bin, ok := k.l.cfg.Images[c.Image]
 	if !ok {
 		return nil
@@ -460,11 +463,7 @@ func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, n
 	if err != nil {
 		return err
 	}
-	lookup := map[string]string{}
-	for _, kv := range env {
-		name, value, _ := strings.Cut(kv, "=")
-		lookup[name] = value
-	}
+	lookup := envMap(env)
 	argv := []string{bin}
 	if len(c.Command) > 1 {
 		argv = append(argv, c.Command[1:]...)
@@ -493,6 +492,16 @@ func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, n
 	}
 	st.procs[c.Name] = p
 	return nil
+}
+
+// envMap indexes NAME=value pairs by name, for expandVars.
+func envMap(env []string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		out[name] = value
+	}
+	return out
 }
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)`)

@@ -32,6 +32,8 @@ type Lab struct {
 
 	nodes   []*Node
 	kubelet *kubelet
+	// containerd runs the containers of Config.OCIImages; nil without them.
+	containerd *Containerd
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -118,6 +120,9 @@ func (l *Lab) up(ctx, runCtx context.Context) error {
 	if err := l.startNodes(ctx, runCtx); err != nil {
 		return err
 	}
+	if err := l.startContainerd(ctx); err != nil {
+		return err
+	}
 	l.kubelet = newKubelet(l)
 	if err := l.kubelet.start(runCtx); err != nil {
 		return err
@@ -141,6 +146,7 @@ func (l *Lab) Down(ctx context.Context) error {
 	}
 	l.closers = nil
 	l.wg.Wait()
+	errs = append(errs, l.containerd.Stop(ctx))
 	l.procs.stopAll(5 * time.Second)
 	errs = append(errs, Sweep(ctx, l.cfg.Name, l.cfg.Dir))
 	return errors.Join(errs...)

@@ -220,6 +220,29 @@ func (l *Lab) startKubeProxy(n *Node) error {
 	return nil
 }
 
+// StopKubeProxy stops node's kube-proxy as a crash or an eviction would: the rules it
+// programmed stay until something else removes them.
+func (l *Lab) StopKubeProxy(node string) error {
+	if !l.procs.stopNamed("kube-proxy-"+node, 5*time.Second) {
+		return fmt.Errorf("no kube-proxy runs on node %s", node)
+	}
+	return nil
+}
+
+// StartKubeProxy starts node's kube-proxy again after StopKubeProxy; it programs its rules
+// afresh, as a restarted kube-proxy does.
+func (l *Lab) StartKubeProxy(ctx context.Context, node string) error {
+	for _, n := range l.nodes {
+		if n.Name == node {
+			if err := l.startKubeProxy(n); err != nil {
+				return err
+			}
+			return l.waitKubeProxy(ctx)
+		}
+	}
+	return fmt.Errorf("no node %s in the lab", node)
+}
+
 // waitKubeProxy waits until every node's kube-proxy has programmed the kubernetes Service.
 func (l *Lab) waitKubeProxy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 40*time.Second)

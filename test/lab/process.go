@@ -64,7 +64,10 @@ func startProcess(name, ns, logPath string, argv []string, opt startOptions) (*p
 
 // netnsCommand is the command line that runs argv inside ns, under opt.shell when set.
 func netnsCommand(ns, name string, argv []string, opt startOptions) []string {
-	full := []string{"ip", "netns", "exec", ns}
+	var full []string
+	if ns != "" {
+		full = []string{"ip", "netns", "exec", ns}
+	}
 	if opt.shell != "" {
 		full = append(full, "sh", "-c", opt.shell, name)
 	}
@@ -112,6 +115,22 @@ func (ps *processes) add(p *process) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.procs = append(ps.procs, p)
+}
+
+// stopNamed stops the running process called name and forgets it; false when none runs.
+func (ps *processes) stopNamed(name string, grace time.Duration) bool {
+	ps.mu.Lock()
+	var found *process
+	for i, p := range ps.procs {
+		if p.name == name && !p.exited() {
+			found = p
+			ps.procs = append(ps.procs[:i:i], ps.procs[i+1:]...)
+			break
+		}
+	}
+	ps.mu.Unlock()
+	found.stop(grace)
+	return found != nil
 }
 
 func (ps *processes) stopAll(grace time.Duration) {

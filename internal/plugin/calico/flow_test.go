@@ -175,7 +175,9 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 		calicotest.Routed: {
 			"pod MTU larger than the underlay's": {
 				Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },
-				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
+				// Twice: the node's end of the pod's veth, where large packets are dropped
+				// first, and the plugin's way out that the pod's MTU does not fit either.
+				Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch, model.ReasonMTUMismatch},
 			},
 			"the peer's block routed through the wrong node": {
 				Fault: func(c *fixture.Cluster) {
@@ -210,7 +212,9 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 			},
 			"pod MTU larger than the tunnel's": {
 				Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
-				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
+				// Twice: the node's end of the pod's veth, where large packets are dropped
+				// first, and the plugin's way out that the pod's MTU does not fit either.
+				Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch, model.ReasonMTUMismatch},
 			},
 		},
 		calicotest.IPIP: {
@@ -228,7 +232,9 @@ func TestFlowsCalicoPerMode(t *testing.T) {
 			},
 			"pod MTU larger than the tunnel's": {
 				Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 1500 },
-				Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
+				// Twice: the node's end of the pod's veth, where large packets are dropped
+				// first, and the plugin's way out that the pod's MTU does not fit either.
+				Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch, model.ReasonMTUMismatch},
 			},
 			"the underlay route to the peer is gone": {
 				Fault: func(c *fixture.Cluster) {

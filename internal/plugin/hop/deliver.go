@@ -42,6 +42,8 @@ func (p *Pipeline) answer(h *Hop) {
 	hr := h.With(h.Packet.Reply())
 	hr.Conn = nf.Packet{Conn: h.Conn}.Reply().Conn
 	hr.Reply, hr.In, hr.IIF = p.NetNode.ID, nil, ""
+	// The question's size is the forward packets'; replies are not asked about.
+	hr.Size = 0
 	hr.Step("socket", "reply", hr.Packet.String())
 	r, ok := p.Route(hr, routeQuery(hr.Packet, ""))
 	if !ok {

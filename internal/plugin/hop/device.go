@@ -58,6 +58,9 @@ func (p *Pipeline) egress(h *Hop, r netstack.RouteResult) Decision {
 		return Stopped()
 	}
 	dev := h.Interface(r.Device)
+	if !p.fitsOut(h, dev) {
+		return Stopped()
+	}
 	nh := r.Gateway
 	if !nh.IsValid() {
 		nh = h.Packet.Dst
@@ -83,6 +86,7 @@ func (p *Pipeline) send(h *Hop, next *Transmission) bool {
 	next.Packet = h.Packet
 	next.Link.Packet = h.Packet
 	next.Reply = h.Reply
+	next.Size = h.Size
 	if h.Reply != "" {
 		// The plugin's intent is for new connections; the reply follows conntrack.
 		h.Step("link", "out", fmt.Sprintf("%s %s -> %s (reply)", next.Link.Type, next.Link.FromInterface, next.To.ID))

@@ -41,6 +41,9 @@ type Env struct {
 	Services service.Processor
 	// EnforcesPolicy is the plugin's word on whether policy decides.
 	EnforcesPolicy bool
+	// EnforcesAdminPolicy is the plugin's word on whether AdminNetworkPolicy,
+	// BaselineAdminNetworkPolicy and ClusterNetworkPolicy decide too.
+	EnforcesAdminPolicy bool
 
 	once     sync.Once
 	owners   map[netip.Addr]addrOwner

@@ -36,6 +36,10 @@ type Hop struct {
 	// Reply is the NetNode ID of the destination when the packet is its reply (Conn is then
 	// ESTABLISHED in the reply direction); empty for the forward packet.
 	Reply string
+	// Size is the size of the forward packet here, in bytes, when the question asks about
+	// one (zero otherwise): the question's size, or the fragments' after a link fragmented
+	// it.
+	Size int
 
 	res *Result
 }

@@ -80,7 +80,10 @@ func (p *Pipeline) stack() *netstack.Netstack {
 }
 
 func (p *Pipeline) hop(pkt model.Packet, in *Transmission) *Hop {
-	h := &Hop{Env: p.Env, NetNode: p.NetNode, Stack: p.stack(), Node: p.Node, Pod: p.Pod, Packet: pkt, In: in, res: &Result{}}
+	h := &Hop{Env: p.Env, NetNode: p.NetNode, Stack: p.stack(), Node: p.Node, Pod: p.Pod, Packet: pkt, In: in, Size: p.Env.Question.Size, res: &Result{}}
+	if in != nil {
+		h.Size = in.Size
+	}
 	if in != nil && in.Reply != "" {
 		// The reply belongs to the connection the forward packet made here; the hooks'
 		// nat stages reverse that connection's NAT.

@@ -11,7 +11,8 @@ import (
 // ingress when it arrives (after NAT, so a masqueraded source is seen as its node, as the
 // data plane sees it). It reports false when the policy stops the packet.
 func (p *Pipeline) policy(h *Hop, egress bool) bool {
-	if h.Env.Policy == nil || !h.Env.Cluster.HasNetworkPolicies() {
+	admin := h.Env.Cluster.Admin.Any()
+	if h.Env.Policy == nil || (!h.Env.Cluster.HasNetworkPolicies() && !admin) {
 		return true
 	}
 	// The source pod's egress to a service is decided on the translated packet, so it is
@@ -30,6 +31,10 @@ func (p *Pipeline) policy(h *Hop, egress bool) bool {
 		return true
 	}
 	d := h.Env.Policy.Evaluate(src, dst, h.Packet.Protocol, h.Packet.DstPort)
+	if admin && !(h.Env.EnforcesAdminPolicy && h.Env.EnforcesPolicy) {
+		d = h.Env.Policy.EvaluateNetworkPolicyOnly(src, dst, h.Packet.Protocol, h.Packet.DstPort)
+		h.Env.note(policy.AdminNotEnforced())
+	}
 	// Each end decides its own direction where the packet is.
 	switch {
 	case egress:
@@ -45,11 +50,16 @@ func (p *Pipeline) policy(h *Hop, egress bool) bool {
 	if d.Allowed || !h.Env.EnforcesPolicy {
 		return true
 	}
-	dir := "ingress"
+	dir, v := "ingress", d.Ingress
 	if egress {
-		dir = "egress"
+		dir, v = "egress", d.Egress
 	}
-	h.end(Dropped, "NetworkPolicy denies "+dir)
+	if v.Tiers.Unsure != "" {
+		h.Suspectf(model.Info, model.ReasonRuleNotUnderstood, "", "", "Whether %s denies %s is not known: %s", v.Source(), dir, v.Tiers.Unsure)
+		h.end(Undecided, "an AdminNetworkPolicy rule of domain names may allow "+dir)
+		return false
+	}
+	h.end(Dropped, v.Source()+" denies "+dir)
 	return false
 }
 

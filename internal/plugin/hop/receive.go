@@ -31,6 +31,9 @@ func (p *Pipeline) receive(h *Hop, t *Transmission) (string, Decision) {
 	}
 	h.Step("interface", "in", iif)
 	p.checkVethMTU(h, t, ifc)
+	if !p.fitsIn(h, t, ifc) {
+		return "", Stopped()
+	}
 	if ifc != nil && ifc.Master != "" {
 		br := h.Interface(ifc.Master)
 		if br != nil && br.Kind == "bridge" && t.NextHop.IsValid() && InterfaceWithAddr(h.Stack, t.NextHop) == nil {
@@ -55,12 +58,13 @@ func (p *Pipeline) decapsulate(h *Hop, t *Transmission) (string, bool) {
 }
 
 // checkVethMTU compares the MTUs of a veth's two ends: the kernel hands a packet to the peer
-// only if it fits the peer's MTU, so an end set lower than the other (a pod's eth0 lowered
-// below its path's) drops the other side's full-size packets. TCP adapts through its MSS;
-// large UDP datagrams and ICMP echoes are lost. Only a pod's receiving end is checked here:
-// a pod's sending end larger than the way out is what the plugins' own MTU checks report.
+// only if it fits the peer's MTU, so an end set lower than the other drops the other side's
+// full-size packets. Both directions count: a pod's eth0 lowered below its path's, and a
+// node's end of a pod's veth lower than the pod's eth0 (calico sets the host end's MTU
+// itself), which drops the pod's own large packets as they leave it. TCP adapts through its
+// MSS; large UDP datagrams and ICMP echoes are lost.
 func (p *Pipeline) checkVethMTU(h *Hop, t *Transmission, in *netstack.Interface) {
-	if p.Pod == nil || in == nil || in.MTU == 0 || t.Link.Type != model.LinkVeth || t.From == nil || t.Link.FromInterface == "" {
+	if in == nil || in.MTU == 0 || t.Link.Type != model.LinkVeth || t.From == nil || t.Link.FromInterface == "" {
 		return
 	}
 	var sender *netstack.Netstack

@@ -21,6 +21,8 @@ type Transmission struct {
 	// Via is the service whose address the sender translated, shown between the two NetNodes
 	// in the packet path.
 	Via *model.NetNode
+	// Size is the packet's size on the link when the question asks about one (see Hop.Size).
+	Size int
 	// Reply is the NetNode ID of the destination when the packet is its reply to the
 	// connection the forward packet opened (empty for the forward packet): the hooks see it
 	// ESTABLISHED and conntrack undoes the NAT the forward packet got at each NetNode.

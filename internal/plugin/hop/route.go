@@ -21,6 +21,8 @@ func protoNumber(p model.Protocol) int {
 		return 17
 	case model.ICMP:
 		return 1
+	case model.SCTP:
+		return 132
 	}
 	return 0
 }

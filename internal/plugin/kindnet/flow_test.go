@@ -135,7 +135,9 @@ func TestFlowsKindnet(t *testing.T) {
 		},
 		"pod MTU larger than the underlay's": {
 			Fault: func(c *fixture.Cluster) { fixture.Interface(c.PodStack("default", "client"), "eth0").MTU = 9000 },
-			Want:  diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch},
+			// Twice: the node's end of the pod's veth, where large packets are dropped
+			// first, and the plugin's way out that the pod's MTU does not fit either.
+			Want: diagnose.Reachable, Reasons: []model.Reason{model.ReasonMTUMismatch, model.ReasonMTUMismatch},
 		},
 		"POSTROUTING no longer jumps to KIND-MASQ-AGENT": {
 			Src: "pod:default/client", Dst: "ip:1.1.1.1", Proto: tcp, Port: 443,

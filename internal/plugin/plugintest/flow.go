@@ -17,6 +17,9 @@ type Flow struct {
 	Src, Dst string
 	Proto    model.Protocol
 	Port     uint16
+	// Size and DF ask about packets of that size (model.Question's Size, DontFragment).
+	Size int
+	DF   bool
 	// Fault breaks the built cluster before the diagnosis.
 	Fault func(c *fixture.Cluster)
 	// Config overrides the plugin's options for the diagnosis.
@@ -44,7 +47,7 @@ func Run(t *testing.T, plugin string, c *fixture.Cluster, f Flow) *diagnose.Resu
 	q := model.Question{
 		Source:      flowtest.Endpoint(t, c.Snapshot, diagnose.ParseEndpointRef, f.Src),
 		Destination: flowtest.Endpoint(t, c.Snapshot, diagnose.ParseEndpointRef, f.Dst),
-		Protocol:    f.Proto, Port: f.Port,
+		Protocol:    f.Proto, Port: f.Port, Size: f.Size, DontFragment: f.DF,
 	}
 	res, err := diagnose.Diagnose(diagnose.Input{Cluster: c.Snapshot, Nodes: c.Nodes, Question: q, NetworkPluginConfig: f.Config})
 	if err != nil {
