@@ -48,6 +48,7 @@ type collectOptions struct {
 	proc            string
 	timeout         time.Duration
 	verbosity       int
+	lookup          lookupFlags
 }
 
 func newCollectCommand() *cobra.Command {
@@ -87,6 +88,7 @@ ConfigMaps in --upload-namespace. Run as root (privileged, hostNetwork, hostPID 
 	f.StringVar(&o.proc, "proc", "/proc", "proc filesystem of the node's PID namespace (hostPID), to find namespaces through processes")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up on collecting and uploading after this long")
 	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity: 1 says what happened, 2 and more how")
+	o.lookup.bind(f)
 	return cmd
 }
 
@@ -123,6 +125,11 @@ func (o collectOptions) collectorOptions() (collector.Options, error) {
 	if o.output == "" && (o.podName == "" || o.podUID == "") {
 		return opts, errors.New("uploading needs the collector's own pod: --pod-name and --pod-uid (or POD_NAME and POD_UID)")
 	}
+	lookup, err := o.lookup.spec(opts.Pods)
+	if err != nil {
+		return opts, err
+	}
+	opts.Lookup = lookup
 	if o.probeFrom == "" {
 		return opts, nil
 	}

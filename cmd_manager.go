@@ -24,6 +24,7 @@ import (
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/controllers"
+	"github.com/netdiag/netdiag/internal/dnsname"
 	"github.com/netdiag/netdiag/internal/metrics"
 	"github.com/netdiag/netdiag/internal/plugin"
 	"github.com/netdiag/netdiag/internal/plugins"
@@ -44,6 +45,7 @@ type managerOptions struct {
 	snapshots       snapshotOptions
 	keepSnapshots   bool
 	maxServiceNodes int
+	clusterDomain   string
 	// plugins are the network plugins the controller simulates; their flags, bound to the
 	// command's, are the cluster's defaults.
 	plugins *plugin.Registry
@@ -122,6 +124,7 @@ the nodes a diagnosis needs, and writes the engine's answer into each object's s
 	bindLoadFlags(f, &o.load, o.plugins)
 	f.IntVar(&o.maxServiceNodes, "max-service-nodes", service.DefaultMaxNodes, "nodes hosting a service's endpoints one diagnosis collects and follows; beyond it, a deterministic spread over them, which the answer reports")
 	f.BoolVar(&o.keepSnapshots, "keep-snapshots", false, "keep what the engine read as a support bundle until the diagnosis is deleted, for diagnoses whose spec.keepSnapshots is unset")
+	f.StringVar(&o.clusterDomain, "cluster-domain", dnsname.DefaultClusterDomain, "the cluster's DNS domain, as the kubelet's --cluster-domain: destination names are resolved in it")
 	// The cluster's network plugin options: a diagnosis starts from these and may override
 	// them in spec.networkPluginConfig.
 	o.plugins.BindFlags(f)
@@ -202,6 +205,7 @@ func runManager(ctx context.Context, o managerOptions) error {
 		CollectorAPIViaService:  o.load.apiViaService,
 		KeepSnapshots:           o.keepSnapshots,
 		MaxServiceNodes:         o.maxServiceNodes,
+		ClusterDomain:           o.clusterDomain,
 		Metrics:                 m,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

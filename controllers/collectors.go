@@ -37,6 +37,9 @@ func (r *NetworkDiagnosisReconciler) createCollectors(ctx context.Context, s *sc
 		if s.nd.Spec.Probe && node == q.Source.Node {
 			probe = probeArgs(q)
 		}
+		if node == q.Source.Node {
+			probe = append(probe, lookupArgs(s, q)...)
+		}
 		pod := collectorPod(cfg, s.nd, node, plan.Pods[node], probe, activeDeadline)
 		wg.Go(func() {
 			if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -214,6 +214,8 @@ type collectorCommand struct {
 	pods                         []netstack.PodRef
 	probe                        map[string]string
 	apiServers                   []string
+	// lookup holds the --lookup-* flags of a name for the source pod's resolver.
+	lookup map[string]string
 }
 
 func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
@@ -222,7 +224,7 @@ func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
 	Expect(c.Command).To(Equal([]string{"netdiag"}))
 	Expect(c.Args).NotTo(BeEmpty())
 	Expect(c.Args[0]).To(Equal("collect"))
-	cmd := collectorCommand{probe: map[string]string{}}
+	cmd := collectorCommand{probe: map[string]string{}, lookup: map[string]string{}}
 	args := c.Args[1:]
 	Expect(len(args)%2).To(BeZero(), "flags come in pairs: %q", args)
 	for i := 0; i < len(args); i += 2 {
@@ -246,6 +248,8 @@ func parseCollectorCommand(pod *corev1.Pod) collectorCommand {
 			cmd.apiServers = append(cmd.apiServers, val)
 		case "--probe-from", "--probe-to", "--probe-protocol", "--probe-port":
 			cmd.probe[flag] = val
+		case "--lookup-from", "--lookup-name", "--lookup-nameserver", "--lookup-search", "--lookup-ndots":
+			cmd.lookup[flag] = val
 		default:
 			Fail(fmt.Sprintf("unknown collector flag %s", flag))
 		}

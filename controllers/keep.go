@@ -63,7 +63,7 @@ func (r *NetworkDiagnosisReconciler) recordReads(ctx context.Context, s *scope) 
 	s.snapshot = cluster.NewSnapshot(rec, s.snapshot.Nodes, s.snapshot.DaemonSets)
 	s.snapshot.Admin = admin
 	// Resolve again through the recorder: the bundle must hold the endpoints too.
-	s.question, s.plan = nil, nil
+	s.question, s.plan, s.name, s.dns = nil, nil, nil, nil
 	return rec, nil
 }
 
@@ -75,6 +75,9 @@ func (r *NetworkDiagnosisReconciler) keep(ctx context.Context, s *scope, rec *bu
 	}
 	nd := s.nd
 	src, dst, err := endpointRefs(nd)
+	if err == nil && s.name != nil {
+		dst, err = nameBundleRef(s.name, in.Question)
+	}
 	if err == nil {
 		b := &bundle.Bundle{
 			Question: bundle.NewQuestion(nd.Namespace+"/"+nd.Name, src, dst, in.Question.Protocol, in.Question.Port, nd.Spec.NetworkPlugin, nd.Spec.NetworkPluginConfig),

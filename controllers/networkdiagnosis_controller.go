@@ -70,6 +70,9 @@ type NetworkDiagnosisReconciler struct {
 	// KeepSnapshots keeps what the engine read as a support bundle for the diagnoses whose
 	// spec.keepSnapshots is unset.
 	KeepSnapshots bool
+	// ClusterDomain is the cluster's DNS domain, in which destination names are resolved
+	// (dnsname.DefaultClusterDomain unless set).
+	ClusterDomain string
 	// MaxConcurrentDecodes bounds the snapshots decoded at once by all workers together
 	// (default 2), so that the memory decoding takes is bounded whatever the workers.
 	MaxConcurrentDecodes int

@@ -257,7 +257,7 @@ func endpointRefs(nd *diagv1alpha1.NetworkDiagnosis) (src, dst cluster.EndpointR
 		return src, dst, fmt.Errorf("spec.source: %w", err)
 	}
 	dst, err = endpointRef(nd.Namespace, d.Pod, d.Node, d.Service, d.IP)
-	if err != nil {
+	if err != nil && d.Name == "" {
 		return src, dst, fmt.Errorf("spec.destination: %w", err)
 	}
 	return src, dst, nil

@@ -38,6 +38,10 @@ type scope struct {
 	snapshot *cluster.Snapshot
 	question *model.Question
 	plan     *diagnose.CollectPlan
+	// name is how a destination named by a DNS name resolved, and dns the flows of the way
+	// to the source's nameserver; nil and empty for other destinations.
+	name *diagnose.Name
+	dns  []model.Question
 	// nodeSnapshots holds the node snapshots decoded in this reconcile.
 	nodeSnapshots map[string]*netstack.NodeSnapshot
 
@@ -127,9 +131,9 @@ func (r *NetworkDiagnosisReconciler) reconcileResolve(ctx context.Context, s *sc
 		return ctrl.Result{}, r.failResolve(s, err)
 	}
 	st.SourceSummary = truncate(q.Source.String(), 512)
-	st.DestinationSummary = truncate(q.Destination.String(), 512)
+	st.DestinationSummary = truncate(destinationSummary(s, q), 512)
 	s.setCondition(diagv1alpha1.ConditionEndpointsResolved, metav1.ConditionTrue, diagv1alpha1.ReasonResolved,
-		fmt.Sprintf("From %s to %s", q.Source, q.Destination))
+		fmt.Sprintf("From %s to %s", q.Source, destinationSummary(s, q)))
 
 	nodes := plan.Nodes()
 	if refused, err := r.controlPlaneRefused(ctx, nodes); err != nil || refused != "" {
@@ -341,8 +345,9 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	q = nameAnswered(s, q, nodes)
 	in := diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig}
-	res, err := r.Engine(in)
+	res, err := r.engine(s, in)
 	r.keep(ctx, s, rec, in)
 	if err != nil {
 		s.fail(diagv1alpha1.ConditionDiagnosed, engineFailure(err), "The engine could not diagnose: "+err.Error())
@@ -421,7 +426,12 @@ func (r *NetworkDiagnosisReconciler) resolve(ctx context.Context, s *scope) (mod
 	if err != nil {
 		return model.Question{}, &resolveError{reason: notFoundOr(err, diagv1alpha1.ReasonSourceNotFound, diagv1alpha1.ReasonSourceNotReady), err: fmt.Errorf("source: %w", err)}
 	}
-	dst, err := s.snapshot.Resolve(dstRef)
+	var dst model.Endpoint
+	if name := s.nd.Spec.Destination.Name; name != "" {
+		dst, err = r.resolveName(s, src, name)
+	} else {
+		dst, err = s.snapshot.Resolve(dstRef)
+	}
 	if err != nil {
 		return model.Question{}, &resolveError{reason: notFoundOr(err, diagv1alpha1.ReasonDestNotFound, diagv1alpha1.ReasonDestNotReady), err: fmt.Errorf("destination: %w", err)}
 	}
@@ -445,6 +455,9 @@ func (r *NetworkDiagnosisReconciler) plan(ctx context.Context, s *scope) (diagno
 	}
 	if s.plan == nil {
 		p := diagnose.PlanBounded(s.snapshot, q, r.MaxServiceNodes)
+		if s.name != nil {
+			p = diagnose.PlanName(s.snapshot, q, s.dns, r.MaxServiceNodes)
+		}
 		s.plan = &p
 	}
 	return *s.plan, q, nil

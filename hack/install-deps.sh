@@ -10,7 +10,8 @@
 # hack/build-image.sh builds the image (about 2 minutes, once), and containerd and runc, which
 # run it in the end-to-end suite, on the lab's real nodes with the pause and echo images
 # hack/build-pause.sh builds (seconds); calico-felix with Calico's CRDs for the lab's calico
-# modes (up to 25 minutes on 2 busy cores, once), with Debian's bird for their BGP.
+# modes (up to 25 minutes on 2 busy cores, once), with Debian's bird for their BGP; and CoreDNS
+# (about 4 minutes, once), the lab's cluster DNS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,3 +44,4 @@ npm ci --prefix "${ROOT}/hack/mermaid" --no-audit --no-fund
 "${ROOT}/hack/build-helm.sh"
 "${ROOT}/hack/build-image.sh"
 "${ROOT}/hack/build-felix.sh"
+"${ROOT}/hack/build-coredns.sh"

@@ -78,8 +78,9 @@ type Source struct {
 	IP string `json:"ip,omitempty"`
 }
 
-// Destination is where the diagnosed traffic goes: exactly one of pod, node, service or ip.
-// +kubebuilder:validation:XValidation:rule="[has(self.pod), has(self.node), has(self.service), has(self.ip)].filter(x, x).size() == 1",message="destination must name exactly one of pod, node, service or ip"
+// Destination is where the diagnosed traffic goes: exactly one of pod, node, service, ip or
+// name.
+// +kubebuilder:validation:XValidation:rule="[has(self.pod), has(self.node), has(self.service), has(self.ip), has(self.name)].filter(x, x).size() == 1",message="destination must name exactly one of pod, node, service, ip or name"
 type Destination struct {
 	// pod receives the traffic. Naming it needs get on that pod.
 	// +optional
@@ -104,6 +105,23 @@ type Destination struct {
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="ip must be a valid IPv4 or IPv6 address"
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast()",messageExpression="'ip ' + self + ' is ' + (ip(self).isLoopback() ? 'a loopback' : ip(self).isUnspecified() ? 'the unspecified' : ip(self).isLinkLocalUnicast() ? 'a link-local' : self == '255.255.255.255' ? 'the broadcast' : 'a multicast') + ' address: name a unicast address that traffic can be sent to'"
 	IP string `json:"ip,omitempty"`
+
+	// name receives the traffic at the address a DNS name resolves to, as the source pod's
+	// resolver would resolve it. Cluster names (db, db.data, db.data.svc.cluster.local, a
+	// headless Service's web-0.web.shop.svc.cluster.local, a pod's
+	// 10-244-1-5.shop.pod.cluster.local) are resolved from the cluster's objects as the
+	// cluster DNS answers them, through the source pod's search path; other names
+	// (example.com) by the source's own resolver when it is collected. The status says which
+	// name resolved to which address, and the way to the source's nameserver is diagnosed
+	// too. A name that may be a Service's (one or two labels, or SERVICE.NAMESPACE.svc...)
+	// needs get on that Service or what an ip needs; a headless Service's per-pod name needs
+	// get on that Service; any other name needs what an ip needs.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*[.]?$')",message="name must be a DNS name: lower-case labels of letters, digits and dashes, at most 63 characters each, joined by dots"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self)",message="name must be a DNS name, not an address: name an address with ip"
+	Name string `json:"name,omitempty"`
 }
 
 // NetworkDiagnosisSpec is the question: does traffic of this protocol and port get from the

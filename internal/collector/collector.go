@@ -47,6 +47,8 @@ type Options struct {
 	Proc string
 	// Probe, when set, sends a real connection attempt from the source.
 	Probe *ProbeSpec
+	// Lookup, when set, resolves a name with the source pod's resolver.
+	Lookup *LookupSpec
 	// Parallelism bounds how many namespaces are collected at once; zero means 4.
 	Parallelism int
 	// Now stamps the snapshot; nil means time.Now.
@@ -114,6 +116,9 @@ func Collect(ctx context.Context, opts Options) (*netstack.NodeSnapshot, error) 
 		return nil, fmt.Errorf("collect node %s: %w", opts.Node, err)
 	}
 
+	if opts.Lookup != nil {
+		snap.Lookup = opts.Lookup.run(ctx, found)
+	}
 	if opts.Probe != nil {
 		path := opts.HostNetNS
 		if opts.Probe.FromPod != "" {

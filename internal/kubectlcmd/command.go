@@ -67,15 +67,18 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 NetworkDiagnosis is created, followed to its answer (progress on stderr) and its report
 printed; the object is deleted afterwards unless --keep is given.
 
-SOURCE is pod/NAME, node/NAME or ip/ADDRESS; DESTINATION is pod/NAME, svc/NAME, node/NAME
-or ip/ADDRESS, with the port as :PORT or --port (TCP and UDP need one; for a service it is the
-service's port). Pods and services are in -n's namespace unless named as pod/NAMESPACE/NAME.
+SOURCE is pod/NAME, node/NAME or ip/ADDRESS; DESTINATION is pod/NAME, svc/NAME, node/NAME,
+ip/ADDRESS or a DNS name (name/db.data, or bare: db.data.svc.cluster.local, example.com), with
+the port as :PORT or --port (TCP and UDP need one; for a service it is the service's port).
+Pods and services are in -n's namespace unless named as pod/NAMESPACE/NAME; a name is
+resolved as the source pod's resolver would, and the way to its nameserver is diagnosed too.
 
 Exit codes: 0 Reachable; 1 Unreachable (and any verdict short of a full yes); 2 no answer:
 Unknown, a failed or unfinished diagnosis, an interrupt, bad input or an API error.`,
 		Example: `  kubectl netdiag pod/web svc/db:5432 -n shop
   kubectl netdiag pod/web pod/api --port 8080 --probe -n shop
   kubectl netdiag pod/web svc/dns:53 --udp -n shop
+  kubectl netdiag pod/web db.data:5432 -n shop
   kubectl netdiag node/node-1 ip/10.0.0.7 --icmp
   kubectl netdiag get web-to-db-x7k2p --watch -n shop
   kubectl netdiag pod/web svc/db:5432 -n shop --keep --keep-snapshots

@@ -52,10 +52,11 @@ var kindAliases = map[string]string{
 	"pod": "pod", "pods": "pod", "po": "pod",
 	"svc": "service", "service": "service", "services": "service",
 	"node": "node", "nodes": "node", "no": "node",
-	"ip": "ip",
+	"ip":   "ip",
+	"name": "name", "dns": "name",
 }
 
-const endpointForms = "pod/NAME, svc/NAME:PORT, node/NAME or ip/ADDRESS (pod and svc also as KIND/NAMESPACE/NAME)"
+const endpointForms = "pod/NAME, svc/NAME:PORT, node/NAME or ip/ADDRESS (pod and svc also as KIND/NAMESPACE/NAME), and for a destination name/DNS-NAME or a bare DNS name"
 
 // parseEndpoint reads KIND/NAME[:PORT], KIND/NAMESPACE/NAME[:PORT] or ip/ADDRESS[:PORT]
 // (ip/[IPv6]:PORT with a port).
@@ -64,10 +65,10 @@ func parseEndpoint(s string) (endpoint, error) {
 	if !ok || rest == "" {
 		return endpoint{}, fmt.Errorf("%q: want %s", s, endpointForms)
 	}
-	if rawKind == "dns" {
-		return endpoint{}, fmt.Errorf("%q: a DNS name is not a destination netdiag resolves yet; name the service (svc/NAME) or its address (ip/ADDRESS)", s)
-	}
 	kind, ok := kindAliases[strings.ToLower(rawKind)]
+	if kind == "name" {
+		return parseNameEndpoint(s, rest)
+	}
 	if !ok {
 		return endpoint{}, fmt.Errorf("%q: unknown kind %q: want %s", s, rawKind, endpointForms)
 	}
@@ -159,9 +160,12 @@ func newDiagnosis(args []string, f questionFlags, namespace string) (*diagv1alph
 	if err != nil {
 		return nil, fmt.Errorf("source %w", err)
 	}
-	dst, err := parseEndpoint(args[1])
+	dst, err := parseDestination(args[1])
 	if err != nil {
 		return nil, fmt.Errorf("destination %w", err)
+	}
+	if src.kind == "name" {
+		return nil, errors.New("source " + args[0] + ": a DNS name is only a destination; name the pod, node or address that sends")
 	}
 	if src.kind == "service" {
 		return nil, errors.New("source " + args[0] + ": a service sends no traffic; name one of its pods")
@@ -213,6 +217,9 @@ func newDiagnosis(args []string, f questionFlags, namespace string) (*diagv1alph
 	nd.Spec.Source = diagv1alpha1.Source{Pod: pod, Node: node, IP: ip}
 	pod, node, svc, ip = dst.refs()
 	nd.Spec.Destination = diagv1alpha1.Destination{Pod: pod, Node: node, Service: svc, IP: ip}
+	if dst.kind == "name" {
+		nd.Spec.Destination = diagv1alpha1.Destination{Name: dst.name}
+	}
 	return nd, nil
 }
 

@@ -82,6 +82,11 @@ const (
 	ReasonServiceExternalName         Reason = "ServiceExternalName"
 	ReasonServiceLoadBalancerHostname Reason = "ServiceLoadBalancerHostname"
 	ReasonServiceHairpinModeOff       Reason = "ServiceHairpinModeOff"
+	// Names and the DNS path.
+	ReasonNameResolved    Reason = "NameResolved"
+	ReasonNameNotResolved Reason = "NameNotResolved"
+	ReasonDNSPathBroken   Reason = "DNSPathBroken"
+	ReasonDNSPathUnknown  Reason = "DNSPathUnknown"
 )
 
 // ReasonInfo documents one reason code: the level it is reported at, what it means and what
@@ -122,6 +127,7 @@ const (
 	topicDest      = "The destination"
 	topicPlugin    = "The network plugin"
 	topicProbe     = "Confirmation by real packets"
+	topicNames     = "Names and the DNS path"
 )
 
 // Reasons declares every reason code the engine reports, with its levels and what each means
@@ -315,5 +321,25 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonServiceHairpinModeOff, Level: Critical, FoundBy: "hop", Topic: topicServices,
 			Meaning: "A pod reaches itself through its Service (hairpin): the bridge must send the packet back out of the port it came in by, and that port's hairpin mode is off, so the bridge drops it. The interface is the pod's host veth.",
 			Remedy:  "Turn hairpin mode on for the pod's port (`ip link set <veth> type bridge_slave hairpin on`); for good, the CNI bridge plugin's `hairpinMode: true` or kubelet's `--hairpin-mode=hairpin-veth`."},
+		{Reason: ReasonNameResolved, Level: Info, FoundBy: "diagnose", Topic: topicNames,
+			Meaning: "The destination was named by a DNS name: the message says which name answered (after the source's search path and any ExternalName alias), the address the diagnosis used and where the answer came from (the cluster's objects, as the cluster DNS answers; or the source's own resolver, asked by the collector inside the source's network namespace). A headless Service answers with several addresses: the message lists them and the path follows the first.",
+			Remedy:  "Nothing to fix; check that the address is the one meant."},
+		{Reason: ReasonNameNotResolved, Level: Critical, FoundBy: "diagnose", Topic: topicNames,
+			Meaning: "The name resolves to no address: the cluster DNS answers NXDOMAIN for every name the source's resolver asks (no such Service or pod, a namespace misspelt, a per-pod name of a pod that is not ready), a headless Service has no ready endpoint, or the source's resolver answered no address. The verdict is Unreachable; the message lists the names asked.",
+			Remedy:  "Check the Service's name and namespace (`kubectl get svc -n <ns>`), its endpoints, and the source pod's search path (`cat /etc/resolv.conf` in the pod).",
+			Others: []ReasonLevel{{Level: Warning,
+				Meaning: "The name resolves to no address in the cluster either, but the source's queries do not reach the cluster DNS at all (`DNSPathBroken` decides): once the way is fixed, the answer will be NXDOMAIN.",
+				Remedy:  "Fix the DNS path first, then the name."}, {Level: Info,
+				Meaning: "The name is outside the cluster domain, and the source's own resolver was not asked (the source is not a pod whose namespace the collector reached, or its answer did not arrive): the verdict is Unknown.",
+				Remedy:  "Name the address with ip, or rerun once the source's collector can reach its namespace."}}},
+		{Reason: ReasonDNSPathBroken, Level: Critical, FoundBy: "diagnose", Topic: topicNames,
+			Meaning: "The way from the source to its nameserver (the cluster DNS Service, kube-system/kube-dns, from the pod's resolv.conf) on UDP port 53 does not get through: the pod cannot resolve any name, so the destination is unreachable by its name even where its address is reachable. The message gives the DNS path's own verdict and the suspicion that decided it (a NetworkPolicy denying egress to port 53, the DNS Service without endpoints, a drop on the way). The DNS Service having no address at all is also this.",
+			Remedy:  "Fix what the message names on the way to the DNS pods; a default-deny egress policy needs a rule allowing UDP and TCP 53 to kube-system's DNS pods.",
+			Others: []ReasonLevel{{Level: Warning,
+				Meaning: "UDP port 53 gets through but TCP port 53 does not: answers too large for UDP (many records, DNSSEC) fail, small ones work.",
+				Remedy:  "Allow TCP 53 too, where UDP 53 is allowed."}}},
+		{Reason: ReasonDNSPathUnknown, Level: Info, FoundBy: "diagnose", Topic: topicNames,
+			Meaning: "The way from the source to its nameserver could not be decided (a node not collected, a rule not understood), or the nameserver is not the cluster DNS and lies outside what the snapshot shows; the message gives the DNS path's own answer. Also: the source pod's resolver is not known (a dnsPolicy that takes the node's resolver, or no Service kube-system/kube-dns), so only full cluster names were answered and no DNS path was diagnosed. With a Reachable address, a DNS path not decided makes the verdict Unknown.",
+			Remedy:  "Read the message; probe: true checks the destination for real."},
 	}
 }

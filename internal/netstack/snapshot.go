@@ -20,6 +20,9 @@ type NodeSnapshot struct {
 	Pods        []Netstack `json:"pods,omitempty"`
 	// Probe is the outcome of a real connection attempt from the source, when asked for.
 	Probe *ProbeResult `json:"probe,omitempty"`
+	// Lookup is what the source's own resolver answered for the destination's name, when
+	// asked for.
+	Lookup *NameLookup `json:"lookup,omitempty"`
 }
 
 // PodRef names the pod a namespace belongs to.

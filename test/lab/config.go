@@ -172,6 +172,7 @@ func (c *Config) setDefaults() error {
 	if c.Log.GetSink() == nil {
 		c.Log = logr.Discard()
 	}
+	c.Images = withCoreDNS(c.Images, c.BinDir)
 	return nil
 }
 

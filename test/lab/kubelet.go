@@ -292,7 +292,7 @@ func (k *kubelet) setup(ctx context.Context, pod *corev1.Pod, node *Node) (*podS
 			}
 		}
 		for _, c := range pod.Spec.Containers {
-			if err := k.runCommand(ctx, pod, node, c, st); err != nil {
+			if err := k.runCommand(ctx, pod, node, node.Netns, c, st); err != nil {
 				return nil, err
 			}
 		}
@@ -309,6 +309,13 @@ func (k *kubelet) setup(ctx context.Context, pod *corev1.Pod, node *Node) (*podS
 	}
 	st.ip = ip
 	for _, c := range pod.Spec.Containers {
+		if _, runs := k.l.cfg.Images[c.Image]; runs {
+			// The command serves the container's ports itself (CoreDNS).
+			if err := k.runCommand(ctx, pod, node, st.netns, c, st); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := k.serve(st.netns, c, st); err != nil {
 			return nil, err
 		}
@@ -447,11 +454,11 @@ func podStatus(pod *corev1.Pod, st *podState) corev1.PodStatus {
 	return s
 }
 
-// runCommand runs a hostNetwork container's command in its node's namespace when the lab
-// knows the binary that stands for the container's image. The binary replaces the command's
-// first word; the rest of the command and the args follow, with $(VAR) expanded from the
+// runCommand runs a container's command in netns (its node's for a hostNetwork pod, else
+// the pod's own) when the lab knows the binary that stands for the container's image. The
+// binary replaces the command's first word; the rest of the command and the args follow, with $(VAR) expanded from the
 // container's environment as the kubelet does.
-func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, c corev1.Container, st *podState) error {
+func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, netns string, c corev1.Container, st *podState) error {
 	if img, ok := k.l.containerd.image(c.Image); ok {
 		return k.runInContainerd(ctx, pod, node, c, st, img)
 	}
@@ -486,7 +493,7 @@ func (k *kubelet) runCommand(ctx context.Context, pod *corev1.Pod, node *Node, c
 	// little fails here as it would on a real node.
 	opt.shell = containerPrivileges(pod, c).shell(mountToken)
 	logName := fmt.Sprintf("pods/%s_%s_%s", pod.Namespace, pod.Name, c.Name)
-	p, err := startProcess(logName, node.Netns, k.l.logPath(logName), argv, opt)
+	p, err := startProcess(logName, netns, k.l.logPath(logName), argv, opt)
 	if err != nil {
 		return err
 	}
