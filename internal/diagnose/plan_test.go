@@ -73,3 +73,26 @@ func TestPlan(t *testing.T) {
 		})
 	}
 }
+
+// A Service without a selector has an EndpointSlice made by hand, which names an address
+// alone: the pod that holds it, and its node, are collected all the same.
+func TestPlanHandMadeEndpointSlice(t *testing.T) {
+	snap := planCluster()
+	snap.Pods[0].Status.Phase, snap.Pods[0].Status.PodIPs = corev1.PodRunning, []corev1.PodIP{{IP: "10.244.0.3"}}
+	snap.Services = append(snap.Services, corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "manual"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.96.0.81",
+			Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}},
+	})
+	snap.EndpointSlices = append(snap.EndpointSlices, discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "manual-1", Labels: map[string]string{discoveryv1.LabelServiceName: "manual"}},
+		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.3"}}},
+	})
+	src := model.Endpoint{Type: model.EndpointExternal, IP: netip.MustParseAddr("172.18.0.1")}
+	dst := model.Endpoint{Type: model.EndpointService, Namespace: "shop", Name: "manual", IP: netip.MustParseAddr("10.96.0.81")}
+	got := Plan(snap, model.Question{Source: src, Destination: dst, Protocol: model.TCP, Port: 80})
+	want := map[string][]netstack.PodRef{"node-1": {{Namespace: "shop", Name: "web", IP: netip.MustParseAddr("10.244.0.3")}}}
+	if diff := cmp.Diff(want, got.Pods, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("Plan (-want +got):\n%s", diff)
+	}
+}

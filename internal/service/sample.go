@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netdiag/netdiag/internal/cluster"
+	"github.com/netdiag/netdiag/internal/model"
 )
 
 // DefaultMaxNodes is how many nodes hosting a service's endpoints a diagnosis collects
@@ -102,6 +103,10 @@ func UsableEndpoints(snap *cluster.Snapshot, namespace, name string) []UsableEnd
 				if pod := snap.Pod(e.TargetRef.Namespace, e.TargetRef.Name); pod != nil {
 					u.Node = pod.Spec.NodeName
 				}
+			} else if owner, ok := snap.IPCache().Lookup(ip); ok && (owner.Type == model.EndpointPod || owner.Type == model.EndpointNode) {
+				// A hand-made EndpointSlice names an address alone; a pod or node of the
+				// cluster may hold it all the same.
+				u.Node = owner.Node
 			}
 			if isReady {
 				ready = append(ready, u)

@@ -10,8 +10,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
@@ -169,6 +171,7 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 		DeferCleanup(func(ctx SpecContext) { e.stop(ctx) })
 		e.deployBig(ctx)
 		e.deploySolo(ctx)
+		e.deployManual(ctx)
 	}, NodeTimeout(5*time.Minute))
 
 	expectVerdict := func(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, verdict diagv1alpha1.Verdict, summary ...string) *diagv1alpha1.NetworkDiagnosis {
@@ -273,12 +276,60 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 		hasSuspicion(nd, model.ReasonServiceHairpinModeOff, "node-1")
 	}, SpecTimeout(3*time.Minute))
 
+	It("follows a Service without a selector to the address its hand-made EndpointSlice lists, and names the drop there", func(ctx SpecContext) {
+		manual := lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "db-manual"), 5432), Protocol: lab.TCP}
+		Expect(probeUntil(ctx, manual, true, 15*time.Second).Reachable).To(BeTrue(), "the lab's real packets from web to db-manual")
+		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-manual")).FromPod("web").ToService("db-manual", 5432).Obj(), diagv1alpha1.VerdictReachable)
+
+		e.iptablesInsert(ctx, e.podNetns("db"), "INPUT", "-p", "tcp", "--dport", "5432", "-j", "DROP")
+		got := probeUntil(ctx, manual, false, 10*time.Second)
+		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web to db-manual with db dropping: %s", got)
+		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-manual")).FromPod("web").ToService("db-manual", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
+		Expect(nd.Status.Suspicions).To(ContainElement(Satisfy(func(s diagv1alpha1.Suspicion) bool {
+			return s.Level == diagv1alpha1.LevelCritical && s.Pod == shopNamespace+"/db"
+		})), "the drop in db is a suspicion of that pod: %v", nd.Status.Suspicions)
+	}, SpecTimeout(3*time.Minute))
+
+	It("reports an ExternalName Service as the DNS alias it is and follows the cluster Service it names", func(ctx SpecContext) {
+		// An alias has no address of its own: a client resolves it to db's cluster IP.
+		viaAlias := lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "db"), 5432), Protocol: lab.TCP}
+		Expect(probeUntil(ctx, viaAlias, true, 15*time.Second).Reachable).To(BeTrue(), "the lab's real packets from web to db, the alias's target")
+		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-alias")).FromPod("web").ToService("db-alias", 5432).Obj(), diagv1alpha1.VerdictReachable)
+		Expect(reasons(nd)).To(ContainElement(string(model.ReasonServiceExternalName)))
+
+		e.iptablesInsert(ctx, e.podNetns("db"), "INPUT", "-p", "tcp", "--dport", "5432", "-j", "DROP")
+		got := probeUntil(ctx, viaAlias, false, 10*time.Second)
+		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web to db with db dropping: %s", got)
+		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-alias")).FromPod("web").ToService("db-alias", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
+	}, SpecTimeout(3*time.Minute))
+
 	It("follows each ready pod of a headless Service, and names the one that drops", func(ctx SpecContext) {
 		e.iptablesInsert(ctx, e.podNetns("big-3"), "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP")
 		e.probeEach(ctx, allBig("big-3"))
 		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-headless")).FromPod("web").ToService("big-headless", 80).Obj(),
 			diagv1alpha1.VerdictPartiallyReachable, "arrives at 11 of its 12 ready pods", "pod/shop/big-3")
 	}, SpecTimeout(3*time.Minute))
+}
+
+// deployManual creates db-manual, a Service without a selector whose EndpointSlice is made
+// by hand and lists db's address, as one made for a database outside Kubernetes would list
+// its server; and db-alias, an ExternalName Service naming db's cluster name.
+func (e *env) deployManual(ctx context.Context) {
+	GinkgoHelper()
+	port := corev1.ServicePort{Name: "pg", Port: 5432, TargetPort: intstr.FromInt32(5432), Protocol: corev1.ProtocolTCP}
+	manual := service("db-manual", "", corev1.ServiceTypeClusterIP, port)
+	manual.Spec.Selector = nil
+	e.create(ctx, manual)
+	e.create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-manual-1", Namespace: shopNamespace,
+			Labels: map[string]string{discoveryv1.LabelServiceName: "db-manual", discoveryv1.LabelManagedBy: "staff"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{e.podIP(ctx, "db").String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("pg"), Port: ptr.To[int32](5432), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	})
+	alias := service("db-alias", "", corev1.ServiceTypeExternalName)
+	alias.Spec.Selector, alias.Spec.ExternalName = nil, "db."+shopNamespace+".svc.cluster.local"
+	e.create(ctx, alias)
 }
 
 func reasons(nd *diagv1alpha1.NetworkDiagnosis) []string {
