@@ -68,14 +68,9 @@ func PlanBounded(snap *cluster.Snapshot, q model.Question, maxNodes int) Collect
 			if !smp.Followed[e.IP] {
 				continue
 			}
-			switch owner, known := snap.IPCache().Lookup(e.IP); {
-			case e.Pod != nil && e.Pod.Kind == "Pod":
+			if e.Pod != nil && e.Pod.Kind == "Pod" {
 				addPod(e.Pod.Namespace, e.Pod.Name, e.Node, e.IP)
-			case e.Pod == nil && known && owner.Type == model.EndpointPod:
-				// A hand-made EndpointSlice (a Service without a selector) names an address
-				// alone; when a pod holds it, that pod's namespace is on the way.
-				addPod(owner.Namespace, owner.Name, owner.Node, e.IP)
-			default:
+			} else {
 				addNode(e.Node)
 			}
 		}

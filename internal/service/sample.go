@@ -68,8 +68,8 @@ func (ss Samples) Skips(ip netip.Addr) bool {
 type UsableEndpoint struct {
 	IP   netip.Addr
 	Node string
-	// Pod is the pod the EndpointSlice names, nil for an address no pod owns (a Service
-	// without a selector whose slices were written by hand).
+	// Pod is the pod the EndpointSlice names or, for a slice written by hand (a Service
+	// without a selector), the pod that holds the address; nil for an address no pod owns.
 	Pod *corev1.ObjectReference
 }
 
@@ -107,6 +107,9 @@ func UsableEndpoints(snap *cluster.Snapshot, namespace, name string) []UsableEnd
 				// A hand-made EndpointSlice names an address alone; a pod or node of the
 				// cluster may hold it all the same.
 				u.Node = owner.Node
+				if owner.Type == model.EndpointPod {
+					u.Pod = &corev1.ObjectReference{Kind: "Pod", Namespace: owner.Namespace, Name: owner.Name}
+				}
 			}
 			if isReady {
 				ready = append(ready, u)
