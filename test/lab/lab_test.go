@@ -2,12 +2,10 @@ package lab
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -361,10 +359,8 @@ func TestSweepAfterCrash(t *testing.T) {
 		t.Errorf("lab directory left after Sweep: %v", err)
 	}
 	for _, pid := range pids {
-		if err := syscall.Kill(pid, 0); err == nil {
-			if data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(data), ") Z ") {
-				t.Errorf("process %d still runs after Sweep", pid)
-			}
+		if !exited(pid) {
+			t.Errorf("process %d still runs after Sweep", pid)
 		}
 	}
 }

@@ -61,7 +61,10 @@ func sweepRank(ns, prefix string) int {
 	}
 }
 
-// killNetnsProcesses kills every process inside a namespace and waits briefly for them to go.
+// killNetnsProcesses kills every process inside a namespace and waits, bounded, until each
+// has exited. A killed process leaves the namespace's process list before it is done exiting
+// (its namespaces are released early in the kernel's exit path, closing its files comes
+// after), so the list going empty is not yet the processes being gone.
 func killNetnsProcesses(ctx context.Context, ns string) {
 	pids := func() []int {
 		out, err := run(ctx, "ip", "netns", "pids", ns)
@@ -76,16 +79,37 @@ func killNetnsProcesses(ctx context.Context, ns string) {
 		}
 		return pids
 	}
+	var killed []int
 	for range 20 {
 		left := pids()
 		if len(left) == 0 {
-			return
+			break
 		}
 		for _, pid := range left {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+		killed = append(killed, left...)
 		time.Sleep(50 * time.Millisecond)
 	}
+	for range 100 {
+		killed = slices.DeleteFunc(killed, exited)
+		if len(killed) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// exited tells whether a process is gone or a zombie waiting for its parent to reap it.
+func exited(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name, which is in parentheses and may itself hold them.
+	rest := string(data[strings.LastIndexByte(string(data), ')')+1:])
+	state := strings.TrimSpace(rest)
+	return state == "" || state[0] == 'Z' || state[0] == 'X'
 }
 
 // markDir creates the lab directory with its marker.
