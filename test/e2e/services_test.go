@@ -174,37 +174,9 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 		e.deployManual(ctx)
 	}, NodeTimeout(5*time.Minute))
 
-	expectVerdict := func(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, verdict diagv1alpha1.Verdict, summary ...string) *diagv1alpha1.NetworkDiagnosis {
-		GinkgoHelper()
-		got := e.diagnose(ctx, nd)
-		report := describe(got, lab.ProbeResult{})
-		Expect(got.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report)
-		Expect(got.Status.Verdict).To(Equal(verdict), report)
-		for _, s := range summary {
-			Expect(got.Status.Summary).To(ContainSubstring(s), report)
-		}
-		return got
-	}
-	// fromOutside routes ip from the external host through node (a router's choice) and
-	// checks with real packets that port answers there or not.
-	fromOutside := func(ctx context.Context, ip netip.Addr, port uint16, node string, reachable bool) {
-		GinkgoHelper()
-		ext, n := e.lab.External(), e.node(node)
-		e.inject(ctx, ext.Netns, []string{"ip", "route", "replace", ip.String() + "/32", "via", n.IP.String()},
-			[]string{"ip", "route", "del", ip.String() + "/32"})
-		got := probeUntil(ctx, lab.ProbeSpec{From: ext.Netns, To: netip.AddrPortFrom(ip, port), Protocol: lab.TCP}, reachable, 10*time.Second)
-		Expect(got.Reachable).To(Equal(reachable), "the lab's real packets from outside to %s:%d through %s: %s", ip, port, node, got)
-	}
-	hasSuspicion := func(nd *diagv1alpha1.NetworkDiagnosis, reason model.Reason, node string) {
-		GinkgoHelper()
-		Expect(nd.Status.Suspicions).To(ContainElement(Satisfy(func(s diagv1alpha1.Suspicion) bool {
-			return s.Reason == string(reason) && s.Node == node && (s.Level == diagv1alpha1.LevelCritical || s.Level == diagv1alpha1.LevelFatal)
-		})), "a Critical %s on %s: %v", reason, node, nd.Status.Suspicions)
-	}
-
 	It("follows every one of 12 endpoints on 3 nodes: Reachable when healthy", func(ctx SpecContext) {
 		e.probeEach(ctx, allBig())
-		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-big")).FromPod("web").ToService("big", 80).Obj(),
+		nd := e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-big")).FromPod("web").ToService("big", 80).Obj(),
 			diagv1alpha1.VerdictReachable, "and 11 more (every branch)")
 		for _, s := range nd.Status.Suspicions {
 			Expect(s.Level).To(Equal(diagv1alpha1.LevelInfo), "a reachable service carries no warning: %s %s", s.Reason, s.Message)
@@ -214,7 +186,7 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 	It("is PartiallyReachable, naming the dead endpoint, when big-11's pod drops its traffic", func(ctx SpecContext) {
 		e.iptablesInsert(ctx, e.podNetns("big-11"), "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP")
 		e.probeEach(ctx, allBig("big-11"))
-		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-big")).FromPod("web").ToService("big", 80).Obj(),
+		nd := e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-big")).FromPod("web").ToService("big", 80).Obj(),
 			diagv1alpha1.VerdictPartiallyReachable, "arrives by 11 of 12 branches", "pod/shop/big-11")
 		Expect(nd.Status.Suspicions).To(ContainElement(Satisfy(func(s diagv1alpha1.Suspicion) bool {
 			return s.Level == diagv1alpha1.LevelCritical && s.Pod == shopNamespace+"/big-11"
@@ -222,69 +194,69 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 	}, SpecTimeout(3*time.Minute))
 
 	It("reaches the external IP from outside through the entry node", func(ctx SpecContext) {
-		fromOutside(ctx, externalIP, 80, "node-1", true)
+		e.fromOutside(ctx, externalIP, 80, "node-1", true)
 		nd := MakeDiagnosis(uniqueName("ext-to-big")).FromIP(e.lab.External().IP).ToIP(externalIP, 80).Obj()
 		nd.Spec.EntryNodes = []string{"node-1"}
-		res := expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
+		res := e.expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
 		Expect(reasons(res)).To(ContainElement("ServiceEntryNodes"))
 	}, SpecTimeout(3*time.Minute))
 
 	It("reaches the load-balancer IP from outside by every node, and names the entry that fails", func(ctx SpecContext) {
-		fromOutside(ctx, lbIP, 80, "node-3", true)
-		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("ext-to-lb")).FromIP(e.lab.External().IP).ToIP(lbIP, 80).Obj(),
+		e.fromOutside(ctx, lbIP, 80, "node-3", true)
+		nd := e.expectVerdict(ctx, MakeDiagnosis(uniqueName("ext-to-lb")).FromIP(e.lab.External().IP).ToIP(lbIP, 80).Obj(),
 			diagv1alpha1.VerdictReachable)
 		Expect(reasons(nd)).To(ContainElement("ServiceEntryNodes"))
 
 		e.iptablesInsert(ctx, e.node("node-2").Netns, "FORWARD", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "DROP")
-		fromOutside(ctx, lbIP, 80, "node-2", false)
-		expectVerdict(ctx, MakeDiagnosis(uniqueName("ext-to-lb")).FromIP(e.lab.External().IP).ToIP(lbIP, 80).Obj(),
+		e.fromOutside(ctx, lbIP, 80, "node-2", false)
+		e.expectVerdict(ctx, MakeDiagnosis(uniqueName("ext-to-lb")).FromIP(e.lab.External().IP).ToIP(lbIP, 80).Obj(),
 			diagv1alpha1.VerdictPartiallyReachable, "fail (IPTablesDrop)", "stops at node/node-2")
 	}, SpecTimeout(3*time.Minute))
 
 	It("reaches an externalTrafficPolicy Local external IP through the node of its endpoint", func(ctx SpecContext) {
-		fromOutside(ctx, localIP, 5432, "node-2", true)
+		e.fromOutside(ctx, localIP, 5432, "node-2", true)
 		nd := MakeDiagnosis(uniqueName("ext-to-solo")).FromIP(e.lab.External().IP).ToIP(localIP, 5432).Obj()
 		nd.Spec.EntryNodes = []string{"node-2"}
-		expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
+		e.expectVerdict(ctx, nd, diagv1alpha1.VerdictReachable)
 	}, SpecTimeout(3*time.Minute))
 
 	It("is Unreachable by ServiceLocalNoEndpoints through a node without a local endpoint", func(ctx SpecContext) {
-		fromOutside(ctx, localIP, 5432, "node-1", false)
+		e.fromOutside(ctx, localIP, 5432, "node-1", false)
 		nd := MakeDiagnosis(uniqueName("ext-to-solo")).FromIP(e.lab.External().IP).ToIP(localIP, 5432).Obj()
 		nd.Spec.EntryNodes = []string{"node-1"}
-		hasSuspicion(expectVerdict(ctx, nd, diagv1alpha1.VerdictUnreachable), model.ReasonServiceLocalNoEndpoints, "node-1")
+		hasCriticalSuspicion(e.expectVerdict(ctx, nd, diagv1alpha1.VerdictUnreachable), model.ReasonServiceLocalNoEndpoints, "node-1")
 	}, SpecTimeout(3*time.Minute))
 
 	It("is Unreachable by ServiceLocalNoEndpoints for internalTrafficPolicy Local from a node without an endpoint", func(ctx SpecContext) {
 		got := probeUntil(ctx, lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "solo-internal"), 5432), Protocol: lab.TCP}, false, 10*time.Second)
 		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web (node-1) to solo-internal: %s", got)
-		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-solo")).FromPod("web").ToService("solo-internal", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
-		hasSuspicion(nd, model.ReasonServiceLocalNoEndpoints, "node-1")
+		nd := e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-solo")).FromPod("web").ToService("solo-internal", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
+		hasCriticalSuspicion(nd, model.ReasonServiceLocalNoEndpoints, "node-1")
 	}, SpecTimeout(3*time.Minute))
 
 	It("lets a pod reach itself through its Service, and names the bridge port without hairpin mode", func(ctx SpecContext) {
 		self := lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "self"), 80), Protocol: lab.TCP}
 		Expect(probeUntil(ctx, self, true, 10*time.Second).Reachable).To(BeTrue(), "the lab's real packets from web to itself through self")
-		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-self")).FromPod("web").ToService("self", 80).Obj(), diagv1alpha1.VerdictReachable)
+		e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-self")).FromPod("web").ToService("self", 80).Obj(), diagv1alpha1.VerdictReachable)
 
 		veth := e.hostVeth(ctx, "web", "node-1")
 		e.inject(ctx, e.node("node-1").Netns, []string{"ip", "link", "set", veth, "type", "bridge_slave", "hairpin", "off"},
 			[]string{"ip", "link", "set", veth, "type", "bridge_slave", "hairpin", "on"})
 		got := probeUntil(ctx, self, false, 10*time.Second)
 		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web to itself without hairpin mode: %s", got)
-		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-self")).FromPod("web").ToService("self", 80).Obj(), diagv1alpha1.VerdictUnreachable)
-		hasSuspicion(nd, model.ReasonServiceHairpinModeOff, "node-1")
+		nd := e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-self")).FromPod("web").ToService("self", 80).Obj(), diagv1alpha1.VerdictUnreachable)
+		hasCriticalSuspicion(nd, model.ReasonServiceHairpinModeOff, "node-1")
 	}, SpecTimeout(3*time.Minute))
 
 	It("follows a Service without a selector to the address its hand-made EndpointSlice lists, and names the drop there", func(ctx SpecContext) {
 		manual := lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "db-manual"), 5432), Protocol: lab.TCP}
 		Expect(probeUntil(ctx, manual, true, 15*time.Second).Reachable).To(BeTrue(), "the lab's real packets from web to db-manual")
-		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-manual")).FromPod("web").ToService("db-manual", 5432).Obj(), diagv1alpha1.VerdictReachable)
+		e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-manual")).FromPod("web").ToService("db-manual", 5432).Obj(), diagv1alpha1.VerdictReachable)
 
 		e.iptablesInsert(ctx, e.podNetns("db"), "INPUT", "-p", "tcp", "--dport", "5432", "-j", "DROP")
 		got := probeUntil(ctx, manual, false, 10*time.Second)
 		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web to db-manual with db dropping: %s", got)
-		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-manual")).FromPod("web").ToService("db-manual", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
+		nd := e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-manual")).FromPod("web").ToService("db-manual", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
 		Expect(nd.Status.Suspicions).To(ContainElement(Satisfy(func(s diagv1alpha1.Suspicion) bool {
 			return s.Level == diagv1alpha1.LevelCritical && s.Pod == shopNamespace+"/db"
 		})), "the drop in db is a suspicion of that pod: %v", nd.Status.Suspicions)
@@ -294,19 +266,19 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 		// An alias has no address of its own: a client resolves it to db's cluster IP.
 		viaAlias := lab.ProbeSpec{From: e.podNetns("web"), To: netip.AddrPortFrom(e.clusterIP(ctx, "db"), 5432), Protocol: lab.TCP}
 		Expect(probeUntil(ctx, viaAlias, true, 15*time.Second).Reachable).To(BeTrue(), "the lab's real packets from web to db, the alias's target")
-		nd := expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-alias")).FromPod("web").ToService("db-alias", 5432).Obj(), diagv1alpha1.VerdictReachable)
+		nd := e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-alias")).FromPod("web").ToService("db-alias", 5432).Obj(), diagv1alpha1.VerdictReachable)
 		Expect(reasons(nd)).To(ContainElement(string(model.ReasonServiceExternalName)))
 
 		e.iptablesInsert(ctx, e.podNetns("db"), "INPUT", "-p", "tcp", "--dport", "5432", "-j", "DROP")
 		got := probeUntil(ctx, viaAlias, false, 10*time.Second)
 		Expect(got.Reachable).To(BeFalse(), "the lab's real packets from web to db with db dropping: %s", got)
-		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-alias")).FromPod("web").ToService("db-alias", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
+		e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-alias")).FromPod("web").ToService("db-alias", 5432).Obj(), diagv1alpha1.VerdictUnreachable)
 	}, SpecTimeout(3*time.Minute))
 
 	It("follows each ready pod of a headless Service, and names the one that drops", func(ctx SpecContext) {
 		e.iptablesInsert(ctx, e.podNetns("big-3"), "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP")
 		e.probeEach(ctx, allBig("big-3"))
-		expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-headless")).FromPod("web").ToService("big-headless", 80).Obj(),
+		e.expectVerdict(ctx, MakeDiagnosis(uniqueName("web-to-headless")).FromPod("web").ToService("big-headless", 80).Obj(),
 			diagv1alpha1.VerdictPartiallyReachable, "arrives at 11 of its 12 ready pods", "pod/shop/big-3")
 	}, SpecTimeout(3*time.Minute))
 }
@@ -330,6 +302,38 @@ func (e *env) deployManual(ctx context.Context) {
 	alias := service("db-alias", "", corev1.ServiceTypeExternalName)
 	alias.Spec.Selector, alias.Spec.ExternalName = nil, "db."+shopNamespace+".svc.cluster.local"
 	e.create(ctx, alias)
+}
+
+// expectVerdict diagnoses nd and expects it to succeed with verdict and every summary part.
+func (e *env) expectVerdict(ctx context.Context, nd *diagv1alpha1.NetworkDiagnosis, verdict diagv1alpha1.Verdict, summary ...string) *diagv1alpha1.NetworkDiagnosis {
+	GinkgoHelper()
+	got := e.diagnose(ctx, nd)
+	report := describe(got, lab.ProbeResult{})
+	Expect(got.Status.Phase).To(Equal(diagv1alpha1.PhaseSucceeded), report)
+	Expect(got.Status.Verdict).To(Equal(verdict), report)
+	for _, s := range summary {
+		Expect(got.Status.Summary).To(ContainSubstring(s), report)
+	}
+	return got
+}
+
+// fromOutside routes ip from the external host through node (a router's choice) and checks
+// with real packets that port answers there or not.
+func (e *env) fromOutside(ctx context.Context, ip netip.Addr, port uint16, node string, reachable bool) {
+	GinkgoHelper()
+	ext, n := e.lab.External(), e.node(node)
+	e.inject(ctx, ext.Netns, []string{"ip", "route", "replace", ip.String() + "/32", "via", n.IP.String()},
+		[]string{"ip", "route", "del", ip.String() + "/32"})
+	got := probeUntil(ctx, lab.ProbeSpec{From: ext.Netns, To: netip.AddrPortFrom(ip, port), Protocol: lab.TCP}, reachable, 10*time.Second)
+	Expect(got.Reachable).To(Equal(reachable), "the lab's real packets from outside to %s:%d through %s: %s", ip, port, node, got)
+}
+
+// hasCriticalSuspicion expects a Critical (or Fatal) suspicion of reason on node.
+func hasCriticalSuspicion(nd *diagv1alpha1.NetworkDiagnosis, reason model.Reason, node string) {
+	GinkgoHelper()
+	Expect(nd.Status.Suspicions).To(ContainElement(Satisfy(func(s diagv1alpha1.Suspicion) bool {
+		return s.Reason == string(reason) && s.Node == node && (s.Level == diagv1alpha1.LevelCritical || s.Level == diagv1alpha1.LevelFatal)
+	})), "a Critical %s on %s: %v", reason, node, nd.Status.Suspicions)
 }
 
 func reasons(nd *diagv1alpha1.NetworkDiagnosis) []string {
