@@ -49,10 +49,7 @@ var _ = Describe("netdiag on calico with real felix", func() {
 
 			It("runs felix's own chains and routes", func(ctx SpecContext) {
 				n2 := e.node("node-2").Netns
-				veth := e.hostVeth(ctx, "db", "node-2")
-				// felix may still be writing its first full ruleset when the shop is up.
-				Eventually(func() string { return e.felixRules(ctx, n2) }).WithTimeout(30*time.Second).
-					Should(ContainSubstring("cali-tw-"+veth), "felix's chain to the db pod")
+				veth := e.expectFelixChainTo(ctx, "db", "node-2")
 				Expect(e.run(ctx, n2, "ip", "route", "show", e.podIP(ctx, "db").String())).To(ContainSubstring("dev "+veth),
 					"felix's route to the db pod")
 				peer := e.peerRoute(ctx, "node-1", "node-2")
@@ -194,6 +191,17 @@ func (e *env) hostEndpoint(ctx context.Context, node string) {
 	e.calicoObject(ctx, "HostEndpoint", "", node+"-eth0", map[string]string{"hep": node}, map[string]any{
 		"node": node, "interfaceName": "eth0", "expectedIPs": []any{e.node(node).IP.String()},
 	})
+}
+
+// expectFelixChainTo waits for felix to program its chain to pod's host veth on node and
+// returns that veth: felix writes a pod's chains a moment after the pod starts, and its first
+// full ruleset may still be in the making when the shop is up.
+func (e *env) expectFelixChainTo(ctx context.Context, pod, node string) string {
+	GinkgoHelper()
+	veth := e.hostVeth(ctx, pod, node)
+	Eventually(func() string { return e.felixRules(ctx, e.node(node).Netns) }).WithTimeout(30*time.Second).
+		Should(ContainSubstring("cali-tw-"+veth), "felix's chain to the %s pod", pod)
+	return veth
 }
 
 // felixRules is what felix programmed in netns, in the lab's felix dataplane.

@@ -27,11 +27,7 @@ var _ = Describe("netdiag on canal with real flanneld and felix", Ordered, Conti
 	})
 
 	It("runs felix's chains on cali veths and flannel's vxlan between the nodes", func(ctx SpecContext) {
-		n2 := e.node("node-2").Netns
-		veth := e.hostVeth(ctx, "db", "node-2")
-		// felix programs a pod's chains a moment after the pod starts, as in the calico labs.
-		Eventually(func() string { return e.felixRules(ctx, n2) }).WithTimeout(30*time.Second).
-			Should(ContainSubstring("cali-tw-"+veth), "felix's chain to the db pod")
+		e.expectFelixChainTo(ctx, "db", "node-2")
 		Expect(e.peerRoute(ctx, "node-1", "node-2")).To(ContainSubstring("dev flannel.1"), "flannel's vxlan route to node-2's subnet")
 	}, SpecTimeout(time.Minute))
 
