@@ -183,6 +183,7 @@ func CollectNetstack(ctx context.Context, nsPath, procRoot string) netstack.Nets
 		return nil
 	})
 	fail(PartNetNS, err)
+	ns.SetDigests()
 	return ns
 }
 

@@ -235,6 +235,10 @@ func TestCollectNodeAndPod(t *testing.T) {
 		if rule := "[0:0] -A FORWARD -s 10.231.9.5/32 -p tcp -m tcp --dport 5432 -j DROP\n"; !strings.Contains(host.IPTables, rule) {
 			t.Errorf("iptables lacks %q:\n%s", rule, host.IPTables)
 		}
+		// The controller's cache finds a node's parsed rules by these digests.
+		if d := host.Digests; d == nil || d.IPTables != netstack.Digest(host.IPTables) || d.NFTables != netstack.Digest(host.NFTables) {
+			t.Errorf("digests %+v do not name the rules collected", d)
+		}
 		var nft struct {
 			NFTables []map[string]json.RawMessage `json:"nftables"`
 		}

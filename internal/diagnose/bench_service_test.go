@@ -29,7 +29,7 @@ func spreadCluster() *fixture.Cluster {
 			c.Pod("ns-big", fmt.Sprintf("big-%d", i), i%500, map[string]string{"app": "big"}, 8080)
 		}
 		c.Service("ns-big", "big", map[string]string{"app": "big"}, 80, 8080)
-		spread = fixture.Large(c, 10000, 3)
+		spread = fixture.Large(c, 10000, 3).WriteDigests()
 	})
 	return spread
 }

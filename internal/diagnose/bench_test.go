@@ -23,7 +23,7 @@ var (
 // largeCluster is 1,000 nodes, 10,000 services of 3 endpoints (30,001 pods) and about
 // 110,000 iptables rules per node, built once per test binary.
 func largeCluster() *fixture.Cluster {
-	largeOnce.Do(func() { large = fixture.Large(flanneltest.New(flanneltest.VXLAN, 1000), 10000, 3) })
+	largeOnce.Do(func() { large = fixture.Large(flanneltest.New(flanneltest.VXLAN, 1000), 10000, 3).WriteDigests() })
 	return large
 }
 

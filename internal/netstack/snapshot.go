@@ -54,6 +54,10 @@ type Netstack struct {
 	IPTablesBackend string `json:"iptablesBackend,omitempty"`
 	// NFTables is the ruleset as `nft -j list ruleset` prints it.
 	NFTables string `json:"nftables,omitempty"`
+	// Digests identify IPTables and NFTables by content. The collector writes them, so that
+	// whoever reads many snapshots finds the rules it has parsed already (kube-proxy writes
+	// nearly the same rules on every node) without reading each whole text again.
+	Digests *RulesetDigests `json:"digests,omitempty"`
 	// IPSets is the output of `ipset save`.
 	IPSets string        `json:"ipsets,omitempty"`
 	IPVS   []IPVSService `json:"ipvs,omitempty"`

@@ -57,6 +57,8 @@ func Parse(where string, files []File) (*cluster.Snapshot, map[string]*netstack.
 			if ns.Node == "" {
 				return nil, nil, fmt.Errorf("node snapshot %s names no node", path)
 			}
+			// A folder's rules may have been edited by hand since collection.
+			ns.ForgetDigests()
 			if _, dup := nodes[ns.Node]; dup {
 				return nil, nil, fmt.Errorf("node snapshot %s: node %s has another snapshot in the folder", path, ns.Node)
 			}

@@ -114,3 +114,24 @@ func TestTarball(t *testing.T) {
 		t.Errorf("tarball with two %s: %v", files[0].Name, err)
 	}
 }
+
+// TestDigestsForgotten: a folder is read without the collectors' ruleset digests, since its
+// rules may have been edited by hand; the rules themselves are read as written.
+func TestDigestsForgotten(t *testing.T) {
+	c := flanneltest.New(flanneltest.VXLAN, 1).Pod("default", "client", 0, nil).Build().WriteDigests()
+	files, err := Encode(c.Snapshot, c.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, nodes, err := Parse("folder", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := nodes["node-0"]
+	if got == nil || got.Host.Digests != nil || got.Pods[0].Digests != nil {
+		t.Fatalf("digests read back from a folder: %+v", got)
+	}
+	if got.Host.IPTables != c.Nodes["node-0"].Host.IPTables {
+		t.Error("the node's rules changed on the way through the folder")
+	}
+}

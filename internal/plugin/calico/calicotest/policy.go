@@ -45,5 +45,5 @@ func ProgramIngress(c *fixture.Cluster, node, namespace, pod string, id cpolicy.
 				fmt.Sprintf(`-A %s -m comment --comment "cali:deny" -j DROP`, pi))
 		}
 	}
-	stack.IPTables = strings.Join(out, "\n")
+	stack.ReplaceIPTables(strings.Join(out, "\n"))
 }

@@ -154,5 +154,5 @@ func (l Layout) DenyIngress(c *fixture.Cluster, p *fixture.Pod, policyName strin
 				fmt.Sprintf(`-A %s -m comment --comment "cali:%s" -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP`, tw, ruleID(tw+"p4")))
 		}
 	}
-	stack.IPTables = strings.Join(out, "\n")
+	stack.ReplaceIPTables(strings.Join(out, "\n"))
 }

@@ -91,5 +91,5 @@ func (Layout) DenyIngress(c *fixture.Cluster, p *fixture.Pod, name string) {
 			out = append(out, line)
 		}
 	}
-	stack.IPTables = strings.Join(out, "\n")
+	stack.ReplaceIPTables(strings.Join(out, "\n"))
 }

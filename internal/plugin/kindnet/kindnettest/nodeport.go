@@ -38,11 +38,11 @@ func NodePort(c *fixture.Cluster, namespace, name string, port int32) {
 		}
 		ext := "KUBE-EXT-" + strings.TrimPrefix(svcChain, "KUBE-SVC-")
 		spn := fmt.Sprintf("%s/%s:%s", namespace, name, svc.Spec.Ports[0].Name)
-		h.IPTables = withNATRules(h.IPTables, []string{ext}, []string{
+		h.ReplaceIPTables(withNATRules(h.IPTables, []string{ext}, []string{
 			fmt.Sprintf(`KUBE-NODEPORTS -p tcp -m comment --comment "%s" -m tcp --dport %d -j %s`, spn, port, ext),
 			fmt.Sprintf(`%s -m comment --comment "masquerade traffic for %s external destinations" -j KUBE-MARK-MASQ`, ext, spn),
 			fmt.Sprintf(`%s -j %s`, ext, svcChain),
-		})
+		}))
 	}
 }
 
