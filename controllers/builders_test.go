@@ -223,6 +223,13 @@ func (w *EndpointSliceWrapper) Port(port int32) *EndpointSliceWrapper {
 	return w
 }
 
+// NamedPort adds a port by the name the Service's port has (ServiceWrapper.Port names it
+// "p<port>"), as the endpoint-slice controller copies it, so that the engine matches the two.
+func (w *EndpointSliceWrapper) NamedPort(port int32) *EndpointSliceWrapper {
+	w.Ports = append(w.Ports, discoveryv1.EndpointPort{Name: ptr.To("p" + strconv.Itoa(int(port))), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)})
+	return w
+}
+
 // Endpoint adds a ready endpoint for pod.
 func (w *EndpointSliceWrapper) Endpoint(pod *corev1.Pod) *EndpointSliceWrapper {
 	w.Endpoints = append(w.Endpoints, discoveryv1.Endpoint{

@@ -85,6 +85,7 @@ func (r *NetworkDiagnosisReconciler) keep(ctx context.Context, s *scope, rec *bu
 			Nodes:    in.Nodes,
 		}
 		b.Cluster.Admin = s.snapshot.Admin
+		b.Cluster.ConfigMaps = s.snapshot.ConfigMaps
 		var tarball []byte
 		if tarball, err = b.Tarball(); err == nil {
 			err = r.storeBundle(ctx, nd, tarball)

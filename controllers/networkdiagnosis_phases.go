@@ -346,6 +346,11 @@ func (r *NetworkDiagnosisReconciler) reconcileDiagnose(ctx context.Context, s *s
 		return ctrl.Result{}, err
 	}
 	q = nameAnswered(s, q, nodes)
+	// Read here, once, rather than with the snapshot: only the engine looks at them, and
+	// they are live reads.
+	if err := readProxyConfig(ctx, r.Client, r.APIReader, s.snapshot); err != nil {
+		return ctrl.Result{}, err
+	}
 	in := diagnose.Input{Cluster: s.snapshot, Nodes: nodes, Question: q, NetworkPlugin: nd.Spec.NetworkPlugin, NetworkPluginConfig: nd.Spec.NetworkPluginConfig}
 	res, err := r.engine(s, in)
 	r.keep(ctx, s, rec, in)

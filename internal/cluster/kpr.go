@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // ProxyReplacement is a data plane that serves Services in kube-proxy's stead, as the
@@ -22,9 +23,48 @@ type ProxyReplacement struct {
 // nothing in a tenant's namespace can make a cluster look kube-proxy-free.
 var ProxyNamespaces = []string{"kube-system", "cilium", "calico-system", "kube-router", "antrea-system"}
 
+// The ConfigMaps of the replacements, by name, in ProxyNamespaces, and the key each is read by.
+const (
+	CiliumConfigMap = "cilium-config"
+	AntreaConfigMap = "antrea-config"
+	ciliumKPRKey    = "kube-proxy-replacement"
+	antreaAgentKey  = "antrea-agent.conf"
+)
+
+// ProxyConfigKeys are the keys DetectProxyReplacement reads, by ConfigMap name: all the
+// snapshot needs to keep of them, the rest of a cilium-config or antrea-config being
+// addresses and settings the engine never reads.
+func ProxyConfigKeys() map[string]string {
+	return map[string]string{CiliumConfigMap: ciliumKPRKey, AntreaConfigMap: antreaAgentKey}
+}
+
+// FelixConfigurationGroup and friends name Calico's FelixConfiguration, the datastore's
+// configuration of every felix; DefaultFelixConfiguration is the one that applies to all
+// nodes (node.<name> ones override it on a node).
+const (
+	FelixConfigurationGroup   = "crd.projectcalico.org"
+	FelixConfigurationVersion = "v1"
+	KindFelixConfiguration    = "FelixConfiguration"
+	DefaultFelixConfiguration = "default"
+)
+
+// FelixConfiguration is the part of Calico's FelixConfiguration the engine reads.
+type FelixConfiguration struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              FelixConfigurationSpec `json:"spec,omitempty"`
+}
+
+// FelixConfigurationSpec is the part of a FelixConfiguration's spec the engine reads.
+type FelixConfigurationSpec struct {
+	// BPFEnabled turns on the eBPF data plane, which serves Services in kube-proxy's stead.
+	BPFEnabled *bool `json:"bpfEnabled,omitempty"`
+}
+
 // DetectProxyReplacement finds a kube-proxy replacement by its own tell-tales, in the
 // system namespaces only: Cilium's kube-proxy-replacement (its cilium-config ConfigMap or
-// the agent's flag), Calico's eBPF data plane (calico-node's FELIX_BPFENABLED), kube-router's
+// the agent's flag), Calico's eBPF data plane (calico-node's FELIX_BPFENABLED, or bpfEnabled
+// in the default FelixConfiguration where calico-node does not set it), kube-router's
 // service proxy (on unless --run-service-proxy=false) and Antrea's proxy for all traffic
 // (proxyAll in antrea-agent.conf).
 func DetectProxyReplacement(s *Snapshot) (ProxyReplacement, bool) {
@@ -35,15 +75,18 @@ func DetectProxyReplacement(s *Snapshot) (ProxyReplacement, bool) {
 		}
 		where := "ConfigMap " + cm.Namespace + "/" + cm.Name
 		switch cm.Name {
-		case "cilium-config":
-			if v := cm.Data["kube-proxy-replacement"]; ciliumReplaces(v) {
+		case CiliumConfigMap:
+			if v := cm.Data[ciliumKPRKey]; ciliumReplaces(v) {
 				return ProxyReplacement{Name: "Cilium's kube-proxy replacement", Evidence: where + " kube-proxy-replacement=" + v}, true
 			}
-		case "antrea-config":
-			if antreaProxyAll(cm.Data["antrea-agent.conf"]) {
+		case AntreaConfigMap:
+			if antreaProxyAll(cm.Data[antreaAgentKey]) {
 				return ProxyReplacement{Name: "Antrea's proxy (proxyAll)", Evidence: where + " antrea-agent.conf antreaProxy.proxyAll=true"}, true
 			}
 		}
+	}
+	if r, ok := felixReplacement(s); ok {
+		return r, true
 	}
 	for i := range s.DaemonSets {
 		ds := &s.DaemonSets[i]
@@ -55,6 +98,33 @@ func DetectProxyReplacement(s *Snapshot) (ProxyReplacement, bool) {
 		}
 	}
 	return ProxyReplacement{}, false
+}
+
+// felixReplacement reads bpfEnabled in the default FelixConfiguration, the way Calico's docs
+// turn the eBPF data plane on. Felix takes its environment over the datastore, so a
+// calico-node that sets FELIX_BPFENABLED decides by that instead (daemonSetReplacement).
+func felixReplacement(s *Snapshot) (ProxyReplacement, bool) {
+	for i := range s.DaemonSets {
+		ds := &s.DaemonSets[i]
+		if !slices.Contains(ProxyNamespaces, ds.Namespace) {
+			continue
+		}
+		for _, c := range ds.Spec.Template.Spec.Containers {
+			if _, set := envValue(c.Env, "FELIX_BPFENABLED"); set && isCalicoNode(c) {
+				return ProxyReplacement{}, false
+			}
+		}
+	}
+	for _, fc := range s.FelixConfigurations {
+		if fc.Name == DefaultFelixConfiguration && fc.Spec.BPFEnabled != nil && *fc.Spec.BPFEnabled {
+			return ProxyReplacement{Name: "Calico's eBPF data plane", Evidence: KindFelixConfiguration + " " + DefaultFelixConfiguration + " bpfEnabled=true"}, true
+		}
+	}
+	return ProxyReplacement{}, false
+}
+
+func isCalicoNode(c corev1.Container) bool {
+	return c.Name == "calico-node" || strings.Contains(c.Image, "calico/node")
 }
 
 func daemonSetReplacement(ds *appsv1.DaemonSet) (ProxyReplacement, bool) {
@@ -69,7 +139,7 @@ func daemonSetReplacement(ds *appsv1.DaemonSet) (ProxyReplacement, bool) {
 			if v, ok := envValue(c.Env, "CILIUM_KUBE_PROXY_REPLACEMENT"); ok && ciliumReplaces(v) {
 				return ProxyReplacement{Name: "Cilium's kube-proxy replacement", Evidence: where + " CILIUM_KUBE_PROXY_REPLACEMENT=" + v}, true
 			}
-		case c.Name == "calico-node" || strings.Contains(c.Image, "calico/node"):
+		case isCalicoNode(c):
 			if v, ok := envValue(c.Env, "FELIX_BPFENABLED"); ok && strings.EqualFold(v, "true") {
 				return ProxyReplacement{Name: "Calico's eBPF data plane", Evidence: where + " FELIX_BPFENABLED=true"}, true
 			}

@@ -19,7 +19,14 @@ func configMap(ns, name string, data map[string]string) corev1.ConfigMap {
 	return corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data}
 }
 
+func felix(name string, bpf bool) FelixConfiguration {
+	return FelixConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: FelixConfigurationSpec{BPFEnabled: &bpf}}
+}
+
 func TestDetectProxyReplacement(t *testing.T) {
+	calicoNode := func(env ...corev1.EnvVar) []appsv1.DaemonSet {
+		return []appsv1.DaemonSet{agent("calico-system", "calico-node", "docker.io/calico/node:v3.31.0", nil, env...)}
+	}
 	cases := map[string]struct {
 		snap *Snapshot
 		want string // the evidence; "" for none
@@ -42,6 +49,18 @@ func TestDetectProxyReplacement(t *testing.T) {
 			want: "DaemonSet calico-system/calico-node FELIX_BPFENABLED=true"},
 		"calico-node with iptables": {
 			snap: &Snapshot{DaemonSets: []appsv1.DaemonSet{agent("kube-system", "calico-node", "docker.io/calico/node:v3.31.0", nil, corev1.EnvVar{Name: "FELIX_BPFENABLED", Value: "false"})}}},
+		"the default FelixConfiguration's bpfEnabled": {
+			snap: &Snapshot{DaemonSets: calicoNode(), FelixConfigurations: []FelixConfiguration{felix("default", true)}},
+			want: "FelixConfiguration default bpfEnabled=true"},
+		"the default FelixConfiguration with iptables": {
+			snap: &Snapshot{DaemonSets: calicoNode(), FelixConfigurations: []FelixConfiguration{felix("default", false)}}},
+		"a node's FelixConfiguration is not the cluster's": {
+			snap: &Snapshot{DaemonSets: calicoNode(), FelixConfigurations: []FelixConfiguration{felix("node.worker-1", true)}}},
+		"calico-node's FELIX_BPFENABLED=false outweighs the FelixConfiguration, as felix reads them": {
+			snap: &Snapshot{DaemonSets: calicoNode(corev1.EnvVar{Name: "FELIX_BPFENABLED", Value: "false"}), FelixConfigurations: []FelixConfiguration{felix("default", true)}}},
+		"calico-node's FELIX_BPFENABLED=true beside the FelixConfiguration": {
+			snap: &Snapshot{DaemonSets: calicoNode(corev1.EnvVar{Name: "FELIX_BPFENABLED", Value: "true"}), FelixConfigurations: []FelixConfiguration{felix("default", true)}},
+			want: "DaemonSet calico-system/calico-node FELIX_BPFENABLED=true"},
 		"kube-router's service proxy": {
 			snap: &Snapshot{DaemonSets: []appsv1.DaemonSet{agent("kube-system", "kube-router", "docker.io/cloudnativelabs/kube-router:v2.5", []string{"--run-router=true", "--run-service-proxy=true"})}},
 			want: "DaemonSet kube-system/kube-router --run-service-proxy"},

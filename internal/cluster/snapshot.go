@@ -31,6 +31,9 @@ type Snapshot struct {
 	// ConfigMaps are the system namespaces' configuration of the data plane that the
 	// engine reads (a kube-proxy replacement's).
 	ConfigMaps []corev1.ConfigMap
+	// FelixConfigurations are Calico's, where the cluster serves their CRD: the default one
+	// says whether the eBPF data plane serves the Services.
+	FelixConfigurations []FelixConfiguration
 
 	// objects, when set, answers the lookups; the lists of pods, namespaces, services,
 	// slices and policies are then empty.
