@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/policy/calico/crd"
 )
@@ -76,5 +77,25 @@ func TestSnapshotReadsCalicoObjectsWhereTheirCRDsExist(t *testing.T) {
 	}
 	if plain.CalicoObjects() != nil {
 		t.Error("Calico lookups on a cluster without the CRDs")
+	}
+}
+
+// TestKeptDiagnosisKeepsCalicoObjects: a diagnosis that keeps its snapshots reads through a
+// recorder, and still with Calico's policies, so that keeping them changes no verdict.
+func TestKeptDiagnosisKeepsCalicoObjects(t *testing.T) {
+	c := fake.NewClientBuilder().WithScheme(runtime.NewScheme()).WithRESTMapper(calicoMapper()).
+		WithObjects(calicoObject(crd.KindNetworkPolicy, "shop", "default.deny-db", map[string]any{"selector": "app == 'db'"})).Build()
+	snap := &cluster.Snapshot{}
+	if err := withCalico(context.Background(), c, snap); err != nil {
+		t.Fatal(err)
+	}
+	r := &NetworkDiagnosisReconciler{KeepSnapshots: true}
+	s := &scope{nd: &diagv1alpha1.NetworkDiagnosis{}, snapshot: snap}
+	if _, err := r.recordReads(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	got := s.snapshot.CalicoObjects()
+	if got == nil || len(got.CalicoNetworkPoliciesIn("shop")) != 1 {
+		t.Fatalf("a kept diagnosis lost Calico's policies: %v", got)
 	}
 }

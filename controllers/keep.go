@@ -59,9 +59,14 @@ func (r *NetworkDiagnosisReconciler) recordReads(ctx context.Context, s *scope) 
 		s.snapshot = snap
 	}
 	rec := bundle.Record(s.snapshot)
-	admin := s.snapshot.Admin
+	admin, calico := s.snapshot.Admin, s.snapshot.CalicoObjects()
 	s.snapshot = cluster.NewSnapshot(rec, s.snapshot.Nodes, s.snapshot.DaemonSets)
+	// A kept diagnosis must decide as any other: the policies it reads beyond the
+	// recorder's lookups go on with it.
 	s.snapshot.Admin = admin
+	if calico != nil {
+		s.snapshot.WithCalico(calico)
+	}
 	// Resolve again through the recorder: the bundle must hold the endpoints too.
 	s.question, s.plan, s.name, s.dns = nil, nil, nil, nil
 	return rec, nil

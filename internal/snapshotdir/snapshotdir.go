@@ -139,7 +139,7 @@ func add(snap *cluster.Snapshot, js []byte) (int, error) {
 		}
 		return n, nil
 	}
-	if strings.HasPrefix(tm.APIVersion, crd.Group+"/") {
+	if strings.HasPrefix(tm.APIVersion, crd.Group+"/") && tm.Kind != cluster.KindFelixConfiguration {
 		// Calico's objects share kind names with Kubernetes' (NetworkPolicy).
 		ok, err := snap.Calico.Add(js)
 		if !ok || err != nil {
@@ -190,6 +190,7 @@ var kinds = []kind{
 	}),
 	kindOf("clusternetworkpolicies.yaml", cluster.KindClusterNetworkPolicy, cluster.AdminPolicyGroup+"/v1beta1", func(s *cluster.Snapshot) *[]cluster.ClusterNetworkPolicy { return &s.Admin.ClusterNetworkPolicies }),
 	kindOf("configmaps.yaml", "ConfigMap", "v1", func(s *cluster.Snapshot) *[]corev1.ConfigMap { return &s.ConfigMaps }),
+	kindOf("felixconfigurations.yaml", cluster.KindFelixConfiguration, cluster.FelixConfigurationGroup+"/"+cluster.FelixConfigurationVersion, func(s *cluster.Snapshot) *[]cluster.FelixConfiguration { return &s.FelixConfigurations }),
 }
 
 func decode[T any](js []byte, into *[]T) error {

@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
+	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/plugin/flannel/flanneltest"
 )
 
@@ -133,5 +136,27 @@ func TestDigestsForgotten(t *testing.T) {
 	}
 	if got.Host.IPTables != c.Nodes["node-0"].Host.IPTables {
 		t.Error("the node's rules changed on the way through the folder")
+	}
+}
+
+// TestFelixConfigurationKept: the default FelixConfiguration goes through a folder, so a
+// kept bundle diagnosed offline still sees Calico's eBPF data plane serving the Services.
+func TestFelixConfigurationKept(t *testing.T) {
+	c := flanneltest.New(flanneltest.VXLAN, 1).Build()
+	c.Snapshot.FelixConfigurations = []cluster.FelixConfiguration{{
+		ObjectMeta: metav1.ObjectMeta{Name: cluster.DefaultFelixConfiguration},
+		Spec:       cluster.FelixConfigurationSpec{BPFEnabled: ptr.To(true)},
+	}}
+	files, err := Encode(c.Snapshot, c.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _, err := Parse("folder", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := cluster.DetectProxyReplacement(snap)
+	if !ok || !strings.Contains(r.Evidence, "bpfEnabled=true") {
+		t.Errorf("read back from a folder: replacement %+v, %v; FelixConfigurations %+v", r, ok, snap.FelixConfigurations)
 	}
 }
