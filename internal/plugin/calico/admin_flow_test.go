@@ -54,3 +54,63 @@ func TestFlowsCalicoAdminNetworkPolicy(t *testing.T) {
 		t.Run(name, func(t *testing.T) { runFlow(t, calicotest.Routed, f) })
 	}
 }
+
+// Calico orders its tiers around the admin tier as felix does: tiers of order below 1000,
+// then adminnetworkpolicy, then the default tier (Calico's own policies and Kubernetes
+// NetworkPolicy). An admin rule that decides overrules the default tier, either way; a Pass
+// leaves the default tier to decide; a tier ordered before the admin tier decides first.
+func TestFlowsCalicoTiersAroundTheAdminTier(t *testing.T) {
+	calicoObjects := func(docs ...string) func(c *fixture.Cluster) {
+		return func(c *fixture.Cluster) {
+			for _, d := range docs {
+				addCalico(t, c, d)
+			}
+			removeFelixChains(c, "node-1")
+		}
+	}
+	both := func(fs ...func(c *fixture.Cluster)) func(c *fixture.Cluster) {
+		return func(c *fixture.Cluster) {
+			for _, f := range fs {
+				f(c)
+			}
+		}
+	}
+	for name, f := range map[string]flow{
+		"an admin Deny overrules a Calico Allow of the default tier": {
+			Fault: both(calicoObjects(allowDB), func(c *fixture.Cluster) { c.AdminIngress("default", "db", "no-db", "Deny", 10) }),
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonAdminNetworkPolicyDenied},
+		},
+		"an admin Allow overrules a Calico Deny of the default tier": {
+			Fault: both(calicoObjects(denyDB), func(c *fixture.Cluster) { c.AdminIngress("default", "db", "db-open", "Allow", 10) }),
+			Want:  diagnose.Reachable,
+		},
+		"an admin Pass leaves the default tier's Calico Deny to decide": {
+			Fault: both(calicoObjects(denyDB), func(c *fixture.Cluster) { c.AdminIngress("default", "db", "to-teams", "Pass", 10) }),
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonCalicoPolicyDenied},
+		},
+		"a tier ordered before the admin tier denies what an admin rule allows": {
+			Fault: both(calicoObjects(securityTier, securityDenyDB), func(c *fixture.Cluster) { c.AdminIngress("default", "db", "db-open", "Allow", 10) }),
+			Want:  diagnose.Unreachable, Reasons: []model.Reason{model.ReasonCalicoPolicyDenied},
+		},
+	} {
+		t.Run(name, func(t *testing.T) { runFlow(t, calicotest.Routed, f) })
+	}
+}
+
+// securityTier is ordered before Calico's adminnetworkpolicy tier (1000).
+const securityTier = `
+apiVersion: crd.projectcalico.org/v1
+kind: Tier
+metadata: {name: security}
+spec: {order: 500}`
+
+// securityDenyDB denies everything into default/db in the security tier.
+const securityDenyDB = `
+apiVersion: crd.projectcalico.org/v1
+kind: GlobalNetworkPolicy
+metadata: {name: security.deny-db}
+spec:
+  tier: security
+  selector: app == 'db'
+  ingress:
+  - action: Deny`

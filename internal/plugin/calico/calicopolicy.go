@@ -172,6 +172,11 @@ func (p *Pod) policy(h *plugin.Hop, egress bool) (handled, allowed bool) {
 		passed bool
 	}
 	v := m.Evaluate(self, dir, cpolicy.StageNormal, pkt)
+	if byCalico(v) && m.TierOrder(v.Decided.Tier) > cpolicy.AdminTierOrder && plugin.AdminPolicyDecides(h, egress) {
+		// An AdminNetworkPolicy rule decides in its tier before this one: the shared stage
+		// says it, naming the rule.
+		return false, false
+	}
 	checkProgrammed(h, v, chains)
 	// At the destination the packet has passed every chain on the way; egress at the
 	// source is still ahead of its node's.

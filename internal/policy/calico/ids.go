@@ -13,6 +13,9 @@ const (
 	TierDefault = "default"
 	// DefaultTierOrder is the default tier's order when no Tier object says otherwise.
 	DefaultTierOrder = 1_000_000
+	// AdminTierOrder is the order of the tier, adminnetworkpolicy, in which Calico puts
+	// AdminNetworkPolicy: before the default tier, after any tier ordered lower.
+	AdminTierOrder = 1000
 	// KNPOrder is the order Calico gives every Kubernetes NetworkPolicy.
 	KNPOrder = 1000
 	// KNPPrefix starts the name Calico gives a Kubernetes NetworkPolicy.

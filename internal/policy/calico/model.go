@@ -102,6 +102,9 @@ func (m *Model) namespacePolicies(ns string) []*compiledPolicy {
 	return ps
 }
 
+// TierOrder is a tier's order as felix sorts the tiers (a tier without its Tier object last).
+func (m *Model) TierOrder(name string) float64 { return m.tier(name).order }
+
 // tier returns what the model knows of a tier; a tier without its Tier object is ordered
 // last, as felix cannot order it either.
 func (m *Model) tier(name string) tierInfo {
