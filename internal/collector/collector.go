@@ -29,6 +29,7 @@ const (
 	PartIPSets     = "ipsets"
 	PartIPVS       = "ipvs"
 	PartListening  = "listening"
+	PartRecent     = "recent"
 	PartProbe      = "probe"
 )
 
@@ -169,6 +170,8 @@ func CollectNetstack(ctx context.Context, nsPath, procRoot string) netstack.Nets
 		fail(PartListening, err)
 		ns.IPVS, err = readIPVS()
 		fail(PartIPVS, err)
+		ns.Recent, err = readRecent(procRoot)
+		fail(PartRecent, err)
 
 		ns.IPTables, ns.IPTablesBackend, err = readIPTables(ctx)
 		fail(PartIPTables, err)

@@ -82,6 +82,7 @@ const (
 	ReasonServiceExternalName         Reason = "ServiceExternalName"
 	ReasonServiceLoadBalancerHostname Reason = "ServiceLoadBalancerHostname"
 	ReasonServiceHairpinModeOff       Reason = "ServiceHairpinModeOff"
+	ReasonServiceAffinityPinned       Reason = "ServiceAffinityPinned"
 	// Names and the DNS path.
 	ReasonNameResolved    Reason = "NameResolved"
 	ReasonNameNotResolved Reason = "NameNotResolved"
@@ -318,6 +319,9 @@ func Reasons() []ReasonInfo {
 		{Reason: ReasonServiceLoadBalancerHostname, Level: Info, FoundBy: "diagnose", Topic: topicServices,
 			Meaning: "The load balancer's ingress is a hostname, not an address: its traffic reaches the nodes through the cloud load balancer's own addresses (to the node ports), which the cluster's state does not show.",
 			Remedy:  "Diagnose from outside to a node's NodePort, which is where the load balancer sends."},
+		{Reason: ReasonServiceAffinityPinned, Level: Info, FoundBy: "service", Topic: topicServices,
+			Meaning: "The service has ClientIP session affinity and the client connected to it recently: kube-proxy keeps the client on the endpoint it was given first (on its recent list in iptables mode, its affinity set in nftables mode), so every connection of this client takes that one branch, and only that endpoint's fate counts for it until the affinity times out.",
+			Remedy:  "When the pinned endpoint fails, this client fails every time while others succeed: fix or remove that endpoint (kube-proxy drops its rules and the client's pin with them), or wait out sessionAffinityConfig.clientIP.timeoutSeconds."},
 		{Reason: ReasonServiceHairpinModeOff, Level: Critical, FoundBy: "hop", Topic: topicServices,
 			Meaning: "A pod reaches itself through its Service (hairpin): the bridge must send the packet back out of the port it came in by, and that port's hairpin mode is off, so the bridge drops it. The interface is the pod's host veth.",
 			Remedy:  "Turn hairpin mode on for the pod's port (`ip link set <veth> type bridge_slave hairpin on`); for good, the CNI bridge plugin's `hairpinMode: true` or kubelet's `--hairpin-mode=hairpin-veth`."},

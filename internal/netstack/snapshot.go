@@ -61,6 +61,10 @@ type Netstack struct {
 	// IPSets is the output of `ipset save`.
 	IPSets string        `json:"ipsets,omitempty"`
 	IPVS   []IPVSService `json:"ipvs,omitempty"`
+	// Recent holds the addresses on the lists of iptables' recent match
+	// (/proc/net/xt_recent), on which kube-proxy keeps the clients of a Service with
+	// ClientIP session affinity, one list per endpoint.
+	Recent []RecentEntry `json:"recent,omitempty"`
 
 	// Listening holds the TCP and UDP sockets in LISTEN (TCP) or bound (UDP) state.
 	Listening []Socket `json:"listening,omitempty"`
@@ -239,6 +243,16 @@ type FDBEntry struct {
 	Master string     `json:"master,omitempty"`
 	VLAN   int        `json:"vlan,omitempty"`
 	State  string     `json:"state,omitempty"`
+}
+
+// RecentEntry is one address on a recent-match list.
+type RecentEntry struct {
+	// List is the list's name (--name), for kube-proxy the endpoint's KUBE-SEP chain.
+	List string     `json:"list"`
+	Addr netip.Addr `json:"addr"`
+	// SeenSecondsAgo is how long before the collection the address last matched --set or
+	// --update: a rule with --seconds N matches it only while that is less than N.
+	SeenSecondsAgo float64 `json:"seenSecondsAgo"`
 }
 
 // IPVSService is an ipvs virtual service with its real servers.

@@ -52,19 +52,30 @@ func explain(snap *cluster.Snapshot, a Arrival, res *Result) {
 			b.Steps = append(b.Steps, model.Step{NodeID: nodeID, Component: "service", Action: "named targetPort",
 				Detail: fmt.Sprintf("targetPort %q resolves to port %d on %s, as the EndpointSlice says", res.Port.TargetPort.StrVal, b.Packet.DstPort, b.Packet.Dst), Packet: b.Packet})
 		}
-		if res.Service != nil && res.Service.Spec.SessionAffinity == corev1.ServiceAffinityClientIP && b.Outcome == Translated {
-			timeout := int32(corev1.DefaultClientIPServiceAffinitySeconds)
-			if c := res.Service.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
-				timeout = *c.ClientIP.TimeoutSeconds
+		if timeout, ok := affinityTimeout(res.Service); ok && b.dnat {
+			detail := fmt.Sprintf("a client that connected within the last %ds keeps the endpoint it had; a new client is balanced as shown", timeout)
+			if b.Pinned {
+				detail = fmt.Sprintf("client %s connected within the last %ds and is kept on this endpoint, whatever the balance", a.Packet.Src, timeout)
 			}
-			b.Steps = append(b.Steps, model.Step{NodeID: nodeID, Component: "service", Action: "ClientIP session affinity",
-				Detail: fmt.Sprintf("a client that connected within the last %ds keeps the endpoint it had; a new client is balanced as shown", timeout), Packet: b.Packet})
+			b.Steps = append(b.Steps, model.Step{NodeID: nodeID, Component: "service", Action: "ClientIP session affinity", Detail: detail, Packet: b.Packet})
 		}
 		if b.Hairpin {
 			b.Steps = append(b.Steps, model.Step{NodeID: nodeID, Component: "service", Action: "hairpin",
 				Detail: "the endpoint is the client itself; the packet must be masqueraded so that the reply comes back through the node", Packet: b.Packet})
 		}
 	}
+}
+
+// affinityTimeout is how long a ClientIP-affinity service keeps a client on its endpoint,
+// in seconds; ok is false for a service without session affinity.
+func affinityTimeout(svc *corev1.Service) (seconds int32, ok bool) {
+	if svc == nil || svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
+		return 0, false
+	}
+	if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+		return *c.ClientIP.TimeoutSeconds, true
+	}
+	return corev1.DefaultClientIPServiceAffinitySeconds, true
 }
 
 func portLabel(p *corev1.ServicePort) string {
@@ -195,6 +206,14 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rules *netfilter.Ru
 				"The pod reaches itself through %s but the rules do not mark the packet for masquerade, so the reply bypasses the translation and the connection fails", what)
 		}
 	}
+	if pinned := pinnedBranch(translated); pinned != nil {
+		// The client's earlier connection chose its endpoint: the others are left out for
+		// it on purpose, not for want of rules.
+		suspect(&res.Suspicions, a, model.Info, model.ReasonServiceAffinityPinned, pinned.pinRule,
+			"%s has ClientIP session affinity and client %s connected to it %s: kube-proxy on node %s keeps it on %s, so every connection of this client goes there, none to the other endpoints",
+			what, a.Packet.Src, lastSeen(a, pinned, svc), a.Node, pinned.Endpoint)
+		return
+	}
 	var missing []netip.AddrPort
 	for _, ap := range res.Endpoints {
 		if !got[ap] {
@@ -206,6 +225,32 @@ func compare(snap *cluster.Snapshot, res *Result, a Arrival, rules *netfilter.Ru
 			"Node %s has no rule sending %s to %s, which the EndpointSlices list as ready: kube-proxy has not synced",
 			a.Node, what, joinAddrPorts(missing))
 	}
+}
+
+// pinnedBranch is the branch session affinity chose for the client, nil when the client
+// is balanced.
+func pinnedBranch(translated []*Branch) *Branch {
+	for _, b := range translated {
+		if b.Pinned {
+			return b
+		}
+	}
+	return nil
+}
+
+// lastSeen says when the pinned client last connected: as the node's recent list recorded
+// it in iptables mode; within the affinity timeout otherwise (nftables' sets keep the time
+// left, which the rules do not carry).
+func lastSeen(a Arrival, b *Branch, svc *corev1.Service) string {
+	if a.Stack != nil {
+		for _, e := range a.Stack.Recent {
+			if e.List == b.pinList && e.Addr == a.Packet.Src {
+				return fmt.Sprintf("%.0fs before the collection", e.SeenSecondsAgo)
+			}
+		}
+	}
+	timeout, _ := affinityTimeout(svc)
+	return fmt.Sprintf("within the last %ds", timeout)
 }
 
 // noEndpointsWhy says why a service port has no usable endpoint, in the user's terms.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/netdiag/netdiag/internal/cluster"
 	"github.com/netdiag/netdiag/internal/model"
+	"github.com/netdiag/netdiag/internal/netstack"
 )
 
 // Addresses of the recorded cluster (see record_test.go).
@@ -53,6 +54,9 @@ func summarize(res *Result) got {
 		if b.Hairpin {
 			s += " hairpin"
 		}
+		if b.Pinned {
+			s += " pinned"
+		}
 		g.Branches = append(g.Branches, s)
 	}
 	for _, s := range res.AllSuspicions() {
@@ -85,6 +89,7 @@ func TestIPTablesRecorded(t *testing.T) {
 		pkt        model.Packet
 		rules      func(string) string
 		objects    func(*cluster.Snapshot)
+		recent     []netstack.RecentEntry // the node's recent-match lists
 		want       got
 		wantRule   string // a substring of the deciding rule of the first branch
 		wantDetail string // a substring of some step's detail or action
@@ -186,6 +191,42 @@ func TestIPTablesRecorded(t *testing.T) {
 				},
 			},
 			wantDetail: "within the last 10800s",
+		},
+		"session affinity keeps a client seen 90s ago on its endpoint, and no other endpoint's rule is missed": {
+			origin: FromPod, pkt: pkt(model.TCP, api1, "10.96.0.15", 80),
+			recent: []netstack.RecentEntry{{List: "KUBE-SEP-YAFQTTHKQOPZPZ42", Addr: netip.MustParseAddr(api1), SeenSecondsAgo: 90}},
+			want: got{
+				Service:    "shop/sticky:80 ClusterIP",
+				Endpoints:  "10.244.1.12:8080, 10.244.2.13:8080",
+				Branches:   []string{"Translated 10.244.2.13:8080 p=1.00 pod=web-3 pinned"},
+				Suspicions: []string{"Info ServiceAffinityPinned"},
+			},
+			wantRule:   "DNAT --to-destination 10.244.2.13:8080",
+			wantDetail: "connected to it 90s before the collection",
+		},
+		"session affinity has forgotten a client seen longer ago than its timeout": {
+			origin: FromPod, pkt: pkt(model.TCP, api1, "10.96.0.15", 80),
+			recent: []netstack.RecentEntry{{List: "KUBE-SEP-YAFQTTHKQOPZPZ42", Addr: netip.MustParseAddr(api1), SeenSecondsAgo: 10801}},
+			want: got{
+				Service:   "shop/sticky:80 ClusterIP",
+				Endpoints: "10.244.1.12:8080, 10.244.2.13:8080",
+				Branches: []string{
+					"Translated 10.244.1.12:8080 p=0.50 pod=web-2 local",
+					"Translated 10.244.2.13:8080 p=0.50 pod=web-3",
+				},
+			},
+		},
+		"session affinity pins another client only": {
+			origin: FromPod, pkt: pkt(model.TCP, web2, "10.96.0.15", 80),
+			recent: []netstack.RecentEntry{{List: "KUBE-SEP-YAFQTTHKQOPZPZ42", Addr: netip.MustParseAddr(api1), SeenSecondsAgo: 90}},
+			want: got{
+				Service:   "shop/sticky:80 ClusterIP",
+				Endpoints: "10.244.1.12:8080, 10.244.2.13:8080",
+				Branches: []string{
+					"Translated 10.244.1.12:8080 p=0.50 pod=web-2 local masq hairpin",
+					"Translated 10.244.2.13:8080 p=0.50 pod=web-3",
+				},
+			},
 		},
 		"UDP service": {
 			origin: FromPod, pkt: pkt(model.UDP, api1, "10.96.0.53", 53),
@@ -356,6 +397,19 @@ func TestIPTablesRecorded(t *testing.T) {
 				Suspicions: []string{"Info RuleNotUnderstood"},
 			},
 		},
+		"a client pinned to an endpoint that a rule drops fails every time": {
+			origin: FromPod, pkt: pkt(model.TCP, api1, "10.96.0.15", 80),
+			recent: []netstack.RecentEntry{{List: "KUBE-SEP-YAFQTTHKQOPZPZ42", Addr: netip.MustParseAddr(api1), SeenSecondsAgo: 90}},
+			rules: func(s string) string {
+				return insertAfter(s, ":KUBE-SERVICES - [0:0]", "[0:0] -A FORWARD -d 10.244.2.13/32 -p tcp -j DROP")
+			},
+			want: got{
+				Service:    "shop/sticky:80 ClusterIP",
+				Endpoints:  "10.244.1.12:8080, 10.244.2.13:8080",
+				Branches:   []string{"Dropped 10.244.2.13:8080 p=1.00 pod=web-3 pinned"},
+				Suspicions: []string{"Info ServiceAffinityPinned", "Critical IPTablesDrop"},
+			},
+		},
 		"hairpin without masquerade": {
 			origin: FromPod, pkt: pkt(model.TCP, web2, "10.96.0.18", 80),
 			rules: func(s string) string {
@@ -371,7 +425,9 @@ func TestIPTablesRecorded(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			checkProcess(t, loadCluster(t, c.objects), nodeA(t, c.rules), ModeIPTables, c.origin, c.pkt, c.want, c.wantRule, c.wantDetail)
+			stack := nodeA(t, c.rules)
+			stack.Recent = c.recent
+			checkProcess(t, loadCluster(t, c.objects), stack, ModeIPTables, c.origin, c.pkt, c.want, c.wantRule, c.wantDetail)
 		})
 	}
 }

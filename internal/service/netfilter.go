@@ -185,6 +185,9 @@ func passBranch(a Arrival, p Pass) Branch {
 		dnat:        p.Entry.Packet.Conn.Status&nf.StatusDNAT != 0,
 	}
 	addRules(&b, p.Entry.Trace)
+	if rule, list := pinnedByAffinity(p.Entry.Trace); rule != nil {
+		b.Pinned, b.pinRule, b.pinList = true, ruleText(rule), list
+	}
 	if p.Next != nil {
 		addRules(&b, p.Next.Trace)
 	}
@@ -234,6 +237,45 @@ func addRules(b *Branch, trace []nf.Step) {
 			b.Rules = append(b.Rules, ruleText(s.Rule))
 		}
 	}
+}
+
+// pinnedByAffinity returns the rule that sent the packet to its endpoint because the
+// client is on the endpoint's affinity list, and the list; nil when none did: in iptables mode a matched rule whose recent
+// match checks the list (--rcheck), in nftables mode a matched rule of kube-proxy's table
+// that looks the source up in an affinity set. The trace holds matched rules only, so such
+// a rule on it found the client.
+func pinnedByAffinity(trace []nf.Step) (nf.Rule, string) {
+	for _, s := range trace {
+		switch r := s.Rule.(type) {
+		case *iptables.Rule:
+			for _, m := range r.Matches {
+				if rm, ok := m.(*iptables.RecentMatch); ok && !rm.Not && (rm.Op == "rcheck" || rm.Op == "update") {
+					return r, rm.Name
+				}
+			}
+		case *nftables.Rule:
+			if r.Table != nftKubeProxyTable {
+				continue
+			}
+			if set := affinitySetLookedUp(r.Exprs); set != "" {
+				return r, set
+			}
+		}
+	}
+	return nil, ""
+}
+
+// affinitySetLookedUp is the kube-proxy affinity set a rule matches against
+// ({"match": {"right": "@affinity-..."}}), empty when it matches against none.
+func affinitySetLookedUp(exprs []any) string {
+	for _, e := range exprs {
+		m, _ := e.(map[string]any)
+		match, _ := m["match"].(map[string]any)
+		if right, ok := match["right"].(string); ok && strings.HasPrefix(right, "@"+nftAffinitySetPrefix) {
+			return right[1:]
+		}
+	}
+	return ""
 }
 
 func notUnderstood(node string, o nf.Outcome) model.Suspicion {

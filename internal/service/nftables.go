@@ -26,6 +26,9 @@ const (
 	// The chain that rejects packets to a cluster IP's ports kube-proxy has no rule for,
 	// and drops those to unallocated cluster IPs.
 	nftClusterIPsCheck = "cluster-ips-check"
+	// The prefix of the sets that hold a ClientIP-affinity service's recent clients, one
+	// set per endpoint.
+	nftAffinitySetPrefix = "affinity-"
 )
 
 // nftChainPrefixes are the prefixes of kube-proxy's per-service-port and per-endpoint chains.

@@ -220,6 +220,20 @@ func TestNFTablesRecorded(t *testing.T) {
 			},
 			wantText: "ClientIP session affinity",
 		},
+		"session affinity: a client in an endpoint's affinity set is kept there": {
+			origin: FromPod, pkt: pkt(model.TCP, "10.244.1.41", "10.96.0.15", 80),
+			rules: editMapElems("affinity-5EGX3QC7-shop/sticky/tcp/__10.244.2.13/8080", func(elems []any) []any {
+				return append(elems, map[string]any{"elem": map[string]any{"val": "10.244.1.41", "timeout": json.Number("10800"), "expires": json.Number("10710")}})
+			}),
+			want: got{
+				Service:    "shop/sticky:80 ClusterIP",
+				Endpoints:  "10.244.1.12:8080, 10.244.2.13:8080",
+				Branches:   []string{"Translated 10.244.2.13:8080 p=1.00 pod=web-3 pinned"},
+				Suspicions: []string{"Info ServiceAffinityPinned"},
+			},
+			wantRule: "endpoint-5EGX3QC7-shop/sticky",
+			wantText: "client 10.244.1.41 connected to it within the last 10800s",
+		},
 		"fault: an endpoint left out of the numgen map": {
 			origin: FromPod, pkt: pkt(model.TCP, "10.244.1.41", "10.96.0.10", 80),
 			rules: editRules("service-KHN6ECMT-shop/web/tcp/http", func(expr []any) []any {

@@ -114,6 +114,10 @@ type Branch struct {
 	// Hairpin is set when the endpoint is the client itself (a pod reaching itself through
 	// its service).
 	Hairpin bool
+	// Pinned is set when the rules chose the endpoint by the client's session affinity (an
+	// earlier connection put the client on the endpoint's list), not by chance: every
+	// connection of this client takes this branch until the affinity times out.
+	Pinned bool
 	// Rule is the rule that decided (the DNAT, DROP or REJECT), as the snapshot holds it.
 	Rule string
 	// Rules is the evidence: every rule that matched on the way, in order, with its chain.
@@ -130,9 +134,12 @@ type Branch struct {
 	// decider is the netfilter rule Rule prints (nil in ipvs mode); noEndpoints is set when
 	// the walk took kube-proxy's nftables verdict for a service without endpoints, and
 	// unknownPort when kube-proxy's nftables rules stopped it as addressed to a cluster IP's
-	// port they do not know.
+	// port they do not know; pinRule is the rule that found the client on pinList, the
+	// endpoint's affinity list (iptables) or set (nftables).
 	dnat        bool
 	decider     nf.Rule
+	pinRule     string
+	pinList     string
 	noEndpoints bool
 	unknownPort bool
 }

@@ -274,6 +274,7 @@ func servicesSpecs(name string, proxy lab.ProxyMode) {
 	}, SpecTimeout(3*time.Minute))
 
 	topologySpecs(func() *env { return e })
+	affinitySpecs(func() *env { return e })
 }
 
 // deployManual creates db-manual, a Service without a selector whose EndpointSlice is made

@@ -3,6 +3,7 @@ package iptables
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/netdiag/netdiag/internal/netstack"
 	"github.com/netdiag/netdiag/internal/netstack/ipset"
@@ -22,9 +23,10 @@ type Env struct {
 	Addrs map[string][]netip.Prefix
 	// Sets are the ipsets of the namespace; nil when there are none.
 	Sets *ipset.Sets
-	// Recent reports whether an address is on a recent-match list (session affinity).
-	// Nil means no list has any entry: the packet is a client's first.
-	Recent func(list string, addr netip.Addr) bool
+	// Recent reports whether an address is on a recent-match list (session affinity) and
+	// how long ago it was last seen there. Nil means no list has any entry: the packet is
+	// a client's first.
+	Recent func(list string, addr netip.Addr) (seen time.Duration, ok bool)
 
 	// RouteBack routes towards a packet's source as rpfilter's reverse lookup does (with the
 	// packet's mark, or 0); nil when the namespace's routes are not known, which leaves
@@ -149,6 +151,9 @@ func EnvFromNetstack(ns *netstack.Netstack) (*Env, error) {
 			}
 		}
 	}
+	if len(ns.Recent) > 0 {
+		env.Recent = recentLists(ns.Recent)
+	}
 	if ns.IPSets != "" {
 		sets, err := ipset.Parse(ns.IPSets)
 		if err != nil {
@@ -157,6 +162,22 @@ func EnvFromNetstack(ns *netstack.Netstack) (*Env, error) {
 		env.Sets = sets
 	}
 	return env, nil
+}
+
+// recentLists answers Env.Recent from the lists the collector read.
+func recentLists(entries []netstack.RecentEntry) func(string, netip.Addr) (time.Duration, bool) {
+	type key struct {
+		list string
+		addr netip.Addr
+	}
+	seen := make(map[key]time.Duration, len(entries))
+	for _, e := range entries {
+		seen[key{e.List, e.Addr}] = time.Duration(e.SeenSecondsAgo * float64(time.Second))
+	}
+	return func(list string, addr netip.Addr) (time.Duration, bool) {
+		d, ok := seen[key{list, addr}]
+		return d, ok
+	}
 }
 
 // lastAddr is the highest address of an IPv4 prefix, its broadcast address.

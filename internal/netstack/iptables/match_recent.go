@@ -1,10 +1,16 @@
 package iptables
 
-import "github.com/netdiag/netdiag/internal/netstack/nf"
+import (
+	"strconv"
+	"time"
+
+	"github.com/netdiag/netdiag/internal/netstack/nf"
+)
 
 // RecentMatch is -m recent, which kube-proxy uses for ClientIP session affinity. --set
 // always matches (it records the address); --rcheck and --update match when Env.Recent
-// says the address is on the list, which a connection's first packet is not.
+// has the address on the list, seen within --seconds when the rule says so. A client's
+// first connection is on no list.
 type RecentMatch struct {
 	base
 	Name string
@@ -12,21 +18,29 @@ type RecentMatch struct {
 	Op     string
 	Source bool
 	Not    bool
+	// Seconds is --seconds: the address must have been seen that recently; 0 is any time.
+	Seconds int
 }
 
 func (m *RecentMatch) Eval(p *nf.Packet, env *Env) Result {
+	return hit(m.Listed(p, env) != m.Not)
+}
+
+// Listed reports whether the packet's address is on the list as this match asks: always
+// for --set, which puts it there.
+func (m *RecentMatch) Listed(p *nf.Packet, env *Env) bool {
+	if m.Op == "set" {
+		return true
+	}
 	addr := p.Dst
 	if m.Source {
 		addr = p.Src
 	}
-	var ok bool
-	switch m.Op {
-	case "set":
-		ok = true
-	case "rcheck", "update", "remove":
-		ok = env != nil && env.Recent != nil && env.Recent(m.Name, addr)
+	if env == nil || env.Recent == nil {
+		return false
 	}
-	return hit(ok != m.Not)
+	seen, ok := env.Recent(m.Name, addr)
+	return ok && (m.Seconds == 0 || seen < time.Duration(m.Seconds)*time.Second)
 }
 
 // parseRecent reads -m recent.
@@ -44,9 +58,20 @@ func parseRecent(a *allocator, b base, opts []option) Match {
 			m.Source = true
 		case "--rdest":
 			m.Source = false
-		case "--seconds", "--reap", "--hitcount", "--rttl", "--mask":
-			// Refinements of the list lookup that Env.Recent answers.
+		case "--seconds":
+			n := -1
+			if len(o.args) == 1 {
+				n, _ = strconv.Atoi(o.args[0])
+			}
+			if n < 0 {
+				return b.unknown("option --seconds without a number of seconds")
+			}
+			m.Seconds = n
+		case "--reap", "--mask":
+			// --reap forgets what --seconds no longer matches; kube-proxy's --mask keeps
+			// the whole address.
 		default:
+			// --hitcount and --rttl ask what the list does not keep.
 			return b.unknown("option " + o.name)
 		}
 	}
