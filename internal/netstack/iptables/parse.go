@@ -39,6 +39,7 @@ func Parse(save string) (*Ruleset, error) {
 		return nil, err
 	}
 	p.rs.notUnderstood = p.rs.findNotUnderstood()
+	p.rs.indexDestinations()
 	return p.rs, nil
 }
 

@@ -57,6 +57,8 @@ type Chain struct {
 	// Where the chain's rules are among the parser's rules.
 	firstRule, nRules int
 	scattered         bool
+	// dsts indexes a long chain's rules by destination; nil for a short one.
+	dsts *dstIndex
 }
 
 // Builtin reports whether the chain is one of the kernel's hook chains.

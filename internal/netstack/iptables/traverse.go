@@ -219,6 +219,7 @@ func (w *walker) run(s *state) {
 		}
 		w.steps--
 		c := s.cur.chain
+		s.cur.pos = c.next(s.cur.pos, s.pkt.Dst)
 		if s.cur.pos >= len(c.Rules) {
 			if len(s.stack) > 0 {
 				s.cur, s.stack = s.stack[len(s.stack)-1], s.stack[:len(s.stack)-1]
@@ -265,10 +266,9 @@ func (w *walker) run(s *state) {
 			}
 			other := s.clone()
 			other.prob *= 1 - share
-			other.o.Forks = append(other.o.Forks, nf.Fork{Rule: r, Taken: false, Share: share})
 			w.queue = append(w.queue, other)
 			s.prob *= share
-			s.o.Forks = append(s.o.Forks, nf.Fork{Rule: r, Taken: true, Share: share})
+			s.o.Forks = append(s.o.Forks, nf.Fork{Rule: r, Share: share})
 		}
 		if done := w.apply(s, r); done {
 			return

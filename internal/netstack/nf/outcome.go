@@ -63,11 +63,10 @@ type NAT struct {
 
 func (n NAT) String() string { return fmt.Sprintf("%s %s -> %s", n.Kind, n.Before, n.After) }
 
-// Fork is a rule that split the traffic on the way (an iptables statistic match): whether
-// this outcome took it, and its share.
+// Fork is a rule that split the traffic on the way (an iptables statistic match) and that
+// this outcome took, with its share.
 type Fork struct {
 	Rule  Rule
-	Taken bool
 	Share float64
 }
 
@@ -92,8 +91,10 @@ type Outcome struct {
 	// Uncertain holds rules with a term not understood whose action would not have changed
 	// the outcome (a LOG, a counter): the walk went on past them.
 	Uncertain []Rule
-	// Forks are the rules that split the traffic on the way, Probability the share of
-	// packets on this way.
+	// Forks are the rules that split the traffic on the way and that this way took,
+	// Probability the share of packets on it. The forks it did not take are not listed: a
+	// way past n statistic rules would carry all n, and the ways of a service of n endpoints
+	// n²/2 between them.
 	Forks       []Fork
 	Probability float64
 	// Note explains an Unknown verdict (what was not understood, or which bound was hit).
