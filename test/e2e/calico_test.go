@@ -97,9 +97,9 @@ var _ = Describe("netdiag on calico with real felix", func() {
 					"default|shop/default.deny-after-pass|deny|0")
 			}, SpecTimeout(2*time.Minute))
 
-			// The drop is found (in felix's mangle cali-pi- chain) by the service stage, which
-			// does not yet hand it to Calico's policy model for its name.
-			PIt("names a preDNAT HostEndpoint policy that denies a NodePort", func(ctx SpecContext) {
+			// The drop (in felix's mangle chains, before kube-proxy's DNAT) is found by the
+			// service stage, which hands it to Calico's policy model for its name.
+			It("names a preDNAT HostEndpoint policy that denies a NodePort", func(ctx SpecContext) {
 				e.calicoObject(ctx, "GlobalNetworkPolicy", "", "hep-deny-nodeport", nil, map[string]any{
 					"tier": "default", "order": 10, "selector": "hep == 'node-2'", "types": []any{"Ingress"},
 					"preDNAT": true, "applyOnForward": true,

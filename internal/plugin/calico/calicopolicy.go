@@ -238,12 +238,17 @@ func (n *Node) explainPolicyDrop(h *plugin.Hop, o *nf.Outcome, table, chain, dir
 	// A drop in a policy's chain is the endpoint's whose chain jumped there.
 	endpointChain := chain
 	for _, st := range o.Trace {
-		c := st.Chain
+		c, t := st.Chain, st.Table
 		if i := strings.Index(c, "cali-"); i >= 0 {
+			if i > 0 {
+				// felix's nftables chains carry the iptables table they stand for
+				// ("mangle-cali-fh-eth0" in table calico).
+				t = strings.TrimSuffix(c[:i], "-")
+			}
 			c = c[i:]
 		}
 		if hostEndpointChain.MatchString(c) || strings.HasPrefix(c, "cali-tw-") || strings.HasPrefix(c, "cali-fw-") {
-			endpointChain, table = c, st.Table
+			endpointChain, table = c, t
 		}
 	}
 	if endpointChain != chain {

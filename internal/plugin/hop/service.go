@@ -145,6 +145,12 @@ func (p *Pipeline) meetService(h *Hop, a service.Arrival, hook nf.Hook, in, out 
 			l.hop.Step("netfilter", lastHook.String()+" UNKNOWN", Decider(last))
 			l.hop.end(Undecided, "a rule of "+p.NetNode.Name+" is not understood")
 		case explained[i]:
+			if p.Ext.ExplainDrop != nil && last.Verdict != nf.Accept {
+				// The proxy's account says a rule not kube-proxy's stopped the packet; the
+				// plugin names what that rule enforces (a preDNAT policy on the node's own
+				// interface, say), as it does for a drop in any other hook.
+				p.Ext.ExplainDrop(l.hop, lastHook, last)
+			}
 			verb := strings.ToLower(VerdictWord(last.Verdict)) + "s"
 			l.hop.Step("netfilter", lastHook.String()+" "+VerdictWord(last.Verdict), Decider(last))
 			l.hop.end(Dropped, "the service proxy of "+p.NetNode.Name+" "+verb+" it")
