@@ -119,15 +119,7 @@ func (e *env) stop(ctx context.Context) {
 	if e == nil {
 		return
 	}
-	if e.manager != nil && e.manager.Process != nil {
-		_ = e.manager.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-e.managerErr:
-		case <-time.After(10 * time.Second):
-			_ = e.manager.Process.Kill()
-			<-e.managerErr
-		}
-	}
+	e.stopManager()
 	if CurrentSpecReport().Failed() {
 		e.dumpManagerLog()
 	}
@@ -187,6 +179,21 @@ func (e *env) startManager() {
 	}()
 	Expect(<-started).To(Succeed(), "start netdiag manager")
 	e.manager = cmd
+}
+
+// stopManager ends the manager process, if one runs, and waits for it to exit.
+func (e *env) stopManager() {
+	if e.manager == nil || e.manager.Process == nil {
+		return
+	}
+	_ = e.manager.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.managerErr:
+	case <-time.After(10 * time.Second):
+		_ = e.manager.Process.Kill()
+		<-e.managerErr
+	}
+	e.manager, e.managerErr = nil, nil
 }
 
 // managerRunning fails the spec when the manager process has exited.

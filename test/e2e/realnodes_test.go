@@ -3,8 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +17,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -23,6 +28,7 @@ import (
 	diagv1alpha1 "github.com/netdiag/netdiag/api/v1alpha1"
 	"github.com/netdiag/netdiag/controllers"
 	"github.com/netdiag/netdiag/test/lab"
+	"github.com/netdiag/netdiag/test/shipped"
 )
 
 // imageArchive is the netdiag image real nodes run the collectors from: `make image` builds
@@ -189,6 +195,45 @@ var _ = Describe("netdiag on real nodes", Ordered, ContinueOnFailure, Label("rea
 		}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
 	}, SpecTimeout(2*time.Minute))
 
+	It("runs the manager in-cluster as config/default deploys it, and answers from there", func(ctx SpecContext) {
+		// The manager on the host steps aside; the one config/default deploys answers alone,
+		// with its own service account's permissions and the collector image it finds in its
+		// own pod, and the host manager comes back for the specs after this one.
+		e.stopManager()
+		DeferCleanup(func(ctx SpecContext) { e.startManager() })
+		created := e.deployDefault(ctx)
+		DeferCleanup(func(ctx SpecContext) {
+			for _, obj := range slices.Backward(created) {
+				Expect(client.IgnoreNotFound(e.client.Delete(ctx, obj))).To(Succeed(), "delete %s %s", obj.GetKind(), obj.GetName())
+			}
+		})
+		var manager *corev1.Pod
+		Eventually(func(g Gomega) {
+			pods, err := kube.CoreV1().Pods(controllerNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pods.Items).To(HaveLen(1))
+			manager = &pods.Items[0]
+			g.Expect(manager.Status.ContainerStatuses).To(HaveExactElements(And(
+				HaveField("Ready", BeTrue()), HaveField("ContainerID", HavePrefix("containerd://")),
+			)), "the manager's container started from the image and answers its readiness probe")
+		}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
+
+		seen := watchCollectors(ctx, kube)
+		nd := e.expectDiagnosis(ctx, paths{e: e, ctx: ctx}.podToPod("web", "db", 5432), reachable())
+		Expect(nd.Status.Collectors).NotTo(BeEmpty())
+		for _, cs := range nd.Status.Collectors {
+			Eventually(func(g Gomega) {
+				rec := seen(cs.Pod)
+				g.Expect(rec.pod).NotTo(BeNil(), "collector pod %s seen", cs.Pod)
+				g.Expect(rec.pod.Spec.Containers[0].Image).To(Equal(manager.Spec.Containers[0].Image),
+					"collector %s runs the manager's own image", cs.Pod)
+			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		}
+		logs, err := kube.CoreV1().Pods(controllerNamespace).GetLogs(manager.Name, &corev1.PodLogOptions{Container: "manager"}).DoRaw(ctx)
+		Expect(err).NotTo(HaveOccurred(), "kubectl logs of the manager")
+		Expect(string(logs)).To(ContainSubstring("Starting manager"))
+	}, SpecTimeout(4*time.Minute))
+
 	// Last: the node comes back, but its pods' state is a kubelet restart's.
 	It("gives up on the collector of a node whose kubelet is stopped, saying NodeNotReady", func(ctx SpecContext) {
 		Expect(e.lab.StopKubelet("node-2")).To(Succeed())
@@ -209,6 +254,39 @@ var _ = Describe("netdiag on real nodes", Ordered, ContinueOnFailure, Label("rea
 		)), "%s", conditionsOf(nd))
 	}, SpecTimeout(5*time.Minute))
 })
+
+// deployDefault creates what `kubectl apply -k config/default` would, as kustomize renders
+// it, with the manager's image the one the nodes imported; objects that exist already (the
+// CRD, the namespace, the collectors' RBAC) are left as they are. It returns the objects it
+// created.
+func (e *env) deployDefault(ctx context.Context) []*unstructured.Unstructured {
+	GinkgoHelper()
+	kubectl := filepath.Join(shipped.BinaryAssets(repoRoot), "kubectl")
+	out, err := exec.CommandContext(ctx, kubectl, "kustomize", filepath.Join(repoRoot, "config", "default")).Output()
+	Expect(err).NotTo(HaveOccurred(), "kubectl kustomize config/default")
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	var created []*unstructured.Unstructured
+	for {
+		obj := &unstructured.Unstructured{}
+		err := dec.Decode(&obj.Object)
+		if errors.Is(err, io.EOF) {
+			return created
+		}
+		Expect(err).NotTo(HaveOccurred(), "decode config/default")
+		if obj.GetKind() == "Deployment" {
+			containers, _, err := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
+			Expect(err).NotTo(HaveOccurred())
+			containers[0].(map[string]any)["image"] = collectorImage
+			Expect(unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")).To(Succeed())
+		}
+		err = e.client.Create(ctx, obj)
+		if apierrors.IsAlreadyExists(err) {
+			continue
+		}
+		Expect(err).NotTo(HaveOccurred(), "create %s %s", obj.GetKind(), obj.GetName())
+		created = append(created, obj)
+	}
+}
 
 // collectorRecord is what a spec saw of a collector pod: its last status, and its log as
 // `kubectl logs` read it once the container had ended.
