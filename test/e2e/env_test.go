@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -20,13 +17,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/netdiag/netdiag/test/lab"
+	"github.com/netdiag/netdiag/test/shipped"
 )
 
 const (
@@ -223,17 +219,9 @@ func (e *env) applyFile(ctx context.Context, path string) {
 	GinkgoHelper()
 	data, err := os.ReadFile(path)
 	Expect(err).NotTo(HaveOccurred())
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		err := dec.Decode(&obj.Object)
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		Expect(err).NotTo(HaveOccurred(), "decode %s", path)
-		if len(obj.Object) == 0 {
-			continue
-		}
+	objs, err := shipped.Decode(path, data)
+	Expect(err).NotTo(HaveOccurred())
+	for _, obj := range objs {
 		e.create(ctx, obj)
 	}
 }

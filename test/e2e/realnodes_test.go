@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,14 +39,12 @@ func imageArchive() string {
 // controllerNamespaceLabels are the labels config/manager gives the controller's namespace,
 // its Pod Security level among them, so collectors are admitted as in a deployment.
 func controllerNamespaceLabels() map[string]string {
-	data, err := os.ReadFile(filepath.Join(repoRoot, "config", "manager", "manager.yaml"))
+	path := filepath.Join(repoRoot, "config", "manager", "manager.yaml")
+	data, err := os.ReadFile(path)
 	Expect(err).NotTo(HaveOccurred())
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := dec.Decode(&obj.Object); err != nil {
-			break
-		}
+	objs, err := shipped.Decode(path, data)
+	Expect(err).NotTo(HaveOccurred())
+	for _, obj := range objs {
 		if obj.GetKind() == "Namespace" && obj.GetName() == controllerNamespace {
 			return obj.GetLabels()
 		}
@@ -264,28 +258,24 @@ func (e *env) deployDefault(ctx context.Context) []*unstructured.Unstructured {
 	kubectl := filepath.Join(shipped.BinaryAssets(repoRoot), "kubectl")
 	out, err := exec.CommandContext(ctx, kubectl, "kustomize", filepath.Join(repoRoot, "config", "default")).Output()
 	Expect(err).NotTo(HaveOccurred(), "kubectl kustomize config/default")
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	objs, err := shipped.Decode("config/default", out)
+	Expect(err).NotTo(HaveOccurred())
 	var created []*unstructured.Unstructured
-	for {
-		obj := &unstructured.Unstructured{}
-		err := dec.Decode(&obj.Object)
-		if errors.Is(err, io.EOF) {
-			return created
-		}
-		Expect(err).NotTo(HaveOccurred(), "decode config/default")
+	for _, obj := range objs {
 		if obj.GetKind() == "Deployment" {
 			containers, _, err := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
 			Expect(err).NotTo(HaveOccurred())
 			containers[0].(map[string]any)["image"] = collectorImage
 			Expect(unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")).To(Succeed())
 		}
-		err = e.client.Create(ctx, obj)
+		err := e.client.Create(ctx, obj)
 		if apierrors.IsAlreadyExists(err) {
 			continue
 		}
 		Expect(err).NotTo(HaveOccurred(), "create %s %s", obj.GetKind(), obj.GetName())
 		created = append(created, obj)
 	}
+	return created
 }
 
 // collectorRecord is what a spec saw of a collector pod: its last status, and its log as

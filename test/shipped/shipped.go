@@ -38,7 +38,7 @@ func Objects(root, dir string) ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config/%s lists %s (only files are read): %w", dir, res, err)
 		}
-		got, err := decodeAll(path, data)
+		got, err := Decode(path, data)
 		if err != nil {
 			return nil, err
 		}
@@ -50,8 +50,8 @@ func Objects(root, dir string) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
-// decodeAll reads every object of a multi-document YAML file.
-func decodeAll(path string, data []byte) ([]*unstructured.Unstructured, error) {
+// Decode reads every object of a multi-document YAML text; path names it in errors.
+func Decode(path string, data []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for range maxObjects {

@@ -45,8 +45,7 @@ func chainsOf(stack *netstack.Netstack) *felixChains {
 	}
 	if len(c.names) == 0 {
 		for _, m := range nftablesChain.FindAllStringSubmatch(stack.NFTables, -1) {
-			// felix's nftables chains carry their table's prefix ("filter-cali-pi-...").
-			name := m[1][strings.Index(m[1], "cali-"):]
+			_, name, _ := felixChain(m[1])
 			c.names[name] = true
 			c.nft = true
 		}
@@ -58,6 +57,18 @@ func chainsOf(stack *netstack.Netstack) *felixChains {
 }
 
 func (c *felixChains) has(name string) bool { return c.names[name] }
+
+// felixChain reads one of felix's chain names as a ruleset holds it: iptables names it bare
+// ("cali-fw-eth0"); felix's nftables dataplane, whose chains share one table, puts the
+// iptables table the chain stands for in front ("mangle-cali-fh-eth0"). table is that
+// prefix, empty for a bare name; ok is false for a chain that is not felix's.
+func felixChain(name string) (table, chain string, ok bool) {
+	i := strings.Index(name, "cali-")
+	if i < 0 {
+		return "", "", false
+	}
+	return strings.TrimSuffix(name[:i], "-"), name[i:], true
+}
 
 // byCalico reports whether one of Calico's own policies decided, rather than a Kubernetes
 // NetworkPolicy or a profile.
@@ -238,14 +249,12 @@ func (n *Node) explainPolicyDrop(h *plugin.Hop, o *nf.Outcome, table, chain, dir
 	// A drop in a policy's chain is the endpoint's whose chain jumped there.
 	endpointChain := chain
 	for _, st := range o.Trace {
-		c, t := st.Chain, st.Table
-		if i := strings.Index(c, "cali-"); i >= 0 {
-			if i > 0 {
-				// felix's nftables chains carry the iptables table they stand for
-				// ("mangle-cali-fh-eth0" in table calico).
-				t = strings.TrimSuffix(c[:i], "-")
-			}
-			c = c[i:]
+		t, c, ok := felixChain(st.Chain)
+		if !ok {
+			continue
+		}
+		if t == "" {
+			t = st.Table
 		}
 		if hostEndpointChain.MatchString(c) || strings.HasPrefix(c, "cali-tw-") || strings.HasPrefix(c, "cali-fw-") {
 			endpointChain, table = c, t

@@ -80,10 +80,8 @@ func (n *Node) explainDrop(h *plugin.Hop, _ nf.Hook, o *nf.Outcome) string {
 	if m := chainOf.FindStringSubmatch(rule); m != nil {
 		chain = m[1]
 	}
-	if i := strings.Index(chain, "cali-"); i >= 0 {
-		// nftables names felix's chains with their table's prefix.
-		chain = chain[i:]
-	} else {
+	_, chain, ok := felixChain(chain)
+	if !ok {
 		return ""
 	}
 	what, dir := n.describeChain(chain)
